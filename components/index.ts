@@ -1,0 +1,4 @@
+export * from "./fleet";
+export * from "./host-servers";
+export * from "./kubernetes-ensemble";
+export * from "./mitosis-ensemble";

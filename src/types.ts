@@ -1,0 +1,174 @@
+// Shared types of the migration model. Pure TypeScript: nothing here imports Pulumi.
+
+/** A ZooKeeper server id (the content of its `myid` file), 1..255. */
+export type ServerId = number;
+
+/** One `server.N=address:peerPort:electionPort[;clientPort]` line of zoo.cfg. */
+export interface MemberLine {
+    id: ServerId;
+    /** Host name or IP address the other servers use to reach this one. */
+    address: string;
+    peerPort: number;
+    electionPort: number;
+}
+
+/** The service-manager commands run on a host (systemd by default). */
+export interface ServiceCommands {
+    start: string;
+    stop: string;
+    restart: string;
+    /** Exit 0 when the service runs. Printed on a failed health gate. */
+    status: string;
+    /** Keeps the service from starting at boot (decommissioned hosts). */
+    disable: string;
+}
+
+/** Where ZooKeeper keeps its files on a host. */
+export interface ZkPaths {
+    /** zoo.cfg. */
+    configFile: string;
+    /** The myid file (in dataDir). */
+    myidFile: string;
+    /** dataDir (snapshots, currentEpoch, acceptedEpoch). */
+    dataDir: string;
+    /** dataLogDir when transaction logs live elsewhere; defaults to dataDir. */
+    dataLogDir?: string;
+    /**
+     * The dynamic config file that holds the membership when ZooKeeper 3.5+ runs with
+     * `dynamicConfigFile`; when unset the membership lines live in zoo.cfg.
+     */
+    dynamicConfigFile?: string;
+}
+
+/** Everything a host script needs to know about the ZooKeeper install of one host. */
+export interface HostSettings {
+    paths: ZkPaths;
+    service: ServiceCommands;
+    /** Client port on the host (the health gate asks `srvr` on 127.0.0.1 here). */
+    clientPort: number;
+    /** How long the health gate waits for `srvr` to answer with a Mode. */
+    healthTimeoutSeconds: number;
+}
+
+/** The membership a server runs with (or will run with after its next restart). */
+export interface Membership {
+    members: MemberLine[];
+    /** `quorumListenOnAllIPs=true`: needed when members are addressed by virtual IPs. */
+    quorumListenOnAllIPs: boolean;
+}
+
+export type ServerRole = "source" | "target" | "server";
+export type Location = "host" | "pod";
+
+/** Desired state of one server in one phase. */
+export interface ServerState {
+    id: ServerId;
+    role: ServerRole;
+    /** Host address (SSH and the host's own `server.N` address). */
+    host: string;
+    /** Address pulumi uses to SSH to the host, when it differs from `host`. */
+    sshHost?: string;
+    /** Where the server runs in this phase. */
+    location: Location;
+    /** Whether ZooKeeper runs (on the host, or in the pod when location is pod). */
+    running: boolean;
+    /** The membership written to the server's config in this phase. */
+    written: Membership;
+    /**
+     * The membership the server runs with at the end of this phase. Differs from `written`
+     * in mitosis `prepared` (final configs written, nothing restarted) and, for sources, `split`.
+     */
+    runningWith: Membership;
+    /** A mitosis target kept stopped so that the source stays a majority of the joint ensemble. */
+    dormant: boolean;
+    /** Data of a mitosis target is wiped before it first joins (it must be empty). */
+    wipeDataOnStart: boolean;
+    /** Host decommissioned: ZooKeeper stopped and disabled on the host (after cutover). */
+    decommissioned: boolean;
+}
+
+/** A firewall split on one host: REJECT (tcp-reset) all TCP to and from `peers`. */
+export interface FirewallSplit {
+    /** The server whose host carries the rules. */
+    id: ServerId;
+    host: string;
+    /** The addresses that are cut off (the source hosts). */
+    peers: string[];
+}
+
+/** One group of servers restarted together; groups run one after the other. */
+export interface RestartGroup {
+    ids: ServerId[];
+    /** Why this group is where it is, for the preview and the docs ("source leader last"). */
+    reason: string;
+}
+
+/** A client connect string: comma-separated host:port list plus an optional chroot. */
+export interface ConnectString {
+    servers: { id: ServerId; address: string; port: number }[];
+    chroot?: string;
+}
+
+/** What the desired state says about a migrating set of clients. */
+export interface ClientState {
+    /** The connect string clients should use in this phase. */
+    current: ConnectString;
+    /** The connect string before the migration (old). */
+    old: ConnectString;
+    /** The connect string after the migration (new). */
+    next: ConnectString;
+}
+
+export interface KubernetesServer {
+    id: ServerId;
+    host: string;
+    /** Name of the per-server ClusterIP Service (also the DNS label). */
+    serviceName: string;
+    /** Fully qualified DNS name of the Service, used in zoo.cfg from the `peers` phase on. */
+    serviceFqdn: string;
+    /** host: Service without selector + manual Endpoints to the host; pod: Service selects the pod. */
+    backend: Location;
+    /** StatefulSet ordinal of the pod that carries this server, once cut over. */
+    ordinal?: number;
+}
+
+export interface KubernetesState {
+    namespace: string;
+    /** Base name of the StatefulSet, ConfigMap and PDB. */
+    name: string;
+    labels: Record<string, string>;
+    ports: { client: number; peer: number; election: number };
+    servers: KubernetesServer[];
+    /** Whether the per-server Services exist in this phase. */
+    services: boolean;
+    /** The StatefulSet, or undefined while no server is cut over. */
+    statefulSet?: {
+        replicas: number;
+        /** StatefulSet ordinal -> myid, in cutover order (myids need not be contiguous). */
+        ordinalToMyid: Record<number, ServerId>;
+        image: string;
+        storageSize: string;
+        storageClassName?: string;
+        /** zoo.cfg of the pods (settings and the membership by Service names). */
+        zooCfg: string;
+        /** Extra container resources (requests/limits) as Kubernetes takes them. */
+        resources?: Record<string, unknown>;
+    };
+}
+
+/** The complete desired state of one ensemble in one phase. */
+export interface DesiredState {
+    ensemble: string;
+    procedure: ProcedureName;
+    phase: string;
+    servers: ServerState[];
+    /** Host firewall splits that exist in this phase (mitosis `split`, `source-restarted`). */
+    firewall: FirewallSplit[];
+    clients: ClientState;
+    /** Present for the kubernetes procedure. */
+    kubernetes?: KubernetesState;
+    /** Preflight checks that run in this phase. */
+    preflight: boolean;
+}
+
+export type ProcedureName = "mitosis" | "kubernetes";

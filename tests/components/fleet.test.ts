@@ -1,0 +1,266 @@
+// Pulumi.dev.yaml through every phase of both procedures, under Pulumi mocks: which resources
+// exist per phase, which commands run on which host and in which order, and that a server whose
+// config did not change is not restarted. Read `walkthrough` below as the migration's script.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { FleetConfig } from "../../src/config";
+import type { LeaderInfo } from "../../src/plan";
+import { devFleet } from "../fixtures";
+import { appliedAfter, runFleet, type FleetRun, type Recorded } from "./harness";
+
+interface Update {
+    kafka: string;
+    shared: string;
+    cutover: number[];
+}
+
+const updates: Update[] = [
+    { kafka: "separate", shared: "hosts", cutover: [] },
+    { kafka: "joined", shared: "services", cutover: [] },
+    { kafka: "clients", shared: "clients", cutover: [] },
+    { kafka: "prepared", shared: "peers", cutover: [] },
+    { kafka: "split", shared: "pods", cutover: [11] },
+    { kafka: "source-restarted", shared: "pods", cutover: [11, 12] },
+    { kafka: "done", shared: "pods", cutover: [11, 12, 13] },
+    { kafka: "done", shared: "done", cutover: [11, 12, 13] },
+];
+
+// What `srvr` would say: kafka-main's source leader is 3, shared's leader is 12.
+const leaders: Record<string, LeaderInfo> = {
+    "kafka-main": { leaders: [3], known: true },
+    shared: { leaders: [12], known: true },
+};
+
+const configOf = (u: Update): FleetConfig => devFleet({ "kafka-main": u.kafka, shared: u.shared }, u.cutover);
+
+const isCommand = (r: Recorded) => r.type === "command:remote:Command";
+/** The Pulumi secret marker: mocks see a secret input as { [SECRET_SIG]: SECRET_VALUE, value }. */
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
+const hostOf = (r: Recorded) => (r.inputs.connection?.value ?? r.inputs.connection).host;
+/**
+ * What an update runs, in order: from the resources of the previous run and of this one.
+ * A new command runs `create`; a changed one runs `update` (else `create`); a removed one its `delete`.
+ */
+function runs(prev: FleetRun | undefined, cur: FleetRun): string[] {
+    const out: string[] = [];
+    const before = prev?.byName ?? new Map<string, Recorded>();
+    const order = (name: string) => {
+        const role = name.replace(/^(kafka-main|shared)-/, "").replace(/-\d+$/, "");
+        return ["preflight", "config", "firewall", "restart", "decommission"].indexOf(role);
+    };
+    const restartPos = (name: string) => {
+        const m = /^(.*)-restart-(\d+)$/.exec(name);
+        if (!m) return 0;
+        return cur.fleet.ensembles.get(m[1])?.restartOrder.findIndex((g) => g.ids.includes(Number(m[2]))) ?? -1;
+    };
+    const cmds = cur.resources.filter(isCommand).sort((a, b) => order(a.name) - order(b.name) || restartPos(a.name) - restartPos(b.name) || a.name.localeCompare(b.name));
+    for (const r of cmds) {
+        const old = before.get(r.name);
+        const host = hostOf(r);
+        if (!old) {
+            out.push(`${r.name} @${host}: create`);
+        } else if (old.inputs.create !== r.inputs.create || old.inputs.update !== r.inputs.update || old.inputs.delete !== r.inputs.delete) {
+            out.push(`${r.name} @${host}: ${r.inputs.update !== undefined ? "update" : "create again"}`);
+        }
+    }
+    for (const r of prev?.resources.filter(isCommand) ?? []) {
+        if (!cur.byName.has(r.name)) out.push(`${r.name} @${hostOf(r)}: delete${r.inputs.delete ? "" : " (no-op)"}`);
+    }
+    const byName = (a: Recorded, b: Recorded) => a.name.localeCompare(b.name);
+    for (const r of cur.resources.filter((x) => x.type.startsWith("kubernetes:")).sort(byName)) {
+        const old = before.get(r.name);
+        if (!old) out.push(`${r.name}: create ${r.type.split(":").pop()}`);
+        else if (JSON.stringify(old.inputs) !== JSON.stringify(r.inputs)) out.push(`${r.name}: update ${r.type.split(":").pop()}`);
+    }
+    for (const r of prev?.resources.filter((x) => x.type.startsWith("kubernetes:")).sort(byName) ?? []) {
+        if (!cur.byName.has(r.name)) out.push(`${r.name}: ${r.type.endsWith("Endpoints") ? "left to Kubernetes (retainOnDelete)" : "delete"}`);
+    }
+    return out;
+}
+
+// Each update: what runs, in order. Restart lines appear in the order of their dependsOn chain.
+const walkthrough: Record<string, string[]> = {
+    "separate / hosts": [
+        // The first update adopts the servers as they run: read-only checks, the membership block
+        // normalised (content unchanged), and a health gate per server. Nothing restarts.
+        ...[1, 2, 3, 4, 5, 6].map((id) => `kafka-main-preflight-${id} @192.0.2.${id}: create`),
+        ...[11, 12, 13].map((id) => `shared-preflight-${id} @198.51.100.${id}: create`),
+        ...[1, 2, 3, 4, 5, 6].map((id) => `kafka-main-config-${id} @192.0.2.${id}: create`),
+        ...[11, 12, 13].map((id) => `shared-config-${id} @198.51.100.${id}: create`),
+        ...[1, 2, 3, 4, 5, 6].map((id) => `kafka-main-restart-${id} @192.0.2.${id}: create`),
+        ...[11, 12, 13].map((id) => `shared-restart-${id} @198.51.100.${id}: create`),
+    ],
+    "joined / services": [
+        ...[11, 12, 13].map((id) => `shared-preflight-${id} @198.51.100.${id}: create again`), // now also resolves the Service names
+        ...[1, 2, 3, 4, 5].map((id) => `kafka-main-config-${id} @192.0.2.${id}: create again`), // joint membership S + {4,5}
+        // The chain: dormant 6 stops, targets join, source followers, the leader last.
+        "kafka-main-restart-6 @192.0.2.6: update",
+        "kafka-main-restart-4 @192.0.2.4: update",
+        "kafka-main-restart-5 @192.0.2.5: update",
+        "kafka-main-restart-1 @192.0.2.1: update",
+        "kafka-main-restart-2 @192.0.2.2: update",
+        "kafka-main-restart-3 @192.0.2.3: update",
+        ...[1, 2, 3, 4, 5, 6].map((id) => `kafka-main-preflight-${id} @192.0.2.${id}: delete (no-op)`),
+        ...[11, 12, 13].map((id) => `shared-endpoints-${id}: create Endpoints`),
+        ...[11, 12, 13].map((id) => `shared-service-${id}: create Service`),
+    ],
+    "clients / clients": [
+        // Only the connect strings change (stack outputs); no host is touched.
+        ...[11, 12, 13].map((id) => `shared-preflight-${id} @198.51.100.${id}: delete (no-op)`),
+    ],
+    "prepared / peers": [
+        ...[1, 2, 3, 4, 5].map((id) => `kafka-main-config-${id} @192.0.2.${id}: create again`), // final configs, nothing restarted
+        ...[11, 12, 13].map((id) => `shared-config-${id} @198.51.100.${id}: create again`), // Service names, quorumListenOnAllIPs
+        "shared-restart-11 @198.51.100.11: update",
+        "shared-restart-13 @198.51.100.13: update",
+        "shared-restart-12 @198.51.100.12: update", // the leader last
+    ],
+    "split / pods [11]": [
+        ...[4, 5, 6].map((id) => `kafka-main-firewall-${id} @192.0.2.${id}: create`),
+        // All targets at once, behind the firewall (no chain between them).
+        ...[4, 5, 6].map((id) => `kafka-main-restart-${id} @192.0.2.${id}: update`),
+        "shared-decommission-11 @198.51.100.11: create",
+        "shared-config-11 @198.51.100.11: delete (no-op)",
+        "shared-restart-11 @198.51.100.11: delete (no-op)",
+        "shared-configmap: create ConfigMap",
+        "shared-headless: create Service",
+        "shared-pdb: create PodDisruptionBudget",
+        "shared-service-11: update Service", // selects the pod now
+        "shared-statefulset: create StatefulSet",
+        "shared-endpoints-11: left to Kubernetes (retainOnDelete)",
+    ],
+    "source-restarted / pods [11, 12]": [
+        "kafka-main-restart-1 @192.0.2.1: update",
+        "kafka-main-restart-2 @192.0.2.2: update",
+        "kafka-main-restart-3 @192.0.2.3: update",
+        "shared-decommission-12 @198.51.100.12: create",
+        "shared-config-12 @198.51.100.12: delete (no-op)",
+        "shared-restart-12 @198.51.100.12: delete (no-op)",
+        "shared-configmap: update ConfigMap",
+        "shared-service-12: update Service",
+        "shared-statefulset: update StatefulSet",
+        "shared-endpoints-12: left to Kubernetes (retainOnDelete)",
+    ],
+    "done / pods [11, 12, 13]": [
+        "shared-decommission-13 @198.51.100.13: create",
+        "shared-config-13 @198.51.100.13: delete (no-op)",
+        // The firewall goes, once the sources run their S-only membership (deletes run last).
+        ...[4, 5, 6].map((id) => `kafka-main-firewall-${id} @192.0.2.${id}: delete`),
+        "shared-restart-13 @198.51.100.13: delete (no-op)",
+        "shared-configmap: update ConfigMap",
+        "shared-service-13: update Service",
+        "shared-statefulset: update StatefulSet",
+        "shared-endpoints-13: left to Kubernetes (retainOnDelete)",
+    ],
+    "done / done [11, 12, 13]": [],
+};
+
+describe("Pulumi.dev.yaml through every phase (mocks)", () => {
+    const results: { label: string; run: FleetRun }[] = [];
+
+    it("declares each update and publishes the applied phase", async () => {
+        let prev: FleetConfig | undefined;
+        for (const u of updates) {
+            const config = configOf(u);
+            const run = await runFleet(config, prev ? appliedAfter(prev) : {}, leaders);
+            const label = `${u.kafka} / ${u.shared}${u.shared === "pods" || u.shared === "done" ? ` [${u.cutover.join(", ")}]` : ""}`;
+            results.push({ label, run });
+            assert.equal(run.applied["kafka-main"].phase, u.kafka);
+            assert.equal(run.applied.shared.phase, u.shared);
+            assert.deepEqual(run.applied.shared.cutover, u.shared === "pods" || u.shared === "done" ? u.cutover : []);
+            assert.equal(run.outputs["kafka-main"].appliedPhase, u.kafka);
+            prev = config;
+        }
+        assert.equal(results.length, updates.length);
+    });
+
+    it("runs exactly the walkthrough: which commands on which host, in which order", () => {
+        assert.deepEqual(Object.keys(walkthrough), results.map((r) => r.label));
+        results.forEach(({ label, run }, i) => {
+            assert.deepEqual(runs(results[i - 1]?.run, run), walkthrough[label], label);
+        });
+    });
+
+    it("restarts only servers whose membership (or running state) changed", () => {
+        for (let i = 1; i < results.length; i++) {
+            const { run } = results[i];
+            const prevRun = results[i - 1].run;
+            for (const child of run.fleet.ensembles.values()) {
+                const planned = new Set(child.restartOrder.flatMap((g) => g.ids));
+                for (const id of child.hosts.restart.keys()) {
+                    const name = `${child === run.fleet.ensembles.get("kafka-main") ? "kafka-main" : "shared"}-restart-${id}`;
+                    const changed = prevRun.byName.get(name)?.inputs.update !== run.byName.get(name)!.inputs.update;
+                    assert.equal(changed, planned.has(id), `${results[i].label}: ${name} changed=${changed}, planned=${planned.has(id)}`);
+                }
+            }
+        }
+    });
+
+    it("exposes the restart order of each update from the model", () => {
+        const order = (label: string, ensemble: string) =>
+            results.find((r) => r.label === label)!.run.fleet.ensembles.get(ensemble)!.restartOrder.map((g) => g.ids.join("+"));
+        assert.deepEqual(order("joined / services", "kafka-main"), ["6", "4", "5", "1", "2", "3"]);
+        assert.deepEqual(order("prepared / peers", "kafka-main"), []);
+        assert.deepEqual(order("split / pods [11]", "kafka-main"), ["4+5+6"]);
+        assert.deepEqual(order("source-restarted / pods [11, 12]", "kafka-main"), ["1", "2", "3"]);
+        assert.deepEqual(order("prepared / peers", "shared"), ["11", "13", "12"]);
+    });
+
+    it("publishes old and new connect strings with the chroot, and switches them at `clients`", () => {
+        const at = (label: string) => results.find((r) => r.label === label)!.run.outputs;
+        const joined = at("joined / services");
+        assert.equal(joined["kafka-main"].oldConnect, "192.0.2.1:2181,192.0.2.2:2181,192.0.2.3:2181/kafka");
+        assert.equal(joined["kafka-main"].newConnect, "192.0.2.4:2181,192.0.2.5:2181,192.0.2.6:2181/kafka");
+        assert.equal(joined["kafka-main"].connect, joined["kafka-main"].oldConnect);
+        assert.equal(at("clients / clients")["kafka-main"].connect, joined["kafka-main"].newConnect);
+        assert.equal(
+            at("clients / clients").shared.connect,
+            "zk-shared-11.zookeeper.svc.cluster.local:2181,zk-shared-12.zookeeper.svc.cluster.local:2181,zk-shared-13.zookeeper.svc.cluster.local:2181",
+        );
+    });
+
+    it("publishes a per-server summary: myid, address, membership, running", () => {
+        const joined = results.find((r) => r.label === "joined / services")!.run.outputs["kafka-main"];
+        const six = joined.servers.find((s: any) => s.myid === 6);
+        assert.deepEqual(six, {
+            myid: 6,
+            role: "target",
+            address: "192.0.2.6",
+            location: "host",
+            running: false,
+            dormant: true,
+            membership: ["server.4=192.0.2.4:2888:3888", "server.5=192.0.2.5:2888:3888", "server.6=192.0.2.6:2888:3888", "quorumListenOnAllIPs=false"],
+            written: ["server.4=192.0.2.4:2888:3888", "server.5=192.0.2.5:2888:3888", "server.6=192.0.2.6:2888:3888", "quorumListenOnAllIPs=false"],
+        });
+        const one = joined.servers.find((s: any) => s.myid === 1);
+        assert.equal(one.membership.length, 6); // 1..5 and the flag
+    });
+
+    it("parents every host command to its ensemble component (URN segments)", () => {
+        const run = results[1].run;
+        // (The mock monitor puts only the immediate parent's type into a URN.)
+        assert.match(run.urns.get("kafka-main")!, /zkmigrate:index:Fleet\$zkmigrate:mitosis:Ensemble::kafka-main$/);
+        assert.match(run.urns.get("shared")!, /zkmigrate:index:Fleet\$zkmigrate:kubernetes:Ensemble::shared$/);
+        assert.match(run.urns.get("kafka-main-restart-4")!, /zkmigrate:mitosis:Ensemble\$command:remote:Command::kafka-main-restart-4$/);
+        assert.match(run.urns.get("shared-config-11")!, /zkmigrate:kubernetes:Ensemble\$command:remote:Command::shared-config-11$/);
+    });
+
+    it("declares Kubernetes resources only for ensembles that need them", () => {
+        const first = results[0].run;
+        assert.equal(first.resources.filter((r) => r.type.startsWith("kubernetes:")).length, 0);
+        const split = results.find((r) => r.label.startsWith("split"))!.run;
+        assert.ok(split.resources.filter((r) => r.type.startsWith("kubernetes:")).every((r) => r.name.startsWith("shared-")));
+    });
+
+    it("keeps the SSH key secret: the connection is a secret, no script carries the key", () => {
+        for (const res of results[1].run.resources.filter(isCommand)) {
+            assert.equal(res.inputs.connection[SECRET_SIG], SECRET_VALUE, `${res.name}: connection is not a secret`);
+            assert.equal(res.inputs.connection.value.privateKey, "test-key");
+            for (const field of ["create", "update", "delete"]) {
+                assert.ok(!String(res.inputs[field] ?? "").includes("test-key"), `${res.name}.${field} leaks the key`);
+            }
+        }
+    });
+});
+

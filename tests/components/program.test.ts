@@ -1,0 +1,84 @@
+// index.ts under Pulumi mocks: config read from Pulumi config, the applied state read back from
+// the stack's own `applied` output, and refusals raised before any resource is declared.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
+import { devConfigAt, TEST_PRIVATE_KEY } from "../fixtures";
+import { valueOf, type Recorded } from "./harness";
+
+/** Runs index.ts with `config` (by key, without namespace) and `applied` as the stack's last output. */
+async function runProgram(config: Record<string, unknown>, applied: unknown, secretKeys = ["zkmigrate:sshPrivateKey"]) {
+    const resources: Recorded[] = [];
+    const flat: Record<string, string> = {};
+    for (const [k, v] of Object.entries(config)) {
+        flat[`zkmigrate:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
+    }
+    pulumi.runtime.setAllConfig(flat, secretKeys);
+    await pulumi.runtime.setMocks(
+        {
+            newResource(args) {
+                resources.push({ type: args.type, name: args.name, inputs: args.inputs });
+                if (args.type === "pulumi:pulumi:StackReference") {
+                    return { id: args.inputs.name, state: { outputs: applied === undefined ? {} : { applied }, secretOutputNames: [] } };
+                }
+                return { id: `${args.name}-id`, state: args.inputs };
+            },
+            call: (args) => args.inputs,
+        },
+        "zkmigrate",
+        "dev",
+        false,
+        "organization",
+    );
+    const path = require.resolve("../../index");
+    delete require.cache[path];
+    let outcome: { outputs?: any; error?: Error };
+    try {
+        const outputs = await (require(path) as Promise<any>);
+        // Resolving the outputs waits until every resource was registered.
+        outcome = { outputs: { applied: await valueOf(outputs.applied) } };
+        // Let the outstanding registrations drain before the next run replaces the mocks.
+        await pulumi.runtime.disconnect();
+    } catch (err) {
+        outcome = { error: err as Error };
+    }
+    return { resources, ...outcome };
+}
+
+describe("index.ts (mocks)", () => {
+    const base = { ...devConfigAt({}), leaderProbe: false, sshPrivateKey: TEST_PRIVATE_KEY };
+
+    it("reads its own stack's applied state through a StackReference to itself", async () => {
+        const r = await runProgram(base, undefined);
+        assert.equal(r.error, undefined, String(r.error));
+        const ref = r.resources.find((x) => x.type === "pulumi:pulumi:StackReference");
+        assert.ok(ref);
+        assert.equal(ref.inputs.name, "organization/zkmigrate/dev");
+        assert.ok(r.resources.some((x) => x.name === "kafka-main-restart-4"));
+        assert.equal(r.outputs.applied["kafka-main"].phase, "separate");
+    });
+
+    it("refuses a phase jump read back from the stack, declaring nothing but the reference", async () => {
+        const applied = { "kafka-main": { procedure: "mitosis", phase: "clients", cutover: [], servers: [1, 2, 3, 4, 5, 6] } };
+        const r = await runProgram({ ...base, ...devConfigAt({ "kafka-main": "split" }), leaderProbe: false, sshPrivateKey: TEST_PRIVATE_KEY }, applied);
+        assert.ok(r.error instanceof pulumi.RunError, `expected a RunError, got ${String(r.error)}`);
+        assert.match(r.error.message, /zkmigrate:ensembles\[0\]\.phase: "split" is 2 steps from the applied phase "clients"/);
+        assert.deepEqual(
+            r.resources.map((x) => x.type),
+            ["pulumi:pulumi:StackReference"],
+        );
+    });
+
+    it("refuses a plain-text SSH key", async () => {
+        const r = await runProgram(base, undefined, []);
+        assert.ok(r.error instanceof pulumi.RunError);
+        assert.match(r.error.message, /zkmigrate:sshPrivateKey: the SSH private key must be a secret/);
+        assert.equal(r.resources.length, 0);
+    });
+
+    it("refuses a mistyped scalar key with its name", async () => {
+        const r = await runProgram({ ...base, sshPort: "twenty-two" }, undefined);
+        assert.ok(r.error instanceof pulumi.RunError);
+        assert.match(r.error.message, /zkmigrate:sshPort: /);
+    });
+});

@@ -1,0 +1,42 @@
+// Test fixtures: the example stack config (Pulumi.dev.yaml), as the program reads it.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { loadConfig, NAMESPACE, type FleetConfig, type RawConfig } from "../src/config";
+
+export const ROOT = join(__dirname, "..");
+
+/** A throwaway key: only its presence and secrecy are checked before SSH. */
+export const TEST_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\ntest-only\n-----END OPENSSH PRIVATE KEY-----\n";
+
+/** The raw config of Pulumi.dev.yaml by key (without the namespace), plus a test SSH key. */
+export function devRawConfig(): RawConfig {
+    const doc = parse(readFileSync(join(ROOT, "Pulumi.dev.yaml"), "utf8")) as { config: Record<string, unknown> };
+    const raw: RawConfig = { sshPrivateKey: TEST_PRIVATE_KEY };
+    for (const [k, v] of Object.entries(doc.config)) {
+        raw[k.replace(`${NAMESPACE}:`, "")] = v;
+    }
+    return raw;
+}
+
+/** Pulumi.dev.yaml with the phases (and cutover) set per ensemble name. */
+export function devConfigAt(phases: Record<string, string>, cutover?: number[]): RawConfig {
+    const raw = devRawConfig();
+    raw.ensembles = (raw.ensembles as Record<string, unknown>[]).map((e) => ({
+        ...e,
+        phase: phases[e.name as string] ?? e.phase,
+        ...(e.procedure === "kubernetes" && cutover ? { cutover } : {}),
+    }));
+    return raw;
+}
+
+export function devFleet(phases: Record<string, string> = {}, cutover?: number[]): FleetConfig {
+    return loadConfig(devConfigAt(phases, cutover));
+}
+
+/** Deep copy of a raw config with `edit` applied, for one-field-changed cases. */
+export function edited(raw: RawConfig, edit: (r: any) => void): RawConfig {
+    const copy = structuredClone(raw);
+    edit(copy);
+    return copy;
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what the tests need, and nothing when it is already there: the npm dependencies
+# (from package-lock.json) and the Debian packages of the tools the tests run.
+# Run by `npm test` (pretest) and `npm run rehearse`; safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian package -> a command it provides.
+declare -A PACKAGES=(
+    [shellcheck]=shellcheck
+)
+
+missing=()
+for pkg in "${!PACKAGES[@]}"; do
+    command -v "${PACKAGES[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if ((${#missing[@]} > 0)); then
+    if [[ "$(id -u)" -ne 0 ]]; then
+        echo "zkmigrate setup: missing Debian packages: ${missing[*]} (install them: sudo apt-get install ${missing[*]})" >&2
+        exit 1
+    fi
+    echo "zkmigrate setup: installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 600 apt-get update -qq
+    timeout 900 apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# npm dependencies: install when node_modules is missing or older than the lockfile.
+if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
+    echo "zkmigrate setup: npm ci"
+    npm ci --no-audit --no-fund --loglevel=error
+fi
