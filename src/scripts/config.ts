@@ -1,0 +1,169 @@
+// renderWriteConfig: rewrites only the membership of a host's ZooKeeper config (and its myid).
+import type { HostSettings, Membership, ServerId } from "../types";
+import { LOG, ROOT } from "./lib";
+import { checkAddress, checkInt, checkPath, checkPort, fail, renderScript, sh } from "./shell";
+
+export const BLOCK_BEGIN = "# BEGIN zkmigrate membership";
+export const BLOCK_END = "# END zkmigrate membership";
+
+/** `server.<id>=<address>:<peer>:<election>`; IPv6 literals in brackets, as ZooKeeper 3.5+ parses them. */
+export function serverLine(m: { id: ServerId; address: string; peerPort: number; electionPort: number }): string {
+    const address = m.address.includes(":") && !m.address.startsWith("[") ? `[${m.address}]` : m.address;
+    return `server.${m.id}=${address}:${m.peerPort}:${m.electionPort}`;
+}
+
+/** The server lines of a membership, sorted by id, after validating it. */
+export function serverLines(membership: Membership): string[] {
+    if (membership.members.length === 0) fail("a membership needs at least one server");
+    const seen = new Set<ServerId>();
+    for (const m of membership.members) {
+        checkInt("server id", m.id, 1, 255);
+        if (seen.has(m.id)) fail(`server id ${m.id} appears twice in the membership`);
+        seen.add(m.id);
+        checkAddress(`address of server.${m.id}`, m.address);
+        checkPort(`peer port of server.${m.id}`, m.peerPort);
+        checkPort(`election port of server.${m.id}`, m.electionPort);
+    }
+    return [...membership.members].sort((a, b) => a.id - b.id).map(serverLine);
+}
+
+export function checkHostPaths(host: HostSettings): void {
+    checkPath("paths.configFile", host.paths.configFile);
+    checkPath("paths.myidFile", host.paths.myidFile);
+    checkPath("paths.dataDir", host.paths.dataDir);
+    if (host.paths.dataLogDir !== undefined) checkPath("paths.dataLogDir", host.paths.dataLogDir);
+    if (host.paths.dynamicConfigFile !== undefined) checkPath("paths.dynamicConfigFile", host.paths.dynamicConfigFile);
+}
+
+/**
+ * Atomic, backed-up file replacement. Reads STAMP, WORK; appends to TEMPS (removed on exit).
+ * A symlinked target is resolved so that the link survives.
+ */
+const REPLACE_FILE = sh`
+# replace_file TARGET NEW [REF]: puts the content of the local file NEW at TARGET, unless TARGET
+# already holds exactly that. A new TARGET takes mode/owner from REF (or 0644 and the directory's owner).
+replace_file() {
+    local target="$1" new="$2" ref="\${3:-}" dir base tmp backup current_sum new_sum
+    if as_root test -L "$target"; then
+        target="$(as_root readlink -f -- "$1")"
+        say "$1 is a symlink to $target: writing $target"
+    fi
+    dir="$(dirname -- "$target")"
+    base="$(basename -- "$target")"
+    as_root test -d "$dir" || die "directory $dir (for $target) does not exist"
+    if as_root test -e "$target"; then
+        current_sum="$(as_root cat -- "$target" | sha256sum)"
+        new_sum="$(sha256sum <"$new")"
+        if [[ "$current_sum" == "$new_sum" ]]; then
+            say "$target unchanged"
+            return 0
+        fi
+        backup="$target.zkmigrate-$STAMP.bak"
+        as_root cp -p -- "$target" "$backup"
+        say "backup of $target: $backup"
+        ref="$target"
+    fi
+    # Write beside the target and rename over it: readers see the old or the new file, never half.
+    tmp="$(as_root mktemp "$dir/.$base.zkmigrate.XXXXXX")"
+    TEMPS+=("$tmp")
+    as_root cp -- "$new" "$tmp"
+    if [[ -n "$ref" ]]; then
+        as_root chmod --reference="$ref" -- "$tmp"
+        as_root chown --reference="$ref" -- "$tmp"
+    else
+        as_root chmod 0644 -- "$tmp"
+        as_root chown --reference="$dir" -- "$tmp"
+    fi
+    as_root mv -f -- "$tmp" "$target"
+    TEMPS=()
+    say "wrote $target"
+}
+
+cleanup() {
+    local f
+    for f in \${TEMPS[@]+"\${TEMPS[@]}"}; do
+        as_root rm -f -- "$f" || true
+    done
+    rm -rf -- "$WORK"
+}`;
+
+/** Drops every membership line (and our block markers) from a zoo.cfg on stdin; keeps the rest in order. */
+const STRIP_MEMBERSHIP = sh`
+strip_membership() {
+    awk -v begin="$BLOCK_BEGIN" -v end="$BLOCK_END" '
+        /^[ \t]*server\.[0-9]+([ \t=:]|$)/ { next }
+        /^[ \t]*quorumListenOnAllIPs([ \t=:]|$)/ { next }
+        $0 == begin || $0 == end { next }
+        { print }
+    '
+}`;
+
+export function renderWriteConfig(a: { host: HostSettings; myid: ServerId; membership: Membership }): string {
+    const { host, myid, membership } = a;
+    checkHostPaths(host);
+    checkInt("myid", myid, 1, 255);
+    const lines = serverLines(membership);
+    if (!membership.members.some((m) => m.id === myid)) fail(`myid ${myid} is not a member of the membership it is written with`);
+    const dynamic = host.paths.dynamicConfigFile ?? "";
+
+    const main = sh`
+say "write the membership of myid $MYID on $(uname -n)"
+need_root
+as_root test -f "$ZOO_CFG" || die "zoo.cfg $ZOO_CFG does not exist (is ZooKeeper installed on $(uname -n), and paths.configFile right?)"
+STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
+WORK="$(mktemp -d)"
+TEMPS=()
+trap cleanup EXIT
+
+as_root cat -- "$ZOO_CFG" >"$WORK/zoo.cfg.current"
+{
+    strip_membership <"$WORK/zoo.cfg.current"
+    printf '%s\n' "$BLOCK_BEGIN"
+    if [[ -z "$DYNAMIC_CFG" ]]; then
+        printf '%s\n' "\${SERVER_LINES[@]}"
+    fi
+    printf 'quorumListenOnAllIPs=%s\n' "$QUORUM_LISTEN_ON_ALL_IPS"
+    printf '%s\n' "$BLOCK_END"
+} >"$WORK/zoo.cfg.new"
+replace_file "$ZOO_CFG" "$WORK/zoo.cfg.new"
+
+if [[ -n "$DYNAMIC_CFG" ]]; then
+    # The dynamic file holds only the membership: rewritten whole.
+    printf '%s\n' "\${SERVER_LINES[@]}" >"$WORK/dynamic.new"
+    replace_file "$DYNAMIC_CFG" "$WORK/dynamic.new" "$ZOO_CFG"
+    if ! awk -v want="dynamicConfigFile=$DYNAMIC_CFG" '{ gsub(/[ \t\r]/, "") } $0 == want { found = 1 } END { exit !found }' "$WORK/zoo.cfg.new"; then
+        warn "$ZOO_CFG has no line dynamicConfigFile=$DYNAMIC_CFG: ZooKeeper will not read the membership written there"
+    fi
+fi
+
+# myid: compared without whitespace (a missing trailing newline is no reason to rewrite it).
+current_myid=""
+if as_root test -f "$MYID_FILE"; then
+    current_myid="$(as_root cat -- "$MYID_FILE" | tr -d '[:space:]')"
+fi
+if [[ "$current_myid" == "$MYID" ]]; then
+    say "$MYID_FILE unchanged (holds $MYID)"
+else
+    printf '%s\n' "$MYID" >"$WORK/myid.new"
+    replace_file "$MYID_FILE" "$WORK/myid.new"
+fi
+
+say "membership of myid $MYID:"
+printf '    %s\n' "\${SERVER_LINES[@]}" "quorumListenOnAllIPs=$QUORUM_LISTEN_ON_ALL_IPS"
+`;
+    return renderScript({
+        title: `write the membership of myid ${myid} (other settings kept)`,
+        params: [
+            ["ZOO_CFG", host.paths.configFile],
+            ["DYNAMIC_CFG", dynamic],
+            ["MYID_FILE", host.paths.myidFile],
+            ["MYID", myid],
+            ["SERVER_LINES", lines],
+            ["QUORUM_LISTEN_ON_ALL_IPS", membership.quorumListenOnAllIPs ? "true" : "false"],
+            ["BLOCK_BEGIN", BLOCK_BEGIN],
+            ["BLOCK_END", BLOCK_END],
+        ],
+        functions: [LOG, ROOT, REPLACE_FILE, STRIP_MEMBERSHIP],
+        main,
+    });
+}

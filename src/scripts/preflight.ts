@@ -1,0 +1,195 @@
+// renderPreflight: read-only checks before anything is written; reports every failure, then exits 1.
+import type { HostSettings } from "../types";
+import { checkHostPaths } from "./config";
+import { LOG, ROOT, ZK } from "./lib";
+import { checkAddress, checkInt, checkPort, fail, renderScript, sh } from "./shell";
+
+export interface PreflightArgs {
+    host: HostSettings;
+    /** Addresses that must accept a TCP connection within 3 s (peers, Services). */
+    reach: { address: string; port: number }[];
+    /** Commands that must be on PATH. */
+    requireCommands: string[];
+    /** A firewall chain base name that must not exist yet (a leftover split from an earlier run). */
+    noLeftoverChain?: string;
+    /** The local server must be empty: at most maxZnodes znodes, or no snapshot when it does not answer. */
+    emptyTarget?: { maxZnodes: number };
+    /** Names that must resolve (getent hosts). */
+    resolveNames?: string[];
+}
+
+const CHECKS = sh`
+FAILURES=0
+failed() {
+    printf 'zkmigrate: FAILED: %s\n' "$*" >&2
+    FAILURES=$((FAILURES + 1))
+}
+ok() { say "ok: $*"; }
+
+check_root() {
+    if [[ "$(id -u)" == 0 ]]; then
+        ok "running as root"
+    elif sudo -n true 2>/dev/null; then
+        ok "passwordless sudo works for $(id -un)"
+    else
+        failed "$(id -un) cannot use passwordless sudo (sudo -n): the migration scripts need root for the config, the service and the firewall"
+    fi
+}
+
+check_config() {
+    if [[ -f "$ZOO_CFG" && -r "$ZOO_CFG" ]]; then
+        ok "zoo.cfg $ZOO_CFG exists and is readable"
+    elif as_root test -f "$ZOO_CFG" 2>/dev/null; then
+        ok "zoo.cfg $ZOO_CFG exists (readable as root)"
+    elif [[ -e "$ZOO_CFG" ]]; then
+        failed "zoo.cfg $ZOO_CFG is not a readable file"
+    else
+        failed "zoo.cfg $ZOO_CFG does not exist"
+    fi
+}
+
+check_commands() {
+    local c
+    for c in \${REQUIRE_COMMANDS[@]+"\${REQUIRE_COMMANDS[@]}"}; do
+        if command -v "$c" >/dev/null; then
+            ok "command $c: $(command -v "$c")"
+        else
+            failed "command $c is not installed (not found on PATH $PATH)"
+        fi
+    done
+}
+
+check_reach() {
+    local target address port err rc
+    for target in \${REACH[@]+"\${REACH[@]}"}; do
+        read -r address port <<<"$target"
+        rc=0
+        # shellcheck disable=SC2016 # $1 and $2 belong to the inner bash
+        err="$(timeout -k 1 3 bash -c 'exec 3<>"/dev/tcp/$1/$2"' reach "$address" "$port" 2>&1)" || rc=$?
+        if ((rc == 0)); then
+            ok "$address:$port accepts TCP connections"
+        elif ((rc == 124 || rc == 137)); then
+            failed "$address:$port does not accept a TCP connection within 3 s (filtered, or the host is down)"
+        else
+            # bash reports "reach: line 1: /dev/tcp/...: Connection refused": keep the reason.
+            err="\${err%$'\n'}"
+            failed "$address:$port does not accept TCP connections: \${err##*: }"
+        fi
+    done
+}
+
+check_names() {
+    local name addresses
+    for name in \${RESOLVE_NAMES[@]+"\${RESOLVE_NAMES[@]}"}; do
+        if addresses="$(timeout -k 1 10 getent hosts "$name")"; then
+            ok "$name resolves: $(awk '{ print $1 }' <<<"$addresses" | tr '\n' ' ')"
+        else
+            failed "$name does not resolve (getent hosts $name)"
+        fi
+    done
+}
+
+check_no_leftover_chain() {
+    local tool rules chain
+    for tool in iptables ip6tables; do
+        if ! command -v "$tool" >/dev/null; then
+            if [[ "$tool" == iptables ]]; then
+                failed "iptables is not installed: cannot check for a leftover firewall split $LEFTOVER_CHAIN-IN/-OUT"
+            fi
+            continue
+        fi
+        if ! rules="$(as_root "$tool" -w 10 -S 2>&1)"; then
+            failed "$tool cannot list the filter table: $(tr '\n' ' ' <<<"$rules")"
+            continue
+        fi
+        for chain in "$LEFTOVER_CHAIN-IN" "$LEFTOVER_CHAIN-OUT"; do
+            if grep -qxF -- "-N $chain" <<<"$rules"; then
+                failed "$tool chain $chain exists: a leftover firewall split from an earlier run (remove it first)"
+            else
+                ok "$tool has no chain $chain"
+            fi
+        done
+    done
+}
+
+# check_empty_target: a target joining the source must hold no data of its own.
+check_empty_target() {
+    local answer rc=0 count="" reason snapshots
+    answer="$(zk_ask mntr)" || rc=$?
+    count="$(awk '$1 == "zk_znode_count" { print $2; exit }' <<<"$answer")"
+    if [[ -z "$count" ]]; then
+        rc=0
+        answer="$(zk_ask srvr)" || rc=$?
+        count="$(awk -F': *' '$1 == "Node count" { print $2; exit }' <<<"$answer")"
+    fi
+    if [[ "$count" =~ ^[0-9]+$ ]]; then
+        if ((count > MAX_ZNODES)); then
+            failed "target is not empty: $count znodes (at most $MAX_ZNODES expected on an empty server)"
+        else
+            ok "target is empty: $count znodes (at most $MAX_ZNODES)"
+        fi
+        return 0
+    fi
+    reason="$(explain_answer srvr "$rc" "$answer")"
+    # shellcheck disable=SC2016 # $1 belongs to the inner bash
+    if ! snapshots="$(as_root bash -c 'shopt -s nullglob; for f in "$1"/version-2/snapshot.*; do printf "%s\n" "$f"; done' snapshots "$DATA_DIR")"; then
+        failed "the local server does not answer ($reason) and $DATA_DIR cannot be inspected"
+    elif [[ -n "$snapshots" ]]; then
+        failed "target is not empty: the local server does not answer ($reason) and $DATA_DIR/version-2 holds snapshots: $(tr '\n' ' ' <<<"$snapshots")"
+    else
+        ok "target is empty: the local server does not answer and $DATA_DIR/version-2 holds no snapshot"
+    fi
+}`;
+
+export function renderPreflight(a: PreflightArgs): string {
+    const { host } = a;
+    checkHostPaths(host);
+    checkPort("clientPort", host.clientPort);
+    for (const r of a.reach) {
+        checkAddress("reach address", r.address);
+        checkPort(`reach port of ${r.address}`, r.port);
+    }
+    for (const c of a.requireCommands) {
+        if (!/^[A-Za-z0-9._+-]{1,100}$/.test(c)) fail(`required command ${JSON.stringify(c)} is not a plain command name`);
+    }
+    for (const n of a.resolveNames ?? []) checkAddress("name to resolve", n);
+    if (a.noLeftoverChain !== undefined && !/^[A-Za-z0-9_-]{1,24}$/.test(a.noLeftoverChain)) {
+        fail(`firewall chain ${JSON.stringify(a.noLeftoverChain)} must be 1..24 letters, digits, - or _`);
+    }
+    if (a.emptyTarget) checkInt("emptyTarget.maxZnodes", a.emptyTarget.maxZnodes, 0, 1_000_000_000);
+
+    const main = sh`
+say "preflight on $(uname -n) as $(id -un): read-only checks"
+check_root
+check_config
+check_commands
+check_reach
+check_names
+if [[ -n "$LEFTOVER_CHAIN" ]]; then
+    check_no_leftover_chain
+fi
+if [[ -n "$MAX_ZNODES" ]]; then
+    check_empty_target
+fi
+if ((FAILURES > 0)); then
+    die "preflight failed: $FAILURES check(s) failed (see above); nothing was changed"
+fi
+say "preflight passed"
+`;
+    return renderScript({
+        title: "preflight: read-only checks before the migration touches this host",
+        params: [
+            ["ZOO_CFG", host.paths.configFile],
+            ["DATA_DIR", host.paths.dataDir],
+            ["CLIENT_PORT", host.clientPort],
+            ["REQUIRE_COMMANDS", [...new Set(a.requireCommands)]],
+            ["REACH", a.reach.map((r) => `${r.address} ${r.port}`)],
+            ["RESOLVE_NAMES", a.resolveNames ?? []],
+            // Empty: the check does not run.
+            ["LEFTOVER_CHAIN", a.noLeftoverChain ?? ""],
+            ["MAX_ZNODES", a.emptyTarget ? String(a.emptyTarget.maxZnodes) : ""],
+        ],
+        functions: [LOG, ROOT, ZK, CHECKS],
+        main,
+    });
+}
