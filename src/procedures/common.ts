@@ -36,7 +36,7 @@ export function formatConnect(c: ConnectString): string {
 /** The zoo.cfg form of a membership, one line each, as the host scripts write it. */
 export function membershipLines(m: Membership): string[] {
     return [
-        ...m.members.map((l) => `server.${l.id}=${l.address}:${l.peerPort}:${l.electionPort}`),
+        ...m.members.map((l) => `server.${l.id}=${l.address.includes(":") ? `[${l.address}]` : l.address}:${l.peerPort}:${l.electionPort}`),
         `quorumListenOnAllIPs=${m.quorumListenOnAllIPs}`,
     ];
 }

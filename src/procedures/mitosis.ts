@@ -24,7 +24,16 @@ export function mitosisDesired(e: MitosisConfig, phase: MitosisPhase = e.phase a
     const activeWritten = at("prepared") ? target : at("joined") ? joint : target;
     const activeRunning = at("split") ? target : at("joined") ? joint : target;
 
-    const server = (s: ServerSpec, role: "source" | "target", written: Membership, runningWith: Membership, running: boolean, dormant: boolean): ServerState => ({
+    // Wiping (moving aside) a target's data: an empty target's own epoch history must never
+    // compete with the source's in an election (ZooKeeper compares epochs before zxids).
+    //  - active targets: while they run the joint membership (the same restart text from `joined`
+    //    to `prepared`, so only the join itself restarts them); never at the split, where their
+    //    data is the migrated data;
+    //  - dormant targets: from the split on, when they first start into the target ensemble.
+    const wipeActive = at("joined") && !at("split");
+    const wipeDormant = at("split");
+
+    const server = (s: ServerSpec, role: "source" | "target", written: Membership, runningWith: Membership, running: boolean, dormant: boolean, wipe: boolean): ServerState => ({
         id: s.id,
         role,
         host: s.host,
@@ -34,21 +43,20 @@ export function mitosisDesired(e: MitosisConfig, phase: MitosisPhase = e.phase a
         written,
         runningWith,
         dormant,
-        // An empty target must not bring its own epoch history into the joint ensemble.
-        wipeDataOnStart: role === "target",
+        wipeDataOnStart: wipe,
         decommissioned: false,
     });
 
     const servers: ServerState[] = [
-        ...e.source.map((s) => server(s, "source", sourceWritten, sourceRunning, true, false)),
+        ...e.source.map((s) => server(s, "source", sourceWritten, sourceRunning, true, false, false)),
         ...e.target.map((t) => {
             if (e.active.includes(t.id)) {
-                return server(t, "target", activeWritten, activeRunning, true, false);
+                return server(t, "target", activeWritten, activeRunning, true, false, wipeActive);
             }
             // Dormant: runs as part of the empty target ensemble in `separate`, stays stopped while
             // the joint ensemble exists, and starts with the others at the split.
             const dormantNow = at("joined") && !at("split");
-            return server(t, "target", target, target, !dormantNow, dormantNow);
+            return server(t, "target", target, target, !dormantNow, dormantNow, wipeDormant);
         }),
     ];
 

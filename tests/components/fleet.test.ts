@@ -207,6 +207,14 @@ describe("Pulumi.dev.yaml through every phase (mocks)", () => {
         assert.deepEqual(order("prepared / peers", "shared"), ["11", "13", "12"]);
     });
 
+    it("never wipes the migrated data: at the split the active targets restart without a wipe, the dormant one with", () => {
+        const split = results.find((r) => r.label.startsWith("split"))!.run;
+        const wipe = (id: number) => /readonly WIPE_DATA='?(true|false)/.exec(split.byName.get(`kafka-main-restart-${id}`)!.inputs.update)![1];
+        assert.deepEqual([4, 5, 6].map(wipe), ["false", "false", "true"]);
+        const joined = results.find((r) => r.label.startsWith("joined"))!.run;
+        assert.match(joined.byName.get("kafka-main-restart-4")!.inputs.update, /readonly WIPE_DATA='?true/);
+    });
+
     it("publishes old and new connect strings with the chroot, and switches them at `clients`", () => {
         const at = (label: string) => results.find((r) => r.label === label)!.run.outputs;
         const joined = at("joined / services");
