@@ -2,3 +2,4 @@ export * from "./fleet";
 export * from "./host-servers";
 export * from "./kubernetes-ensemble";
 export * from "./mitosis-ensemble";
+export * from "./migration-ensemble";

@@ -13,10 +13,10 @@ import {
     makeStatefulSet,
 } from "../src/kubernetes";
 import type { EnsemblePlan } from "../src/model";
-import { formatConnect } from "../src/procedures/common";
 import { asRemoteCommand, renderStop } from "../src/scripts";
-import type { RestartGroup, ServerId } from "../src/types";
-import { connectionOf, declareHostServers, serverSummary, type HostServers, type SshArgs } from "./host-servers";
+import type { ServerId } from "../src/types";
+import { connectionOf, declareHostServers, type HostServers, type SshArgs } from "./host-servers";
+import { MigrationEnsemble } from "./migration-ensemble";
 
 export const KUBERNETES_ENSEMBLE_TYPE = "zkmigrate:kubernetes:Ensemble";
 
@@ -31,14 +31,7 @@ export interface KubernetesEnsembleArgs {
     provider?: k8s.Provider;
 }
 
-export class KubernetesEnsemble extends pulumi.ComponentResource {
-    /** The phase this update applies; resolves only once every step succeeded. */
-    readonly appliedPhase: pulumi.Output<string>;
-    readonly connect: string;
-    readonly oldConnect: string;
-    readonly newConnect: string;
-    readonly restartOrder: RestartGroup[];
-    readonly warnings: string[];
+export class KubernetesEnsemble extends MigrationEnsemble {
     readonly hosts: HostServers;
     readonly services = new Map<ServerId, k8s.core.v1.Service>();
     readonly endpoints = new Map<ServerId, k8s.core.v1.Endpoints>();
@@ -46,7 +39,7 @@ export class KubernetesEnsemble extends pulumi.ComponentResource {
     readonly statefulSet?: k8s.apps.v1.StatefulSet;
 
     constructor(name: string, args: KubernetesEnsembleArgs, opts?: pulumi.ComponentResourceOptions) {
-        super(KUBERNETES_ENSEMBLE_TYPE, name, {}, opts);
+        super(KUBERNETES_ENSEMBLE_TYPE, name, args.plan, opts);
         const { plan, ensemble: e, ssh } = args;
         const k = plan.desired.kubernetes!;
         const kopts = (dependsOn: pulumi.Resource[] = [], extra: pulumi.CustomResourceOptions = {}): pulumi.CustomResourceOptions => ({
@@ -114,20 +107,8 @@ export class KubernetesEnsemble extends pulumi.ComponentResource {
             }),
         });
 
-        this.connect = formatConnect(plan.desired.clients.current);
-        this.oldConnect = formatConnect(plan.desired.clients.old);
-        this.newConnect = formatConnect(plan.desired.clients.next);
-        this.restartOrder = plan.plan.restartOrder;
-        this.warnings = plan.plan.warnings;
-        const all: pulumi.Resource[] = [...this.hosts.all, ...this.decommissions.values(), ...this.services.values(), ...this.endpoints.values()];
+        const all: pulumi.CustomResource[] = [...this.hosts.all, ...this.decommissions.values(), ...this.services.values(), ...this.endpoints.values()];
         if (this.statefulSet) all.push(this.statefulSet);
-        this.appliedPhase = pulumi.all(all.map((r) => (r as pulumi.CustomResource).id)).apply(() => plan.desired.phase);
-        this.registerOutputs({
-            appliedPhase: this.appliedPhase,
-            connect: this.connect,
-            oldConnect: this.oldConnect,
-            newConnect: this.newConnect,
-            servers: serverSummary(plan),
-        });
+        this.publish(all);
     }
 }

@@ -2,9 +2,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { MitosisConfig } from "../src/config";
 import type { EnsemblePlan } from "../src/model";
-import { formatConnect } from "../src/procedures/common";
-import type { RestartGroup } from "../src/types";
-import { declareHostServers, serverSummary, type HostServers, type SshArgs } from "./host-servers";
+import { declareHostServers, type HostServers, type SshArgs } from "./host-servers";
+import { MigrationEnsemble } from "./migration-ensemble";
 
 export const MITOSIS_ENSEMBLE_TYPE = "zkmigrate:mitosis:Ensemble";
 
@@ -17,36 +16,13 @@ export interface MitosisEnsembleArgs {
     ssh: SshArgs;
 }
 
-export class MitosisEnsemble extends pulumi.ComponentResource {
-    /** The phase this update applies; resolves only once every host step succeeded. */
-    readonly appliedPhase: pulumi.Output<string>;
-    /** The connect string the migrating clients should use now (with chroot). */
-    readonly connect: string;
-    /** The source's connect string (old) and the target's (new). */
-    readonly oldConnect: string;
-    readonly newConnect: string;
-    /** The restart groups of this update, in order (targets first, leader last; all targets at the split). */
-    readonly restartOrder: RestartGroup[];
-    readonly warnings: string[];
+export class MitosisEnsemble extends MigrationEnsemble {
     readonly hosts: HostServers;
 
     constructor(name: string, args: MitosisEnsembleArgs, opts?: pulumi.ComponentResourceOptions) {
-        super(MITOSIS_ENSEMBLE_TYPE, name, {}, opts);
-        const { plan } = args;
-        this.hosts = declareHostServers(this, { name, ensemble: args.ensemble, plan, ssh: args.ssh, preflight: (s) => preflightOf(args.ensemble, s.id) });
-        this.connect = formatConnect(plan.desired.clients.current);
-        this.oldConnect = formatConnect(plan.desired.clients.old);
-        this.newConnect = formatConnect(plan.desired.clients.next);
-        this.restartOrder = plan.plan.restartOrder;
-        this.warnings = plan.plan.warnings;
-        this.appliedPhase = pulumi.all(this.hosts.all.map((c) => c.id)).apply(() => plan.desired.phase);
-        this.registerOutputs({
-            appliedPhase: this.appliedPhase,
-            connect: this.connect,
-            oldConnect: this.oldConnect,
-            newConnect: this.newConnect,
-            servers: serverSummary(plan),
-        });
+        super(MITOSIS_ENSEMBLE_TYPE, name, args.plan, opts);
+        this.hosts = declareHostServers(this, { name, ensemble: args.ensemble, plan: args.plan, ssh: args.ssh, preflight: (s) => preflightOf(args.ensemble, s.id) });
+        this.publish(this.hosts.all);
     }
 }
 

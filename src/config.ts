@@ -2,6 +2,7 @@
 // reason, and all of them are reported at once, before any resource is declared.
 import { isIP } from "node:net";
 import { z } from "zod";
+import { makeZooCfg } from "./kubernetes";
 import { KUBERNETES_PHASES, MITOSIS_PHASES, phaseIndex, phasesOf, firstPhase } from "./phases";
 import type { HostSettings, ProcedureName, ServerId } from "./types";
 
@@ -532,6 +533,13 @@ function validateKubernetes(e: KubernetesConfig): ConfigIssue[] {
     if (e.leader !== undefined && !ids.has(e.leader)) {
         issues.push({ path: ensemblePath(e, ".leader"), reason: `myid ${e.leader} is not a server of this ensemble` });
     }
+    // The pods' zoo.cfg refuses settings that zkmigrate owns (membership, dataDir, ...): say so here.
+    try {
+        const members = e.servers.map((s) => ({ id: s.id, address: `${e.kubernetes.name}-${s.id}`, peerPort: e.ports.peer, electionPort: e.ports.election }));
+        makeZooCfg({ dataDir: e.kubernetes.dataDir, clientPort: e.ports.client, members, quorumListenOnAllIPs: true, settings: e.kubernetes.settings });
+    } catch (err) {
+        issues.push({ path: ensemblePath(e, ".kubernetes.settings"), reason: (err as Error).message.replace(/^zkmigrate kubernetes: /, "") });
+    }
     return issues;
 }
 
@@ -544,6 +552,11 @@ export interface AppliedEnsemble {
     cutover: ServerId[];
     /** Every server id of the ensemble when it was applied (source and target for mitosis). */
     servers: ServerId[];
+    /**
+     * StatefulSet fields Kubernetes cannot change in place (namespace/name/storage size/class):
+     * a change would replace the StatefulSet, every pod at once.
+     */
+    statefulSet?: string;
 }
 
 export type AppliedState = Record<string, AppliedEnsemble>;
@@ -557,6 +570,7 @@ export function parseApplied(value: unknown): AppliedState {
             phase: z.string(),
             cutover: z.array(z.int()).default([]),
             servers: z.array(z.int()).default([]),
+            statefulSet: z.string().optional(),
         }),
     );
     const r = schema.safeParse(value ?? {});
@@ -569,7 +583,13 @@ export function appliedOf(e: EnsembleConfig): AppliedEnsemble {
         phase: e.phase,
         cutover: e.procedure === "kubernetes" ? [...e.cutover] : [],
         servers: serversOf(e).map((s) => s.id),
+        ...(e.procedure === "kubernetes" ? { statefulSet: statefulSetIdentity(e) } : {}),
     };
+}
+
+function statefulSetIdentity(e: KubernetesConfig): string {
+    const k = e.kubernetes;
+    return `${k.namespace}/${k.name} ${k.storageSize} ${k.storageClassName ?? "(default class)"}`;
 }
 
 /**
@@ -620,6 +640,14 @@ export function validateTransitions(ensembles: EnsembleConfig[], applied: Applie
             issues.push({
                 path: ensemblePath(e),
                 reason: `the servers of an ensemble cannot change during a migration (applied: ${before.join(", ")}; now: ${ids.join(", ")}); finish it or step back to the first phase first`,
+            });
+        }
+        if (e.procedure === "kubernetes" && a?.statefulSet !== undefined && cur.cutover.length > 0 && a.statefulSet !== statefulSetIdentity(e)) {
+            issues.push({
+                path: ensemblePath(e, ".kubernetes"),
+                reason:
+                    `namespace, name, storageSize and storageClassName cannot change while servers run in pods ` +
+                    `(applied: ${a.statefulSet}; now: ${statefulSetIdentity(e)}): Kubernetes would replace the StatefulSet, every pod at once`,
             });
         }
         if (e.procedure === "kubernetes") {

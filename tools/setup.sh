@@ -8,11 +8,19 @@ cd "$(dirname "$0")/.."
 # Debian package -> a command it provides.
 declare -A PACKAGES=(
     [shellcheck]=shellcheck
+    [iproute2]=ip
+    [iptables]=iptables
+    [openssh-server]=sshd
+    [openssh-client]=ssh
+    [maven]=mvn
+    [default-jre-headless]=java
+    [procps]=pgrep
 )
 
 missing=()
 for pkg in "${!PACKAGES[@]}"; do
-    command -v "${PACKAGES[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
+    # sbin is not on every PATH; look there too.
+    PATH="$PATH:/usr/sbin:/sbin" command -v "${PACKAGES[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if ((${#missing[@]} > 0)); then
     if [[ "$(id -u)" -ne 0 ]]; then

@@ -207,6 +207,18 @@ const refusals: { name: string; edit: (r: any) => void; path: string; reason: Re
         reason: /^"done" needs every server cut over; still on hosts: 13$/,
     },
     {
+        name: "a pod setting that zkmigrate owns",
+        edit: (r) => (r.ensembles[1].kubernetes.settings = { "server.1": "x:1:2" }),
+        path: "zkmigrate:ensembles[1].kubernetes.settings",
+        reason: /^zoo\.cfg setting server\.1 cannot be set/,
+    },
+    {
+        name: "a four-letter-word whitelist of *",
+        edit: (r) => (r.ensembles[1].kubernetes.settings = { "4lw.commands.whitelist": "*" }),
+        path: "zkmigrate:ensembles[1].kubernetes.settings",
+        reason: /^4lw\.commands\.whitelist must never be \*/,
+    },
+    {
         name: "two ensembles of one name",
         edit: (r) => (r.ensembles[1].name = "kafka-main"),
         path: "zkmigrate:ensembles[1].name",
@@ -317,6 +329,16 @@ describe("validateTransitions: one step per update, read back from the stack", (
         assert.match(two[0].reason, /^2 servers added to the cutover in one update \(applied: \[11\]\); move one server per update/);
         const reorder = issuesFor({ shared: "pods" }, a, [12]);
         assert.match(reorder[0].reason, /^servers already in pods cannot leave or change order \(applied cutover: \[11\]\); only append$/);
+    });
+
+    it("the StatefulSet's immutable fields cannot change while pods run", () => {
+        const a = applied({ shared: "pods" }, [11]);
+        const raw = edited(devConfigAt({ shared: "pods" }, [11, 12]), (r) => (r.ensembles[1].kubernetes.storageSize = "20Gi"));
+        const issues = validateTransitions(loadConfig(raw).ensembles, a);
+        assert.deepEqual(issues.map((i) => i.path), ["zkmigrate:ensembles[1].kubernetes"]);
+        assert.match(issues[0].reason, /applied: zookeeper\/zk-shared 10Gi \(default class\); now: zookeeper\/zk-shared 20Gi .* every pod at once$/);
+        // Before any pod exists, it may change.
+        assert.deepEqual(validateTransitions(loadConfig(edited(devConfigAt({ shared: "peers" }), (r) => (r.ensembles[1].kubernetes.storageSize = "20Gi"))).ensembles, applied({ shared: "clients" })), []);
     });
 
     it("the servers of an ensemble cannot change mid-migration", () => {
