@@ -3,30 +3,66 @@ import { Socket } from "node:net";
 import type { LeaderInfo } from "../plan";
 import type { ServerId } from "../types";
 
-export class FourLetterError extends Error {}
+/**
+ * Why a four-letter word got no usable answer:
+ * - `refused`: the server answered that the word is not in its `4lw.commands.whitelist`;
+ * - `unreachable`: no TCP connection (refused, no route, unknown host);
+ * - `timeout`: connected (or connecting) but no complete answer within the timeout;
+ * - `failed`: the connection broke after it was established.
+ */
+export type FourLetterErrorKind = "refused" | "unreachable" | "timeout" | "failed";
+
+export class FourLetterError extends Error {
+    constructor(
+        message: string,
+        readonly kind: FourLetterErrorKind = "failed",
+        readonly word: string = "",
+        readonly host: string = "",
+        readonly port: number = 0,
+    ) {
+        super(message);
+        this.name = "FourLetterError";
+    }
+}
+
+/** The answer ZooKeeper 3.5+ gives for a word missing from `4lw.commands.whitelist`. */
+export function isWhitelistRefusal(text: string): boolean {
+    return /is not executed because it is not in the whitelist/.test(text);
+}
 
 /** Sends `word` (srvr, mntr, conf, ruok, ...) and returns the whole answer. */
 export function fourLetterWord(host: string, port: number, word: string, timeoutMs: number): Promise<string> {
     return new Promise((resolve, reject) => {
         const socket = new Socket();
         const chunks: Buffer[] = [];
-        const fail = (why: string) => {
+        let connected = false;
+        let done = false;
+        const fail = (kind: FourLetterErrorKind, why: string) => {
             socket.destroy();
-            reject(new FourLetterError(`${word} on ${host}:${port}: ${why}`));
+            if (done) return;
+            done = true;
+            reject(new FourLetterError(`${word} on ${host}:${port}: ${why}`, kind, word, host, port));
         };
-        socket.setTimeout(timeoutMs, () => fail(`no answer within ${timeoutMs} ms`));
-        socket.once("error", (err) => fail(err.message));
+        // setTimeout on the socket is an idle timeout; this one bounds the whole exchange.
+        const timer = setTimeout(() => fail("timeout", `no answer within ${timeoutMs} ms`), timeoutMs);
+        socket.once("close", () => clearTimeout(timer));
+        socket.once("error", (err) => fail(connected ? "failed" : "unreachable", err.message));
         socket.on("data", (d) => chunks.push(d));
         socket.once("end", () => {
             socket.destroy();
+            if (done) return;
             const text = Buffer.concat(chunks).toString("utf8");
-            if (/is not executed because it is not in the whitelist/.test(text)) {
-                reject(new FourLetterError(`${word} on ${host}:${port}: refused by the server's 4lw.commands.whitelist (add ${word} to it)`));
+            if (isWhitelistRefusal(text)) {
+                fail("refused", `refused by the server's 4lw.commands.whitelist (add ${word} to it)`);
             } else {
+                done = true;
                 resolve(text);
             }
         });
-        socket.connect(port, host, () => socket.end(word));
+        socket.connect(port, host, () => {
+            connected = true;
+            socket.end(word);
+        });
     });
 }
 

@@ -1,1 +1,7 @@
 export * from "./four-letter";
+export * from "./four-letter-answers";
+export * from "./connect-string";
+export * from "./table";
+export * from "./session";
+export * from "./status";
+export * from "./smoke";

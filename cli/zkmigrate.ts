@@ -1,0 +1,227 @@
+// The `zkmigrate` command: argv in, text or JSON out, exit codes. The logic lives in src/zk.
+//   npm run zkmigrate -- status 10.0.0.1:2181,10.0.0.2:2181
+//   node --import tsx cli/zkmigrate.ts smoke 127.0.0.1:2181/kafka --json
+import { collectStatus, formatSmoke, formatStatus, runSmoke } from "../src/zk";
+import { type ConnectString, ConnectStringError, parseConnectString } from "../src/zk/connect-string";
+
+export const EXIT = { ok: 0, checkFailed: 1, usage: 2, cannotConnect: 3 } as const;
+
+class UsageError extends Error {
+    constructor(
+        message: string,
+        readonly command?: string,
+    ) {
+        super(message);
+    }
+}
+
+interface OptionSpec {
+    name: string;
+    value?: string; // the value's placeholder when the option takes one
+    help: string;
+}
+
+interface Command {
+    name: string;
+    summary: string;
+    usage: string;
+    description: string;
+    options: OptionSpec[];
+    run(connect: ConnectString, opts: Record<string, string | boolean>): Promise<{ exitCode: number; text: string; json: unknown }>;
+}
+
+const CONNECT_HELP = `<connect> is a ZooKeeper connect string: host:port[,host:port...][/chroot]. IPv6 addresses go
+in brackets ([::1]:2181); the port defaults to 2181.`;
+
+const EXIT_HELP = `Exit codes: 0 ok, 1 a check failed, 2 usage error, 3 cannot connect to any server.`;
+
+function intOption(opts: Record<string, string | boolean>, name: string, dflt: number, min: number, max: number, command: string): number {
+    const v = opts[name];
+    if (v === undefined) return dflt;
+    if (typeof v !== "string" || !/^\d+$/.test(v)) throw new UsageError(`--${name} takes a whole number, not ${JSON.stringify(v)}`, command);
+    const n = Number(v);
+    if (n < min || n > max) throw new UsageError(`--${name} must be between ${min} and ${max} (got ${n})`, command);
+    return n;
+}
+
+const COMMANDS: Command[] = [
+    {
+        name: "smoke",
+        summary: "create/get/set/delete, a watch, an ephemeral node and latencies, on every server",
+        usage: "zkmigrate smoke <connect> [--timeout <ms>] [--count <n>] [--json]",
+        description: `For each server of the connect string on its own (a session with just that server, the chroot
+kept): creates a test znode under a unique path (/zkmigrate-smoke/<random>-<N>), and for --count
+rounds creates, reads, sets and deletes a child; a data watch registered through the next
+server's session (the peer) must fire on the set; an ephemeral node created through the server
+must be seen through the peer after a sync. Prints min/median/max latency per operation and
+server, removes its znodes (and /zkmigrate-smoke when no other run uses it), and exits 1 on any
+failure, naming the operation and the servers.`,
+        options: [
+            { name: "timeout", value: "ms", help: "bound of the session setup, of each operation and of each watch (default 5000)" },
+            { name: "count", value: "n", help: "create/get/set/watch/delete rounds per server (default 10)" },
+            { name: "json", help: "print the report as JSON" },
+        ],
+        async run(connect, opts) {
+            const timeoutMs = intOption(opts, "timeout", 5000, 100, 600000, "smoke");
+            const count = intOption(opts, "count", 10, 1, 10000, "smoke");
+            const report = await runSmoke(connect, { timeoutMs, count });
+            return { exitCode: report.exitCode, text: formatSmoke(report), json: report };
+        },
+    },
+    {
+        name: "status",
+        summary: "mode, zxid, epoch, node count, synced followers, outstanding requests per server",
+        usage: "zkmigrate status <connect> [--timeout <ms>] [--json]",
+        description: `Asks every server of the connect string for the four-letter words srvr, mntr and conf and
+prints per server: myid, mode, zxid, epoch (zxid >> 32), node count, synced followers (leader
+only), outstanding requests, latency and version. A word missing from a server's
+4lw.commands.whitelist is named, and the other words still shown. Exits 1 when a server does not
+answer or is not serving, 3 when no server answers.`,
+        options: [
+            { name: "timeout", value: "ms", help: "bound of each four-letter word (default 3000)" },
+            { name: "json", help: "print the report as JSON" },
+        ],
+        async run(connect, opts) {
+            const timeoutMs = intOption(opts, "timeout", 3000, 100, 600000, "status");
+            const report = await collectStatus(connect, { timeoutMs });
+            return { exitCode: report.exitCode, text: formatStatus(report), json: report };
+        },
+    },
+];
+
+export function mainHelp(): string {
+    const w = Math.max(...COMMANDS.map((c) => c.name.length));
+    return [
+        "Usage: zkmigrate <command> [options]",
+        "",
+        "Client tools for moving ZooKeeper ensembles.",
+        "",
+        "Commands:",
+        ...COMMANDS.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`),
+        "",
+        "Options:",
+        "  -h, --help  this help; `zkmigrate <command> --help` for a command's",
+        "",
+        CONNECT_HELP,
+        EXIT_HELP,
+        "",
+    ].join("\n");
+}
+
+export function commandHelp(c: Command): string {
+    const opts = [...c.options, { name: "help", help: "this help" }];
+    const label = (o: OptionSpec) => (o.name === "help" ? "-h, --help" : `--${o.name}${o.value ? ` <${o.value}>` : ""}`);
+    const w = Math.max(...opts.map((o) => label(o).length));
+    return [
+        `Usage: ${c.usage}`,
+        "",
+        c.description,
+        "",
+        "Options:",
+        ...opts.map((o) => `  ${label(o).padEnd(w)}  ${o.help}`),
+        "",
+        CONNECT_HELP,
+        EXIT_HELP,
+        "",
+    ].join("\n");
+}
+
+type Parsed = { kind: "help"; text: string } | { kind: "run"; command: Command; connect: ConnectString; opts: Record<string, string | boolean> };
+
+/** Parses argv (without node and the script); throws UsageError. */
+export function parseArgv(argv: string[]): Parsed {
+    if (argv.length === 0) throw new UsageError("no command given");
+    const [first, ...rest] = argv;
+    if (first === "-h" || first === "--help") return { kind: "help", text: mainHelp() };
+    if (first === "help") {
+        if (rest.length === 0) return { kind: "help", text: mainHelp() };
+        const c = COMMANDS.find((x) => x.name === rest[0]);
+        if (!c) throw new UsageError(`unknown command ${JSON.stringify(rest[0])} (commands: ${COMMANDS.map((x) => x.name).join(", ")})`);
+        return { kind: "help", text: commandHelp(c) };
+    }
+    if (first.startsWith("-")) throw new UsageError(`expected a command before ${JSON.stringify(first)} (commands: ${COMMANDS.map((x) => x.name).join(", ")})`);
+    const command = COMMANDS.find((x) => x.name === first);
+    if (!command) throw new UsageError(`unknown command ${JSON.stringify(first)} (commands: ${COMMANDS.map((x) => x.name).join(", ")})`);
+    const opts: Record<string, string | boolean> = {};
+    const positionals: string[] = [];
+    for (let i = 0; i < rest.length; i++) {
+        const arg = rest[i];
+        if (arg === "--") {
+            positionals.push(...rest.slice(i + 1));
+            break;
+        }
+        if (arg === "-h" || arg === "--help") return { kind: "help", text: commandHelp(command) };
+        if (arg.startsWith("-") && arg !== "-") {
+            const m = /^--([a-z][a-z-]*)(?:=(.*))?$/.exec(arg);
+            const spec = m ? command.options.find((o) => o.name === m[1]) : undefined;
+            if (!m || !spec) throw new UsageError(`unknown option ${JSON.stringify(arg)}`, command.name);
+            if (spec.value) {
+                let value = m[2];
+                if (value === undefined) {
+                    if (i + 1 >= rest.length) throw new UsageError(`--${spec.name} needs a value <${spec.value}>`, command.name);
+                    value = rest[++i];
+                }
+                opts[spec.name] = value;
+            } else {
+                if (m[2] !== undefined) throw new UsageError(`--${spec.name} takes no value`, command.name);
+                opts[spec.name] = true;
+            }
+            continue;
+        }
+        positionals.push(arg);
+    }
+    if (positionals.length === 0) throw new UsageError(`${command.name} needs a connect string`, command.name);
+    if (positionals.length > 1) {
+        throw new UsageError(
+            `${command.name} takes one connect string, got ${positionals.length}: ${positionals.map((p) => JSON.stringify(p)).join(" ")} (separate servers with commas, without spaces)`,
+            command.name,
+        );
+    }
+    let connect: ConnectString;
+    try {
+        connect = parseConnectString(positionals[0]);
+    } catch (e) {
+        if (e instanceof ConnectStringError) throw new UsageError(e.message, command.name);
+        throw e;
+    }
+    return { kind: "run", command, connect, opts };
+}
+
+/** Runs the command line; returns the exit code and what to print. */
+export async function main(argv: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+    let parsed: Parsed;
+    try {
+        parsed = parseArgv(argv);
+    } catch (e) {
+        if (e instanceof UsageError) {
+            const hint = e.command ? `Run 'zkmigrate ${e.command} --help' for its usage.` : "Run 'zkmigrate --help' for usage.";
+            return { exitCode: EXIT.usage, stdout: "", stderr: `zkmigrate: ${e.message}\n${hint}\n` };
+        }
+        throw e;
+    }
+    if (parsed.kind === "help") return { exitCode: EXIT.ok, stdout: parsed.text, stderr: "" };
+    try {
+        const r = await parsed.command.run(parsed.connect, parsed.opts);
+        const stdout = parsed.opts.json ? JSON.stringify(r.json, null, 2) + "\n" : r.text;
+        return { exitCode: r.exitCode, stdout, stderr: "" };
+    } catch (e) {
+        if (e instanceof UsageError) {
+            return { exitCode: EXIT.usage, stdout: "", stderr: `zkmigrate: ${e.message}\nRun 'zkmigrate ${parsed.command.name} --help' for its usage.\n` };
+        }
+        throw e;
+    }
+}
+
+if (require.main === module) {
+    main(process.argv.slice(2)).then(
+        ({ exitCode, stdout, stderr }) => {
+            if (stderr) process.stderr.write(stderr);
+            // Exit explicitly: a session to a dead server may leave a reconnect timer behind.
+            process.stdout.write(stdout, () => process.exit(exitCode));
+        },
+        (e: unknown) => {
+            process.stderr.write(`zkmigrate: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+            process.exit(EXIT.checkFailed);
+        },
+    );
+}

@@ -1,0 +1,204 @@
+// Sessions of node-zookeeper-client (the one ZooKeeper client library of the project) as
+// promises, every call bounded by a timeout.
+import { isIPv6 } from "node:net";
+import * as zookeeper from "node-zookeeper-client";
+import { formatServer, singleServerConnectString, type ZkServerAddress } from "./connect-string";
+
+export class ZkOperationError extends Error {
+    constructor(
+        message: string,
+        /** ZooKeeper's error name (NO_NODE, CONNECTION_LOSS, ...) or `TIMEOUT`. */
+        readonly code: string,
+    ) {
+        super(message);
+        this.name = "ZkOperationError";
+    }
+}
+
+/** The error name of a node-zookeeper-client exception (`NO_NODE`), or the error text. */
+export function zkErrorName(e: unknown): string {
+    if (e && typeof e === "object" && typeof (e as { getName?: unknown }).getName === "function") {
+        return (e as zookeeper.Exception).getName();
+    }
+    return e instanceof Error ? e.message : String(e);
+}
+
+export interface Session {
+    /** `host:port` of the one server this session talks to. */
+    server: string;
+    client: zookeeper.Client;
+    /** Milliseconds from connect() to the session being established. */
+    connectMs: number;
+    /** False once the session is lost (disconnected, expired) or closed. */
+    alive(): boolean;
+}
+
+/**
+ * A client of exactly one server (a connect string of just that server, with the chroot), not
+ * yet connected.
+ */
+export function createSingleServerClient(server: ZkServerAddress, chroot: string | undefined, sessionTimeoutMs: number): zookeeper.Client {
+    // node-zookeeper-client splits hosts on ":", which breaks bracketed IPv6 literals: give it
+    // a placeholder host with the right chroot, then the real address before it connects.
+    const connectString = isIPv6(server.host) ? `localhost:${server.port}${chroot ?? ""}` : singleServerConnectString(server, chroot);
+    const client = zookeeper.createClient(connectString, {
+        // The server negotiates this into [2, 20] x tickTime; the session only lives as long as the run.
+        sessionTimeout: sessionTimeoutMs,
+        spinDelay: 200,
+        retries: 0,
+    });
+    if (isIPv6(server.host)) {
+        (client as unknown as { connectionManager: { servers: { host: string; port: number }[] } }).connectionManager.servers = [
+            { host: server.host, port: server.port },
+        ];
+    }
+    return client;
+}
+
+/**
+ * Opens a session to exactly one server, resolving once it is connected or rejecting after
+ * `timeoutMs`.
+ */
+export function openSession(server: ZkServerAddress, chroot: string | undefined, timeoutMs: number): Promise<Session> {
+    const name = formatServer(server);
+    const client = createSingleServerClient(server, chroot, Math.max(4000, timeoutMs));
+    let alive = false;
+    return new Promise((resolve, reject) => {
+        const started = performance.now();
+        const timer = setTimeout(() => {
+            abort(client);
+            reject(new ZkOperationError(`no session with ${name} within ${timeoutMs} ms`, "TIMEOUT"));
+        }, timeoutMs);
+        client.on("state", (state: zookeeper.State) => {
+            if (state === zookeeper.State.SYNC_CONNECTED) {
+                alive = true;
+            } else if (state === zookeeper.State.DISCONNECTED || state === zookeeper.State.EXPIRED || state === zookeeper.State.AUTH_FAILED) {
+                alive = false;
+            }
+        });
+        client.once("connected", () => {
+            clearTimeout(timer);
+            resolve({ server: name, client, connectMs: performance.now() - started, alive: () => alive });
+        });
+        client.connect();
+    });
+}
+
+/** The first of the sessions that is (or becomes, within `timeoutMs`) connected; undefined if none. */
+export function waitForLiveSession(sessions: Session[], timeoutMs: number): Promise<Session | undefined> {
+    const live = sessions.find((s) => s.alive());
+    if (live || sessions.length === 0) return Promise.resolve(live);
+    return new Promise((resolve) => {
+        let done = false;
+        const listeners: [Session, () => void][] = [];
+        const finish = (s: Session | undefined) => {
+            if (done) return;
+            done = true;
+            clearTimeout(timer);
+            for (const [x, f] of listeners) x.client.removeListener("connected", f);
+            resolve(s);
+        };
+        const timer = setTimeout(() => finish(undefined), timeoutMs);
+        for (const s of sessions) {
+            const f = () => finish(s);
+            listeners.push([s, f]);
+            s.client.on("connected", f);
+        }
+    });
+}
+
+interface ConnectionManagerInternals {
+    state: number;
+    socket?: { destroy(): void };
+    onSocketConnected: () => void;
+    on(ev: "state", f: (st: number) => void): void;
+}
+
+// ConnectionManager.STATES.CLOSED of node-zookeeper-client 1.1.3.
+const CM_CLOSED = -2;
+
+function internals(client: zookeeper.Client): ConnectionManagerInternals | undefined {
+    return (client as unknown as { connectionManager?: ConnectionManagerInternals }).connectionManager;
+}
+
+/**
+ * Stops a client for good, also one still (re)connecting: close() alone leaves a reconnect
+ * timer that may open a new socket later. Any socket that connects from now on is dropped, and
+ * with the manager in its closing state a dropped socket ends it (CLOSED) instead of retrying.
+ */
+function abort(client: zookeeper.Client): void {
+    client.close();
+    const cm = internals(client);
+    if (!cm) return;
+    cm.onSocketConnected = function (this: ConnectionManagerInternals) {
+        this.socket?.destroy();
+    };
+    cm.socket?.destroy();
+}
+
+/** Closes the session: waits (bounded) for the server to end it, then drops the connection. */
+export function closeSession(s: Session, timeoutMs = 1000): Promise<void> {
+    return new Promise((resolve) => {
+        const cm = internals(s.client);
+        if (!cm || cm.state === CM_CLOSED) {
+            resolve();
+            return;
+        }
+        const timer = setTimeout(() => {
+            abort(s.client);
+            resolve();
+        }, timeoutMs);
+        cm.on("state", (st: number) => {
+            if (st === CM_CLOSED) {
+                clearTimeout(timer);
+                resolve();
+            }
+        });
+        if (s.alive()) s.client.close();
+        else {
+            clearTimeout(timer);
+            abort(s.client);
+            resolve();
+        }
+    });
+}
+
+/** Runs one callback-style call of the client, bounded by `timeoutMs`. */
+export function call<T>(what: string, timeoutMs: number, f: (cb: (err: unknown, value?: T) => void) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+        let done = false;
+        const timer = setTimeout(() => {
+            done = true;
+            reject(new ZkOperationError(`${what}: no answer within ${timeoutMs} ms`, "TIMEOUT"));
+        }, timeoutMs);
+        try {
+            f((err, value) => {
+                if (done) return;
+                done = true;
+                clearTimeout(timer);
+                if (err) reject(new ZkOperationError(`${what}: ${zkErrorName(err)}`, zkErrorName(err)));
+                else resolve(value as T);
+            });
+        } catch (e) {
+            // node-zookeeper-client asserts its arguments synchronously (e.g. an invalid path).
+            done = true;
+            clearTimeout(timer);
+            reject(new ZkOperationError(`${what}: ${e instanceof Error ? e.message : String(e)}`, "BAD_ARGUMENTS"));
+        }
+    });
+}
+
+/**
+ * A write barrier with the effect of `sync` (which node-zookeeper-client 1.1.3 does not offer):
+ * a multi of one `check` of an existing node. Like sync it goes through the leader, and the
+ * server answers it only after applying every transaction committed before it, so reads that
+ * follow on this session see everything acknowledged to any client before the barrier.
+ */
+export function syncBarrier(s: Session, existingPath: string, timeoutMs: number): Promise<void> {
+    return call<void>(`sync (multi check ${existingPath}) through ${s.server}`, timeoutMs, (cb) =>
+        s.client
+            .transaction()
+            .check(existingPath)
+            .commit((err) => cb(err)),
+    );
+}
