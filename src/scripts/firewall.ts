@@ -3,6 +3,13 @@
 // tcp-reset, not a plain REJECT: a plain REJECT answers with ICMP, which TCP ignores on an
 // established connection, so the sources would stall for syncLimit x tickTime before they give up
 // on the targets. INPUT matches the peer as source (-s), OUTPUT as destination (-d).
+//
+// Both rules exempt RST segments (`! --tcp-flags RST RST`). The reset that REJECT makes for a
+// segment leaving through OUTPUT comes back in "from" the peer, and the one it makes for a segment
+// arriving through INPUT goes out "to" the peer: without the exemption the other chain rejects
+// that reset in turn (REJECT never answers a RST, it drops it), and a connection attempt across
+// the split hangs until its timeout instead of failing at once. Seen on the local fleet
+// (tests/integration/firewall.test.ts).
 import { createHash } from "node:crypto";
 import { LOG, ROOT } from "./lib";
 import { fail, ipFamily, renderScript, sh } from "./shell";
@@ -89,8 +96,8 @@ rules_match() {
     local tool="$1" peer count
     shift
     for peer in "$@"; do
-        ipt "$tool" -C "$CHAIN_IN" -s "$peer" -p tcp -m comment --comment "$TAG" -j REJECT --reject-with tcp-reset 2>/dev/null || return 1
-        ipt "$tool" -C "$CHAIN_OUT" -d "$peer" -p tcp -m comment --comment "$TAG" -j REJECT --reject-with tcp-reset 2>/dev/null || return 1
+        ipt "$tool" -C "$CHAIN_IN" -s "$peer" -p tcp ! --tcp-flags RST RST -m comment --comment "$TAG" -j REJECT --reject-with tcp-reset 2>/dev/null || return 1
+        ipt "$tool" -C "$CHAIN_OUT" -d "$peer" -p tcp ! --tcp-flags RST RST -m comment --comment "$TAG" -j REJECT --reject-with tcp-reset 2>/dev/null || return 1
     done
     count="$(ipt "$tool" -S "$CHAIN_IN" | grep -c '^-A ' || true)"
     ((count == $#)) || return 1
@@ -116,8 +123,8 @@ apply_family() {
         ipt "$tool" -F "$CHAIN_IN"
         ipt "$tool" -F "$CHAIN_OUT"
         for peer in "$@"; do
-            ipt "$tool" -A "$CHAIN_IN" -s "$peer" -p tcp -m comment --comment "$TAG" -j REJECT --reject-with tcp-reset
-            ipt "$tool" -A "$CHAIN_OUT" -d "$peer" -p tcp -m comment --comment "$TAG" -j REJECT --reject-with tcp-reset
+            ipt "$tool" -A "$CHAIN_IN" -s "$peer" -p tcp ! --tcp-flags RST RST -m comment --comment "$TAG" -j REJECT --reject-with tcp-reset
+            ipt "$tool" -A "$CHAIN_OUT" -d "$peer" -p tcp ! --tcp-flags RST RST -m comment --comment "$TAG" -j REJECT --reject-with tcp-reset
         done
         say "$tool: filled $CHAIN_IN and $CHAIN_OUT for $*"
     fi

@@ -38,8 +38,8 @@ describe("renderFirewallApply / renderFirewallRemove: the rendered rules", () =>
         assert.match(apply, /readonly TAG='zkmigrate:kafka-main'/);
         assert.match(apply, /readonly -a PEERS_V4=\('192\.0\.2\.1' '192\.0\.2\.0\/28'\)/);
         assert.match(apply, /readonly -a PEERS_V6=\('2001:db8::1' '2001:db8:1::\/48'\)/);
-        assert.match(apply, /-A "\$CHAIN_IN" -s "\$peer" -p tcp -m comment --comment "\$TAG" -j REJECT --reject-with tcp-reset/);
-        assert.match(apply, /-A "\$CHAIN_OUT" -d "\$peer" -p tcp -m comment --comment "\$TAG" -j REJECT --reject-with tcp-reset/);
+        assert.match(apply, /-A "\$CHAIN_IN" -s "\$peer" -p tcp ! --tcp-flags RST RST -m comment --comment "\$TAG" -j REJECT --reject-with tcp-reset/);
+        assert.match(apply, /-A "\$CHAIN_OUT" -d "\$peer" -p tcp ! --tcp-flags RST RST -m comment --comment "\$TAG" -j REJECT --reject-with tcp-reset/);
         assert.doesNotMatch(apply, /"\$CHAIN_IN" -d/, "INPUT never matches -d");
         assert.doesNotMatch(apply, /"\$CHAIN_OUT" -s/, "OUTPUT never matches -s");
         assert.match(apply, /-I "\$parent" 1 -m comment --comment "\$TAG" -j "\$chain"/);
@@ -79,7 +79,7 @@ describe("firewall scripts against a fake iptables", () => {
         return { dir, env: { FAKE_IPTABLES_DIR: dir } };
     };
     const jump = (c: string) => `-m comment --comment ${tag} -j ${c}`;
-    const rule = (dir: "-s" | "-d", peer: string) => `${dir} ${peer} -p tcp -m comment --comment ${tag} -j REJECT --reject-with tcp-reset`;
+    const rule = (dir: "-s" | "-d", peer: string) => `${dir} ${peer} -p tcp ! --tcp-flags RST RST -m comment --comment ${tag} -j REJECT --reject-with tcp-reset`;
 
     it("apply twice leaves exactly the intended rules; remove twice leaves nothing", async () => {
         const { dir, env } = fresh("v4");
