@@ -1,0 +1,221 @@
+// The real Pulumi engine (CLI, Node.js language host, `command` provider plugin), offline, driven
+// by the Automation API against a local file backend with passphrase secrets:
+//   1. a throwaway project with a local Command: up, up again (reading its own output back
+//      through a StackReference to itself), destroy;
+//   2. this repo's program on the dev stack config: preview lists the planned host commands
+//      (192.0.2.x / 198.51.100.x are documentation addresses: a preview connects to nothing);
+//   3. the same program with a phase jump in a fresh stack: the preview is refused.
+// The engine comes from tools/pulumi/install.sh; when it is missing these tests fail (not skip).
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { LocalWorkspace, PulumiCommand, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
+
+const REPO = path.resolve(__dirname, "../..");
+const CACHE = process.env.ZKMIGRATE_CACHE || path.join(os.homedir(), ".cache", "zkmigrate");
+const PULUMI_HOME = process.env.PULUMI_HOME || path.join(os.homedir(), ".pulumi");
+const COMMAND_VERSION: string = require("@pulumi/command/package.json").version;
+const INSTALL_HINT = "run tools/pulumi/install.sh (it builds the Pulumi CLI, language host and command provider from Go modules)";
+const STEP_TIMEOUT = 10 * 60_000;
+
+/** The directory holding `pulumi` and `pulumi-language-nodejs`: the install cache, else PATH. */
+function findEngine(): string {
+    const candidates = [path.join(CACHE, "pulumi", "bin"), ...(process.env.PATH ?? "").split(path.delimiter).filter(Boolean)];
+    for (const dir of candidates) {
+        if (isExecutable(path.join(dir, "pulumi")) && isExecutable(path.join(dir, "pulumi-language-nodejs"))) return dir;
+    }
+    assert.fail(`the Pulumi engine is not installed (no pulumi and pulumi-language-nodejs in ${candidates[0]} or on PATH): ${INSTALL_HINT}`);
+}
+
+function isExecutable(file: string): boolean {
+    try {
+        fs.accessSync(file, fs.constants.X_OK);
+        return fs.statSync(file).isFile();
+    } catch {
+        return false;
+    }
+}
+
+interface Engine {
+    bin: string;
+    command: PulumiCommand;
+    env: Record<string, string>;
+    tmp: string;
+}
+
+async function setUpEngine(): Promise<Engine> {
+    const bin = findEngine();
+    const plugin = path.join(PULUMI_HOME, "plugins", `resource-command-v${COMMAND_VERSION}`, "pulumi-resource-command");
+    assert.ok(isExecutable(plugin), `the command provider plugin ${COMMAND_VERSION} is not installed (${plugin} is missing): ${INSTALL_HINT}`);
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "zkmigrate-engine-"));
+    fs.mkdirSync(path.join(tmp, "state"));
+    const env = {
+        PATH: `${bin}${path.delimiter}${process.env.PATH ?? ""}`,
+        PULUMI_HOME,
+        PULUMI_BACKEND_URL: `file://${path.join(tmp, "state")}`,
+        PULUMI_CONFIG_PASSPHRASE: "zkmigrate-engine-test",
+        PULUMI_SKIP_UPDATE_CHECK: "true",
+        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    };
+    // The Automation API runs `pulumi` with process.env plus a workspace's envVars; the version
+    // check runs before any workspace exists, so the engine must be on this process's PATH too.
+    for (const [k, v] of Object.entries(env)) process.env[k] = v;
+    const command = await PulumiCommand.get({ root: path.dirname(bin) });
+    return { bin, command, env, tmp };
+}
+
+/** Resource pre-events of an operation: "type name" -> op. */
+function collector() {
+    const steps = new Map<string, string>();
+    const inputs = new Map<string, Record<string, any>>();
+    const onEvent = (e: EngineEvent) => {
+        const m = e.resourcePreEvent?.metadata;
+        if (!m) return;
+        const name = m.urn.split("::").pop()!;
+        steps.set(`${m.type} ${name}`, m.op);
+        if (m.new?.inputs) inputs.set(name, m.new.inputs);
+    };
+    return { steps, inputs, onEvent };
+}
+
+function writeProject(dir: string, files: Record<string, string>) {
+    fs.mkdirSync(dir, { recursive: true });
+    for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
+    fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"), "dir");
+}
+
+describe("the Pulumi engine, offline (tools/pulumi/install.sh)", () => {
+    let engine: Engine | undefined;
+    let setupError: unknown;
+
+    before(async () => {
+        try {
+            engine = await setUpEngine();
+        } catch (err) {
+            setupError = err;
+        }
+    });
+    after(() => {
+        if (engine) fs.rmSync(engine.tmp, { recursive: true, force: true });
+    });
+    const need = (): Engine => {
+        if (!engine) throw setupError;
+        return engine;
+    };
+
+    it("runs a local Command: up, up again reading its own output, destroy", { timeout: 3 * STEP_TIMEOUT }, async () => {
+        const e = need();
+        const dir = path.join(e.tmp, "hello");
+        writeProject(dir, {
+            "Pulumi.yaml": "name: engine-hello\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n",
+            "package.json": JSON.stringify({ name: "engine-hello", private: true, main: "index.ts" }),
+            "tsconfig.json": JSON.stringify({
+                compilerOptions: { target: "ES2022", module: "commonjs", strict: true, esModuleInterop: true, skipLibCheck: true, types: ["node"] },
+                files: ["index.ts"],
+            }),
+            "index.ts": [
+                `import * as pulumi from "@pulumi/pulumi";`,
+                `import * as command from "@pulumi/command";`,
+                `const hello = new command.local.Command("hello", { create: "echo hello" });`,
+                `// The stack's own last output, as zkmigrate's index.ts reads its "applied".`,
+                `const self = new pulumi.StackReference("self", {`,
+                `    name: \`\${pulumi.getOrganization()}/\${pulumi.getProject()}/\${pulumi.getStack()}\`,`,
+                `});`,
+                `export const stdout = hello.stdout;`,
+                `export const runs = self.getOutputDetails("runs").then((d) => ((d.value as number | undefined) ?? 0) + 1);`,
+                ``,
+            ].join("\n"),
+        });
+        const stack = await LocalWorkspace.createStack(
+            { stackName: "dev", workDir: dir },
+            { pulumiCommand: e.command, envVars: e.env },
+        );
+        try {
+            const version = stack.workspace.pulumiVersion;
+            const first = collector();
+            const up1 = await stack.up({ onEvent: first.onEvent });
+            assert.equal(up1.summary.result, "succeeded", up1.stdout);
+            assert.equal(up1.outputs.stdout.value, "hello", up1.stdout);
+            assert.equal(up1.outputs.runs.value, 1, "a new stack reads no output of its own");
+            assert.equal(first.steps.get("command:local:Command hello"), "create");
+            assert.equal(first.steps.get("pulumi:pulumi:StackReference self"), "read");
+
+            const up2 = await stack.up();
+            assert.equal(up2.summary.result, "succeeded", up2.stdout);
+            assert.equal(up2.outputs.runs.value, 2, "the second update reads the first one's output");
+            assert.equal(up2.outputs.stdout.value, "hello");
+            assert.equal(up2.summary.resourceChanges?.create ?? 0, 0, up2.stdout);
+
+            const destroyed = await stack.destroy();
+            assert.equal(destroyed.summary.result, "succeeded", destroyed.stdout);
+            assert.ok((destroyed.summary.resourceChanges?.delete ?? 0) >= 2, destroyed.stdout);
+            assert.deepEqual(await stack.outputs(), {});
+            console.log(`engine: pulumi ${version} from ${e.bin}; command provider ${COMMAND_VERSION}`);
+        } finally {
+            await stack.workspace.removeStack("dev", { force: true }).catch(() => undefined);
+        }
+    });
+
+    describe("this repo's program (a copy of the project in a temp dir, temp stacks)", () => {
+        let dir = "";
+        const sshKey = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot a real key: a preview connects to nothing\n-----END OPENSSH PRIVATE KEY-----\n";
+
+        /** A stack of the copied project with the dev config, leaderProbe off and a dummy secret key. */
+        async function devStack(e: Engine, stackName: string): Promise<Stack> {
+            if (!dir) {
+                dir = path.join(e.tmp, "zkmigrate");
+                fs.mkdirSync(dir);
+                for (const f of ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts", "components", "src"]) {
+                    fs.cpSync(path.join(REPO, f), path.join(dir, f), { recursive: true });
+                }
+                fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"), "dir");
+            }
+            fs.copyFileSync(path.join(REPO, "Pulumi.dev.yaml"), path.join(dir, `Pulumi.${stackName}.yaml`));
+            const stack = await LocalWorkspace.createStack({ stackName, workDir: dir }, { pulumiCommand: e.command, envVars: e.env });
+            await stack.setConfig("zkmigrate:leaderProbe", { value: "false" });
+            await stack.setConfig("zkmigrate:sshPrivateKey", { value: sshKey, secret: true });
+            return stack;
+        }
+
+        it("previews the dev stack: the planned host commands, the StackReference to itself", { timeout: STEP_TIMEOUT }, async () => {
+            const e = need();
+            const stack = await devStack(e, "dev");
+            const c = collector();
+            const preview = await stack.preview({ onEvent: c.onEvent });
+            const commands = [...c.steps].filter(([k]) => k.startsWith("command:remote:Command ")).map(([k, op]) => [k.split(" ")[1], op]);
+            const expected = [
+                ...["preflight", "config", "restart"].flatMap((kind) => [1, 2, 3, 4, 5, 6].map((id) => `kafka-main-${kind}-${id}`)),
+                ...["preflight", "config", "restart"].flatMap((kind) => [11, 12, 13].map((id) => `shared-${kind}-${id}`)),
+            ];
+            assert.deepEqual(commands.map(([n]) => n).sort(), expected.sort(), preview.stdout);
+            assert.ok(commands.every(([, op]) => op === "create"), preview.stdout);
+            assert.equal(preview.changeSummary.create, expected.length + 4, preview.stdout); // + stack, Fleet, 2 ensembles
+            // index.ts reads the stack's own `applied` output: on a new stack, with no deployment.
+            assert.equal(c.steps.get("pulumi:pulumi:StackReference zkmigrate-applied"), "read", preview.stdout);
+            // @pulumi/command marks the whole `connection` secret (its schema does): the engine shows
+            // it as a secret, and the key never appears in what preview prints.
+            const config1 = c.inputs.get("kafka-main-config-1");
+            assert.ok(config1, "the preview shows the inputs of kafka-main-config-1");
+            assert.equal(JSON.stringify(config1.connection).includes("[secret]"), true, JSON.stringify(config1.connection));
+            assert.doesNotMatch(preview.stdout, /PRIVATE KEY|not a real key/);
+            // What each server will be given is readable: myid 1 gets the source membership.
+            assert.match(config1.create, /server\.1=192\.0\.2\.1:2888:3888/);
+            console.log(`zkmigrate dev preview: ${commands.length} command:remote:Command to create\n${preview.stdout}`);
+        });
+
+        it("refuses a phase jump (kafka-main separate -> split) in a fresh stack", { timeout: STEP_TIMEOUT }, async () => {
+            const e = need();
+            const stack = await devStack(e, "jump");
+            await stack.setConfig("zkmigrate:ensembles[0].phase", { value: "split" }, true);
+            await assert.rejects(stack.preview(), (err: Error) => {
+                assert.match(err.message, /invalid zkmigrate configuration/);
+                assert.match(err.message, /zkmigrate:ensembles\[0\]\.phase/);
+                assert.match(err.message, /"split"/);
+                return true;
+            });
+        });
+    });
+});
+
