@@ -42,7 +42,7 @@ export interface HostServersArgs {
     /** Resources every restart waits for (e.g. Services that the new membership names). */
     restartAfter?: pulumi.Resource[];
     /** Extra preflight inputs per server (names to resolve, addresses to reach). */
-    preflight?: (s: ServerState) => { reach: { address: string; port: number }[]; resolveNames?: string[]; requireCommands?: string[] };
+    preflight?: (s: ServerState) => { reach: { address: string; port: number; listening?: boolean }[]; resolveNames?: string[]; requireCommands?: string[] };
 }
 
 export interface HostServers {

@@ -28,14 +28,15 @@ export class MitosisEnsemble extends MigrationEnsemble {
 
 /**
  * Before anything changes: every server reaches every other one on the client and election ports
- * (the peer port listens only on a leader, so it cannot be checked from every host).
+ * (the peer port listens only on a leader, so it cannot be checked from every host). The targets
+ * do not run yet (they are empty and join later): for them a refused connection proves the path.
  */
 function preflightOf(e: MitosisConfig, self: number) {
-    const all = [...e.source, ...e.target].filter((s) => s.id !== self);
+    const all = [...e.source.map((s) => ({ ...s, listening: true })), ...e.target.map((s) => ({ ...s, listening: false }))].filter((s) => s.id !== self);
     return {
         reach: all.flatMap((s) => [
-            { address: s.host, port: e.ports.client },
-            { address: s.host, port: e.ports.election },
+            { address: s.host, port: e.ports.client, listening: s.listening },
+            { address: s.host, port: e.ports.election, listening: s.listening },
         ]),
         requireCommands: ["timeout"],
     };

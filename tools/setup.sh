@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the tests need, and nothing when it is already there: the npm dependencies
-# (from package-lock.json) and the Debian packages of the tools the tests run.
+# Installs what the tests and the rehearsal need, and nothing when it is already there: the
+# Debian packages of the tools they run, the npm dependencies (from package-lock.json), and the
+# Pulumi engine built from Go modules (tools/pulumi/install.sh; a few minutes the first time).
 # Run by `npm test` (pretest) and `npm run rehearse`; safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,3 +39,6 @@ if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json
     echo "zkmigrate setup: npm ci"
     npm ci --no-audit --no-fund --loglevel=error
 fi
+
+# The Pulumi engine (CLI, Node.js language host, command provider plugin), unless installed.
+bash tools/pulumi/install.sh

@@ -6,8 +6,12 @@ import { checkAddress, checkInt, checkPort, fail, renderScript, sh } from "./she
 
 export interface PreflightArgs {
     host: HostSettings;
-    /** Addresses that must accept a TCP connection within 3 s (peers, Services). */
-    reach: { address: string; port: number }[];
+    /**
+     * Addresses that must accept a TCP connection within 3 s (peers, Services). With
+     * `listening: false` (a server that does not run yet, such as an empty target) a refused
+     * connection passes too: the host answered, so the path is open; only a timeout fails.
+     */
+    reach: { address: string; port: number; listening?: boolean }[];
     /** Commands that must be on PATH. */
     requireCommands: string[];
     /** A firewall chain base name that must not exist yet (a leftover split from an earlier run). */
@@ -60,9 +64,9 @@ check_commands() {
 }
 
 check_reach() {
-    local target address port err rc
+    local target address port listening err rc
     for target in \${REACH[@]+"\${REACH[@]}"}; do
-        read -r address port <<<"$target"
+        read -r address port listening <<<"$target"
         rc=0
         # shellcheck disable=SC2016 # $1 and $2 belong to the inner bash
         err="$(timeout -k 1 3 bash -c 'exec 3<>"/dev/tcp/$1/$2"' reach "$address" "$port" 2>&1)" || rc=$?
@@ -70,6 +74,8 @@ check_reach() {
             ok "$address:$port accepts TCP connections"
         elif ((rc == 124 || rc == 137)); then
             failed "$address:$port does not accept a TCP connection within 3 s (filtered, or the host is down)"
+        elif [[ "$listening" == no && "$err" == *"Connection refused"* ]]; then
+            ok "$address:$port is reachable (refused: its server does not run yet)"
         else
             # bash reports "reach: line 1: /dev/tcp/...: Connection refused": keep the reason.
             err="\${err%$'\n'}"
@@ -183,7 +189,7 @@ say "preflight passed"
             ["DATA_DIR", host.paths.dataDir],
             ["CLIENT_PORT", host.clientPort],
             ["REQUIRE_COMMANDS", [...new Set(a.requireCommands)]],
-            ["REACH", a.reach.map((r) => `${r.address} ${r.port}`)],
+            ["REACH", a.reach.map((r) => `${r.address} ${r.port} ${r.listening === false ? "no" : "yes"}`)],
             ["RESOLVE_NAMES", a.resolveNames ?? []],
             // Empty: the check does not run.
             ["LEFTOVER_CHAIN", a.noLeftoverChain ?? ""],

@@ -69,6 +69,8 @@ describe("renderPreflight", () => {
             reach: [
                 { address: "127.0.0.1", port: closed },
                 { address: "127.0.0.1", port: zk.port },
+                // A server that does not run yet: refused is fine (the path is open).
+                { address: "127.0.0.1", port: closed, listening: false },
             ],
             requireCommands: ["bash", "zkmigrate-no-such-command"],
             noLeftoverChain: chain,
@@ -89,6 +91,7 @@ describe("renderPreflight", () => {
         // The checks that passed are still reported.
         assert.match(r.stdout, /ok: command bash/);
         assert.match(r.stdout, /ok: localhost resolves/);
+        assert.match(r.stdout, new RegExp(`ok: 127\\.0\\.0\\.1:${closed} is reachable \\(refused: its server does not run yet\\)`));
         assert.match(r.stdout, new RegExp(`ok: iptables has no chain ${chain}-OUT`));
     });
 
