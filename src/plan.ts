@@ -97,6 +97,9 @@ export function restartGroups(
             ...rest.map((s) => ({ ids: [s.id], reason: "source" })),
         ];
     }
+    if (sourceRestartWindow(e, from, to) && changed.every((s) => s.role === "source")) {
+        return sourcesWithoutSlack(e, changed, leader, warnings);
+    }
     const leaders = new Set(leader.leaders);
     if (!leader.known) {
         warnings.push(
@@ -128,6 +131,39 @@ export function restartGroups(
                     ? "follower"
                     : "fixed order",
     }));
+}
+
+/**
+ * `split` -> `source-restarted` without slack: the sources run S+T' with T' cut off, so any
+ * source that stops takes the quorum with it, as long as the leader counts acks in S+T'. A
+ * leader counts them in its own membership only: once the leader runs S-only, each further
+ * restart leaves n-1 of n and the source keeps serving. So the leader goes first, not last. The
+ * highest myid must be that leader (with equal zxids the sources elect the highest myid): when
+ * the current leader is another source, it restarts first, the election makes the highest myid
+ * leader, and that one restarts next. Every quorum loss is then a leader restart, one in the
+ * usual case (after the split the sources elected the highest myid).
+ */
+function sourcesWithoutSlack(e: EnsembleConfig, changed: ServerState[], leader: LeaderInfo, warnings: string[]): RestartGroup[] {
+    const ids = changed.map((s) => s.id);
+    const highest = Math.max(...ids);
+    const current = leader.known ? leader.leaders.find((id) => ids.includes(id)) : undefined;
+    if (!leader.known) {
+        warnings.push(
+            `${e.name}: the current leader could not be read with srvr from here (${leader.detail ?? "unknown"}); ` +
+                `restarting the highest myid (${highest}) first, as the leader usually is after the split ` +
+                "(or set the ensemble's `leader` in the config)",
+        );
+    }
+    const first: RestartGroup[] =
+        current !== undefined && current !== highest
+            ? [
+                  { ids: [current], reason: "leader first: the election after it makes the highest myid leader" },
+                  { ids: [highest], reason: "the new leader: back on S only, it counts acks in S" },
+              ]
+            : [{ ids: [highest], reason: current === highest ? "leader first: back on S only, it counts acks in S" : "highest myid first (leader unknown)" }];
+    const done = new Set(first.flatMap((g) => g.ids));
+    const rest = ids.filter((id) => !done.has(id)).sort((a, b) => b - a);
+    return [...first, ...rest.map((id) => ({ ids: [id], reason: "follower: the leader counts S only, n-1 of n keep the quorum" }))];
 }
 
 /** The steps from `from` to `to`, in the order the components run them. */
@@ -218,8 +254,9 @@ function sourceRestartWindow(e: EnsembleConfig, from: DesiredState, to: DesiredS
         group: "source-users",
         reason:
             `after the split the sources run the joint membership (${n} of ${voters} voters, the targets cut off), ` +
-            `so each source restart leaves ${n - 1} of ${voters}: the source has no quorum until the restarted server is back ` +
-            "(seconds; sessions survive if their timeout is longer)",
+            `so a source restart leaves ${n - 1} of ${voters}: the source has no quorum until the restarted server is back ` +
+            "(seconds; sessions survive if their timeout is longer). The leader restarts first: back on its S-only " +
+            "membership it counts acks in S, so the later restarts keep the quorum",
     };
 }
 

@@ -131,9 +131,10 @@ const walkthrough: Record<string, string[]> = {
         "shared-endpoints-11: left to Kubernetes (retainOnDelete)",
     ],
     "source-restarted / pods [11, 12]": [
-        "kafka-main-restart-1 @192.0.2.1: update",
-        "kafka-main-restart-2 @192.0.2.2: update",
+        // No slack: the leader (highest myid when unknown) first, then it counts acks in S only.
         "kafka-main-restart-3 @192.0.2.3: update",
+        "kafka-main-restart-2 @192.0.2.2: update",
+        "kafka-main-restart-1 @192.0.2.1: update",
         "shared-decommission-12 @198.51.100.12: create",
         "shared-config-12 @198.51.100.12: delete (no-op)",
         "shared-restart-12 @198.51.100.12: delete (no-op)",
@@ -203,7 +204,7 @@ describe("Pulumi.dev.yaml through every phase (mocks)", () => {
         assert.deepEqual(order("joined / services", "kafka-main"), ["6", "4", "5", "1", "2", "3"]);
         assert.deepEqual(order("prepared / peers", "kafka-main"), []);
         assert.deepEqual(order("split / pods [11]", "kafka-main"), ["4+5+6"]);
-        assert.deepEqual(order("source-restarted / pods [11, 12]", "kafka-main"), ["1", "2", "3"]);
+        assert.deepEqual(order("source-restarted / pods [11, 12]", "kafka-main"), ["3", "2", "1"]);
         assert.deepEqual(order("prepared / peers", "shared"), ["11", "13", "12"]);
     });
 

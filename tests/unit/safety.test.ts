@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import type { KubernetesConfig, MitosisConfig } from "../../src/config";
 import { desiredState, planEnsemble } from "../../src/model";
 import { KUBERNETES_PHASES, MITOSIS_PHASES } from "../../src/phases";
-import { planTransition, type LeaderInfo, type Plan } from "../../src/plan";
+import { planTransition, UNKNOWN_LEADER, type LeaderInfo, type Plan } from "../../src/plan";
 import { simulate, UnsafePlanError } from "../../src/safety";
 import type { DesiredState } from "../../src/types";
 import { devFleet } from "../fixtures";
@@ -34,7 +34,7 @@ describe("safe sequences of the seeds", () => {
             "clients: ",
             "prepared: ", // configs written, nothing restarted
             "split: 4+5+6", // all targets at once
-            "source-restarted: 1 2 3",
+            "source-restarted: 3 2 1", // no slack: the leader first, then it counts acks in S only
             "done: ",
         ]);
     });
@@ -45,6 +45,18 @@ describe("safe sequences of the seeds", () => {
         const restarted = step(mitosis, desiredState(mitosis, "split"), desiredState(mitosis, "source-restarted")).plan;
         assert.deepEqual(restarted.windows.map((w) => w.group), ["source-users"]);
         assert.match(restarted.warnings.join("\n"), /3 of 5 voters.*leaves 2 of 5/);
+    });
+
+    it("mitosis source-restarted without slack: the leader first; another leader first, then the highest myid", () => {
+        const split = desiredState(mitosis, "split");
+        const restarted = desiredState(mitosis, "source-restarted");
+        const order = (leader: ReturnType<typeof leaderIs>) => planTransition(mitosis, split, restarted, leader).restartOrder.map((g) => g.ids.join("+"));
+        assert.deepEqual(order(leaderIs(3)), ["3", "2", "1"]);
+        assert.deepEqual(order(leaderIs(1)), ["1", "3", "2"]);
+        const unknown = planTransition(mitosis, split, restarted, UNKNOWN_LEADER);
+        assert.deepEqual(unknown.restartOrder.map((g) => g.ids.join("+")), ["3", "2", "1"]);
+        assert.match(unknown.warnings.join("\n"), /restarting the highest myid \(3\) first/);
+        assert.deepEqual(simulate(split, restarted, unknown), []);
     });
 
     it("mitosis with a 5-server source has slack after the split: no source window", () => {
