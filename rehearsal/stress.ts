@@ -8,7 +8,7 @@
 // each session moves at its next operation, with a new session on the new ensemble, as a
 // client such as Kafka does when its zookeeper.connect changes and it restarts.
 import * as zookeeper from "node-zookeeper-client";
-import { call, zkErrorName } from "../src/zk/session";
+import { call, connectClient, zkErrorName } from "../src/zk/session";
 
 export interface StressOptions {
     /** A label for the report ("migrating", "source-users"). */
@@ -59,23 +59,9 @@ interface Conn {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pad = (seq: number) => `n${String(seq).padStart(10, "0")}`;
 
-function open(connect: string, timeoutMs: number): Promise<zookeeper.Client> {
-    const client = zookeeper.createClient(connect, { sessionTimeout: 10_000, spinDelay: 100, retries: 0 });
-    return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-            client.close();
-            reject(new Error(`no ZooKeeper session with ${connect} within ${timeoutMs} ms`));
-        }, timeoutMs);
-        client.once("connected", () => {
-            clearTimeout(timer);
-            resolve(client);
-        });
-        client.connect();
-    });
-}
-
 export class StressGroup {
     readonly stats: SessionStats[] = [];
+    readonly started = Date.now();
     private connect: string;
     private stopped = false;
     private loops: Promise<void>[] = [];
@@ -93,7 +79,7 @@ export class StressGroup {
     /** Creates the base znodes and starts the sessions; resolves once every session has written. */
     static async start(o: StressOptions): Promise<StressGroup> {
         const g = new StressGroup(o);
-        const c = await open(o.connect, 30_000);
+        const c = await connectClient(o.connect, 30_000);
         try {
             for (let k = 0; k < o.sessions; k++) {
                 await call<string>(`mkdirp ${o.base}/s${k}/w`, 15_000, (cb) => c.mkdirp(`${o.base}/s${k}/w`, cb));
@@ -158,7 +144,7 @@ export class StressGroup {
                 if (!conn) {
                     if (s.acked.length > 0 || s.failures.length > 0) s.newSessions++;
                     const connect = this.connect;
-                    conn = { client: await open(connect, 15_000), connect, armed: false };
+                    conn = { client: await connectClient(connect, 15_000), connect, armed: false };
                 }
                 const c = conn;
                 if (!c.armed) arm(c);
@@ -175,12 +161,8 @@ export class StressGroup {
                 }
             } catch (e) {
                 fail("write", e);
-                if (conn && conn.client.getState() === zookeeper.State.EXPIRED) {
-                    conn.client.close();
-                    conn = undefined;
-                }
-                if (!conn) await sleep(100);
-                else await sleep(20);
+                // An expired session is replaced at the top of the loop.
+                await sleep(conn ? 20 : 100);
                 continue;
             }
             if (this.pauseMs > 0) await sleep(this.pauseMs);
@@ -240,7 +222,7 @@ export class StressGroup {
      * be there. A write barrier first, so that the reads see every earlier acknowledged write.
      */
     async verify(connect: string = this.connect): Promise<{ acknowledged: number; present: number; lost: string[] }> {
-        const c = await open(connect, 30_000);
+        const c = await connectClient(connect, 30_000);
         try {
             await call<void>(`barrier ${this.o.base}`, 15_000, (cb) =>
                 c

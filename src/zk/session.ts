@@ -84,6 +84,25 @@ export function openSession(server: ZkServerAddress, chroot: string | undefined,
     });
 }
 
+/**
+ * A client of a whole connect string (`host:port,...[/chroot]`), resolved once its session is
+ * established. On timeout the client is stopped for good (no reconnect timer left behind).
+ */
+export function connectClient(connect: string, timeoutMs: number, sessionTimeoutMs = 10_000): Promise<zookeeper.Client> {
+    const client = zookeeper.createClient(connect, { sessionTimeout: sessionTimeoutMs, spinDelay: 100, retries: 0 });
+    return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+            abort(client);
+            reject(new ZkOperationError(`no ZooKeeper session with ${connect} within ${timeoutMs} ms`, "TIMEOUT"));
+        }, timeoutMs);
+        client.once("connected", () => {
+            clearTimeout(timer);
+            resolve(client);
+        });
+        client.connect();
+    });
+}
+
 /** The first of the sessions that is (or becomes, within `timeoutMs`) connected; undefined if none. */
 export function waitForLiveSession(sessions: Session[], timeoutMs: number): Promise<Session | undefined> {
     const live = sessions.find((s) => s.alive());

@@ -12,7 +12,8 @@ import { planEnsemble } from "../../src/model";
 import { probeLeaders } from "../../src/zk/four-letter";
 import { VERSIONS, fleetName, useFleet } from "./helpers/fleet";
 import { ensembleConfig, runRestarts, serversOf, writeConfigs } from "./helpers/steps";
-import { Writers, barrier, getChildren, getData, openClient, writeData } from "./helpers/zk";
+import { StressGroup } from "../../rehearsal/stress";
+import { barrier, getChildren, getData, openClient, writeData } from "./helpers/zk";
 
 const NAME = "kafka-main";
 const DATA = 500;
@@ -69,7 +70,7 @@ for (const version of VERSIONS) {
             console.log(`  ZooKeeper ${version}: plan ${plan.restartOrder.map((g) => `${g.ids.join("+")} (${g.reason})`).join(" -> ")}`);
 
             // Clients of the shared ensemble keep writing to the source throughout.
-            const writers = await Writers.start({ connect: connectString(f, "source"), base: "/kafka/stress", sessions: 3 });
+            const writers = await StressGroup.start({ name: "source", connect: connectString(f, "source"), base: "/kafka/stress", sessions: 3 });
             const pids = new Map(f.hosts.map((h) => [h.id, zkPid(f, h)]));
             let steps;
             try {
@@ -105,15 +106,15 @@ for (const version of VERSIONS) {
                     c.close();
                 }
                 const check = await writers.verify(`${t.address}:2181`);
-                assert.deepEqual(check.missing, [], `${t.name} serves every write acknowledged by the source`);
+                assert.deepEqual(check.lost, [], `${t.name} serves every write acknowledged by the source`);
             }
             const check = await writers.verify(connectString(f, "source"));
-            assert.deepEqual(check.missing, [], "every acknowledged write is read back from the source");
-            const failed = writers.reports.reduce((n, r) => n + r.failed, 0);
-            console.log(`  ZooKeeper ${version}: ${check.acked} writes acknowledged by ${writers.sessions} source sessions, ${failed} failed, all read back through the targets`);
+            assert.deepEqual(check.lost, [], "every acknowledged write is read back from the source");
+            const failed = writers.stats.reduce((n, st) => n + st.failures.length, 0);
+            console.log(`  ZooKeeper ${version}: ${check.acknowledged} writes acknowledged by ${writers.o.sessions} source sessions, ${failed} failed, all read back through the targets`);
             for (const s of steps) {
                 const g = writers.gaps(s);
-                console.log(`  ZooKeeper ${version}: ${s.label.padEnd(34)} longest source write gap ${g.perSessionMs} ms in one session, ${g.anySessionMs} ms across all`);
+                console.log(`  ZooKeeper ${version}: ${s.label.padEnd(34)} longest source write gap ${g.perSessionMs} ms in one session, ${g.groupMs} ms across all`);
             }
         });
     });

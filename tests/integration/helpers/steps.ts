@@ -7,7 +7,7 @@ import { host as fleetHost, runScript, stackHostConfig, type Fleet, type ScriptR
 import { loadConfig, type EnsembleConfig, type RawConfig } from "../../../src/config";
 import { renderRestart, renderStop, renderWriteConfig } from "../../../src/scripts";
 import type { HostSettings, Membership, RestartGroup, ServerId, ServerState } from "../../../src/types";
-import type { StepWindow } from "./zk";
+import type { Window } from "../../../rehearsal/stress";
 
 /** A validated ensemble config for the fleet's hosts (the fleet's host settings, a short spacing). */
 export function ensembleConfig(f: Fleet, ensemble: Record<string, unknown>, o: { spacingSeconds?: number } = {}): EnsembleConfig {
@@ -26,7 +26,8 @@ export function serversOf(f: Fleet, ensemble: string): { id: number; host: strin
     return f.hosts.filter((h) => h.ensemble === ensemble).map((h) => ({ id: h.id, host: h.address }));
 }
 
-export interface StepResult extends StepWindow {
+export interface StepResult extends Window {
+    label: string;
     ids: ServerId[];
     results: Map<ServerId, ScriptResult>;
 }
