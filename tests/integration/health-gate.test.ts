@@ -45,6 +45,20 @@ async function assertOthersUntouched(f: Fleet, others: FleetHost[], pids: Map<nu
     }
 }
 
+/**
+ * A follower of the fleet's ensemble to break, and the check that the others stay as they are
+ * now: same pids, same zoo.cfg, serving, and the ensemble takes writes.
+ */
+async function pickFollower(f: Fleet): Promise<{ x: FleetHost; othersUntouched(probe: string): Promise<void> }> {
+    const hosts = hostsOf(f, "zk");
+    const modes = await Promise.all(hosts.map(async (h) => modeOf(await fourLetter(h.address, 2181, "srvr"))));
+    const x = hosts[modes.indexOf("follower")];
+    const others = hosts.filter((h) => h !== x);
+    const pids = new Map(hosts.map((h) => [h.id, zkPid(f, h)]));
+    const cfgs = new Map(hosts.map((h) => [h.id, sha(join(h.dir, "conf", "zoo.cfg"))]));
+    return { x, othersUntouched: (probe) => assertOthersUntouched(f, others, pids, cfgs, probe) };
+}
+
 /** A process that holds 0.0.0.0:port in a host's network namespace (accepts and closes at once). */
 async function holdPort(h: FleetHost, port: number): Promise<ChildProcess> {
     const code = `require("net").createServer((s) => s.destroy()).listen(${port}, "0.0.0.0", () => console.log("listening"))`;
@@ -72,18 +86,13 @@ for (const version of VERSIONS) {
         it("a corrupt data dir: the restart fails with the reason, the others keep serving; moving the data aside recovers", async () => {
             const f = fleet();
             const host = withHealthTimeout(f, GATE_SECONDS);
-            const hosts = hostsOf(f, "zk");
             const seed = await openClient(connectString(f, "zk"));
             try {
                 await writeData(seed, "/it-gate/data", 300);
             } finally {
                 seed.close();
             }
-            const modes = await Promise.all(hosts.map(async (h) => modeOf(await fourLetter(h.address, 2181, "srvr"))));
-            const x = hosts[modes.indexOf("follower")];
-            const others = hosts.filter((h) => h !== x);
-            const pids = new Map(hosts.map((h) => [h.id, zkPid(f, h)]));
-            const cfgs = new Map(hosts.map((h) => [h.id, sha(join(h.dir, "conf", "zoo.cfg"))]));
+            const { x, othersUntouched } = await pickFollower(f);
 
             const stop = await runScript(f, x, renderStop({ host, disable: false }));
             assert.equal(stop.code, 0, describeResult(x.id, stop));
@@ -101,7 +110,7 @@ for (const version of VERSIONS) {
             assert.match(r.stderr, /service restart failed|health gate failed/);
             assert.match(r.stderr, /currentEpoch|Unable to load database/, "the reason (ZooKeeper's own error) is shown");
             assert.equal(zkPid(f, x), undefined, "the broken server does not run");
-            await assertOthersUntouched(f, others, pids, cfgs, "/it-gate/after-corrupt");
+            await othersUntouched("/it-gate/after-corrupt");
 
             // Recovery: the data moved aside (never deleted), the server syncs from the leader.
             const fix = await restart(f, x, host, true);
@@ -114,18 +123,13 @@ for (const version of VERSIONS) {
             } finally {
                 c.close();
             }
-            await assertOthersUntouched(f, others, pids, cfgs, "/it-gate/after-recovery");
+            await othersUntouched("/it-gate/after-recovery");
         });
 
         it("the client port taken: the restart fails with the reason, the others keep serving", async () => {
             const f = fleet();
             const host = withHealthTimeout(f, GATE_SECONDS);
-            const hosts = hostsOf(f, "zk");
-            const modes = await Promise.all(hosts.map(async (h) => modeOf(await fourLetter(h.address, 2181, "srvr"))));
-            const x = hosts[modes.indexOf("follower")];
-            const others = hosts.filter((h) => h !== x);
-            const pids = new Map(hosts.map((h) => [h.id, zkPid(f, h)]));
-            const cfgs = new Map(hosts.map((h) => [h.id, sha(join(h.dir, "conf", "zoo.cfg"))]));
+            const { x, othersUntouched } = await pickFollower(f);
 
             const stop = await runScript(f, x, renderStop({ host, disable: false }));
             assert.equal(stop.code, 0, describeResult(x.id, stop));
@@ -138,7 +142,7 @@ for (const version of VERSIONS) {
                 assert.match(r.stderr, /service restart failed|health gate failed/);
                 assert.match(r.stderr, /Address already in use|BindException/, "the reason (ZooKeeper's own error) is shown");
                 assert.equal(zkPid(f, x), undefined, "the server that could not bind does not run");
-                await assertOthersUntouched(f, others, pids, cfgs, "/it-gate-port");
+                await othersUntouched("/it-gate-port");
             } finally {
                 holder.kill("SIGKILL");
                 await new Promise((r) => (holder.exitCode !== null || holder.signalCode !== null ? r(undefined) : holder.once("exit", r)));
@@ -149,12 +153,7 @@ for (const version of VERSIONS) {
         it("peers unreachable: the server runs but never serves; the gate times out with the reason, the others keep serving", async () => {
             const f = fleet();
             const host = withHealthTimeout(f, GATE_SECONDS);
-            const hosts = hostsOf(f, "zk");
-            const modes = await Promise.all(hosts.map(async (h) => modeOf(await fourLetter(h.address, 2181, "srvr"))));
-            const x = hosts[modes.indexOf("follower")];
-            const others = hosts.filter((h) => h !== x);
-            const pids = new Map(hosts.map((h) => [h.id, zkPid(f, h)]));
-            const cfgs = new Map(hosts.map((h) => [h.id, sha(join(h.dir, "conf", "zoo.cfg"))]));
+            const { x, othersUntouched } = await pickFollower(f);
             // Quorum and election ports cut in x's own namespace only (a test fixture, not a host step).
             const cut = [
                 ["OUTPUT", "-p", "tcp", "-m", "multiport", "--dports", "2888,3888", "-j", "REJECT", "--reject-with", "tcp-reset"],
@@ -172,13 +171,13 @@ for (const version of VERSIONS) {
                 assert.match(r.stderr, /health gate failed: 127\.0\.0\.1:2181 did not answer srvr with a Mode within 15 s/);
                 assert.match(r.stderr, /not currently serving requests/, "the reason: it runs, but is not in a serving quorum");
                 assert.match(r.stderr, /zk-service: ZooKeeper \S+ runs on/, "the service status is shown");
-                await assertOthersUntouched(f, others, pids, cfgs, "/it-gate-peers");
+                await othersUntouched("/it-gate-peers");
             } finally {
                 for (const rule of cut) await inNetns(f, x, ["iptables", "-w", "10", "-D", ...rule]);
             }
             const again = await restart(f, x, host);
             assert.equal(again.code, 0, `with the peers reachable again the restart succeeds: ${describeResult(x.id, again)}`);
-            await assertOthersUntouched(f, others, pids, cfgs, "/it-gate-peers-after");
+            await othersUntouched("/it-gate-peers-after");
         });
     });
 }

@@ -15,6 +15,37 @@ type Server = Awaited<ReturnType<typeof startLocalZooKeeper>>;
 /** A free port on 127.0.0.1 (bound, then released). */
 const freePort = closedPort;
 
+/**
+ * A standalone ZooKeeper on 127.0.0.1 for the enclosing suite: started in its before hook (java
+ * and mvn named first, so that a missing tool fails with its Debian package), stopped and its
+ * directory removed in its after hook.
+ */
+function suiteZooKeeper(label: string, version: string, settings?: Record<string, string>): { readonly port: number; readonly server: Server } {
+    let dir = "";
+    let server: Server | undefined;
+    let port = 0;
+    before(async () => {
+        requireCommand("java", "to run ZooKeeper for the zkmigrate CLI tests");
+        requireCommand("mvn", "to fetch ZooKeeper for the zkmigrate CLI tests");
+        dir = mkdtempSync(join(tmpdir(), `zkmigrate-cli-${label}-`));
+        port = await freePort();
+        server = await startLocalZooKeeper({ dir: join(dir, "zk"), clientPort: port, version, ...(settings ? { settings } : {}) });
+    });
+    after(async () => {
+        await server?.stop();
+        if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+    return {
+        get port() {
+            return port;
+        },
+        get server() {
+            if (!server) throw new Error(`the ZooKeeper ${version} of this suite did not start`);
+            return server;
+        },
+    };
+}
+
 /** Top-level znodes, through a session of our own (bounded). */
 async function withSession<T>(connect: string, f: (s: Session) => Promise<T>): Promise<T> {
     const c = parseConnectString(connect);
@@ -29,39 +60,24 @@ const children = (s: Session, path: string) => call<string[]>(`list ${path}`, 10
 
 for (const version of ["3.5", "3.9"]) {
     describe(`zkmigrate against ZooKeeper ${version} (standalone on 127.0.0.1)`, { timeout: 600_000 }, () => {
-        let dir = "";
-        let zk: Server | undefined;
-        let port = 0;
-
-        before(async () => {
-            // Named first, so that a missing tool fails with its Debian package.
-            requireCommand("java", "to run ZooKeeper for the zkmigrate CLI tests");
-            requireCommand("mvn", "to fetch ZooKeeper for the zkmigrate CLI tests");
-            dir = mkdtempSync(join(tmpdir(), `zkmigrate-cli-${version}-`));
-            port = await freePort();
-            zk = await startLocalZooKeeper({ dir: join(dir, "zk"), clientPort: port, version });
-        });
-        after(async () => {
-            await zk?.stop();
-            if (dir) rmSync(dir, { recursive: true, force: true });
-        });
+        const zk = suiteZooKeeper(version, version);
 
         it("smoke passes on every server of the connect string (the same server as 127.0.0.1 and localhost)", async () => {
-            const r = await runCli(["smoke", `127.0.0.1:${port},localhost:${port}`, "--count", "5", "--timeout", "10000"]);
+            const r = await runCli(["smoke", `127.0.0.1:${zk.port},localhost:${zk.port}`, "--count", "5", "--timeout", "10000"]);
             assert.equal(r.code, 0, r.stdout + r.stderr);
             assert.match(r.stdout, /^SERVER\s+PEER\s+OP\s+N\s+MIN ms\s+MEDIAN ms\s+MAX ms\s+RESULT$/m);
-            assert.match(r.stdout, new RegExp(`^127\\.0\\.0\\.1:${port}\\s+localhost:${port}\\s+connect\\s+1\\s+[\\d.]+\\s+[\\d.]+\\s+[\\d.]+\\s+ok$`, "m"));
-            assert.match(r.stdout, new RegExp(`^localhost:${port}\\s+127\\.0\\.0\\.1:${port}\\s+connect\\s+1\\s+`, "m"));
+            assert.match(r.stdout, new RegExp(`^127\\.0\\.0\\.1:${zk.port}\\s+localhost:${zk.port}\\s+connect\\s+1\\s+[\\d.]+\\s+[\\d.]+\\s+[\\d.]+\\s+ok$`, "m"));
+            assert.match(r.stdout, new RegExp(`^localhost:${zk.port}\\s+127\\.0\\.0\\.1:${zk.port}\\s+connect\\s+1\\s+`, "m"));
             for (const op of ["create", "get", "get-peer", "set", "watch", "delete", "ephemeral", "sync-peer", "exists-peer"]) {
                 assert.match(r.stdout, new RegExp(`^\\s+${op}\\s+\\d+\\s+\\d+\\.\\d\\d\\s+\\d+\\.\\d\\d\\s+\\d+\\.\\d\\d$`, "m"), `${op} row:\n${r.stdout}`);
             }
             assert.match(r.stdout, /^smoke ok: 2 servers, test znodes \/zkmigrate-smoke\/[0-9a-f]{8}-\* removed$/m);
-            const left = await withSession(`127.0.0.1:${port}`, (s) => children(s, "/"));
+            const left = await withSession(`127.0.0.1:${zk.port}`, (s) => children(s, "/"));
             assert.deepEqual(left.filter((c) => c.startsWith("zkmigrate-smoke")), [], "smoke removes its znodes");
         });
 
         it("smoke --json: per server and operation min <= median <= max, every sample counted", async () => {
-            const r = await runCli(["smoke", `127.0.0.1:${port},localhost:${port}`, "--count", "4", "--json"]);
+            const r = await runCli(["smoke", `127.0.0.1:${zk.port},localhost:${zk.port}`, "--count", "4", "--json"]);
             assert.equal(r.code, 0, r.stdout + r.stderr);
             const report = JSON.parse(r.stdout) as SmokeReport;
             assert.equal(report.ok, true);
@@ -83,42 +99,42 @@ for (const version of ["3.5", "3.9"]) {
         });
 
         it("two smoke runs at once share /zkmigrate-smoke and both pass", async () => {
-            const runs = await Promise.all([1, 2].map(() => runCli(["smoke", `127.0.0.1:${port}`, "--count", "10"])));
+            const runs = await Promise.all([1, 2].map(() => runCli(["smoke", `127.0.0.1:${zk.port}`, "--count", "10"])));
             for (const r of runs) assert.equal(r.code, 0, r.stdout + r.stderr);
-            const left = await withSession(`127.0.0.1:${port}`, (s) => children(s, "/"));
+            const left = await withSession(`127.0.0.1:${zk.port}`, (s) => children(s, "/"));
             assert.deepEqual(left.filter((c) => c.startsWith("zkmigrate-smoke")), []);
         });
 
         it("smoke honours the chroot, and names a missing one", async () => {
-            await withSession(`127.0.0.1:${port}`, (s) => call<string>("create /zkm-chroot", 10_000, (cb) => s.client.create("/zkm-chroot", cb)));
-            const ok = await runCli(["smoke", `127.0.0.1:${port}/zkm-chroot`, "--count", "2", "--json"]);
+            await withSession(`127.0.0.1:${zk.port}`, (s) => call<string>("create /zkm-chroot", 10_000, (cb) => s.client.create("/zkm-chroot", cb)));
+            const ok = await runCli(["smoke", `127.0.0.1:${zk.port}/zkm-chroot`, "--count", "2", "--json"]);
             assert.equal(ok.code, 0, ok.stdout + ok.stderr);
             const report = JSON.parse(ok.stdout) as SmokeReport;
             assert.equal(report.chroot, "/zkm-chroot");
-            assert.deepEqual(await withSession(`127.0.0.1:${port}`, (s) => children(s, "/zkm-chroot")), [], "nothing left under the chroot");
+            assert.deepEqual(await withSession(`127.0.0.1:${zk.port}`, (s) => children(s, "/zkm-chroot")), [], "nothing left under the chroot");
 
-            const missing = await runCli(["smoke", `127.0.0.1:${port}/zkm-missing`, "--count", "1"]);
+            const missing = await runCli(["smoke", `127.0.0.1:${zk.port}/zkm-missing`, "--count", "1"]);
             assert.equal(missing.code, 1, missing.stdout + missing.stderr);
-            assert.match(missing.stdout, new RegExp(`FAILED 127\\.0\\.0\\.1:${port}: create /zkmigrate-smoke: NO_NODE \\(through 127\\.0\\.0\\.1:${port}\\) \\(the chroot /zkm-missing does not exist: create it first\\)`));
+            assert.match(missing.stdout, new RegExp(`FAILED 127\\.0\\.0\\.1:${zk.port}: create /zkmigrate-smoke: NO_NODE \\(through 127\\.0\\.0\\.1:${zk.port}\\) \\(the chroot /zkm-missing does not exist: create it first\\)`));
             assert.match(missing.stdout, /^smoke FAILED: 1 of 1 server failed$/m);
         });
 
         it("status shows the standalone server twice, from srvr, mntr and conf", async () => {
-            const r = await runCli(["status", `127.0.0.1:${port},localhost:${port}`]);
+            const r = await runCli(["status", `127.0.0.1:${zk.port},localhost:${zk.port}`]);
             assert.equal(r.code, 0, r.stdout + r.stderr);
             const lines = r.stdout.split("\n");
             assert.match(lines[0], /^SERVER\s+MYID\s+MODE\s+ZXID\s+EPOCH\s+ZNODES\s+SYNCED\s+OUTSTANDING\s+LATENCY ms min\/avg\/max\s+VERSION$/);
-            assert.match(lines[1], new RegExp(`^127\\.0\\.0\\.1:${port}\\s+0\\s+standalone\\s+0x[0-9a-f]+\\s+\\d+\\s+\\d+\\s+-\\s+\\d+\\s+[\\d.]+/[\\d.]+/[\\d.]+\\s+${zk!.version.replace(/\./g, "\\.")}$`));
-            assert.match(lines[2], new RegExp(`^localhost:${port}\\s+0\\s+standalone\\s+`));
+            assert.match(lines[1], new RegExp(`^127\\.0\\.0\\.1:${zk.port}\\s+0\\s+standalone\\s+0x[0-9a-f]+\\s+\\d+\\s+\\d+\\s+-\\s+\\d+\\s+[\\d.]+/[\\d.]+/[\\d.]+\\s+${zk.server.version.replace(/\./g, "\\.")}$`));
+            assert.match(lines[2], new RegExp(`^localhost:${zk.port}\\s+0\\s+standalone\\s+`));
             assert.match(r.stdout, /^2 of 2 servers answered and serve$/m);
 
-            const j = await runCli(["status", `127.0.0.1:${port}`, "--json"]);
+            const j = await runCli(["status", `127.0.0.1:${zk.port}`, "--json"]);
             assert.equal(j.code, 0);
             const [s] = (JSON.parse(j.stdout) as StatusReport).servers;
             assert.equal(s.mode, "standalone");
-            assert.equal(s.version, zk!.version);
+            assert.equal(s.version, zk.server.version);
             assert.equal(s.myid, 0);
-            assert.equal(s.conf?.clientPort, port);
+            assert.equal(s.conf?.clientPort, zk.port);
             assert.equal(s.mntr?.serverState, "standalone");
             assert.ok(s.nodeCount !== undefined && s.nodeCount >= 4, `node count ${s.nodeCount}`);
             assert.equal(s.nodeCount, s.mntr?.znodeCount);
@@ -128,52 +144,39 @@ for (const version of ["3.5", "3.9"]) {
 
         it("a server down among live ones fails the check (exit 1) and is named", async () => {
             const down = await closedPort();
-            const st = await runCli(["status", `127.0.0.1:${port},127.0.0.1:${down}`, "--timeout", "2000"]);
+            const st = await runCli(["status", `127.0.0.1:${zk.port},127.0.0.1:${down}`, "--timeout", "2000"]);
             assert.equal(st.code, 1, st.stdout + st.stderr);
             assert.match(st.stdout, new RegExp(`note: 127\\.0\\.0\\.1:${down} does not answer \\(connect ECONNREFUSED`));
-            const sm = await runCli(["smoke", `127.0.0.1:${port},127.0.0.1:${down}`, "--count", "2", "--timeout", "2000"]);
+            const sm = await runCli(["smoke", `127.0.0.1:${zk.port},127.0.0.1:${down}`, "--count", "2", "--timeout", "2000"]);
             assert.equal(sm.code, 1, sm.stdout + sm.stderr);
             assert.match(sm.stdout, new RegExp(`FAILED 127\\.0\\.0\\.1:${down}: no session within 2000 ms: connect ECONNREFUSED`));
-            assert.match(sm.stdout, new RegExp(`^127\\.0\\.0\\.1:${port}\\s+127\\.0\\.0\\.1:${port}\\s+connect\\s+1\\s+.*ok$`, "m"), "the live server is checked with a second session of its own");
+            assert.match(sm.stdout, new RegExp(`^127\\.0\\.0\\.1:${zk.port}\\s+127\\.0\\.0\\.1:${zk.port}\\s+connect\\s+1\\s+.*ok$`, "m"), "the live server is checked with a second session of its own");
         });
 
         it("once the server is stopped, smoke and status exit 3 and say why", async () => {
-            await zk!.stop();
-            const sm = await runCli(["smoke", `127.0.0.1:${port},localhost:${port}`, "--timeout", "2000"]);
+            await zk.server.stop();
+            const sm = await runCli(["smoke", `127.0.0.1:${zk.port},localhost:${zk.port}`, "--timeout", "2000"]);
             assert.equal(sm.code, 3, sm.stdout + sm.stderr);
-            assert.match(sm.stdout, new RegExp(`FAILED 127\\.0\\.0\\.1:${port}: no session within 2000 ms: connect ECONNREFUSED`));
+            assert.match(sm.stdout, new RegExp(`FAILED 127\\.0\\.0\\.1:${zk.port}: no session within 2000 ms: connect ECONNREFUSED`));
             assert.match(sm.stdout, /^cannot connect: no session with any of the 2 servers$/m);
-            const st = await runCli(["status", `127.0.0.1:${port}`, "--timeout", "2000"]);
+            const st = await runCli(["status", `127.0.0.1:${zk.port}`, "--timeout", "2000"]);
             assert.equal(st.code, 3, st.stdout + st.stderr);
-            assert.match(st.stdout, new RegExp(`note: 127\\.0\\.0\\.1:${port} does not answer \\(connect ECONNREFUSED 127\\.0\\.0\\.1:${port}\\)`));
+            assert.match(st.stdout, new RegExp(`note: 127\\.0\\.0\\.1:${zk.port} does not answer \\(connect ECONNREFUSED 127\\.0\\.0\\.1:${zk.port}\\)`));
             assert.match(st.stdout, /^cannot connect: none of the 1 server answered$/m);
         });
     });
 }
 
 describe("zkmigrate status against ZooKeeper 3.9 whose 4lw.commands.whitelist allows only srvr", { timeout: 600_000 }, () => {
-    let dir = "";
-    let zk: Server | undefined;
-    let port = 0;
-    before(async () => {
-        requireCommand("java", "to run ZooKeeper for the zkmigrate CLI tests");
-        requireCommand("mvn", "to fetch ZooKeeper for the zkmigrate CLI tests");
-        dir = mkdtempSync(join(tmpdir(), "zkmigrate-cli-whitelist-"));
-        port = await freePort();
-        zk = await startLocalZooKeeper({ dir: join(dir, "zk"), clientPort: port, version: "3.9", settings: { "4lw.commands.whitelist": "srvr" } });
-    });
-    after(async () => {
-        await zk?.stop();
-        if (dir) rmSync(dir, { recursive: true, force: true });
-    });
+    const zk = suiteZooKeeper("whitelist", "3.9", { "4lw.commands.whitelist": "srvr" });
 
     it("names the refused words and shows what srvr gave", async () => {
-        const r = await runCli(["status", `127.0.0.1:${port}`]);
+        const r = await runCli(["status", `127.0.0.1:${zk.port}`]);
         assert.equal(r.code, 0, r.stdout + r.stderr);
-        assert.match(r.stdout, new RegExp(`^127\\.0\\.0\\.1:${port}\\s+\\?\\s+standalone\\s+0x[0-9a-f]+\\s+\\d+\\s+\\d+\\s+-\\s+\\d+\\s+\\S+\\s+3\\.9\\.\\d+$`, "m"));
-        assert.ok(r.stdout.includes(`note: mntr is not in 4lw.commands.whitelist on 127.0.0.1:${port}`), r.stdout);
-        assert.ok(r.stdout.includes(`note: conf is not in 4lw.commands.whitelist on 127.0.0.1:${port}`), r.stdout);
-        const j = JSON.parse((await runCli(["status", `127.0.0.1:${port}`, "--json"])).stdout) as StatusReport;
+        assert.match(r.stdout, new RegExp(`^127\\.0\\.0\\.1:${zk.port}\\s+\\?\\s+standalone\\s+0x[0-9a-f]+\\s+\\d+\\s+\\d+\\s+-\\s+\\d+\\s+\\S+\\s+3\\.9\\.\\d+$`, "m"));
+        assert.ok(r.stdout.includes(`note: mntr is not in 4lw.commands.whitelist on 127.0.0.1:${zk.port}`), r.stdout);
+        assert.ok(r.stdout.includes(`note: conf is not in 4lw.commands.whitelist on 127.0.0.1:${zk.port}`), r.stdout);
+        const j = JSON.parse((await runCli(["status", `127.0.0.1:${zk.port}`, "--json"])).stdout) as StatusReport;
         assert.deepEqual(
             j.servers[0].problems.map((p) => [p.word, p.kind]),
             [
@@ -182,7 +185,7 @@ describe("zkmigrate status against ZooKeeper 3.9 whose 4lw.commands.whitelist al
             ],
         );
         // smoke needs no four-letter word.
-        const sm = await runCli(["smoke", `127.0.0.1:${port}`, "--count", "2"]);
+        const sm = await runCli(["smoke", `127.0.0.1:${zk.port}`, "--count", "2"]);
         assert.equal(sm.code, 0, sm.stdout + sm.stderr);
     });
 });
