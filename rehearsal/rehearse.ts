@@ -24,10 +24,10 @@ import { spawnSync } from "node:child_process";
 import { LocalWorkspace, PulumiCommand, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
 import { MITOSIS_PHASES } from "../src/phases";
 import { fourLetterWord, parseMode } from "../src/zk/four-letter";
+import { REPO, copyProject, engineEnv, findEngine } from "./engine";
 import { createFleet, destroyFleet, hostsOf, runScript, stackHostConfig, type Fleet, type FleetHost } from "./fleet";
 import { StressGroup, type Window } from "./stress";
 
-const REPO = path.resolve(__dirname, "..");
 const ENSEMBLE = "kafka";
 const CHROOT = "/kafka";
 const STACK = "rehearsal";
@@ -178,19 +178,16 @@ class ModeMonitor {
 // ---------------------------------------------------------------------------------------------
 // The engine
 
-function findEngine(): string {
-    const cache = process.env.ZKMIGRATE_CACHE || path.join(os.homedir(), ".cache", "zkmigrate");
-    const dirs = [path.join(cache, "pulumi", "bin"), ...(process.env.PATH ?? "").split(path.delimiter).filter(Boolean)];
-    const has = (d: string) => ["pulumi", "pulumi-language-nodejs"].every((b) => fs.existsSync(path.join(d, b)));
-    let found = dirs.find(has);
-    if (!found) {
-        console.error("rehearse: no Pulumi engine installed; building it (tools/pulumi/install.sh)");
-        const r = spawnSync("bash", [path.join(REPO, "tools/pulumi/install.sh")], { stdio: "inherit", timeout: 3600_000 });
-        if (r.status !== 0) throw new Error("tools/pulumi/install.sh failed: the Pulumi engine is needed for the rehearsal");
-        found = dirs.find(has);
-        if (!found) throw new Error("tools/pulumi/install.sh ran but no pulumi and pulumi-language-nodejs were found");
-    }
-    return found;
+/** The installed engine; built by tools/pulumi/install.sh first when there is none. */
+function ensureEngine(): string {
+    const found = findEngine();
+    if (found) return found;
+    console.error("rehearse: no Pulumi engine installed; building it (tools/pulumi/install.sh)");
+    const r = spawnSync("bash", [path.join(REPO, "tools/pulumi/install.sh")], { stdio: "inherit", timeout: 3600_000 });
+    if (r.status !== 0) throw new Error("tools/pulumi/install.sh failed: the Pulumi engine is needed for the rehearsal");
+    const built = findEngine();
+    if (!built) throw new Error("tools/pulumi/install.sh ran but no pulumi and pulumi-language-nodejs were found");
+    return built;
 }
 
 interface StepTiming {
@@ -279,16 +276,11 @@ async function main(): Promise<number> {
 
     try {
         // 1. The engine and the fleet.
-        const bin = findEngine();
-        const engineEnv = {
-            PATH: `${bin}${path.delimiter}${process.env.PATH ?? ""}`,
-            PULUMI_BACKEND_URL: `file://${path.join(tmp, "state")}`,
-            PULUMI_CONFIG_PASSPHRASE: `rehearsal-${process.pid}`,
-            PULUMI_SKIP_UPDATE_CHECK: "true",
-            PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-        };
+        const bin = ensureEngine();
+        const envVars = engineEnv(bin, path.join(tmp, "state"), `rehearsal-${process.pid}`);
         fs.mkdirSync(path.join(tmp, "state"));
-        for (const [k, v] of Object.entries(engineEnv)) process.env[k] = v;
+        // The Automation API checks the CLI version before any workspace exists: this process's env too.
+        for (const [k, v] of Object.entries(envVars)) process.env[k] = v;
         const pulumiCommand = await PulumiCommand.get({ root: path.dirname(bin) });
         console.error(`rehearse: scenario ${o.scenario}; Pulumi ${pulumiCommand.version?.toString() ?? "?"} from ${bin}`);
 
@@ -311,11 +303,7 @@ async function main(): Promise<number> {
 
         // 2. The stack: a copy of the project, config describing the fleet.
         const project = path.join(tmp, "project");
-        fs.mkdirSync(project);
-        for (const p of ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts", "components", "src"]) {
-            fs.cpSync(path.join(REPO, p), path.join(project, p), { recursive: true });
-        }
-        fs.symlinkSync(path.join(REPO, "node_modules"), path.join(project, "node_modules"), "dir");
+        copyProject(project);
         const ensemble = {
             name: ENSEMBLE,
             procedure: "mitosis",
@@ -334,7 +322,7 @@ async function main(): Promise<number> {
             },
         };
         fs.writeFileSync(path.join(project, `Pulumi.${STACK}.yaml`), JSON.stringify(stackConfig, null, 2));
-        stack = await LocalWorkspace.createStack({ stackName: STACK, workDir: project }, { pulumiCommand, envVars: engineEnv });
+        stack = await LocalWorkspace.createStack({ stackName: STACK, workDir: project }, { pulumiCommand, envVars });
         await stack.setConfig("zkmigrate:sshPrivateKey", { value: fs.readFileSync(f.sshKey, "utf8"), secret: true });
 
         // 3. Load: Kafka's chroot on the source, two client groups, the mode monitor.
@@ -479,7 +467,7 @@ async function main(): Promise<number> {
                         ? {
                               // The migrating clients already use the targets: how long after the
                               // firewall went up until they were acknowledged again (0: never stopped).
-                              targetUnavailableMs: Math.max(0, migrating.gaps({ start: up, end: t1 }).groupMs - 0),
+                              targetUnavailableMs: migrating.gaps({ start: up, end: t1 }).groupMs,
                               targetsServingMs: (m.firstServing(targets.map((h) => h.id), up) ?? t1) - up,
                           }
                         : {}),

@@ -12,30 +12,18 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { LocalWorkspace, PulumiCommand, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
+import { REPO, copyProject, engineCandidates, engineEnv, findEngine, isExecutable, linkNodeModules } from "../../rehearsal/engine";
 
-const REPO = path.resolve(__dirname, "../..");
-const CACHE = process.env.ZKMIGRATE_CACHE || path.join(os.homedir(), ".cache", "zkmigrate");
 const PULUMI_HOME = process.env.PULUMI_HOME || path.join(os.homedir(), ".pulumi");
 const COMMAND_VERSION: string = require("@pulumi/command/package.json").version;
 const INSTALL_HINT = "run tools/pulumi/install.sh (it builds the Pulumi CLI, language host and command provider from Go modules)";
 const STEP_TIMEOUT = 10 * 60_000;
 
 /** The directory holding `pulumi` and `pulumi-language-nodejs`: the install cache, else PATH. */
-function findEngine(): string {
-    const candidates = [path.join(CACHE, "pulumi", "bin"), ...(process.env.PATH ?? "").split(path.delimiter).filter(Boolean)];
-    for (const dir of candidates) {
-        if (isExecutable(path.join(dir, "pulumi")) && isExecutable(path.join(dir, "pulumi-language-nodejs"))) return dir;
-    }
-    assert.fail(`the Pulumi engine is not installed (no pulumi and pulumi-language-nodejs in ${candidates[0]} or on PATH): ${INSTALL_HINT}`);
-}
-
-function isExecutable(file: string): boolean {
-    try {
-        fs.accessSync(file, fs.constants.X_OK);
-        return fs.statSync(file).isFile();
-    } catch {
-        return false;
-    }
+function requireEngine(): string {
+    const bin = findEngine();
+    if (!bin) assert.fail(`the Pulumi engine is not installed (no pulumi and pulumi-language-nodejs in ${engineCandidates()[0]} or on PATH): ${INSTALL_HINT}`);
+    return bin;
 }
 
 interface Engine {
@@ -46,19 +34,12 @@ interface Engine {
 }
 
 async function setUpEngine(): Promise<Engine> {
-    const bin = findEngine();
+    const bin = requireEngine();
     const plugin = path.join(PULUMI_HOME, "plugins", `resource-command-v${COMMAND_VERSION}`, "pulumi-resource-command");
     assert.ok(isExecutable(plugin), `the command provider plugin ${COMMAND_VERSION} is not installed (${plugin} is missing): ${INSTALL_HINT}`);
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "zkmigrate-engine-"));
     fs.mkdirSync(path.join(tmp, "state"));
-    const env = {
-        PATH: `${bin}${path.delimiter}${process.env.PATH ?? ""}`,
-        PULUMI_HOME,
-        PULUMI_BACKEND_URL: `file://${path.join(tmp, "state")}`,
-        PULUMI_CONFIG_PASSPHRASE: "zkmigrate-engine-test",
-        PULUMI_SKIP_UPDATE_CHECK: "true",
-        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-    };
+    const env = { ...engineEnv(bin, path.join(tmp, "state"), "zkmigrate-engine-test"), PULUMI_HOME };
     // The Automation API runs `pulumi` with process.env plus a workspace's envVars; the version
     // check runs before any workspace exists, so the engine must be on this process's PATH too.
     for (const [k, v] of Object.entries(env)) process.env[k] = v;
@@ -83,7 +64,7 @@ function collector() {
 function writeProject(dir: string, files: Record<string, string>) {
     fs.mkdirSync(dir, { recursive: true });
     for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
-    fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"), "dir");
+    linkNodeModules(dir);
 }
 
 describe("the Pulumi engine, offline (tools/pulumi/install.sh)", () => {
@@ -166,11 +147,7 @@ describe("the Pulumi engine, offline (tools/pulumi/install.sh)", () => {
         async function devStack(e: Engine, stackName: string): Promise<Stack> {
             if (!dir) {
                 dir = path.join(e.tmp, "zkmigrate");
-                fs.mkdirSync(dir);
-                for (const f of ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts", "components", "src"]) {
-                    fs.cpSync(path.join(REPO, f), path.join(dir, f), { recursive: true });
-                }
-                fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"), "dir");
+                copyProject(dir);
             }
             fs.copyFileSync(path.join(REPO, "Pulumi.dev.yaml"), path.join(dir, `Pulumi.${stackName}.yaml`));
             const stack = await LocalWorkspace.createStack({ stackName, workDir: dir }, { pulumiCommand: e.command, envVars: e.env });
