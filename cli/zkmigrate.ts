@@ -3,8 +3,11 @@
 //   node --import tsx cli/zkmigrate.ts smoke 127.0.0.1:2181/kafka --json
 import { collectStatus, formatSmoke, formatStatus, runSmoke } from "../src/zk";
 import { type ConnectString, ConnectStringError, parseConnectString } from "../src/zk/connect-string";
+import { CopyError, type CopyOptions, copyTree, formatCopySummary, type Progress, parseAuth, parseEndpoint } from "../src/zk/copy";
 
-export const EXIT = { ok: 0, checkFailed: 1, usage: 2, cannotConnect: 3 } as const;
+export const EXIT = { ok: 0, checkFailed: 1, usage: 2, cannotConnect: 3, writeFailed: 4 } as const;
+
+type Opts = Record<string, string | boolean | string[]>;
 
 class UsageError extends Error {
     constructor(
@@ -19,6 +22,8 @@ interface OptionSpec {
     name: string;
     value?: string; // the value's placeholder when the option takes one
     help: string;
+    /** May be given more than once (the values are kept in order). */
+    repeat?: boolean;
 }
 
 interface Command {
@@ -27,15 +32,18 @@ interface Command {
     usage: string;
     description: string;
     options: OptionSpec[];
-    run(connect: ConnectString, opts: Record<string, string | boolean>): Promise<{ exitCode: number; text: string; json: unknown }>;
+    /** Positional arguments other than one connect string: their names, e.g. ["<source>", "<target>"]. */
+    positionals?: string[];
+    /** `error`, when set, goes to stderr (and the text, if any, to stdout). */
+    run(connect: ConnectString, opts: Opts, positionals: string[]): Promise<{ exitCode: number; text: string; json: unknown; error?: string }>;
 }
 
 const CONNECT_HELP = `<connect> is a ZooKeeper connect string: host:port[,host:port...][/chroot]. IPv6 addresses go
 in brackets ([::1]:2181); the port defaults to 2181.`;
 
-const EXIT_HELP = `Exit codes: 0 ok, 1 a check failed, 2 usage error, 3 cannot connect to any server.`;
+const EXIT_HELP = `Exit codes: 0 ok, 1 a check failed, 2 usage error, 3 cannot connect to any server, 4 a write failed (copy).`;
 
-function intOption(opts: Record<string, string | boolean>, name: string, dflt: number, min: number, max: number, command: string): number {
+function intOption(opts: Opts, name: string, dflt: number, min: number, max: number, command: string): number {
     const v = opts[name];
     if (v === undefined) return dflt;
     if (typeof v !== "string" || !/^\d+$/.test(v)) throw new UsageError(`--${name} takes a whole number, not ${JSON.stringify(v)}`, command);
@@ -44,7 +52,106 @@ function intOption(opts: Record<string, string | boolean>, name: string, dflt: n
     return n;
 }
 
+/** A one-line progress display on stderr: stage, count, nodes per second. */
+function progressBar(): (p: Progress) => void {
+    let stage = "";
+    let since = 0;
+    let base = 0;
+    return (p) => {
+        if (p.stage !== stage) {
+            if (stage) process.stderr.write("\n");
+            stage = p.stage;
+            since = p.elapsedMs;
+            base = p.done;
+        }
+        const secs = Math.max(0.001, (p.elapsedMs - since) / 1000);
+        const rate = Math.round((p.done - base) / secs);
+        const of = p.total ? `/${p.total}` : "";
+        const bar = p.total ? ` [${"#".repeat(Math.round((20 * p.done) / p.total)).padEnd(20, ".")}]` : "";
+        process.stderr.write(`\r${p.stage}${bar} ${p.done}${of} znodes, ${rate}/s   `);
+    };
+}
+
 const COMMANDS: Command[] = [
+    {
+        name: "copy",
+        summary: "copy a znode subtree to another ensemble: ACLs, counters, no ephemerals, multi batches",
+        usage: "zkmigrate copy <src-connect>/<path> <dst-connect>/<path> [options]",
+        positionals: ["<src-connect>/<path>", "<dst-connect>/<path>"],
+        description: `Copies the subtree at <path> of the source ensemble to <path> of the target ensemble
+(missing ancestors of the target path are created with an open ACL). Faithful: ACLs as they are
+(digest ACLs verbatim), ephemeral nodes skipped, data and ACLs of nodes the target already has
+updated, and each target parent's cversion raised at least to the source's, so that the next
+sequential child cannot collide with a copied one. Fast: stats, data and children read with
+ZooKeeper 3.6's read-only multi over every source server, ACLs many in flight, writes in multi
+batches bounded by bytes (under the target's jute.maxbuffer) and by count, several in flight.
+Checks before the first write: both ensembles answer, the source path exists, the target does not
+overlap the source on the same ensemble, every znode fits the target's request limit. A batch is
+a multi: it is applied whole or not at all, and the first failed one stops the copy.
+
+--mtime-since with a state file: a first run (no such file yet) copies in full and writes the
+file; the next runs copy only what changed since (by zxid; the file also holds the newest mtime
+seen), the way block & copy's final copy runs while clients are stopped. With a number (ms since
+the epoch) nodes with an older mtime and ctime are skipped, and nothing is deleted.`,
+        options: [
+            { name: "include-ephemeral", help: "copy ephemeral nodes too (as persistent nodes)" },
+            { name: "acl", value: "source|open", help: "source: the source's ACLs as they are (default); open: world:anyone:cdrwa" },
+            { name: "delete", help: "remove target nodes the source lacks (off by default)" },
+            { name: "mtime-since", value: "ms|state-file", help: "copy only what changed since (see above)" },
+            { name: "state-file", value: "file", help: "write the state for a later --mtime-since run here" },
+            { name: "dry-run", help: "read both sides and print the plan; write nothing" },
+            { name: "verify", help: "afterwards, compare source and target (paths, data, ACLs, ephemeral or not, cversion); exit 1 on any difference" },
+            { name: "auth", value: "scheme:credentials", help: "authentication for both sides (e.g. digest:user:password)", repeat: true },
+            { name: "src-auth", value: "scheme:credentials", help: "authentication for the source only", repeat: true },
+            { name: "dst-auth", value: "scheme:credentials", help: "authentication for the target only", repeat: true },
+            { name: "jute-maxbuffer", value: "bytes", help: "the target servers' jute.maxbuffer (default 1048575)" },
+            { name: "batch-ops", value: "n", help: "operations per multi batch at most (default 1000)" },
+            { name: "batch-bytes", value: "bytes", help: "bytes per multi batch at most (default half of jute.maxbuffer)" },
+            { name: "timeout", value: "ms", help: "bound of connecting, and of a wait with no answer from ZooKeeper (default 10000 / 30000)" },
+            { name: "progress", help: "show progress on stderr even when it is not a terminal" },
+            { name: "json", help: "print the summary as JSON" },
+        ],
+        async run(_connect, opts, positionals) {
+            const list = (name: string): string[] => (Array.isArray(opts[name]) ? (opts[name] as string[]) : []);
+            const auth = (names: string[]) => names.flatMap((n) => list(n).map((v) => parseAuth(v, `--${n}`)));
+            const acl = opts.acl;
+            if (acl !== undefined && acl !== "source" && acl !== "open") throw new UsageError(`--acl takes source or open, not ${JSON.stringify(acl)}`, "copy");
+            const mtime = opts["mtime-since"];
+            const timeout = intOption(opts, "timeout", 0, 100, 3_600_000, "copy");
+            const o: CopyOptions = {
+                includeEphemeral: opts["include-ephemeral"] === true,
+                acl: acl as "source" | "open" | undefined,
+                delete: opts.delete === true,
+                mtimeSince: typeof mtime === "string" ? mtime : undefined,
+                stateFile: typeof opts["state-file"] === "string" ? (opts["state-file"] as string) : undefined,
+                dryRun: opts["dry-run"] === true,
+                verify: opts.verify === true,
+                sourceAuth: auth(["auth", "src-auth"]),
+                targetAuth: auth(["auth", "dst-auth"]),
+                juteMaxBuffer: intOption(opts, "jute-maxbuffer", 0xfffff, 65536, 2 ** 31 - 1, "copy"),
+                batchOps: intOption(opts, "batch-ops", 1000, 1, 100000, "copy"),
+                batchBytes: opts["batch-bytes"] === undefined ? undefined : intOption(opts, "batch-bytes", 0, 1024, 2 ** 31 - 1, "copy"),
+                connectTimeoutMs: timeout || undefined,
+                stallTimeoutMs: timeout ? Math.max(timeout, 30000) : undefined,
+            };
+            const tty = opts.progress === true || (process.stderr.isTTY === true && opts.json !== true);
+            if (tty) o.progress = progressBar();
+            try {
+                parseEndpoint(positionals[0], "source");
+                parseEndpoint(positionals[1], "target");
+                const summary = await copyTree(positionals[0], positionals[1], o);
+                if (tty) process.stderr.write("\n");
+                const failed = summary.verify !== undefined && !summary.verify.ok;
+                return { exitCode: failed ? EXIT.checkFailed : EXIT.ok, text: formatCopySummary(summary), json: summary };
+            } catch (e) {
+                if (tty) process.stderr.write("\n");
+                if (!(e instanceof CopyError)) throw e;
+                if (e.kind === "usage") throw new UsageError(e.message, "copy");
+                const exitCode = e.kind === "connect" ? EXIT.cannotConnect : e.kind === "write" ? EXIT.writeFailed : EXIT.checkFailed;
+                return { exitCode, text: "", json: { error: e.message, kind: e.kind }, error: `zkmigrate copy: ${e.message}\n` };
+            }
+        },
+    },
     {
         name: "smoke",
         summary: "create/get/set/delete, a watch, an ephemeral node and latencies, on every server",
@@ -126,7 +233,7 @@ export function commandHelp(c: Command): string {
     ].join("\n");
 }
 
-type Parsed = { kind: "help"; text: string } | { kind: "run"; command: Command; connect: ConnectString; opts: Record<string, string | boolean> };
+type Parsed = { kind: "help"; text: string } | { kind: "run"; command: Command; connect: ConnectString; opts: Opts; positionals: string[] };
 
 /** Parses argv (without node and the script); throws UsageError. */
 export function parseArgv(argv: string[]): Parsed {
@@ -142,7 +249,7 @@ export function parseArgv(argv: string[]): Parsed {
     if (first.startsWith("-")) throw new UsageError(`expected a command before ${JSON.stringify(first)} (commands: ${COMMANDS.map((x) => x.name).join(", ")})`);
     const command = COMMANDS.find((x) => x.name === first);
     if (!command) throw new UsageError(`unknown command ${JSON.stringify(first)} (commands: ${COMMANDS.map((x) => x.name).join(", ")})`);
-    const opts: Record<string, string | boolean> = {};
+    const opts: Opts = {};
     const positionals: string[] = [];
     for (let i = 0; i < rest.length; i++) {
         const arg = rest[i];
@@ -161,7 +268,8 @@ export function parseArgv(argv: string[]): Parsed {
                     if (i + 1 >= rest.length) throw new UsageError(`--${spec.name} needs a value <${spec.value}>`, command.name);
                     value = rest[++i];
                 }
-                opts[spec.name] = value;
+                if (spec.repeat) opts[spec.name] = [...((opts[spec.name] as string[] | undefined) ?? []), value];
+                else opts[spec.name] = value;
             } else {
                 if (m[2] !== undefined) throw new UsageError(`--${spec.name} takes no value`, command.name);
                 opts[spec.name] = true;
@@ -169,6 +277,13 @@ export function parseArgv(argv: string[]): Parsed {
             continue;
         }
         positionals.push(arg);
+    }
+    if (command.positionals) {
+        const want = command.positionals;
+        if (positionals.length !== want.length) {
+            throw new UsageError(`${command.name} takes ${want.join(" ")}, got ${positionals.length} argument(s)${positionals.length ? `: ${positionals.map((p) => JSON.stringify(p)).join(" ")}` : ""}`, command.name);
+        }
+        return { kind: "run", command, connect: { servers: [] }, opts, positionals };
     }
     if (positionals.length === 0) throw new UsageError(`${command.name} needs a connect string`, command.name);
     if (positionals.length > 1) {
@@ -184,7 +299,7 @@ export function parseArgv(argv: string[]): Parsed {
         if (e instanceof ConnectStringError) throw new UsageError(e.message, command.name);
         throw e;
     }
-    return { kind: "run", command, connect, opts };
+    return { kind: "run", command, connect, opts, positionals };
 }
 
 /** Runs the command line; returns the exit code and what to print. */
@@ -201,9 +316,9 @@ export async function main(argv: string[]): Promise<{ exitCode: number; stdout: 
     }
     if (parsed.kind === "help") return { exitCode: EXIT.ok, stdout: parsed.text, stderr: "" };
     try {
-        const r = await parsed.command.run(parsed.connect, parsed.opts);
+        const r = await parsed.command.run(parsed.connect, parsed.opts, parsed.positionals);
         const stdout = parsed.opts.json ? JSON.stringify(r.json, null, 2) + "\n" : r.text;
-        return { exitCode: r.exitCode, stdout, stderr: "" };
+        return { exitCode: r.exitCode, stdout, stderr: r.error ?? "" };
     } catch (e) {
         if (e instanceof UsageError) {
             return { exitCode: EXIT.usage, stdout: "", stderr: `zkmigrate: ${e.message}\nRun 'zkmigrate ${parsed.command.name} --help' for its usage.\n` };

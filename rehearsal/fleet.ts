@@ -58,6 +58,8 @@ export interface FleetSpec {
     version?: string;
     /** healthTimeoutSeconds of the fleet's HostSettings (default 60). */
     healthTimeoutSeconds?: number;
+    /** JVM options after the defaults (a later -Xmx wins), e.g. ["-Xmx1g"] for large trees. */
+    zkJvmOptions?: string[];
 }
 
 export interface FleetHost {
@@ -365,7 +367,7 @@ export function stackHostConfig(f: Fleet): Record<string, unknown> {
 // ---------------------------------------------------------------------------------------------
 // The service script on each host
 
-function serviceScript(o: { fleet: string; host: string; version: string; java: string; classpath: string; home: string }): string {
+function serviceScript(o: { fleet: string; host: string; version: string; java: string; classpath: string; home: string; jvmOptions?: string[] }): string {
     const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
     return `#!/usr/bin/env bash
 # zk-service: ZooKeeper ${o.version} on host ${o.host} of the zkmigrate fleet ${o.fleet}.
@@ -386,7 +388,7 @@ readonly LOG_FILE="$HOME_DIR/logs/zookeeper.log"
 readonly DISABLED="$HOME_DIR/run/disabled"
 readonly JAVA=${q(o.java)}
 readonly MARK=${q(zkMark(o.fleet, o.host))}
-readonly -a JVM=(${JVM_OPTIONS.map(q).join(" ")})
+readonly -a JVM=(${[...JVM_OPTIONS, ...(o.jvmOptions ?? [])].map(q).join(" ")})
 readonly CLASSPATH_=${q(o.classpath)}
 readonly STOP_TIMEOUT=20
 
@@ -790,7 +792,7 @@ async function installHost(f: Fleet, h: FleetHost, classpath: string, tools: Rec
     const myid = join(h.dir, "data", "myid");
     if (!existsSync(myid)) writeFileSync(myid, `${h.id}\n`);
     const script = join(h.dir, "bin", "zk-service");
-    writeFileSync(script, serviceScript({ fleet: f.name, host: h.name, version: h.version, java: tools.java, classpath, home: f.mountPoint }), { mode: 0o755 });
+    writeFileSync(script, serviceScript({ fleet: f.name, host: h.name, version: h.version, java: tools.java, classpath, home: f.mountPoint, jvmOptions: f.spec.zkJvmOptions }), { mode: 0o755 });
 }
 
 async function writeKnownHosts(f: Fleet): Promise<void> {
