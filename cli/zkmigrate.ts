@@ -113,7 +113,16 @@ the epoch) nodes with an older mtime and ctime are skipped, and nothing is delet
         ],
         async run(_connect, opts, positionals) {
             const list = (name: string): string[] => (Array.isArray(opts[name]) ? (opts[name] as string[]) : []);
-            const auth = (names: string[]) => names.flatMap((n) => list(n).map((v) => parseAuth(v, `--${n}`)));
+            const auth = (names: string[]) =>
+                names.flatMap((n) =>
+                    list(n).map((v) => {
+                        try {
+                            return parseAuth(v, `--${n}`);
+                        } catch (e) {
+                            throw e instanceof CopyError ? new UsageError(e.message, "copy") : e;
+                        }
+                    }),
+                );
             const acl = opts.acl;
             if (acl !== undefined && acl !== "source" && acl !== "open") throw new UsageError(`--acl takes source or open, not ${JSON.stringify(acl)}`, "copy");
             const mtime = opts["mtime-since"];

@@ -19,7 +19,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import * as zookeeper from "node-zookeeper-client";
 import { type ConnectString, ConnectStringError, formatConnectString, formatServer, parseConnectString } from "./connect-string";
 import { ERR, RawError, type RawStat, lastZxidOf, rawGetAcl, rawGetChildren, rawGetData, rawMultiRead } from "./raw";
-import { createSingleServerClient, zkErrorName } from "./session";
+import { abort, createSingleServerClient, zkErrorName } from "./session";
 
 /** ZooKeeper's default jute.maxbuffer (0xfffff): the largest request a server accepts. */
 export const DEFAULT_JUTE_MAXBUFFER = 0xfffff;
@@ -335,12 +335,12 @@ function connectOne(server: { host: string; port: number }, auth: AuthInfo[], ti
     for (const a of auth) client.addAuthInfo(a.scheme, Buffer.from(a.credentials));
     return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
-            client.close();
+            abort(client); // close() alone leaves a reconnect timer behind
             reject(new Error(`no session within ${timeoutMs} ms`));
         }, timeoutMs);
         client.once("authenticationFailed", () => {
             clearTimeout(timer);
-            client.close();
+            abort(client);
             reject(new Error(`authentication failed (${auth.map((a) => a.scheme).join(", ")})`));
         });
         client.once("connected", () => {
@@ -385,6 +385,8 @@ function closeSide(s: Side | undefined): void {
 // stats, data and children; getACL one node at a time (it has no multi form), many in flight.
 
 interface ReadCtx {
+    /** For messages. */
+    side: "source" | "target";
     rpc: Rpc;
     clients: zookeeper.Client[];
     /** Whether the servers answer read-only multis (3.6+); else one request per node. */
@@ -443,7 +445,7 @@ async function readNodes(ctx: ReadCtx, root: string, rels: string[]): Promise<Ma
                 out.set(rel, n);
             } catch (e) {
                 if (rawCode(e) === ERR.noNode) out.set(rel, null);
-                else throw readError(e, path);
+                else throw readError(e, path, ctx.side);
             }
             ctx.onNodes?.(1);
         });
@@ -463,13 +465,13 @@ async function readNodes(ctx: ReadCtx, root: string, rels: string[]): Promise<Ma
     const parents: ZNode[] = [];
     await forEachLimited(ctx, groups, limit, async (c, group) => {
         const results = await ctx.rpc.track(rawMultiRead(c, group.map((rel) => ({ op: "getData" as const, path: abs(root, rel) })))).catch((e) => {
-            throw readError(e, abs(root, group[0]));
+            throw readError(e, abs(root, group[0]), ctx.side);
         });
         results.forEach((r, i) => {
             const rel = group[i];
             if (!r.ok) {
                 if (r.err === ERR.noNode) out.set(rel, null);
-                else throw readError(new RawError(r.err, "getData"), abs(root, rel));
+                else throw readError(new RawError(r.err, "getData"), abs(root, rel), ctx.side);
                 return;
             }
             const n: ZNode = { rel, stat: toNodeStat(r.stat!), data: r.data!, children: [] };
@@ -497,13 +499,13 @@ async function readNodes(ctx: ReadCtx, root: string, rels: string[]): Promise<Ma
     if (cur.length > 0) childGroups.push(cur);
     await forEachLimited(ctx, childGroups, limit, async (c, group) => {
         const results = await ctx.rpc.track(rawMultiRead(c, group.map((n) => ({ op: "getChildren" as const, path: abs(root, n.rel) })))).catch((e) => {
-            throw readError(e, abs(root, group[0].rel));
+            throw readError(e, abs(root, group[0].rel), ctx.side);
         });
         results.forEach((r, i) => {
             const n = group[i];
             if (!r.ok) {
                 if (r.err === ERR.noNode) out.set(n.rel, null);
-                else throw readError(new RawError(r.err, "getChildren"), abs(root, n.rel));
+                else throw readError(new RawError(r.err, "getChildren"), abs(root, n.rel), ctx.side);
                 return;
             }
             n.children = r.children!.sort();
@@ -554,7 +556,7 @@ async function readAcls(ctx: ReadCtx, root: string, rels: string[], onAcl: (rel:
             const { acl, stat } = await ctx.rpc.track(rawGetAcl(c, path));
             results[i] = { acl, stat: toNodeStat(stat) };
         } catch (e) {
-            if (rawCode(e) !== ERR.noNode) throw readError(e, path);
+            if (rawCode(e) !== ERR.noNode) throw readError(e, path, ctx.side);
             results[i] = { acl: null };
         }
         ctx.onNodes?.(1);
@@ -564,21 +566,32 @@ async function readAcls(ctx: ReadCtx, root: string, rels: string[], onAcl: (rel:
     await emitting.then(drain);
 }
 
-function readError(e: unknown, path: string): Error {
+function readError(e: unknown, path: string, side: "source" | "target"): Error {
     if (e instanceof CopyError) return e;
     const code = e instanceof RawError ? e.getName() : codeOf(e);
-    if (code === "NO_AUTH") return new CopyError(`reading ${path}: NO_AUTH (its ACL does not grant READ to this session; pass --auth or --src-auth with a principal it names)`, "check");
-    return new CopyError(`reading ${path}: ${code ?? zkErrorName(e)}`, "check");
+    const option = side === "source" ? "--src-auth" : "--dst-auth";
+    if (code === "NO_AUTH") return new CopyError(`reading ${side} ${path}: NO_AUTH (its ACL does not grant READ to this session; pass --auth or ${option} with a principal it names)`, "check");
+    return new CopyError(`reading ${side} ${path}: ${code ?? zkErrorName(e)}`, "check");
 }
 
-/** Whether the server answers read-only multis (ZooKeeper 3.6+). */
-async function supportsMultiRead(rpc: Rpc, c: zookeeper.Client, path: string): Promise<boolean> {
+/**
+ * Whether the server answers read-only multis (ZooKeeper 3.6+). Asked on a session of its own:
+ * older servers answer UNIMPLEMENTED and then drop the connection.
+ */
+async function supportsMultiRead(rpc: Rpc, side: Side, auth: AuthInfo[], timeoutMs: number, path: string): Promise<boolean> {
+    const server = side.endpoint.connect.servers.find((x) => !side.unreachable.includes(formatServer(x)))!;
+    const probe = await connectOne(server, auth, timeoutMs).catch((e: unknown) => {
+        throw new CopyError(`cannot reach the ${side.name} ensemble ${formatConnectString(side.endpoint.connect)}: ${e instanceof Error ? e.message : String(e)}`, "connect");
+    });
     try {
-        await rpc.track(rawMultiRead(c, [{ op: "getData", path }]));
+        await rpc.track(rawMultiRead(probe, [{ op: "getData", path }]));
         return true;
     } catch (e) {
-        if (rawCode(e) === ERR.unimplemented || rawCode(e) === -5 /* MARSHALLING_ERROR */) return false;
-        throw readError(e, path);
+        const code = rawCode(e) ?? (codeOf(e) === "CONNECTION_LOSS" ? ERR.connectionLoss : undefined);
+        if (code === ERR.unimplemented || code === ERR.connectionLoss || code === -5 /* MARSHALLING_ERROR */) return false;
+        throw readError(e, path, side.name);
+    } finally {
+        probe.close();
     }
 }
 
@@ -891,10 +904,14 @@ export async function copyTree(sourceText: string, targetText: string, o: CopyOp
     try {
         // 1. Sessions: every source server (reads spread over them), one target session.
         const connectTimeoutMs = o.connectTimeoutMs ?? 10_000;
-        [source, target] = await Promise.all([
+        const sides = await Promise.allSettled([
             openSide("source", src, o.sourceAuth ?? [], connectTimeoutMs, true),
             openSide("target", dst, o.targetAuth ?? [], connectTimeoutMs, false),
         ]);
+        if (sides[0].status === "fulfilled") source = sides[0].value;
+        if (sides[1].status === "fulfilled") target = sides[1].value;
+        for (const r of sides) if (r.status === "rejected") throw r.reason; // finally closes the other
+        if (!source || !target) throw new Error("unreachable");
         if (source.unreachable.length > 0) warnings.push(`source servers not reached (read through the others): ${source.unreachable.join(", ")}`);
         seconds.connect = (performance.now() - t0) / 1000;
         const dstClient = target.clients[0];
@@ -905,7 +922,7 @@ export async function copyTree(sourceText: string, targetText: string, o: CopyOp
             .then((r) => r.stat)
             .catch((e) => {
                 if (rawCode(e) === ERR.noNode) throw new CopyError(`source path ${src.path} does not exist on ${formatConnectString(src.connect)}`, "check");
-                throw readError(e, src.path);
+                throw readError(e, src.path, "source");
             });
         if (nodeKind(rootStat) === "ephemeral" && !includeEphemeral) throw new CopyError(`source path ${src.path} is an ephemeral node: nothing to copy (--include-ephemeral copies it as persistent)`, "check");
         if ((isInside(dst.path, src.path) || isInside(src.path, dst.path)) && (await sameEnsemble(rpc, source, target))) {
@@ -914,7 +931,10 @@ export async function copyTree(sourceText: string, targetText: string, o: CopyOp
         if (since?.state && since.state.rootCzxid !== rootStat.czxid.toString(16)) {
             throw new CopyError(`--mtime-since ${since.file}: the state is of another tree (source root czxid ${since.state.rootCzxid}, now ${rootStat.czxid.toString(16)}): copy in full`, "usage");
         }
-        const [srcMulti, dstMulti] = await Promise.all([supportsMultiRead(rpc, source.clients[0], src.path), supportsMultiRead(rpc, dstClient, "/")]);
+        const [srcMulti, dstMulti] = await Promise.all([
+            supportsMultiRead(rpc, source, o.sourceAuth ?? [], connectTimeoutMs, src.path),
+            supportsMultiRead(rpc, target, o.targetAuth ?? [], connectTimeoutMs, "/"),
+        ]);
         if (!srcMulti) warnings.push("the source answers no read-only multi (ZooKeeper before 3.6): read one request per node");
         // The watermark: the least last-zxid over the source sessions, before any tree read.
         await Promise.all(source.clients.map((c) => rpc.track(rawGetAcl(c, "/"))));
@@ -923,7 +943,7 @@ export async function copyTree(sourceText: string, targetText: string, o: CopyOp
         // 3. The source subtree: stats, data, children.
         const tRead = performance.now();
         let read = 0;
-        const srcCtx: ReadCtx = { rpc, clients: source.clients, multi: srcMulti, inFlight: 4, onNodes: (n) => report("read source", (read += n)) };
+        const srcCtx: ReadCtx = { side: "source", rpc, clients: source.clients, multi: srcMulti, inFlight: 4, onNodes: (n) => report("read source", (read += n)) };
         const srcNodes = await readSubtree(srcCtx, src.path);
         if (!srcNodes.has("")) throw new CopyError(`source path ${src.path} was deleted while it was read`, "check");
         report("read source", read, undefined, true);
@@ -966,7 +986,7 @@ export async function copyTree(sourceText: string, targetText: string, o: CopyOp
         const tTarget = performance.now();
         const dstRoot = dst.path;
         let targetRead = 0;
-        const dstCtx: ReadCtx = { rpc, clients: [dstClient], multi: dstMulti, inFlight: 4, onNodes: (n) => report("read target", (targetRead += n)) };
+        const dstCtx: ReadCtx = { side: "target", rpc, clients: [dstClient], multi: dstMulti, inFlight: 4, onNodes: (n) => report("read target", (targetRead += n)) };
         const dstNodes = new Map<string, ZNode | null>(); // null: known absent
         if (dstRoot !== "/") {
             let p = "";
@@ -1054,17 +1074,16 @@ export async function copyTree(sourceText: string, targetText: string, o: CopyOp
         }
         // Sequential counters: a parent's next sequential child is numbered by its cversion.
         if (o.legacy?.keepCounters !== false) {
+            // A create adds one to its parent's cversion; a delete only moves pzxid (3.5+).
             const created = new Map<string, number>();
-            const deleted = new Map<string, number>();
             for (const c of plan.creates) if (c.rel !== "") created.set(parentRel(c.rel), (created.get(parentRel(c.rel)) ?? 0) + 1);
-            for (const d of plan.deletes) deleted.set(parentRel(d), (deleted.get(parentRel(d)) ?? 0) + 1);
             for (const n of copied.values()) {
                 const known = dstNodes.get(n.rel);
                 let after: number;
                 if (toCreate.has(n.rel)) after = 0;
                 else if (known) after = known.stat.cversion;
                 else continue; // not read: unchanged since the last run, which brought it up
-                after += (created.get(n.rel) ?? 0) + (deleted.get(n.rel) ?? 0);
+                after += created.get(n.rel) ?? 0;
                 if (after < n.stat.cversion) plan.bumps.push({ rel: n.rel, from: after, to: n.stat.cversion });
             }
         }
@@ -1073,34 +1092,38 @@ export async function copyTree(sourceText: string, targetText: string, o: CopyOp
         for (const b of plan.bumps) withChildren.add(b.rel);
         const me: Acl = digests.size > 0 ? { perms: 31, scheme: "digest", id: [...digests][0] } : OPEN_ACL[0];
 
-        // 6. ACLs (source, and target where the node exists), in breadth-first order; each create
-        // goes to the writer as soon as its ACL is known.
-        const tWrite = performance.now();
-        let written = 0;
-        const totalOps = () => plan.ancestors.length + plan.creates.length + plan.setData.length + plan.deletes.length + plan.bumps.length + plan.setAcl.length;
-        const onDone = (k: number) => report("write", (written += k), totalOps());
-        writer = o.dryRun ? undefined : new BatchWriter(rpc, dstClient, batchOps, batchBytes, o.batchesInFlight ?? 4, onDone);
-        if (writer) {
-            for (const p of plan.ancestors) {
-                await rpc.call((cb) => dstClient.create(p, Buffer.alloc(0), fromAcl(OPEN_ACL), zookeeper.CreateMode.PERSISTENT, cb)).catch((e) => {
-                    if (codeOf(e) !== "NODE_EXISTS") throw new CopyError(`creating the target's ancestor ${p}: ${codeOf(e) ?? zkErrorName(e)}`, "write");
-                });
-                onDone(1);
+        // 6. ACLs (source, and target where the node exists), all before the first write: an ACL
+        // can make the copy impossible (digest hashes hidden from this session).
+        const tAcl = performance.now();
+        const createByRel = new Map(plan.creates.map((c) => [c.rel, c]));
+        const existingAcl = aclNeeded.filter((r) => !createByRel.has(r));
+        const targetAcls = new Map<string, Acl[] | null>();
+        const sourceAcls = new Map<string, Acl[] | null>();
+        let aclRead = 0;
+        const aclCtx = (ctx: ReadCtx): ReadCtx => ({ ...ctx, onNodes: (n) => report(ctx.side === "source" ? "read source" : "read target", (aclRead += n)) });
+        await Promise.all([
+            readAcls(aclCtx(dstCtx), dstRoot, existingAcl, (rel, acl) => {
+                targetAcls.set(rel, acl);
+            }),
+            readAcls(aclCtx(srcCtx), src.path, aclNeeded, (rel, acl) => {
+                sourceAcls.set(rel, acl);
+            }),
+        ]);
+        seconds.readSource += (performance.now() - tAcl) / 1000;
+        if (aclMode === "source") {
+            const masked = [...sourceAcls].filter(([, acl]) => acl?.some((x) => x.scheme === "digest" && /:x$/.test(x.id)));
+            if (masked.length > 0) {
+                const [rel, acl] = masked[0];
+                throw new CopyError(
+                    `${masked.length} ACL(s) came back with their digest hashes hidden, e.g. ${abs(src.path, rel)} (${aclText(acl!)}): ZooKeeper shows them only to a session with ADMIN on the node. Copied like that they would lock everyone out. Authenticate the source session as a principal with ADMIN there, or as ZooKeeper's super user (--src-auth digest:super:<password>), or pass --acl open; nothing was written`,
+                    "check",
+                );
             }
         }
-        const createByRel = new Map(plan.creates.map((c) => [c.rel, c]));
-        const existingAcl = new Set(aclNeeded.filter((r) => !createByRel.has(r)));
-        const targetAcls = new Map<string, Acl[] | null>();
-        if (existingAcl.size > 0) {
-            await readAcls(dstCtx, dstRoot, [...existingAcl], (rel, acl) => {
-                targetAcls.set(rel, acl);
-            });
-        }
-        const srcAclCtx: ReadCtx = { ...srcCtx, onNodes: undefined };
-        await readAcls(srcAclCtx, src.path, aclNeeded, async (rel, acl) => {
+        for (const rel of aclNeeded) {
+            let acl = sourceAcls.get(rel) ?? null;
             if (acl === null) {
-                // Gone from the source since it was read: copy it as it was read, with an open ACL.
-                warnings.push(`${abs(src.path, rel)} was deleted on the source during the copy`);
+                warnings.push(`${abs(src.path, rel)} was deleted on the source during the copy (copied as it was read, with an open ACL)`);
                 acl = OPEN_ACL;
             }
             const want = aclMode === "open" ? OPEN_ACL : acl;
@@ -1113,19 +1136,24 @@ export async function copyTree(sourceText: string, targetText: string, o: CopyOp
                     plan.setAcl.push({ rel, acl: want, deferred: true });
                     c.acl = [...want, me];
                 }
-                const path = abs(dstRoot, rel);
-                const bytes = createOpBytes(path, c.data, c.acl);
+                const bytes = createOpBytes(abs(dstRoot, rel), c.data, c.acl);
                 if (bytes > maxOpBytes && !o.legacy?.ignoreByteBound) {
-                    throw new CopyError(`${abs(src.path, rel)}: its create (${bytes} bytes with its ACL) is larger than the target accepts (jute.maxbuffer ${maxBuffer} less ${REQUEST_HEADROOM})`, "check");
+                    throw new CopyError(`${abs(src.path, rel)}: its create (${bytes} bytes with its ACL) is larger than the target accepts (jute.maxbuffer ${maxBuffer} less ${REQUEST_HEADROOM}); nothing was written`, "check");
                 }
-                await writer?.push({ kind: "create", path, data: c.data, acl: c.acl, bytes });
             } else if (!sameAcl(want, targetAcls.get(rel) ?? undefined)) {
                 plan.setAcl.push({ rel, acl: want, deferred: withChildren.has(rel) && !grants(want, CREATE, digests) });
             } else if (!plan.setData.some((x) => x.rel === rel)) {
                 plan.unchanged++;
             }
-        });
-        seconds.readSource += 0; // ACL reads overlap the writes; they count as write time
+        }
+
+        // 7. Write: ancestors, creates (parents first), updates, deletes (deepest first),
+        // counters, then ACLs.
+        const tWrite = performance.now();
+        let written = 0;
+        const totalOps = () => plan.ancestors.length + plan.creates.length + plan.setData.length + plan.deletes.length + plan.bumps.length + plan.setAcl.length;
+        const onDone = (k: number) => report("write", (written += k), totalOps());
+        writer = o.dryRun ? undefined : new BatchWriter(rpc, dstClient, batchOps, batchBytes, o.batchesInFlight ?? 4, onDone);
 
         const summary: CopySummary = {
             source: src.text,
@@ -1161,7 +1189,16 @@ export async function copyTree(sourceText: string, targetText: string, o: CopyOp
         if (!writer) {
             summary.planText = planText(plan, src.path, dstRoot);
         } else {
-            // 7. Updates, deletes (deepest first), counters, then ACLs.
+            for (const p of plan.ancestors) {
+                await rpc.call((cb) => dstClient.create(p, Buffer.alloc(0), fromAcl(OPEN_ACL), zookeeper.CreateMode.PERSISTENT, cb)).catch((e) => {
+                    if (codeOf(e) !== "NODE_EXISTS") throw new CopyError(`creating the target's ancestor ${p}: ${codeOf(e) ?? zkErrorName(e)}`, "write");
+                });
+                onDone(1);
+            }
+            for (const c of plan.creates) {
+                const path = abs(dstRoot, c.rel);
+                await writer.push({ kind: "create", path, data: c.data, acl: c.acl, bytes: createOpBytes(path, c.data, c.acl) });
+            }
             for (const x of plan.setData) {
                 const path = abs(dstRoot, x.rel);
                 await writer.push({ kind: "set", path, data: x.data, bytes: setDataOpBytes(path, x.data) });
@@ -1170,17 +1207,34 @@ export async function copyTree(sourceText: string, targetText: string, o: CopyOp
                 const path = abs(dstRoot, d);
                 await writer.push({ kind: "delete", path, bytes: deleteOpBytes(path) });
             }
-            // Counters: create and delete a scratch child (in one batch) until the parent's
-            // cversion is there; each create and each delete adds one, an odd gap ends one above.
+            // Counters: create and delete a scratch child (both in one batch) until the parent's
+            // cversion is there: each create adds one.
             for (const b of plan.bumps) {
                 const base = abs(dstRoot, b.rel);
                 const path = `${base === "/" ? "" : base}/zkmigrate-cversion-${process.pid}`;
                 const cb = createOpBytes(path, Buffer.alloc(0), OPEN_ACL);
-                for (let gap = b.to - b.from; gap > 0; gap -= 2) {
+                for (let gap = b.to - b.from; gap > 0; gap--) {
                     await writer.push({ kind: "create", path, data: Buffer.alloc(0), acl: OPEN_ACL, bytes: cb }, { kind: "delete", path, bytes: deleteOpBytes(path) });
                 }
             }
             await writer.finish();
+            // How much a pair adds depends on the server (a delete in a multi may or may not count):
+            // read the counters back and top them up, a bounded number of times.
+            for (let round = 0; round < 5 && plan.bumps.length > 0; round++) {
+                const short: { rel: string; path: string; gap: number }[] = [];
+                for (const b of plan.bumps) {
+                    const base = abs(dstRoot, b.rel);
+                    const [st] = await rpc.call<zookeeper.Stat | null>((cb) => dstClient.exists(base, cb));
+                    if (st && st.cversion < b.to) short.push({ rel: b.rel, path: `${base === "/" ? "" : base}/zkmigrate-cversion-${process.pid}`, gap: b.to - st.cversion });
+                }
+                if (short.length === 0) break;
+                if (round === 4) throw new CopyError(`the cversion of ${abs(dstRoot, short[0].rel)} stays below the source's after 5 rounds`, "write");
+                for (const x of short) {
+                    const cb = createOpBytes(x.path, Buffer.alloc(0), OPEN_ACL);
+                    for (let i = 0; i < x.gap; i++) await writer.push({ kind: "create", path: x.path, data: Buffer.alloc(0), acl: OPEN_ACL, bytes: cb }, { kind: "delete", path: x.path, bytes: deleteOpBytes(x.path) });
+                }
+                await writer.finish();
+            }
             // setACL is not a multi operation: many in flight; deferred ones (parents) last.
             const aclOrder = [...plan.setAcl].sort((x, y) => Number(x.deferred) - Number(y.deferred) || depth(y.rel) - depth(x.rel));
             await forEachLimited(dstCtx, aclOrder, 256, async (c, x) => {
@@ -1261,8 +1315,8 @@ async function verifyTrees(
 ): Promise<VerifyResult> {
     let done = 0;
     const onNodes = (n: number) => o.progress((done += n));
-    const srcCtx: ReadCtx = { rpc, clients: source.clients, multi: srcMulti, inFlight: 4, onNodes };
-    const dstCtx: ReadCtx = { rpc, clients: target.clients, multi: dstMulti, inFlight: 4, onNodes };
+    const srcCtx: ReadCtx = { side: "source", rpc, clients: source.clients, multi: srcMulti, inFlight: 4, onNodes };
+    const dstCtx: ReadCtx = { side: "target", rpc, clients: target.clients, multi: dstMulti, inFlight: 4, onNodes };
     const [a, b] = await Promise.all([readSubtree(srcCtx, source.endpoint.path), readSubtree(dstCtx, target.endpoint.path)]);
     const acls = async (ctx: ReadCtx, root: string, rels: string[]) => {
         const m = new Map<string, Acl[] | null>();

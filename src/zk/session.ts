@@ -198,7 +198,7 @@ function internals(client: zookeeper.Client): ConnectionManagerInternals | undef
  * timer that may open a new socket later. Any socket that connects from now on is dropped, and
  * with the manager in its closing state a dropped socket ends it (CLOSED) instead of retrying.
  */
-function abort(client: zookeeper.Client): void {
+export function abort(client: zookeeper.Client): void {
     client.close();
     const cm = internals(client);
     if (!cm) return;
