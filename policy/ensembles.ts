@@ -44,6 +44,8 @@ export interface RenderedEnsemble {
     servers: Map<ServerId, RenderedServer>;
     /** The restart order of this update as the program published it (stack output), if readable. */
     restartOrder?: RestartGroup[];
+    /** Why there is no restart order: the stack output lacks it, or it is unknown at preview. */
+    restartOrderMissing?: "absent" | "unknown";
     /** Roles and addresses the program published (stack output `ensembles.<name>.servers`). */
     published: Map<ServerId, { role?: string; address?: string; location?: string }>;
     /** Connect strings the program published: `connect` (now) and `oldConnect`. */
@@ -150,11 +152,16 @@ export function readEnsembles(resources: PolicyResource[]): RenderedEnsemble[] {
                     break;
             }
         }
-        const published = known(() => outputs?.ensembles?.[comp.name]);
-        if (published && typeof published === "object") {
+        const published = outputs === undefined ? undefined : read(() => outputs.ensembles?.[comp.name]);
+        if (outputs !== undefined) e.restartOrderMissing = published === UNKNOWN ? "unknown" : "absent";
+        if (published && published !== UNKNOWN && typeof published === "object") {
             const p = published as Record<string, any>;
             const order = read(() => p.restartOrder);
-            if (order !== UNKNOWN && Array.isArray(order)) e.restartOrder = parseRestartOrder(knownArray(() => order));
+            if (order === UNKNOWN) e.restartOrderMissing = "unknown";
+            else if (Array.isArray(order)) {
+                e.restartOrder = parseRestartOrder(knownArray(() => order));
+                if (e.restartOrder) e.restartOrderMissing = undefined;
+            }
             for (const s of knownArray<Record<string, any>>(() => p.servers)) {
                 const id = known(() => s.myid);
                 if (typeof id === "number") {

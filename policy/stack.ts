@@ -114,7 +114,14 @@ export function zookeeperRestartsOneAtATime(opts: PolicyOptions = {}): StackVali
         validateStack: (args, report) => {
             for (const e of readEnsembles(args.resources)) {
                 const groups = e.restartOrder;
-                if (!groups) continue; // not published (or unknown at preview)
+                if (!groups) {
+                    // The program publishes each update's restart order (stack output
+                    // ensembles.<name>.restartOrder); without it the chain cannot be judged.
+                    if (e.restartOrderMissing === "absent" && [...e.servers.values()].some((s) => s.restart)) {
+                        report(`ensemble "${e.name}": the stack publishes no restart order (output ensembles.${e.name}.restartOrder as "<myid>[+<myid>...]: <reason>"), so its restart chain cannot be checked`, e.component.urn);
+                    }
+                    continue; // unknown at preview, or no stack resource to read it from
+                }
                 const restart = (id: ServerId) => e.servers.get(id)?.restart;
                 const missing = groups.flatMap((g) => g.ids).filter((id) => !restart(id));
                 if (missing.length > 0) {

@@ -142,6 +142,12 @@ describe("zookeeper-restarts-one-at-a-time", () => {
     it("refuses an order that names a server without a restart resource", async () => {
         assert.deepEqual(await run(policy, drop(stacks[JOINED], ["kafka-main-restart-4"])), ['ensemble "kafka-main": the restart order names 4, which has no restart resource']);
     });
+    it("refuses a stack that does not publish its restart order", async () => {
+        const specs = editSpec(stacks[JOINED], "zkmigrate-dev", (s) => delete (s.props as any).ensembles["kafka-main"].restartOrder);
+        assert.deepEqual(await run(policy, specs), [
+            'ensemble "kafka-main": the stack publishes no restart order (output ensembles.kafka-main.restartOrder as "<myid>[+<myid>...]: <reason>"), so its restart chain cannot be checked',
+        ]);
+    });
     it("skips an order unknown at preview", async () => {
         const specs = editSpec(stacks[JOINED], "zkmigrate-dev", (s) => ((s.props as any).ensembles["kafka-main"].restartOrder = UNKNOWN_OBJECT));
         assert.deepEqual(await run(policy, editSpec(specs, "kafka-main-restart-2", (s) => (s.dependsOn = []))), []);
