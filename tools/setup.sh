@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests and the rehearsal need, and nothing when it is already there: the
-# Debian packages of the tools they run, the npm dependencies (from package-lock.json), and the
-# Pulumi engine built from Go modules (tools/pulumi/install.sh; a few minutes the first time).
+# Debian packages of the tools they run, the npm dependencies (from package-lock.json, and the
+# policy pack's from policy/package-lock.json), and the Pulumi engine built from Go modules
+# (tools/pulumi/install.sh; a few minutes the first time).
 # Run by `npm test` (pretest) and `npm run rehearse`; safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +39,13 @@ fi
 if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
     echo "zkmigrate setup: npm ci"
     npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# The policy pack's own dependencies (policy/package-lock.json): `pulumi preview --policy-pack
+# policy` runs it from policy/node_modules.
+if [[ ! -d policy/node_modules || policy/package-lock.json -nt policy/node_modules/.package-lock.json ]]; then
+    echo "zkmigrate setup: npm ci (policy pack)"
+    (cd policy && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 # The Pulumi engine (CLI, Node.js language host, command provider plugin), unless installed.

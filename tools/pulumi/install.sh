@@ -3,7 +3,9 @@
 # repo (no binary can be downloaded here, but the Go module proxy is reachable):
 #
 #   <cache>/pulumi/bin/pulumi                          the CLI      (wrapper/: pkg/v3 cmd/pulumi)
-#   <cache>/pulumi/bin/pulumi-language-nodejs          the Node.js language host (langhost/)
+#   <cache>/pulumi/bin/pulumi-language-nodejs          the Node.js language host (langhost/), with
+#                                                      our RunPlugin (langhost/runplugin/) so that
+#                                                      `--policy-pack <dir>` runs Node.js packs
 #   <cache>/pulumi/providers/pulumi-resource-command   the `command` provider, installed as the
 #                                                      plugin `resource command <@pulumi/command>`
 #
@@ -118,6 +120,23 @@ up_to_date() {
         plugin_installed "$PROVIDERS/pulumi-resource-command"
 }
 
+# The language host carries our RunPlugin (langhost/runplugin/runplugin.go): v3.68.0 answers
+# RunPlugin with "not supported", and CLI v3.259.0 starts a Node.js policy pack through it. Its own
+# stamp (its inputs and the binary's hash), so that changing it rebuilds only the language host.
+langhost_hash() {
+    {
+        echo "langhost=$LANGHOST_VERSION"
+        cat "$HERE/langhost/go.mod" "$HERE/langhost/go.sum" "$HERE/langhost/runplugin/runplugin.go"
+    } | sha256sum | cut -d' ' -f1
+}
+LANGHOST_STAMP="$ROOT/langhost-stamp"
+LANGHOST_HASH="$(langhost_hash)"
+
+langhost_up_to_date() {
+    [[ -f "$LANGHOST_STAMP" && -x "$BIN/pulumi-language-nodejs" ]] &&
+        [[ "$(cat "$LANGHOST_STAMP")" == "$LANGHOST_HASH $(sha256sum <"$BIN/pulumi-language-nodejs" | cut -d' ' -f1)" ]]
+}
+
 install_plugin() {
     say "installing plugin resource command $COMMAND_VERSION into $PULUMI_HOME_DIR/plugins"
     # From a directory with no Pulumi.yaml: the CLI reads the project of its working directory.
@@ -134,7 +153,7 @@ finish() {
     print_env "$BIN"
 }
 
-if ((FORCE == 0)) && up_to_date; then
+if ((FORCE == 0)) && up_to_date && langhost_up_to_date; then
     say "pulumi v$CLI_VERSION, language host v$LANGHOST_VERSION and command $COMMAND_VERSION are up to date in $ROOT"
     finish
     exit 0
@@ -144,16 +163,21 @@ mkdir -p "$ROOT"
 # One install at a time (others may run the tests in the same tree).
 exec 9>"$ROOT/.lock"
 flock -w 3600 9 || die "another install holds $ROOT/.lock for over an hour"
-if ((FORCE == 0)) && up_to_date; then
+if ((FORCE == 0)) && up_to_date && langhost_up_to_date; then
     say "built meanwhile by another install: up to date"
     finish
     exit 0
 fi
+ONLY_LANGHOST=0
 if ((FORCE == 0)) && [[ -f "$STAMP" && "$(cat "$STAMP")" == "$HASH" && -x "$PROVIDERS/pulumi-resource-command" && -x "$BIN/pulumi" ]]; then
-    # Built, but the plugin is missing in this PULUMI_HOME.
-    install_plugin
-    finish
-    exit 0
+    # Built, but the plugin is missing in this PULUMI_HOME, or the language host is not the one
+    # with our RunPlugin.
+    plugin_installed "$PROVIDERS/pulumi-resource-command" || install_plugin
+    if langhost_up_to_date; then
+        finish
+        exit 0
+    fi
+    ONLY_LANGHOST=1
 fi
 
 # 2. Go.
@@ -190,17 +214,53 @@ step() { # name seconds dir -- command...   (its stdout: a log in the stage dir;
     say "$name: $((SECONDS - t0)) s"
 }
 
+# The language host with our RunPlugin: the package's files from the module cache, with its
+# RunPlugin (which answers "not supported") renamed away and langhost/runplugin/runplugin.go added,
+# built in a scratch module that is a copy of langhost/go.mod (the same dependency versions).
+build_langhost() {
+    local pkg="github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs"
+    local src="$STAGE/langhost-src" dir files f
+    step "download modules (language host)" 600 "$HERE/langhost" -- "$GO" list -deps "$pkg"
+    dir="$(cd "$HERE/langhost" && "$GO" list -f '{{.Dir}}' "$pkg")"
+    files="$(cd "$HERE/langhost" && "$GO" list -f '{{join .GoFiles " "}}' "$pkg")"
+    mkdir -p "$src/pulumi-language-nodejs"
+    cp "$HERE/langhost/go.mod" "$HERE/langhost/go.sum" "$src/"
+    for f in $files; do
+        cp "$dir/$f" "$src/pulumi-language-nodejs/$f"
+    done
+    chmod -R u+w "$src"
+    local decl='^func (host \*nodeLanguageHost) RunPlugin($'
+    [[ "$(grep -c "$decl" "$src/pulumi-language-nodejs/main.go")" == 1 ]] ||
+        die "$pkg@v$LANGHOST_VERSION: main.go has no single RunPlugin method to replace (langhost/runplugin/runplugin.go is written for v3.68.0)"
+    sed -i 's/^func (host \*nodeLanguageHost) RunPlugin($/func (host *nodeLanguageHost) runPluginNotSupported(/' "$src/pulumi-language-nodejs/main.go"
+    cp "$HERE/langhost/runplugin/runplugin.go" "$src/pulumi-language-nodejs/zkmigrate_runplugin.go"
+    step "build pulumi-language-nodejs v$LANGHOST_VERSION (with RunPlugin for policy packs)" 1800 "$src" -- "$GO" build \
+        -tags zkmigrate_runplugin \
+        -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$LANGHOST_VERSION" \
+        -o "$STAGE/pulumi-language-nodejs" ./pulumi-language-nodejs
+}
+
+finish_langhost() {
+    mkdir -p "$BIN"
+    mv -f "$STAGE/pulumi-language-nodejs" "$BIN/"
+    echo "$LANGHOST_HASH $(sha256sum <"$BIN/pulumi-language-nodejs" | cut -d' ' -f1)" >"$LANGHOST_STAMP"
+}
+
+if ((ONLY_LANGHOST == 1)); then
+    build_langhost
+    finish_langhost
+    say "rebuilt pulumi-language-nodejs v$LANGHOST_VERSION with RunPlugin for policy packs: $((SECONDS - start)) s"
+    finish
+    exit 0
+fi
+
 # Fetch the modules the three builds need (and only those) from the Go module proxy.
 step "download modules (CLI, provider)" 1200 "$HERE/wrapper" -- "$GO" list -deps \
     github.com/pulumi/pulumi/pkg/v3/cmd/pulumi ./cmd/pulumi-resource-command
-step "download modules (language host)" 600 "$HERE/langhost" -- "$GO" list -deps \
-    github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs
 step "build pulumi v$CLI_VERSION" 3600 "$HERE/wrapper" -- "$GO" build \
     -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$CLI_VERSION" \
     -o "$STAGE/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
-step "build pulumi-language-nodejs v$LANGHOST_VERSION" 1800 "$HERE/langhost" -- "$GO" build \
-    -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$LANGHOST_VERSION" \
-    -o "$STAGE/pulumi-language-nodejs" github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs
+build_langhost
 step "build pulumi-resource-command $COMMAND_VERSION (stand-in)" 1800 "$HERE/wrapper" -- "$GO" build \
     -ldflags "-s -w -X main.Version=$COMMAND_VERSION" \
     -o "$STAGE/pulumi-resource-command" ./cmd/pulumi-resource-command
@@ -210,7 +270,8 @@ got="$("$STAGE/pulumi" version)"
 [[ "$got" == "v$CLI_VERSION" ]] || die "the built pulumi says '$got', expected v$CLI_VERSION"
 
 mkdir -p "$BIN" "$PROVIDERS"
-mv -f "$STAGE/pulumi" "$STAGE/pulumi-language-nodejs" "$BIN/"
+mv -f "$STAGE/pulumi" "$BIN/"
+finish_langhost
 mv -f "$STAGE/pulumi-resource-command" "$PROVIDERS/"
 install_plugin
 
