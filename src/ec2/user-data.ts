@@ -192,8 +192,8 @@ put_file() {
 launcher_text() {
     printf '#!/usr/bin/env bash\n'
     printf '# ZooKeeper %s, myid %s of the zkmigrate ephemeral ensemble %s (written by its user data).\n' "$VERSION" "$MYID" "$ENSEMBLE"
-    printf 'exec %q' "$1" "\${JVM_OPTS[@]}"
-    printf ' %q' -cp "$INSTALL_DIR/conf:$INSTALL_DIR/lib/*" "$MAIN_CLASS" "$ZOO_CFG"
+    printf 'exec %q' "$1"
+    printf ' %q' "\${JVM_OPTS[@]}" -cp "$INSTALL_DIR/conf:$INSTALL_DIR/lib/*" "$MAIN_CLASS" "$ZOO_CFG"
     printf '\n'
 }
 
