@@ -12,6 +12,7 @@ import {
     instanceTags,
     renderUserData,
     resolveEc2Ensemble,
+    userDataArgs,
     TAG_EXPIRES,
     type Ec2Ensemble,
     type Ec2EnsembleInput,
@@ -129,7 +130,7 @@ export class Ec2ZooKeeperEnsemble extends pulumi.ComponentResource {
                         // IMDSv2 only (session tokens), and no hop beyond the instance itself.
                         metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 },
                         rootBlockDevice: { encrypted: true, kmsKeyId: e.kmsKeyId, volumeType: "gp3", volumeSize: e.rootVolumeGb, deleteOnTermination: true },
-                        userData,
+                        ...userDataArgs(userData),
                         // User data runs at first boot only: a changed script means a new instance.
                         userDataReplaceOnChange: true,
                         tags,

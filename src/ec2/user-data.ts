@@ -13,12 +13,13 @@
 //                                still written, and the script starts the launcher itself in the
 //                                background (setsid; pid in <dataDir>/zookeeper_server.pid,
 //                                output in <logDir>/zookeeper.out)
+import { gzipSync } from "node:zlib";
 import { LOG, ZK } from "../scripts/lib";
 import { renderScript, sh } from "../scripts/shell";
 import type { ServerId } from "../types";
 import { renderZooCfg, type Ec2Ensemble } from "./ensemble";
 
-/** cloud-init refuses user data above 16 KiB (before base64). */
+/** EC2 takes at most 16 KiB of user data (raw, before base64). */
 export const USER_DATA_LIMIT = 16 * 1024;
 
 /** Packages per package manager: a headless JRE (and what the download needs). */
@@ -321,7 +322,7 @@ fi
 wait_serving
 `;
 
-/** The user data of the instance of `id` (its myid). Throws when it would exceed cloud-init's limit. */
+/** The user data of the instance of `id` (its myid); userDataArgs puts it on the instance. */
 export function renderUserData(e: Ec2Ensemble, id: ServerId): string {
     if (!e.servers.some((s) => s.id === id)) throw new Error(`zkmigrate ec2: myid ${id} is not a server of ${e.name}`);
     const tarball = `apache-zookeeper-${e.version}-bin.tar.gz`;
@@ -357,7 +358,20 @@ export function renderUserData(e: Ec2Ensemble, id: ServerId): string {
         functions: [LOG, ZK, FUNCTIONS],
         main: MAIN,
     });
-    const size = Buffer.byteLength(script, "utf8");
-    if (size > USER_DATA_LIMIT) throw new Error(`zkmigrate ec2: the user data of myid ${id} is ${size} bytes, over cloud-init's ${USER_DATA_LIMIT}`);
     return script;
+}
+
+/**
+ * The instance argument that carries a user data script: as text when it fits EC2's 16 KiB, else
+ * gzip-compressed (cloud-init recognises and unpacks gzip) and base64-encoded. Deterministic (gzip
+ * without a timestamp), so the same script never shows a diff.
+ */
+export function userDataArgs(script: string): { userData: string } | { userDataBase64: string } {
+    const size = Buffer.byteLength(script, "utf8");
+    if (size <= USER_DATA_LIMIT) return { userData: script };
+    const gz = gzipSync(Buffer.from(script, "utf8"), { level: 9 });
+    if (gz.length > USER_DATA_LIMIT) {
+        throw new Error(`zkmigrate ec2: the user data is ${size} bytes, ${gz.length} compressed: over EC2's ${USER_DATA_LIMIT} (fewer settings?)`);
+    }
+    return { userDataBase64: gz.toString("base64") };
 }
