@@ -3,3 +3,4 @@ export * from "./host-servers";
 export * from "./kubernetes-ensemble";
 export * from "./mitosis-ensemble";
 export * from "./migration-ensemble";
+export * from "./kafka-brokers";
