@@ -15,8 +15,14 @@
 //                 idempotent producer prevents. A message a consumer received twice at the same
 //                 offset (a replay after a rebalance or an uncommitted offset) is a redelivery,
 //                 counted apart in `redelivered`: at-least-once consuming allows it.
-import { Admin, Consumer, Producer, stringDeserializers, stringSerializers } from "@platformatic/kafka";
+// Every client runs in a worker process (rehearsal/kafka-worker.ts); a worker that crashes is
+// recorded (`workerCrashes`) and replaced: a producer by a new one with a new name (its sequence
+// numbers stay unique), a consumer by a new member of the same group.
+import { fork, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { Admin } from "@platformatic/kafka";
 import type { Window } from "./stress";
+import type { WorkerArgs, WorkerReport } from "./kafka-worker";
 
 export interface KafkaLoadOptions {
     /** host:port of the brokers. */
@@ -42,6 +48,8 @@ export interface KafkaFigures {
     notConsumedLive: number;
     /** Messages in the log at the end. */
     inLog: number;
+    /** Worker processes that died of a client error and were replaced. */
+    workerCrashes: number;
     lostSample: string[];
 }
 
@@ -84,38 +92,86 @@ export async function createTopic(bootstrap: string[], topic: string, partitions
     }
 }
 
-interface ProducerStats {
+interface Slot {
     name: string;
-    acked: { seq: number; at: number }[];
+    acked: { id: string; at: number }[];
     failures: { at: number; error: string }[];
 }
 
+interface Worker {
+    args: WorkerArgs;
+    child: ChildProcess;
+    stderr: string;
+    done: Promise<number | null>;
+}
+
+const WORKER = join(__dirname, "kafka-worker.ts");
+const MAX_RESTARTS = 20;
+
 export class KafkaLoad {
-    readonly producers: ProducerStats[] = [];
-    /** `producer:seq` -> the offsets (`partition/offset`) at which the live consumers received it, with repeats. */
-    private readonly received = new Map<string, string[]>();
+    readonly producers: Slot[] = [];
     readonly consumerErrors: { at: number; error: string }[] = [];
+    readonly crashes: { at: number; worker: string; error: string }[] = [];
+    /** message id -> the offsets ("partition/offset") at which the live consumers received it, with repeats. */
+    private readonly received = new Map<string, string[]>();
     private stopped = false;
+    private readonly workers = new Set<Worker>();
     private loops: Promise<void>[] = [];
-    private consumers: Consumer<string, string, string, string>[] = [];
-    private readonly run = `r${Date.now().toString(36)}`;
+    private readonly run = `r${Date.now().toString(36)}${process.pid}`;
 
     private constructor(readonly o: Required<KafkaLoadOptions>) {}
 
     static async start(options: KafkaLoadOptions): Promise<KafkaLoad> {
         const load = new KafkaLoad({ producers: 2, consumers: 2, pauseMs: 25, ...options });
-        await load.startConsumers();
-        for (let i = 0; i < load.o.producers; i++) load.startProducer(i);
+        const groupId = `zkmigrate-rehearsal-${load.run}`;
+        for (let i = 0; i < load.o.consumers; i++) {
+            load.loops.push(load.supervise(`consumer-${i}`, (gen) => ({ role: "consume", bootstrap: load.o.bootstrap, topic: load.o.topic, run: load.run, groupId, name: `c${i}.${gen}` })));
+        }
+        for (let i = 0; i < load.o.producers; i++) {
+            const slot: Slot = { name: `p${i}`, acked: [], failures: [] };
+            load.producers.push(slot);
+            load.loops.push(
+                load.supervise(`producer-${i}`, (gen) => ({ role: "produce", bootstrap: load.o.bootstrap, topic: load.o.topic, run: load.run, name: `p${i}.${gen}`, pauseMs: load.o.pauseMs }), slot),
+            );
+        }
         // Started: every producer has an acknowledged message (bounded).
-        const deadline = Date.now() + 60_000;
+        const deadline = Date.now() + 90_000;
         while (!load.producers.every((p) => p.acked.length > 0)) {
             if (Date.now() > deadline) {
-                await load.stop();
-                throw new Error(`kafka load: no acknowledged message within 60 s: ${load.producers.map((p) => `${p.name}: ${p.failures.at(-1)?.error ?? "no answer"}`).join("; ")}`);
+                await load.stop(0);
+                throw new Error(`kafka load: no acknowledged message within 90 s: ${load.producers.map((p) => `${p.name}: ${p.failures.at(-1)?.error ?? "no answer"}`).concat(load.crashes.map((c) => `${c.worker} crashed: ${c.error}`)).join("; ")}`);
             }
             await sleep(200);
         }
         return load;
+    }
+
+    private spawn(args: WorkerArgs, slot?: Slot, into: Map<string, string[]> = this.received): Worker {
+        const child = fork(WORKER, [JSON.stringify(args)], { execArgv: ["--import", "tsx"], stdio: ["ignore", "ignore", "pipe", "ipc"] });
+        const w: Worker = { args, child, stderr: "", done: Promise.resolve(null) };
+        child.stderr?.on("data", (d) => (w.stderr = (w.stderr + String(d)).slice(-4000)));
+        child.on("message", (m: WorkerReport) => {
+            if (m.t === "ack") slot?.acked.push({ id: m.id, at: m.at });
+            else if (m.t === "fail") slot?.failures.push({ at: m.at, error: m.error });
+            else if (m.t === "received") for (const [id, at] of m.batch) this.record(into, id, at);
+            else if (m.t === "error") this.consumerErrors.push({ at: m.at, error: `${args.role} ${args.name}: ${m.error}` });
+        });
+        w.done = new Promise((resolve) => child.on("exit", (code) => resolve(code)));
+        this.workers.add(w);
+        void w.done.then(() => this.workers.delete(w));
+        return w;
+    }
+
+    /** Runs a worker until stop(), replacing it when it dies (bounded). */
+    private async supervise(label: string, argsOf: (generation: number) => WorkerArgs, slot?: Slot): Promise<void> {
+        for (let gen = 0; !this.stopped && gen <= MAX_RESTARTS; gen++) {
+            const w = this.spawn(argsOf(gen), slot);
+            const code = await w.done;
+            if (this.stopped) return;
+            const last = w.stderr.split("\n").filter((l) => l.trim() && !/^\s+at /.test(l)).slice(-2).join(" | ");
+            this.crashes.push({ at: Date.now(), worker: label, error: `exit ${code}: ${last}`.slice(0, 400) });
+            await sleep(1000);
+        }
     }
 
     get acknowledged(): number {
@@ -126,79 +182,10 @@ export class KafkaLoad {
         return this.received.size;
     }
 
-    private async startConsumers(): Promise<void> {
-        for (let i = 0; i < this.o.consumers; i++) {
-            const consumer = new Consumer({
-                clientId: `zkmigrate-rehearsal-consumer-${i}`,
-                groupId: `zkmigrate-rehearsal-${this.run}`,
-                bootstrapBrokers: this.o.bootstrap,
-                deserializers: stringDeserializers,
-                timeout: CLIENT_TIMEOUT_MS,
-                retries: 1000,
-                retryDelay: 500,
-                sessionTimeout: 20_000,
-                heartbeatInterval: 1000,
-            });
-            this.consumers.push(consumer);
-            const stream = await withTimeout(
-                consumer.consume({ topics: [this.o.topic], mode: "committed", fallbackMode: "earliest", autocommit: 1000, maxWaitTime: 500 }),
-                60_000,
-                `consumer ${i} joining`,
-            );
-            stream.on("data", (m) => this.record(this.received, m.value, m.partition, m.offset));
-            // A consumer error is reported by the figures (messages not consumed), not thrown here.
-            // A consumer error shows in the figures (messages not consumed live); it is recorded, not thrown.
-            stream.on("error", (e) => this.consumerErrors.push({ at: Date.now(), error: (e as Error).message.split("\n")[0] }));
-        }
-    }
-
-    private record(into: Map<string, string[]>, value: string | undefined, partition: number, offset: bigint): void {
-        if (!value || !value.startsWith(`${this.run}:`)) return;
-        const id = value.slice(this.run.length + 1);
-        const at = `${partition}/${offset}`;
+    private record(into: Map<string, string[]>, id: string, at: string): void {
         const list = into.get(id);
         if (list) list.push(at);
         else into.set(id, [at]);
-    }
-
-    private startProducer(i: number): void {
-        const stats: ProducerStats = { name: `p${i}`, acked: [], failures: [] };
-        this.producers.push(stats);
-        const producer = new Producer({
-            clientId: `zkmigrate-rehearsal-producer-${i}`,
-            bootstrapBrokers: this.o.bootstrap,
-            serializers: stringSerializers,
-            idempotent: true,
-            acks: -1,
-            timeout: CLIENT_TIMEOUT_MS,
-            retries: 30,
-            retryDelay: 250,
-        });
-        this.loops.push(
-            (async () => {
-                try {
-                    for (let seq = 0; !this.stopped; seq++) {
-                        try {
-                            // The key spreads the messages over the partitions (and so over the leaders).
-                            await withTimeout(
-                                producer.send({ messages: [{ topic: this.o.topic, key: `${stats.name}-${seq % 12}`, value: `${this.run}:${stats.name}:${seq}` }] }),
-                                60_000,
-                                "send",
-                            );
-                            stats.acked.push({ seq, at: Date.now() });
-                        } catch (e) {
-                            // Not acknowledged: the next message gets the next number (a resend of the
-                            // same number would be a new record, not the producer's own retry).
-                            stats.failures.push({ at: Date.now(), error: (e as Error).message.split("\n")[0] });
-                            await sleep(500);
-                        }
-                        await sleep(this.o.pauseMs);
-                    }
-                } finally {
-                    await producer.close().catch(() => undefined);
-                }
-            })(),
-        );
     }
 
     /** The longest time without an acknowledged send of one producer within `w` (as stress.ts counts write gaps). */
@@ -227,69 +214,47 @@ export class KafkaLoad {
         return this.producers.reduce((n, p) => n + p.failures.filter((f) => f.at >= w.start && f.at <= w.end).length, 0);
     }
 
-    /** Stops the producers; the consumers keep reading until they caught up (bounded) and stop. */
+    /** Stops the producers, lets the consumers catch up (at most drainMs), then stops them; bounded. */
     async stop(drainMs = 60_000): Promise<void> {
-        if (this.stopped && this.consumers.length === 0) return;
+        const stopWorkers = async (pred: (w: Worker) => boolean) => {
+            const ws = [...this.workers].filter(pred);
+            for (const w of ws) w.child.connected && w.child.send({ t: "stop" });
+            const timer = setTimeout(() => ws.forEach((w) => w.child.kill("SIGKILL")), 30_000);
+            await Promise.all(ws.map((w) => w.done));
+            clearTimeout(timer);
+        };
         this.stopped = true;
-        await Promise.all(this.loops);
-        const want = this.producers.flatMap((p) => p.acked.map((a) => `${p.name}:${a.seq}`));
+        await stopWorkers((w) => w.args.role === "produce");
+        const want = this.producers.flatMap((p) => p.acked.map((a) => a.id));
         const deadline = Date.now() + drainMs;
         while (want.some((id) => !this.received.has(id)) && Date.now() < deadline) await sleep(250);
-        await Promise.all(this.consumers.map((c) => withTimeout((c.close(true) as unknown as Promise<void>), 30_000, "closing a consumer").catch(() => undefined)));
-        this.consumers = [];
+        await stopWorkers(() => true);
+        await Promise.all(this.loops);
     }
 
-    /** The loss check: a fresh consumer reads the topic from the beginning up to its end offsets. */
+    /** The loss check: a fresh consumer reads the topic from the beginning up to its end offsets (retried if its worker dies). */
     async verify(): Promise<KafkaFigures> {
         await this.stop();
-        const inLog = new Map<string, string[]>();
-        const admin = new Admin({ clientId: "zkmigrate-rehearsal-verify", bootstrapBrokers: this.o.bootstrap, timeout: CLIENT_TIMEOUT_MS, retries: 10, retryDelay: 500 });
-        const consumer = new Consumer({
-            clientId: "zkmigrate-rehearsal-verify",
-            groupId: `zkmigrate-rehearsal-verify-${this.run}`,
-            bootstrapBrokers: this.o.bootstrap,
-            deserializers: stringDeserializers,
-            timeout: CLIENT_TIMEOUT_MS,
-            retries: 10,
-            retryDelay: 500,
-        });
-        try {
-            const end = await withTimeout(consumer.listOffsets({ topics: [this.o.topic] }), 60_000, "reading end offsets");
-            const ends = end.get(this.o.topic) ?? [];
-            const remaining = new Map<number, bigint>(ends.map((o, p) => [p, o]));
-            const stream = await withTimeout(consumer.consume({ topics: [this.o.topic], mode: "earliest", autocommit: false, maxWaitTime: 500 }), 60_000, "verify consumer joining");
-            const deadline = Date.now() + 120_000;
-            await new Promise<void>((resolve, reject) => {
-                const done = () => [...remaining.values()].every((o) => o <= 0n);
-                if (done()) return resolve();
-                const timer = setInterval(() => {
-                    if (Date.now() > deadline) {
-                        clearInterval(timer);
-                        reject(new Error(`verify: the topic was not read to its end offsets within 120 s (left: ${JSON.stringify([...remaining].map(([p, o]) => [p, String(o)]))})`));
-                    }
-                }, 500);
-                stream.on("data", (m) => {
-                    this.record(inLog, m.value, m.partition, m.offset);
-                    const endOffset = ends[m.partition] ?? 0n;
-                    if (m.offset + 1n >= endOffset) remaining.set(m.partition, 0n);
-                    if (done()) {
-                        clearInterval(timer);
-                        resolve();
-                    }
-                });
-                stream.on("error", (e) => {
-                    clearInterval(timer);
-                    reject(e);
-                });
-            });
-        } finally {
-            await withTimeout(consumer.close(true) as unknown as Promise<void>, 30_000, "closing the verify consumer").catch(() => undefined);
-            await admin.close().catch(() => undefined);
+        let inLog = new Map<string, string[]>();
+        let error = "";
+        for (let attempt = 0; attempt < 3; attempt++) {
+            inLog = new Map();
+            const w = this.spawn({ role: "verify", bootstrap: this.o.bootstrap, topic: this.o.topic, run: this.run, groupId: `zkmigrate-rehearsal-verify-${this.run}-${attempt}`, name: `verify.${attempt}` }, undefined, inLog);
+            const timer = setTimeout(() => w.child.kill("SIGKILL"), 240_000);
+            const code = await w.done;
+            clearTimeout(timer);
+            if (code === 0) {
+                error = "";
+                break;
+            }
+            error = `verify worker exit ${code}: ${w.stderr.split("\n").filter((l) => l.trim() && !/^\s+at /.test(l)).slice(-2).join(" | ")}`;
+            this.crashes.push({ at: Date.now(), worker: "verify", error });
         }
-        const acked = this.producers.flatMap((p) => p.acked.map((a) => `${p.name}:${a.seq}`));
+        if (error) throw new Error(`kafka loss check: the topic could not be read: ${error}`);
+        const acked = this.producers.flatMap((p) => p.acked.map((a) => a.id));
         const lost = acked.filter((id) => !inLog.has(id));
         let duplicated = 0;
-        for (const at of inLog.values()) if (new Set(at).size > 1) duplicated += new Set(at).size - 1;
+        for (const at of inLog.values()) duplicated += new Set(at).size - 1;
         let redelivered = 0;
         for (const at of this.received.values()) redelivered += at.length - new Set(at).size;
         return {
@@ -301,6 +266,7 @@ export class KafkaLoad {
             failedSends: this.producers.reduce((n, p) => n + p.failures.length, 0),
             notConsumedLive: acked.filter((id) => !this.received.has(id)).length,
             inLog: inLog.size,
+            workerCrashes: this.crashes.length,
             lostSample: lost.slice(0, 10),
         };
     }

@@ -42,7 +42,6 @@ const KAFKA_GATE = sh`
 kafka_tool() {
     local tool="$BIN_DIR/$1"
     shift
-    [[ -x "$tool" ]] || die "$tool is not an executable (kafka.binDir must hold Kafka's bin/ scripts)"
     timeout -k 5 "$TOOL_TIMEOUT" "$tool" "$@" 2>&1
 }
 
@@ -70,7 +69,7 @@ under_replicated_none() {
     fi
     count="$(grep -c 'Partition:' <<<"$out" || true)"
     if ((count > 0)); then
-        LAST="$count under-replicated partition(s), e.g.: $(grep 'Partition:' <<<"$out" | head -n 3 | tr -s '[:space:]' ' ' | cut -c1-400)"
+        LAST="$count under-replicated partition(s), e.g.: $(grep 'Partition:' <<<"$out" | head -n 3 | tr -s '[:space:]' ' ' | sed 's/^ //' | cut -c1-400)"
         return 1
     fi
 }
@@ -175,7 +174,11 @@ say "Kafka broker $BROKER_ID on $(uname -n): zookeeper.connect=$CONNECT ($MODE)"
 need_root
 as_root test -f "$PROPERTIES" || die "$PROPERTIES does not exist (is Kafka installed on $(uname -n), and kafka.serverProperties right?)"
 
-# Refuse before touching anything: another broker's file, a KRaft broker, an ambiguous file.
+# Refuse before touching anything: no tools for the gate, another broker's file, a KRaft broker,
+# an ambiguous file.
+for tool in kafka-broker-api-versions.sh kafka-topics.sh; do
+    [[ -x "$BIN_DIR/$tool" ]] || die "$BIN_DIR/$tool is not an executable (kafka.binDir must hold Kafka's bin/ scripts)"
+done
 id="$(property broker.id)"
 if [[ -n "$id" && "$id" != "$BROKER_ID" ]]; then
     die "$PROPERTIES says broker.id=$id, expected $BROKER_ID: refusing (wrong host for this broker?)"
