@@ -50,6 +50,8 @@ export interface KafkaFigures {
     inLog: number;
     /** Worker processes that died of a client error and were replaced. */
     workerCrashes: number;
+    /** Consumers replaced because they had stopped receiving (a client stall, see checkStalls). */
+    consumerStalls: number;
     lostSample: string[];
 }
 
@@ -103,15 +105,25 @@ interface Worker {
     child: ChildProcess;
     stderr: string;
     done: Promise<number | null>;
+    startedAt: number;
+    /** When it last reported a received message (consumers). */
+    lastReceivedAt: number;
+    /** Replaced by the watchdog (not a crash). */
+    stalled?: boolean;
 }
 
 const WORKER = join(__dirname, "kafka-worker.ts");
 const MAX_RESTARTS = 20;
+/** A consumer that received nothing for this long while the producers were acknowledged is replaced. */
+const STALL_MS = 20_000;
 
 export class KafkaLoad {
     readonly producers: Slot[] = [];
     readonly consumerErrors: { at: number; error: string }[] = [];
     readonly crashes: { at: number; worker: string; error: string }[] = [];
+    /** Consumers replaced because they stopped receiving while messages were produced. */
+    readonly stalls: { at: number; worker: string }[] = [];
+    private watchdog?: NodeJS.Timeout;
     /** message id -> the offsets ("partition/offset") at which the live consumers received it, with repeats. */
     private readonly received = new Map<string, string[]>();
     private stopped = false;
@@ -134,6 +146,8 @@ export class KafkaLoad {
                 load.supervise(`producer-${i}`, (gen) => ({ role: "produce", bootstrap: load.o.bootstrap, topic: load.o.topic, run: load.run, name: `p${i}.${gen}`, pauseMs: load.o.pauseMs }), slot),
             );
         }
+        load.watchdog = setInterval(() => load.checkStalls(), 2000);
+        load.watchdog.unref();
         // Started: every producer has an acknowledged message (bounded).
         const deadline = Date.now() + 90_000;
         while (!load.producers.every((p) => p.acked.length > 0)) {
@@ -148,12 +162,15 @@ export class KafkaLoad {
 
     private spawn(args: WorkerArgs, slot?: Slot, into: Map<string, string[]> = this.received): Worker {
         const child = fork(WORKER, [JSON.stringify(args)], { execArgv: ["--import", "tsx"], stdio: ["ignore", "ignore", "pipe", "ipc"] });
-        const w: Worker = { args, child, stderr: "", done: Promise.resolve(null) };
+        const w: Worker = { args, child, stderr: "", done: Promise.resolve(null), startedAt: Date.now(), lastReceivedAt: Date.now() };
         child.stderr?.on("data", (d) => (w.stderr = (w.stderr + String(d)).slice(-4000)));
         child.on("message", (m: WorkerReport) => {
             if (m.t === "ack") slot?.acked.push({ id: m.id, at: m.at });
             else if (m.t === "fail") slot?.failures.push({ at: m.at, error: m.error });
-            else if (m.t === "received") for (const [id, at] of m.batch) this.record(into, id, at);
+            else if (m.t === "received") {
+                w.lastReceivedAt = Date.now();
+                for (const [id, at] of m.batch) this.record(into, id, at);
+            }
             else if (m.t === "error") this.consumerErrors.push({ at: m.at, error: `${args.role} ${args.name}: ${m.error}` });
         });
         w.done = new Promise((resolve) => child.on("exit", (code) => resolve(code)));
@@ -168,9 +185,30 @@ export class KafkaLoad {
             const w = this.spawn(argsOf(gen), slot);
             const code = await w.done;
             if (this.stopped) return;
+            if (w.stalled) continue;
             const last = w.stderr.split("\n").filter((l) => l.trim() && !/^\s+at /.test(l)).slice(-2).join(" | ");
             this.crashes.push({ at: Date.now(), worker: label, error: `exit ${code}: ${last}`.slice(0, 400) });
             await sleep(1000);
+        }
+    }
+
+    /**
+     * The client library sometimes stops fetching after a leader moved, without an error: a
+     * consumer that received nothing for STALL_MS while messages were acknowledged leaves the
+     * group (stop, SIGKILL 10 s later) and a new member takes over from the committed offsets.
+     */
+    private checkStalls(): void {
+        if (this.stopped) return;
+        const now = Date.now();
+        const lastAck = Math.max(0, ...this.producers.map((p) => p.acked.at(-1)?.at ?? 0));
+        for (const w of this.workers) {
+            if (w.args.role !== "consume" || w.stalled || now - lastAck > 2000) continue;
+            if (now - w.lastReceivedAt > STALL_MS && now - w.startedAt > STALL_MS) {
+                w.stalled = true;
+                this.stalls.push({ at: now, worker: w.args.name });
+                if (w.child.connected) w.child.send({ t: "stop" });
+                setTimeout(() => w.child.kill("SIGKILL"), 10_000).unref();
+            }
         }
     }
 
@@ -224,6 +262,7 @@ export class KafkaLoad {
             clearTimeout(timer);
         };
         this.stopped = true;
+        if (this.watchdog) clearInterval(this.watchdog);
         await stopWorkers((w) => w.args.role === "produce");
         const want = this.producers.flatMap((p) => p.acked.map((a) => a.id));
         const deadline = Date.now() + drainMs;
@@ -267,6 +306,7 @@ export class KafkaLoad {
             notConsumedLive: acked.filter((id) => !this.received.has(id)).length,
             inLog: inLog.size,
             workerCrashes: this.crashes.length,
+            consumerStalls: this.stalls.length,
             lostSample: lost.slice(0, 10),
         };
     }

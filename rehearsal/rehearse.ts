@@ -29,6 +29,7 @@ import { spawnSync } from "node:child_process";
 import { LocalWorkspace, PulumiCommand, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
 import { MITOSIS_PHASES } from "../src/phases";
 import { fourLetterWord, parseMode } from "../src/zk/four-letter";
+import { probeKafkaController } from "../src/zk/kafka";
 import { REPO, copyProject, engineEnv, findEngine } from "./engine";
 import { createFleet, destroyFleet, hostsOf, kafkaBootstrap, runScript, stackHostConfig, type Fleet, type FleetHost } from "./fleet";
 import { KafkaLoad, createTopic, type KafkaFigures } from "./kafka-load";
@@ -287,6 +288,8 @@ async function main(): Promise<number> {
     const rolling: RollingStep[] = [];
     let verdict: { lost: number; acknowledged: number; lostSample: string[]; sourceUsersLost: number; sourceUsersAcknowledged: number } | undefined;
     let kafkaVerdict: KafkaFigures | undefined;
+    /** The Kafka controller just before `clients` (read from /controller), which must restart last. */
+    let kafkaController: number | undefined;
     let failure: string | undefined;
     let split: { firewallUpAt?: number; sourceMaxGapMs?: number; targetUnavailableMs?: number; targetsServingMs?: number } = {};
 
@@ -551,6 +554,11 @@ async function main(): Promise<number> {
                 if (second.result !== "succeeded") throw new Error(`phase joined after the repair: ${second.error}`);
                 continue;
             }
+            if (phase === "clients" && kafkaLoad) {
+                const c = await probeKafkaController(`${sourceConnect}${CHROOT}`, 5000);
+                kafkaController = c.controller;
+                say(`rehearse: Kafka controller before clients: ${c.controller ?? "unknown"} (${c.detail})`);
+            }
             const r = await runPhase(phase, 1);
             if (r.result !== "succeeded") throw new Error(`phase ${phase} failed: ${r.error}`);
         }
@@ -608,7 +616,14 @@ async function main(): Promise<number> {
                             redelivered: kafkaVerdict.redelivered,
                             failedSends: kafkaVerdict.failedSends,
                             workerCrashes: kafkaVerdict.workerCrashes,
+                            consumerStalls: kafkaVerdict.consumerStalls,
                             maxProduceGapMs: Math.max(0, ...phases.map((p) => p.kafka?.maxProduceGapMs ?? 0)),
+                            controller: kafkaController ?? null,
+                            // The brokers restarted in `clients`, in the order they started.
+                            restartOrder: (phases.find((p) => p.phase === "clients")?.steps ?? [])
+                                .filter((x) => x.op === "update" && /-broker-\d+$/.test(x.name))
+                                .sort((a, b) => a.startMs - b.startMs)
+                                .map((x) => Number(/-broker-(\d+)$/.exec(x.name)![1])),
                         }
                       : null,
               }
@@ -629,7 +644,9 @@ async function main(): Promise<number> {
         ...(failure ? { failure: failure.split("\n")[0] } : {}),
     };
     summary.ok = !failure && summary.lost === 0 && phases.length > 0 && (!o.kafka || (kafkaVerdict !== undefined && kafkaVerdict.lost === 0));
-    const full = { summary, phases, rolling, split, verdict: verdict ?? null, kafka: kafkaVerdict ?? null, kafkaCrashes: kafkaLoad?.crashes ?? [], kafkaClientErrors: kafkaLoad?.consumerErrors.slice(0, 50) ?? [], fleet: o.fleetName, at: new Date(started).toISOString() };
+    const full = { summary, phases, rolling, split, verdict: verdict ?? null, kafka: kafkaVerdict ?? null, kafkaCrashes: kafkaLoad?.crashes ?? [],
+        kafkaConsumerStalls: kafkaLoad?.stalls ?? [],
+        kafkaSendFailures: kafkaLoad?.producers.flatMap((p) => p.failures.map((f) => ({ producer: p.name, ...f }))).slice(0, 50) ?? [], kafkaClientErrors: kafkaLoad?.consumerErrors.slice(0, 50) ?? [], fleet: o.fleetName, at: new Date(started).toISOString() };
     fs.writeFileSync(o.report, `${JSON.stringify(full, null, 2)}\n`);
 
     const lines = [
@@ -664,7 +681,7 @@ async function main(): Promise<number> {
                       p.steps.filter((x) => /-broker-\d+$/.test(x.name) && x.op === "update").map((x) => `  ${p.phase.padEnd(17)} ${x.name.padEnd(28)} ${(x.ms / 1000).toFixed(1).padStart(6)} s${x.failed ? " FAILED" : ""}`),
                   ),
                   kafkaVerdict
-                      ? `Kafka loss check: ${kafkaVerdict.acknowledged} acknowledged, ${kafkaVerdict.consumed} consumed, ${kafkaVerdict.lost} lost, ${kafkaVerdict.duplicated} duplicated in the log (${kafkaVerdict.redelivered} redelivered to consumers, ${kafkaVerdict.failedSends} sends not acknowledged, ${kafkaVerdict.workerCrashes} client processes crashed and replaced)${kafkaVerdict.lostSample.length ? ` (e.g. ${kafkaVerdict.lostSample.join(", ")})` : ""}`
+                      ? `Kafka loss check: ${kafkaVerdict.acknowledged} acknowledged, ${kafkaVerdict.consumed} consumed, ${kafkaVerdict.lost} lost, ${kafkaVerdict.duplicated} duplicated in the log (${kafkaVerdict.redelivered} redelivered to consumers, ${kafkaVerdict.failedSends} sends not acknowledged, ${kafkaVerdict.workerCrashes} client processes crashed and ${kafkaVerdict.consumerStalls} stalled consumers replaced)${kafkaVerdict.lostSample.length ? ` (e.g. ${kafkaVerdict.lostSample.join(", ")})` : ""}`
                       : "Kafka loss check: not reached",
               ]
             : []),
