@@ -10,6 +10,7 @@
 // back): later phases show no diff and touch no broker.
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { formatConnect } from "../src/procedures/common";
 import { kafkaRestartOrder, type KafkaControllerInfo, type KafkaRestartOrder } from "../src/procedures/kafka";
 import { asRemoteCommand, renderKafkaBroker } from "../src/scripts";
 import type { KafkaClients } from "../src/types";
@@ -39,6 +40,11 @@ export class KafkaBrokers extends pulumi.ComponentResource {
         const { kafka, ssh } = args;
         this.order = kafkaRestartOrder(kafka.brokers, args.controller ?? { detail: "not probed" });
         if (this.order.warning) pulumi.log.warn(this.order.warning, this);
+        pulumi.log.info(
+            `${name}: brokers ${this.order.brokers.map((b) => b.id).join(", ")} (${this.order.reason}) run with zookeeper.connect=${formatConnect(kafka.connect)}; ` +
+                "restarted, one at a time, only when that connect string changes",
+            this,
+        );
 
         let previous: command.remote.Command | undefined;
         for (const b of this.order.brokers) {
