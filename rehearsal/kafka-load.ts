@@ -17,7 +17,9 @@
 //                 counted apart in `redelivered`: at-least-once consuming allows it.
 // Every client runs in a worker process (rehearsal/kafka-worker.ts); a worker that crashes is
 // recorded (`workerCrashes`) and replaced: a producer by a new one with a new name (its sequence
-// numbers stay unique), a consumer by a new member of the same group.
+// numbers stay unique), a consumer by a new member of the same group. After a failed send a
+// producer starts over with a new producer id (see kafka-worker.ts: the client reuses the failed
+// message's idempotence sequence number, and the broker drops the next message as its duplicate).
 import { fork, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { Admin } from "@platformatic/kafka";
@@ -53,6 +55,12 @@ export interface KafkaFigures {
     /** Consumers replaced because they had stopped receiving (a client stall, see checkStalls). */
     consumerStalls: number;
     lostSample: string[];
+    /**
+     * Per lost message (at most 20): when it was acknowledged, the offset the broker acknowledged
+     * it at, and what the log holds at that offset now (another message: the log was truncated
+     * and rewritten after the acknowledgement; nothing: the offset is gone).
+     */
+    lostDetail: { id: string; ackedAt: string; offset?: string; nowAtOffset: string }[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -96,7 +104,7 @@ export async function createTopic(bootstrap: string[], topic: string, partitions
 
 interface Slot {
     name: string;
-    acked: { id: string; at: number }[];
+    acked: { id: string; at: number; offset?: string }[];
     failures: { at: number; error: string }[];
 }
 
@@ -165,7 +173,7 @@ export class KafkaLoad {
         const w: Worker = { args, child, stderr: "", done: Promise.resolve(null), startedAt: Date.now(), lastReceivedAt: Date.now() };
         child.stderr?.on("data", (d) => (w.stderr = (w.stderr + String(d)).slice(-4000)));
         child.on("message", (m: WorkerReport) => {
-            if (m.t === "ack") slot?.acked.push({ id: m.id, at: m.at });
+            if (m.t === "ack") slot?.acked.push({ id: m.id, at: m.at, offset: m.offset });
             else if (m.t === "fail") slot?.failures.push({ at: m.at, error: m.error });
             else if (m.t === "received") {
                 w.lastReceivedAt = Date.now();
@@ -292,6 +300,13 @@ export class KafkaLoad {
         if (error) throw new Error(`kafka loss check: the topic could not be read: ${error}`);
         const acked = this.producers.flatMap((p) => p.acked.map((a) => a.id));
         const lost = acked.filter((id) => !inLog.has(id));
+        const atOffset = new Map<string, string>();
+        for (const [id, offsets] of inLog) for (const o of offsets) atOffset.set(o, id);
+        const ackOf = new Map(this.producers.flatMap((p) => p.acked.map((a) => [a.id, a] as const)));
+        const lostDetail = lost.slice(0, 20).map((id) => {
+            const a = ackOf.get(id)!;
+            return { id, ackedAt: new Date(a.at).toISOString(), offset: a.offset, nowAtOffset: a.offset ? (atOffset.get(a.offset) ?? "nothing") : "unknown" };
+        });
         let duplicated = 0;
         for (const at of inLog.values()) duplicated += new Set(at).size - 1;
         let redelivered = 0;
@@ -308,6 +323,7 @@ export class KafkaLoad {
             workerCrashes: this.crashes.length,
             consumerStalls: this.stalls.length,
             lostSample: lost.slice(0, 10),
+            lostDetail,
         };
     }
 }

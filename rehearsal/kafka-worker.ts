@@ -12,7 +12,7 @@ export type WorkerArgs =
 
 /** Worker -> parent. `received` entries are [message id, "partition/offset"]. */
 export type WorkerReport =
-    | { t: "ack"; id: string; at: number }
+    | { t: "ack"; id: string; at: number; offset?: string }
     | { t: "fail"; id: string; at: number; error: string }
     | { t: "received"; batch: [string, string][] }
     | { t: "error"; at: number; error: string }
@@ -39,7 +39,7 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 async function produce(a: Extract<WorkerArgs, { role: "produce" }>): Promise<void> {
-    const producer = new Producer({
+    const newProducer = () => new Producer({
         clientId: `zkmigrate-rehearsal-${a.name}`,
         bootstrapBrokers: a.bootstrap,
         serializers: stringSerializers,
@@ -49,17 +49,26 @@ async function produce(a: Extract<WorkerArgs, { role: "produce" }>): Promise<voi
         retries: 30,
         retryDelay: 250,
     });
+    let producer = newProducer();
     try {
         for (let seq = 0; !stopping; seq++) {
             const id = `${a.name}:${seq}`;
             try {
                 // The key spreads the messages over the partitions (and so over the leaders).
-                await withTimeout(producer.send({ messages: [{ topic: a.topic, key: `${a.name}-${seq % 12}`, value: `${a.run}:${id}` }] }), 60_000, "send");
-                report({ t: "ack", id, at: Date.now() });
+                const res = await withTimeout(producer.send({ messages: [{ topic: a.topic, key: `${a.name}-${seq % 12}`, value: `${a.run}:${id}` }] }), 60_000, "send");
+                // Where the broker says it wrote the message ("partition/offset"), for the loss check's diagnosis.
+                const o = res.offsets?.[0];
+                report({ t: "ack", id, at: Date.now(), ...(o ? { offset: `${o.partition}/${o.offset}` } : {}) });
             } catch (e) {
                 // Not acknowledged: the next message gets the next number (a resend of the same
                 // number would be a new record, not the producer's own retry).
                 report({ t: "fail", id, at: Date.now(), error: (e as Error).message.split("\n")[0] });
+                // A new producer (a new producer id) after a send whose outcome is unknown: the
+                // client (1.35) advances a partition's sequence number only on success, so the next
+                // message would reuse the failed one's number and, when the failed one had been
+                // written after all, the broker would acknowledge it as a duplicate without writing it.
+                await withTimeout(producer.close(), 20_000, "closing the producer").catch(() => undefined);
+                producer = newProducer();
                 await sleep(500);
             }
             await sleep(a.pauseMs);

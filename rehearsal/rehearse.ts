@@ -226,6 +226,8 @@ interface PhaseReport {
     phase: string;
     attempt: number;
     result: "succeeded" | "failed";
+    /** When the phase's `pulumi up` started (ISO). */
+    startedAt: string;
     wallMs: number;
     clients: Record<string, GroupFigures>;
     /** With --kafka: the producers in this phase. */
@@ -462,6 +464,7 @@ async function main(): Promise<number> {
                 phase,
                 attempt,
                 result,
+                startedAt: new Date(t0).toISOString(),
                 wallMs: t1 - t0,
                 clients: { migrating: figures(migrating), "source-users": figures(sourceUsers) },
                 ...(kl ? { kafka: { acknowledged: kl.acknowledgedIn(w), failedSends: kl.failuresIn(w), maxProduceGapMs: kl.gaps(w).perProducerMs } } : {}),
@@ -681,7 +684,7 @@ async function main(): Promise<number> {
                       p.steps.filter((x) => /-broker-\d+$/.test(x.name) && x.op === "update").map((x) => `  ${p.phase.padEnd(17)} ${x.name.padEnd(28)} ${(x.ms / 1000).toFixed(1).padStart(6)} s${x.failed ? " FAILED" : ""}`),
                   ),
                   kafkaVerdict
-                      ? `Kafka loss check: ${kafkaVerdict.acknowledged} acknowledged, ${kafkaVerdict.consumed} consumed, ${kafkaVerdict.lost} lost, ${kafkaVerdict.duplicated} duplicated in the log (${kafkaVerdict.redelivered} redelivered to consumers, ${kafkaVerdict.failedSends} sends not acknowledged, ${kafkaVerdict.workerCrashes} client processes crashed and ${kafkaVerdict.consumerStalls} stalled consumers replaced)${kafkaVerdict.lostSample.length ? ` (e.g. ${kafkaVerdict.lostSample.join(", ")})` : ""}`
+                      ? `Kafka loss check: ${kafkaVerdict.acknowledged} acknowledged, ${kafkaVerdict.consumed} consumed, ${kafkaVerdict.lost} lost, ${kafkaVerdict.duplicated} duplicated in the log (${kafkaVerdict.redelivered} redelivered to consumers, ${kafkaVerdict.failedSends} sends not acknowledged, ${kafkaVerdict.workerCrashes} client processes crashed and ${kafkaVerdict.consumerStalls} stalled consumers replaced)${kafkaVerdict.lostDetail.length ? `; lost: ${kafkaVerdict.lostDetail.map((d) => `${d.id} acknowledged ${d.ackedAt} at ${d.offset ?? "?"}, now there: ${d.nowAtOffset}`).join("; ")}` : ""}`
                       : "Kafka loss check: not reached",
               ]
             : []),
