@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { appliedOf, type AppliedEnsemble, type FleetConfig } from "../src/config";
 import type { EnsemblePlan } from "../src/model";
 import { describePlan } from "../src/plan";
+import type { KafkaControllerInfo } from "../src/procedures/kafka";
 import { KubernetesEnsemble } from "./kubernetes-ensemble";
 import { MitosisEnsemble } from "./mitosis-ensemble";
 import { serverSummary } from "./host-servers";
@@ -17,6 +18,8 @@ export interface FleetArgs {
     plans: Map<string, EnsemblePlan>;
     /** The SSH private key, as a secret. */
     privateKey: pulumi.Input<string>;
+    /** Per ensemble, the Kafka controller (index.ts reads /controller at preview). */
+    kafkaControllers?: Record<string, KafkaControllerInfo>;
 }
 
 export interface EnsembleOutput {
@@ -27,6 +30,8 @@ export interface EnsembleOutput {
     oldConnect: string;
     newConnect: string;
     restartOrder: string[];
+    /** Kafka brokers (broker.id) in the order this update restarts or adopts them. */
+    kafkaRestartOrder?: string[];
     warnings: string[];
     servers: ReturnType<typeof serverSummary>;
 }
@@ -61,7 +66,7 @@ export class Fleet extends pulumi.ComponentResource {
             if (!plan) throw new Error(`no plan for ensemble "${e.name}"`);
             const child =
                 e.procedure === "mitosis"
-                    ? new MitosisEnsemble(e.name, { ensemble: e, plan, ssh }, { parent: this })
+                    ? new MitosisEnsemble(e.name, { ensemble: e, plan, ssh, kafkaController: args.kafkaControllers?.[e.name] }, { parent: this })
                     : new KubernetesEnsemble(e.name, { ensemble: e, plan, ssh, provider }, { parent: this });
             this.ensembles.set(e.name, child);
             applied[e.name] = child.appliedPhase.apply(() => appliedOf(e));
@@ -76,6 +81,9 @@ export class Fleet extends pulumi.ComponentResource {
                 oldConnect: child.oldConnect,
                 newConnect: child.newConnect,
                 restartOrder: child.restartOrder.map((g) => `${g.ids.join("+")}: ${g.reason}`),
+                ...(child instanceof MitosisEnsemble && child.kafka
+                    ? { kafkaRestartOrder: child.kafka.order.brokers.map((b) => `broker ${b.id}`).concat(`(${child.kafka.order.reason})`) }
+                    : {}),
                 warnings: plan.plan.warnings,
                 servers: serverSummary(plan),
             };

@@ -4,3 +4,4 @@ export * from "./kubernetes-ensemble";
 export * from "./mitosis-ensemble";
 export * from "./migration-ensemble";
 export * from "./ec2-ensemble";
+export * from "./kafka-brokers";

@@ -2,7 +2,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { MitosisConfig } from "../src/config";
 import type { EnsemblePlan } from "../src/model";
+import type { KafkaControllerInfo } from "../src/procedures/kafka";
 import { declareHostServers, type HostServers, type SshArgs } from "./host-servers";
+import { KafkaBrokers } from "./kafka-brokers";
 import { MigrationEnsemble } from "./migration-ensemble";
 
 export const MITOSIS_ENSEMBLE_TYPE = "zkmigrate:mitosis:Ensemble";
@@ -14,15 +16,24 @@ export interface MitosisEnsembleArgs {
     plan: EnsemblePlan;
     /** SSH to the hosts; the key stays secret. */
     ssh: SshArgs;
+    /** The Kafka controller (read from /controller at preview), so that it restarts last. */
+    kafkaController?: KafkaControllerInfo;
 }
 
 export class MitosisEnsemble extends MigrationEnsemble {
     readonly hosts: HostServers;
+    /** The Kafka brokers (clients.kafka), when configured. */
+    readonly kafka?: KafkaBrokers;
 
     constructor(name: string, args: MitosisEnsembleArgs, opts?: pulumi.ComponentResourceOptions) {
         super(MITOSIS_ENSEMBLE_TYPE, name, args.plan, opts);
         this.hosts = declareHostServers(this, { name, ensemble: args.ensemble, plan: args.plan, ssh: args.ssh, preflight: (s) => preflightOf(args.ensemble, s.id) });
-        this.publish(this.hosts.all);
+        const kafka = args.plan.desired.clients.kafka;
+        if (kafka) {
+            // After every ZooKeeper step of the update: brokers move only onto an ensemble that serves.
+            this.kafka = new KafkaBrokers(`${name}-kafka`, { kafka, ssh: args.ssh, controller: args.kafkaController, after: this.hosts.all }, { parent: this });
+        }
+        this.publish([...this.hosts.all, ...(this.kafka ? this.kafka.brokers.values() : [])]);
     }
 }
 

@@ -19,7 +19,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync
 import { connect } from "node:net";
 import { join } from "node:path";
 import { asRemoteCommand } from "../src/scripts";
-import type { HostSettings } from "../src/types";
+import type { HostSettings, KafkaSettings } from "../src/types";
+import { KAFKA_PORT, KAFKA_TOOLS, ensureKafka, kafkaServiceScript, log4jProperties, serverProperties, toolScript, DEFAULT_KAFKA_VERSION } from "./kafka";
 import {
     DEBIAN_PACKAGES,
     JVM_OPTIONS,
@@ -60,6 +61,21 @@ export interface FleetSpec {
     healthTimeoutSeconds?: number;
     /** JVM options after the defaults (a later -Xmx wins), e.g. ["-Xmx1g"] for large trees. */
     zkJvmOptions?: string[];
+    /** Kafka brokers (ZooKeeper mode) on hosts of their own, started on one of the ensembles. */
+    kafka?: FleetKafkaSpec;
+}
+
+export interface FleetKafkaSpec {
+    /** Number of brokers; hosts are `kafka-<broker.id>`. */
+    brokers: number;
+    /** broker.id of the first broker (default 1). */
+    firstId?: number;
+    /** The ensemble whose servers the brokers' zookeeper.connect lists (it must start at create). */
+    zookeeper: string;
+    /** The chroot of that connect string (Kafka creates it). */
+    chroot?: string;
+    /** Kafka version (3.x.y; default the newest 3.9). */
+    version?: string;
 }
 
 export interface FleetHost {
@@ -81,6 +97,8 @@ export interface FleetHost {
     zkPidFile: string;
     /** ZooKeeper's pid recorded at create (it changes with every restart; the pid file is current). */
     zkPid?: number;
+    /** "kafka" for a broker host (id is then its broker.id, zkPidFile the broker's pid file); else ZooKeeper. */
+    kind?: "kafka";
 }
 
 export interface Fleet {
@@ -102,6 +120,8 @@ export interface Fleet {
     hostSettings: HostSettings;
     /** Rules added to the root namespace's filter table (iptables arguments after -A/-D). */
     rootRules: string[][];
+    /** The brokers' install as every broker host sees it (when the fleet has Kafka). */
+    kafkaSettings?: KafkaSettings;
     hosts: FleetHost[];
     spec: FleetSpec;
     createdAt: string;
@@ -528,6 +548,18 @@ function layout(spec: FleetSpec, prefix: string): Omit<FleetHost, "dir" | "sshdC
         }
         next = first + e.servers;
     }
+    if (spec.kafka) {
+        const k = spec.kafka;
+        if (!spec.ensembles.some((e) => e.name === k.zookeeper && e.start !== false)) {
+            throw new Error(`zkmigrate fleet: kafka.zookeeper ${JSON.stringify(k.zookeeper)} must name an ensemble of the fleet that starts at create`);
+        }
+        if (spec.ensembles.some((e) => e.name === "kafka")) throw new Error('zkmigrate fleet: an ensemble named "kafka" would share host names with the brokers');
+        if (!Number.isInteger(k.brokers) || k.brokers < 1) throw new Error("zkmigrate fleet: kafka.brokers must be 1 or more");
+        for (let i = 0; i < k.brokers; i++) {
+            const id = (k.firstId ?? 1) + i;
+            out.push({ name: `kafka-${id}`, ensemble: "kafka", id, version: k.version ?? DEFAULT_KAFKA_VERSION, address: "", kind: "kafka" });
+        }
+    }
     if (out.length > 200) throw new Error("zkmigrate fleet: at most 200 hosts");
     out.forEach((h, i) => (h.address = `${prefix}.${11 + i}`));
     return out;
@@ -607,11 +639,16 @@ export async function createFleet(spec: FleetSpec, o: { log?: (line: string) => 
     await checkNetworkFree(spec.name);
 
     // ZooKeeper releases first: the slowest part on a fresh machine, and nothing to undo.
-    const versions = [...new Set(layout(spec, net.prefix).map((h) => h.version))];
+    const versions = [...new Set(layout(spec, net.prefix).filter((h) => h.kind !== "kafka").map((h) => h.version))];
     const classpaths = new Map<string, string>();
     for (const v of versions) {
         say(`ZooKeeper ${v}: resolving through Maven`);
         classpaths.set(v, (await ensureZooKeeper(v)).classpath);
+    }
+    if (spec.kafka) {
+        const v = spec.kafka.version ?? DEFAULT_KAFKA_VERSION;
+        say(`Kafka ${v}: resolving through Maven`);
+        classpaths.set(`kafka-${v}`, (await ensureKafka(v)).classpath);
     }
 
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -649,7 +686,7 @@ export async function createFleet(spec: FleetSpec, o: { log?: (line: string) => 
             veth: `zkv${net.bridge.slice(4, 10)}-${i}`,
             dir: hdir,
             sshdConfig: join(hdir, "ssh", "sshd_config"),
-            zkPidFile: join(hdir, "run", "zookeeper.pid"),
+            zkPidFile: join(hdir, "run", h.kind === "kafka" ? "kafka.pid" : "zookeeper.pid"),
             sshdPid: prev?.sshdPid,
         };
     });
@@ -667,6 +704,19 @@ export async function createFleet(spec: FleetSpec, o: { log?: (line: string) => 
         sshUser: "root",
         hostSettings,
         rootRules: existing?.rootRules ?? [],
+        ...(spec.kafka
+            ? {
+                  kafkaSettings: {
+                      serverProperties: join(mountPoint, "conf", "server.properties"),
+                      binDir: join(mountPoint, "bin"),
+                      port: KAFKA_PORT,
+                      service: { restart: `${mountPoint}/bin/kafka-service restart`, status: `${mountPoint}/bin/kafka-service status` },
+                      healthTimeoutSeconds: 180,
+                      spacingSeconds: 5,
+                      allowChrootChange: false,
+                  },
+              }
+            : {}),
         hosts,
         spec: normalized,
         createdAt: existing?.createdAt ?? new Date().toISOString(),
@@ -713,7 +763,8 @@ export async function createFleet(spec: FleetSpec, o: { log?: (line: string) => 
         }
         await must("ip", nsIp("link", "set", "dev", "eth0", "up"), `eth0 of ${h.name}`);
         await must("ip", nsIp("route", "replace", "default", "via", net.bridgeAddress), `default route of ${h.name}`);
-        await installHost(fleet, h, classpaths.get(h.version)!, tools);
+        if (h.kind === "kafka") await installKafkaHost(fleet, h, classpaths.get(`kafka-${h.version}`)!, tools);
+        else await installHost(fleet, h, classpaths.get(h.version)!, tools);
     }
     await writeKnownHosts(fleet);
     for (const h of hosts) await ensureSshd(fleet, h, tools);
@@ -727,15 +778,62 @@ export async function createFleet(spec: FleetSpec, o: { log?: (line: string) => 
     }
 
     // ZooKeeper of the ensembles that start now, all at once.
-    const starting = hosts.filter((h) => spec.ensembles.find((e) => e.name === h.ensemble)?.start !== false);
+    const starting = hosts.filter((h) => h.kind !== "kafka" && spec.ensembles.find((e) => e.name === h.ensemble)?.start !== false);
     if (starting.length > 0) {
         say(`starting ZooKeeper on ${starting.map((h) => h.name).join(", ")}`);
         await Promise.all(starting.map((h) => hostService(fleet, h, "start")));
         await waitServing(fleet, starting, 120_000);
     }
+    // The brokers, once their ZooKeeper serves; bounded until each listens.
+    const brokers = hosts.filter((h) => h.kind === "kafka");
+    if (brokers.length > 0) {
+        say(`starting Kafka on ${brokers.map((h) => h.name).join(", ")}`);
+        for (const h of brokers) {
+            const r = await hostService(fleet, h, "start");
+            if (r.code !== 0) throw new Error(`zkmigrate fleet ${spec.name}: Kafka on ${h.name} did not start: ${(r.stderr || r.stdout).trim()}`);
+        }
+        const deadline = Date.now() + 180_000;
+        for (const h of brokers) {
+            while (!(await tcpOpen(h.address, KAFKA_PORT))) {
+                if (Date.now() > deadline) throw new Error(`zkmigrate fleet ${spec.name}: Kafka on ${h.name} does not listen on ${h.address}:${KAFKA_PORT} after 180 s (log: ${join(h.dir, "logs", "kafka.log")})`);
+                await sleep(250);
+            }
+        }
+    }
     for (const h of hosts) h.zkPid = zkPid(fleet, h);
     saveFleet(fleet);
     return fleet;
+}
+
+/** `host:port,...[/chroot]` the brokers start with (their ensemble's servers and the chroot). */
+export function kafkaConnect(f: Fleet): string {
+    const k = f.spec.kafka;
+    if (!k) throw new Error(`zkmigrate fleet ${f.name} has no Kafka`);
+    return `${connectString(f, k.zookeeper)}${k.chroot ?? ""}`;
+}
+
+/** `address:9092` of every broker. */
+export function kafkaBootstrap(f: Fleet): string[] {
+    return f.hosts.filter((h) => h.kind === "kafka").map((h) => `${h.address}:${KAFKA_PORT}`);
+}
+
+/** A broker host: the common host files, server.properties (when missing), log4j configs, kafka-service and the tools. */
+async function installKafkaHost(f: Fleet, h: FleetHost, classpath: string, tools: Record<string, string>): Promise<void> {
+    await installHost(f, h, "", tools);
+    const props = join(h.dir, "conf", "server.properties");
+    if (!existsSync(props)) {
+        writeFileSync(props, serverProperties({ brokerId: h.id, address: h.address, zookeeperConnect: kafkaConnect(f), home: f.mountPoint }));
+    }
+    writeFileSync(join(h.dir, "conf", "log4j.properties"), log4jProperties({ tools: false }));
+    writeFileSync(join(h.dir, "conf", "tools-log4j.properties"), log4jProperties({ tools: true }));
+    writeFileSync(
+        join(h.dir, "bin", "kafka-service"),
+        kafkaServiceScript({ fleet: f.name, host: h.name, version: h.version, java: tools.java, classpath, home: f.mountPoint, mark: zkMark(f.name, h.name) }),
+        { mode: 0o755 },
+    );
+    for (const [name, mainClass] of Object.entries(KAFKA_TOOLS)) {
+        writeFileSync(join(h.dir, "bin", name), toolScript({ java: tools.java, classpath, home: f.mountPoint, mainClass }), { mode: 0o755 });
+    }
 }
 
 /** Host files: directories, host key, sshd config, zoo.cfg and myid (when missing), the service script. */
@@ -778,6 +876,7 @@ async function installHost(f: Fleet, h: FleetHost, classpath: string, tools: Rec
             "",
         ].join("\n"),
     );
+    if (h.kind === "kafka") return;
     const cfg = join(h.dir, "conf", "zoo.cfg");
     if (!existsSync(cfg)) {
         const members = f.hosts.filter((x) => x.ensemble === h.ensemble);
@@ -866,7 +965,8 @@ export async function hostService(f: Fleet, h: FleetHost, verb: "start" | "stop"
         throw new Error(`zkmigrate fleet ${f.name}: sshd of ${h.name} does not run (its namespaces hold the host's view of files)`);
     }
     const nsenter = findCommand("nsenter") ?? "nsenter";
-    return run(nsenter, ["-t", String(h.sshdPid), "-n", "-m", "-u", "--", join(f.mountPoint, "bin", "zk-service"), verb], { timeoutMs: 60_000 });
+    const service = h.kind === "kafka" ? "kafka-service" : "zk-service";
+    return run(nsenter, ["-t", String(h.sshdPid), "-n", "-m", "-u", "--", join(f.mountPoint, "bin", service), verb], { timeoutMs: h.kind === "kafka" ? 150_000 : 60_000 });
 }
 
 /** Waits until every host's ZooKeeper answers srvr with a Mode on its address, at most timeoutMs. */

@@ -1,7 +1,7 @@
 // `npm run rehearse`: a whole mitosis done by `pulumi up` (the real engine, the Automation API)
 // on a local fleet of real ZooKeeper hosts, under load, with a loss check at the end.
 //
-//   node --import tsx rehearsal/rehearse.ts [--scenario mitosis|fault] [--report FILE]
+//   node --import tsx rehearsal/rehearse.ts [--scenario mitosis|fault] [--kafka] [--report FILE]
 //                                           [--spacing S] [--version V] [--plain]
 //
 // 1. a local fleet: source 1-3 (serving), target 4-6 (an empty ensemble of its own, serving);
@@ -13,6 +13,11 @@
 //    "source-users" (the shared ensemble's other tenants) on the source ensemble;
 // 5. a report per phase and a JSON file of the same; the last line printed is a one-line JSON
 //    summary. Exit 0 only with 0 lost and every phase applied.
+// With --kafka, three Kafka brokers (ZooKeeper mode, hosts of their own) run on the source's chroot
+// /kafka and move to the target in `clients` (rewritten zookeeper.connect, rolling restart, the
+// controller last); producers (idempotent, acks=all) and a consumer group run through every phase,
+// and the report adds messages acknowledged, consumed, lost (must be 0), duplicated, and the
+// longest produce gap per phase (rehearsal/kafka-load.ts defines each figure).
 // The fault scenario makes target 4's data dir unusable before `joined`: that `pulumi up` must
 // stop at server 4 with nothing after it touched while the source serves, and after the repair a
 // second `pulumi up` completes the phase.
@@ -24,14 +29,17 @@ import { spawnSync } from "node:child_process";
 import { LocalWorkspace, PulumiCommand, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
 import { MITOSIS_PHASES } from "../src/phases";
 import { fourLetterWord, parseMode } from "../src/zk/four-letter";
+import { probeKafkaController } from "../src/zk/kafka";
 import { REPO, copyProject, engineEnv, findEngine } from "./engine";
-import { createFleet, destroyFleet, hostsOf, runScript, stackHostConfig, type Fleet, type FleetHost } from "./fleet";
+import { createFleet, destroyFleet, hostsOf, kafkaBootstrap, runScript, stackHostConfig, type Fleet, type FleetHost } from "./fleet";
+import { KafkaLoad, createTopic, type KafkaFigures } from "./kafka-load";
 import { StressGroup, type Window } from "./stress";
 
 const ENSEMBLE = "kafka";
 const CHROOT = "/kafka";
 const STACK = "rehearsal";
 const UP_TIMEOUT_MS = 10 * 60_000;
+const TOPIC = "zkmigrate-rehearsal";
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
@@ -43,6 +51,7 @@ interface Options {
     version?: string;
     live: boolean;
     fleetName: string;
+    kafka: boolean;
 }
 
 class UsageError extends Error {}
@@ -54,6 +63,7 @@ function parseArgs(argv: string[]): Options {
         spacingSeconds: 10,
         live: Boolean(process.stderr.isTTY),
         fleetName: `rh-${process.pid}`,
+        kafka: false,
     };
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
@@ -73,12 +83,14 @@ function parseArgs(argv: string[]): Options {
             o.spacingSeconds = v;
         } else if (a === "--version") o.version = value();
         else if (a === "--plain") o.live = false;
+        else if (a === "--kafka") o.kafka = true;
         else if (a === "--help" || a === "-h") {
-            console.log("usage: rehearse [--scenario mitosis|fault] [--report FILE] [--spacing S] [--version V] [--plain]");
+            console.log("usage: rehearse [--scenario mitosis|fault] [--kafka] [--report FILE] [--spacing S] [--version V] [--plain]");
             process.exit(0);
         } else throw new UsageError(`unknown argument ${a}`);
     }
     if (o.scenario === "fault") o.fleetName = `rf-${process.pid}`;
+    if (o.kafka) o.fleetName = `rk${o.fleetName.slice(1)}`;
     return o;
 }
 
@@ -214,8 +226,12 @@ interface PhaseReport {
     phase: string;
     attempt: number;
     result: "succeeded" | "failed";
+    /** When the phase's `pulumi up` started (ISO). */
+    startedAt: string;
     wallMs: number;
     clients: Record<string, GroupFigures>;
+    /** With --kafka: the producers in this phase. */
+    kafka?: { acknowledged: number; failedSends: number; maxProduceGapMs: number };
     connect: string;
     /** startMs: from the start of the phase. */
     steps: { name: string; op: string; startMs: number; ms: number; failed?: boolean; leaderAtStart?: number[] }[];
@@ -240,6 +256,7 @@ async function main(): Promise<number> {
     let fleet: Fleet | undefined;
     let stack: Stack | undefined;
     const groups: StressGroup[] = [];
+    let kafkaLoad: KafkaLoad | undefined;
     let monitor: ModeMonitor | undefined;
     let display: Display | undefined;
     let phaseLabel = "setup";
@@ -254,6 +271,7 @@ async function main(): Promise<number> {
 
     const cleanup = async () => {
         display?.stop();
+        await kafkaLoad?.stop(0).catch(() => undefined);
         await Promise.all(groups.map((g) => g.stop().catch(() => undefined)));
         await monitor?.stop().catch(() => undefined);
         if (stack) {
@@ -271,6 +289,9 @@ async function main(): Promise<number> {
     const phases: PhaseReport[] = [];
     const rolling: RollingStep[] = [];
     let verdict: { lost: number; acknowledged: number; lostSample: string[]; sourceUsersLost: number; sourceUsersAcknowledged: number } | undefined;
+    let kafkaVerdict: KafkaFigures | undefined;
+    /** The Kafka controller just before `clients` (read from /controller), which must restart last. */
+    let kafkaController: number | undefined;
     let failure: string | undefined;
     let split: { firewallUpAt?: number; sourceMaxGapMs?: number; targetUnavailableMs?: number; targetsServingMs?: number } = {};
 
@@ -284,7 +305,7 @@ async function main(): Promise<number> {
         const pulumiCommand = await PulumiCommand.get({ root: path.dirname(bin) });
         console.error(`rehearse: scenario ${o.scenario}; Pulumi ${pulumiCommand.version?.toString() ?? "?"} from ${bin}`);
 
-        console.error(`rehearse: creating fleet ${o.fleetName} (source 1-3, target 4-6 empty; both serving)`);
+        console.error(`rehearse: creating fleet ${o.fleetName} (source 1-3, target 4-6 empty; both serving${o.kafka ? `; Kafka brokers 1-3 on the source's ${CHROOT}` : ""})`);
         fleet = await createFleet(
             {
                 name: o.fleetName,
@@ -293,6 +314,7 @@ async function main(): Promise<number> {
                     { name: "target", servers: 3, firstId: 4 },
                 ],
                 ...(o.version ? { version: o.version } : {}),
+                ...(o.kafka ? { kafka: { brokers: 3, firstId: 1, zookeeper: "source", chroot: CHROOT } } : {}),
             },
             { log: (l) => console.error(`fleet: ${l}`) },
         );
@@ -312,7 +334,22 @@ async function main(): Promise<number> {
             target: targets.map((h) => ({ id: h.id, host: h.address })),
             targetEmpty: true,
             activeTargets: [targets[0].id, targets[1].id],
-            clients: { chroot: CHROOT },
+            clients: {
+                chroot: CHROOT,
+                ...(o.kafka && f.kafkaSettings
+                    ? {
+                          kafka: {
+                              brokers: hostsOf(f, "kafka").map((h) => ({ id: h.id, host: h.address })),
+                              serverProperties: f.kafkaSettings.serverProperties,
+                              binDir: f.kafkaSettings.binDir,
+                              port: f.kafkaSettings.port,
+                              service: f.kafkaSettings.service,
+                              healthTimeoutSeconds: f.kafkaSettings.healthTimeoutSeconds,
+                              spacingSeconds: f.kafkaSettings.spacingSeconds,
+                          },
+                      }
+                    : {}),
+            },
         };
         const stackConfig = {
             config: {
@@ -332,6 +369,13 @@ async function main(): Promise<number> {
         groups.push(migrating);
         const sourceUsers = await StressGroup.start({ name: "source-users", connect: sourceConnect, base: "/other-tenant/stress", sessions: 2 });
         groups.push(sourceUsers);
+        if (o.kafka) {
+            const bootstrap = kafkaBootstrap(f);
+            console.error(`rehearse: Kafka: topic ${TOPIC} (3 partitions, replication factor 3, min.insync.replicas 2), producers and consumers on ${bootstrap.join(",")}`);
+            await createTopic(bootstrap, TOPIC);
+            kafkaLoad = await KafkaLoad.start({ bootstrap, topic: TOPIC });
+        }
+        const kl = kafkaLoad;
         monitor = new ModeMonitor([...sources, ...targets]);
         monitor.start();
         const m = monitor;
@@ -340,7 +384,8 @@ async function main(): Promise<number> {
             const w = { start: phaseStart.t, end: Date.now() };
             const g1 = migrating.gaps(w);
             const g2 = sourceUsers.gaps(w);
-            return `[${phaseLabel} ${((Date.now() - phaseStart.t) / 1000).toFixed(0)} s] acks ${migrating.acknowledged}+${sourceUsers.acknowledged} · longest gap migrating ${g1.perSessionMs} ms, source-users ${g2.perSessionMs} ms · ${m.current()}`;
+            const k = kl ? ` · kafka acks ${kl.acknowledged}, consumed ${kl.consumed}, longest produce gap ${kl.gaps(w).perProducerMs} ms` : "";
+            return `[${phaseLabel} ${((Date.now() - phaseStart.t) / 1000).toFixed(0)} s] acks ${migrating.acknowledged}+${sourceUsers.acknowledged} · longest gap migrating ${g1.perSessionMs} ms, source-users ${g2.perSessionMs} ms${k} · ${m.current()}`;
         });
         display.start();
 
@@ -419,8 +464,10 @@ async function main(): Promise<number> {
                 phase,
                 attempt,
                 result,
+                startedAt: new Date(t0).toISOString(),
                 wallMs: t1 - t0,
                 clients: { migrating: figures(migrating), "source-users": figures(sourceUsers) },
+                ...(kl ? { kafka: { acknowledged: kl.acknowledgedIn(w), failedSends: kl.failuresIn(w), maxProduceGapMs: kl.gaps(w).perProducerMs } } : {}),
                 connect,
                 steps: [...steps.values()]
                     .filter((s) => s.op !== "same")
@@ -437,7 +484,8 @@ async function main(): Promise<number> {
             phases.push(report);
             const c = report.clients;
             say(
-                `rehearse: phase ${phase} ${result} in ${(report.wallMs / 1000).toFixed(1)} s; longest write gap migrating ${c.migrating.maxGapMs} ms, source-users ${c["source-users"].maxGapMs} ms; failed ops ${c.migrating.failedOps}+${c["source-users"].failedOps}`,
+                `rehearse: phase ${phase} ${result} in ${(report.wallMs / 1000).toFixed(1)} s; longest write gap migrating ${c.migrating.maxGapMs} ms, source-users ${c["source-users"].maxGapMs} ms; failed ops ${c.migrating.failedOps}+${c["source-users"].failedOps}` +
+                    (report.kafka ? `; kafka: ${report.kafka.acknowledged} acknowledged, longest produce gap ${report.kafka.maxProduceGapMs} ms, failed sends ${report.kafka.failedSends}` : ""),
             );
             // Rolling steps: each restart outside the split, judged by whether it restarted the leader.
             if (phase !== "split") {
@@ -509,6 +557,11 @@ async function main(): Promise<number> {
                 if (second.result !== "succeeded") throw new Error(`phase joined after the repair: ${second.error}`);
                 continue;
             }
+            if (phase === "clients" && kafkaLoad) {
+                const c = await probeKafkaController(`${sourceConnect}${CHROOT}`, 5000);
+                kafkaController = c.controller;
+                say(`rehearse: Kafka controller before clients: ${c.controller ?? "unknown"} (${c.detail})`);
+            }
             const r = await runPhase(phase, 1);
             if (r.result !== "succeeded") throw new Error(`phase ${phase} failed: ${r.error}`);
         }
@@ -527,6 +580,11 @@ async function main(): Promise<number> {
             sourceUsersAcknowledged: sv.acknowledged,
         };
         say(`rehearse: loss check on ${finalConnect}: ${mv.acknowledged} acknowledged, ${mv.present} present, ${mv.lost.length} lost; source-users on ${sourceConnect}: ${sv.acknowledged} acknowledged, ${sv.lost.length} lost`);
+        if (kafkaLoad) {
+            kafkaVerdict = await kafkaLoad.verify();
+            const k = kafkaVerdict;
+            say(`rehearse: Kafka loss check (topic ${TOPIC} read from the beginning): ${k.acknowledged} acknowledged, ${k.inLog} in the log, ${k.lost} lost, ${k.duplicated} duplicated; consumers received ${k.consumed} (${k.redelivered} redelivered, ${k.notConsumedLive} not received live)`);
+        }
     } catch (e) {
         failure = (e as Error).message;
         say(`rehearse: FAILED: ${failure}`);
@@ -550,24 +608,55 @@ async function main(): Promise<number> {
         maxRollingGapMs: nonLeader.length > 0 ? Math.max(...nonLeader.map((r) => r.maxGapMs)) : null,
         maxLeaderRestartGapMs: rolling.some((r) => r.restartsLeader) ? Math.max(...rolling.filter((r) => r.restartsLeader).map((r) => r.maxGapMs)) : null,
         failedOps: phases.reduce((n, p) => n + p.clients.migrating.failedOps + p.clients["source-users"].failedOps, 0),
+        ...(o.kafka
+            ? {
+                  kafka: kafkaVerdict
+                      ? {
+                            acknowledged: kafkaVerdict.acknowledged,
+                            consumed: kafkaVerdict.consumed,
+                            lost: kafkaVerdict.lost,
+                            duplicated: kafkaVerdict.duplicated,
+                            redelivered: kafkaVerdict.redelivered,
+                            failedSends: kafkaVerdict.failedSends,
+                            workerCrashes: kafkaVerdict.workerCrashes,
+                            consumerStalls: kafkaVerdict.consumerStalls,
+                            maxProduceGapMs: Math.max(0, ...phases.map((p) => p.kafka?.maxProduceGapMs ?? 0)),
+                            controller: kafkaController ?? null,
+                            // The brokers restarted in `clients`, in the order they started.
+                            restartOrder: (phases.find((p) => p.phase === "clients")?.steps ?? [])
+                                .filter((x) => x.op === "update" && /-broker-\d+$/.test(x.name))
+                                .sort((a, b) => a.startMs - b.startMs)
+                                .map((x) => Number(/-broker-(\d+)$/.exec(x.name)![1])),
+                        }
+                      : null,
+              }
+            : {}),
         wallMs: Date.now() - started,
         phases: Object.fromEntries(
             phases.map((p) => [
                 p.attempt > 1 ? `${p.phase}#${p.attempt}` : p.phase,
-                { result: p.result, wallMs: p.wallMs, maxGapMs: Math.max(p.clients.migrating.maxGapMs, p.clients["source-users"].maxGapMs), failedOps: p.clients.migrating.failedOps + p.clients["source-users"].failedOps },
+                {
+                    result: p.result,
+                    wallMs: p.wallMs,
+                    maxGapMs: Math.max(p.clients.migrating.maxGapMs, p.clients["source-users"].maxGapMs),
+                    failedOps: p.clients.migrating.failedOps + p.clients["source-users"].failedOps,
+                    ...(p.kafka ? { kafkaMaxProduceGapMs: p.kafka.maxProduceGapMs } : {}),
+                },
             ]),
         ),
         ...(failure ? { failure: failure.split("\n")[0] } : {}),
     };
-    summary.ok = !failure && summary.lost === 0 && phases.length > 0;
-    const full = { summary, phases, rolling, split, verdict: verdict ?? null, fleet: o.fleetName, at: new Date(started).toISOString() };
+    summary.ok = !failure && summary.lost === 0 && phases.length > 0 && (!o.kafka || (kafkaVerdict !== undefined && kafkaVerdict.lost === 0));
+    const full = { summary, phases, rolling, split, verdict: verdict ?? null, kafka: kafkaVerdict ?? null, kafkaCrashes: kafkaLoad?.crashes ?? [],
+        kafkaConsumerStalls: kafkaLoad?.stalls ?? [],
+        kafkaSendFailures: kafkaLoad?.producers.flatMap((p) => p.failures.map((f) => ({ producer: p.name, ...f }))).slice(0, 50) ?? [], kafkaClientErrors: kafkaLoad?.consumerErrors.slice(0, 50) ?? [], fleet: o.fleetName, at: new Date(started).toISOString() };
     fs.writeFileSync(o.report, `${JSON.stringify(full, null, 2)}\n`);
 
     const lines = [
         "",
-        `zkmigrate rehearsal (${o.scenario}): ${summary.ok ? "PASSED" : "FAILED"}${failure ? ` — ${failure.split("\n")[0]}` : ""}`,
+        `zkmigrate rehearsal (${o.scenario}${o.kafka ? ", with Kafka" : ""}): ${summary.ok ? "PASSED" : "FAILED"}${failure ? ` — ${failure.split("\n")[0]}` : ""}`,
         "",
-        `${"phase".padEnd(20)}${"result".padEnd(11)}${"wall s".padStart(8)}${"migrating gap ms".padStart(18)}${"source-users gap ms".padStart(21)}${"failed ops".padStart(12)}`,
+        `${"phase".padEnd(20)}${"result".padEnd(11)}${"wall s".padStart(8)}${"migrating gap ms".padStart(18)}${"source-users gap ms".padStart(21)}${"failed ops".padStart(12)}${o.kafka ? `${"kafka acks".padStart(12)}${"produce gap ms".padStart(16)}` : ""}`,
         ...phases.map((p) =>
             [
                 (p.attempt > 1 ? `${p.phase} (#${p.attempt})` : p.phase).padEnd(20),
@@ -576,6 +665,7 @@ async function main(): Promise<number> {
                 String(p.clients.migrating.maxGapMs).padStart(18),
                 String(p.clients["source-users"].maxGapMs).padStart(21),
                 String(p.clients.migrating.failedOps + p.clients["source-users"].failedOps).padStart(12),
+                ...(p.kafka ? [String(p.kafka.acknowledged).padStart(12), String(p.kafka.maxProduceGapMs).padStart(16)] : []),
             ].join(""),
         ),
         "",
@@ -586,6 +676,18 @@ async function main(): Promise<number> {
         verdict
             ? `loss check: ${verdict.acknowledged} acknowledged writes of the migrating clients, ${verdict.lost} lost; ${verdict.sourceUsersAcknowledged} of the source's other users, ${verdict.sourceUsersLost} lost${verdict.lostSample.length ? ` (e.g. ${verdict.lostSample.join(", ")})` : ""}`
             : "loss check: not reached",
+        ...(o.kafka
+            ? [
+                  "",
+                  "Kafka brokers (rolling restart in clients, the controller last):",
+                  ...phases.flatMap((p) =>
+                      p.steps.filter((x) => /-broker-\d+$/.test(x.name) && x.op === "update").map((x) => `  ${p.phase.padEnd(17)} ${x.name.padEnd(28)} ${(x.ms / 1000).toFixed(1).padStart(6)} s${x.failed ? " FAILED" : ""}`),
+                  ),
+                  kafkaVerdict
+                      ? `Kafka loss check: ${kafkaVerdict.acknowledged} acknowledged, ${kafkaVerdict.consumed} consumed, ${kafkaVerdict.lost} lost, ${kafkaVerdict.duplicated} duplicated in the log (${kafkaVerdict.redelivered} redelivered to consumers, ${kafkaVerdict.failedSends} sends not acknowledged, ${kafkaVerdict.workerCrashes} client processes crashed and ${kafkaVerdict.consumerStalls} stalled consumers replaced)${kafkaVerdict.lostDetail.length ? `; lost: ${kafkaVerdict.lostDetail.map((d) => `${d.id} acknowledged ${d.ackedAt} at ${d.offset ?? "?"}, now there: ${d.nowAtOffset}`).join("; ")}` : ""}`
+                      : "Kafka loss check: not reached",
+              ]
+            : []),
         `report: ${o.report}`,
     ];
     console.log(lines.join("\n"));

@@ -4,7 +4,7 @@ import { isIP } from "node:net";
 import { z } from "zod";
 import { makeZooCfg } from "./kubernetes";
 import { KUBERNETES_PHASES, MITOSIS_PHASES, phaseIndex, phasesOf, firstPhase } from "./phases";
-import type { HostSettings, ProcedureName, ServerId } from "./types";
+import type { HostSettings, KafkaBroker, KafkaSettings, ProcedureName, ServerId } from "./types";
 
 /** The config namespace (the Pulumi project name). */
 export const NAMESPACE = "zkmigrate";
@@ -90,6 +90,44 @@ const clientsSchema = z.strictObject({
     chroot: chroot.optional(),
 });
 
+// Kafka brokers as clients of a mitosis: `clients.kafka` (kept in one schema object and one check).
+const kafkaBrokerSchema = z.strictObject({
+    /** broker.id. */
+    id: z.int().min(0, "a broker.id is 0 or more"),
+    /** The broker's listener host (the gate bootstraps from host:port); also the SSH host unless sshHost. */
+    host: hostName,
+    sshHost: hostName.optional(),
+});
+
+const kafkaSchema = z.strictObject({
+    brokers: z.array(kafkaBrokerSchema).min(1, "at least one broker"),
+    serverProperties: absPath.default("/etc/kafka/server.properties"),
+    /** Kafka's bin directory: the gate runs kafka-topics.sh and kafka-broker-api-versions.sh from it. */
+    binDir: absPath.default("/opt/kafka/bin"),
+    port: port.default(9092),
+    service: z
+        .strictObject({
+            restart: z.string().min(1).default("systemctl restart kafka"),
+            status: z.string().min(1).default("systemctl status kafka --no-pager"),
+        })
+        .prefault({}),
+    healthTimeoutSeconds: z.int().min(10).max(3600).default(300),
+    spacingSeconds: z.int().min(0).max(600).default(10),
+    /** The controller's broker.id, when ZooKeeper's /controller cannot be read from where pulumi runs. */
+    controller: z.int().min(0).optional(),
+});
+
+const mitosisClientsSchema = z.strictObject({
+    /** The chroot of the old connect string (Kafka's `zookeeper.connect` suffix). */
+    chroot: chroot.optional(),
+    /** The chroot of the new connect string; default: `chroot` (mitosis moves the tree as it is). */
+    newChroot: chroot.optional(),
+    /** Allow `newChroot` to differ from `chroot`. */
+    allowChrootChange: z.boolean().default(false),
+    /** Kafka brokers moved to the new connect string in the `clients` phase. */
+    kafka: kafkaSchema.optional(),
+});
+
 const phaseOf = (phases: readonly string[], procedure: string) =>
     z.string().refine((p) => phases.includes(p), {
         error: (iss) => `unknown ${procedure} phase ${JSON.stringify(iss.input)} (one of: ${phases.join(", ")})`,
@@ -111,7 +149,7 @@ const mitosisSchema = z.strictObject({
     leader: myid.optional(),
     quorumListenOnAllIPs: z.boolean().default(false),
     allowSingleServer: z.boolean().default(false),
-    clients: clientsSchema.prefault({}),
+    clients: mitosisClientsSchema.prefault({}),
     ...hostOverrides,
 });
 
@@ -200,6 +238,18 @@ export interface MitosisConfig extends EnsembleBase {
     targetEmpty: boolean;
     emptyTargetMaxZnodes: number;
     quorumListenOnAllIPs: boolean;
+    /** The chroot of the new connect string (default: `chroot`). */
+    newChroot?: string;
+    allowChrootChange: boolean;
+    /** Kafka brokers moved in the `clients` phase. */
+    kafka?: KafkaConfig;
+}
+
+export interface KafkaConfig {
+    brokers: KafkaBroker[];
+    settings: KafkaSettings;
+    /** The controller as configured (otherwise read from /controller at preview). */
+    controller?: number;
 }
 
 export interface KubernetesConfig extends EnsembleBase {
@@ -328,6 +378,23 @@ function resolveHost(e: RawEnsemble, d: HostDefaults): { host: HostSettings; por
     };
 }
 
+function resolveKafka(k: z.output<typeof kafkaSchema> | undefined, allowChrootChange: boolean): KafkaConfig | undefined {
+    if (!k) return undefined;
+    return {
+        brokers: k.brokers,
+        controller: k.controller,
+        settings: {
+            serverProperties: k.serverProperties,
+            binDir: k.binDir,
+            port: k.port,
+            service: k.service,
+            healthTimeoutSeconds: k.healthTimeoutSeconds,
+            spacingSeconds: k.spacingSeconds,
+            allowChrootChange,
+        },
+    };
+}
+
 function stripUndefined<T extends object>(o: T): Partial<T> {
     return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
@@ -360,6 +427,9 @@ function resolveEnsemble(e: RawEnsemble, index: number, d: HostDefaults): Ensemb
             targetEmpty: e.targetEmpty,
             emptyTargetMaxZnodes: e.emptyTargetMaxZnodes,
             quorumListenOnAllIPs: e.quorumListenOnAllIPs,
+            newChroot: e.clients.newChroot,
+            allowChrootChange: e.clients.allowChrootChange,
+            kafka: resolveKafka(e.clients.kafka, e.clients.allowChrootChange),
         };
     }
     return {
@@ -494,6 +564,41 @@ function validateMitosis(e: MitosisConfig): ConfigIssue[] {
     }
     if (e.leader !== undefined && !e.source.some((s) => s.id === e.leader) && !e.target.some((s) => s.id === e.leader)) {
         issues.push({ path: ensemblePath(e, ".leader"), reason: `myid ${e.leader} is not a server of this ensemble` });
+    }
+    issues.push(...validateMitosisClients(e));
+    return issues;
+}
+
+/** The chroot across the move, and the Kafka brokers (exported for table tests). */
+export function validateMitosisClients(e: MitosisConfig): ConfigIssue[] {
+    const issues: ConfigIssue[] = [];
+    const oldChroot = e.chroot ?? "(none)";
+    const newChroot = e.newChroot ?? e.chroot ?? "(none)";
+    if (newChroot !== oldChroot && !e.allowChrootChange) {
+        issues.push({
+            path: ensemblePath(e, ".clients.newChroot"),
+            reason:
+                `the new connect string's chroot ${newChroot} differs from the old one's ${oldChroot}: Kafka keeps all its state ` +
+                "(brokers, topics, controller, ISR) under its chroot and mitosis moves the tree as it is, so brokers on another " +
+                "chroot would find an empty cluster; set clients.allowChrootChange: true only when that tree exists at the new chroot",
+        });
+    }
+    const k = e.kafka;
+    if (!k) return issues;
+    const ids = new Map<number, number>();
+    const hosts = new Map<string, number>();
+    k.brokers.forEach((b, i) => {
+        const seenId = ids.get(b.id);
+        if (seenId !== undefined) {
+            issues.push({ path: ensemblePath(e, `.clients.kafka.brokers[${i}].id`), reason: `broker.id ${b.id} is used twice (also clients.kafka.brokers[${seenId}])` });
+        } else ids.set(b.id, i);
+        const seenHost = hosts.get(b.host);
+        if (seenHost !== undefined) {
+            issues.push({ path: ensemblePath(e, `.clients.kafka.brokers[${i}].host`), reason: `host ${b.host} is listed twice (also clients.kafka.brokers[${seenHost}])` });
+        } else hosts.set(b.host, i);
+    });
+    if (k.controller !== undefined && !ids.has(k.controller)) {
+        issues.push({ path: ensemblePath(e, ".clients.kafka.controller"), reason: `broker.id ${k.controller} is not one of clients.kafka.brokers` });
     }
     return issues;
 }

@@ -117,6 +117,43 @@ export interface ClientState {
     old: ConnectString;
     /** The connect string after the migration (new). */
     next: ConnectString;
+    /** The Kafka brokers among the clients, when zkmigrate moves them (mitosis `clients`). */
+    kafka?: KafkaClients;
+}
+
+/** A Kafka broker (ZooKeeper mode) that zkmigrate moves to the new connect string. */
+export interface KafkaBroker {
+    /** broker.id. */
+    id: number;
+    /** Its listener host: the gate reaches the broker at host:port. */
+    host: string;
+    /** Where pulumi reaches the host over SSH, when that differs from `host`. */
+    sshHost?: string;
+}
+
+/** How zkmigrate handles the brokers' install (the same on every broker host). */
+export interface KafkaSettings {
+    /** server.properties, where `zookeeper.connect` is rewritten. */
+    serverProperties: string;
+    /** Kafka's bin directory (kafka-topics.sh, kafka-broker-api-versions.sh for the gate). */
+    binDir: string;
+    /** The listener port the gate bootstraps from. */
+    port: number;
+    service: { restart: string; status: string };
+    /** How long a broker gate waits (broker back in the cluster, no under-replicated partitions). */
+    healthTimeoutSeconds: number;
+    /** Pause after each broker restart before the next one. */
+    spacingSeconds: number;
+    /** The chroot may differ between the old and the new connect string. */
+    allowChrootChange: boolean;
+}
+
+/** The brokers in one phase: which connect string they run with. */
+export interface KafkaClients {
+    brokers: KafkaBroker[];
+    settings: KafkaSettings;
+    /** The zookeeper.connect the brokers run with at the end of this phase. */
+    connect: ConnectString;
 }
 
 export interface KubernetesServer {

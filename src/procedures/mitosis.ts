@@ -68,14 +68,17 @@ export function mitosisDesired(e: MitosisConfig, phase: MitosisPhase = e.phase a
             : [];
 
     const old = connectString(e.source.map((s) => ({ id: s.id, address: s.host })), e.ports.client, e.chroot);
-    const next = connectString(e.target.map((s) => ({ id: s.id, address: s.host })), e.ports.client, e.chroot);
+    const next = connectString(e.target.map((s) => ({ id: s.id, address: s.host })), e.ports.client, e.newChroot ?? e.chroot);
+    // Kafka brokers move with the clients: from `clients` on they run with the new connect string
+    // (restarted once, in that phase; later phases leave them alone).
+    const kafka = e.kafka ? { brokers: e.kafka.brokers, settings: e.kafka.settings, connect: at("clients") ? next : old } : undefined;
     return {
         ensemble: e.name,
         procedure: "mitosis",
         phase,
         servers,
         firewall,
-        clients: { old, next, current: at("clients") ? next : old },
+        clients: { old, next, current: at("clients") ? next : old, ...(kafka ? { kafka } : {}) },
         preflight: phase === "separate",
     };
 }

@@ -39,7 +39,7 @@ export function checkHostPaths(host: HostSettings): void {
  * Atomic, backed-up file replacement. Reads STAMP, WORK; appends to TEMPS (removed on exit).
  * A symlinked target is resolved so that the link survives.
  */
-const REPLACE_FILE = sh`
+export const REPLACE_FILE = sh`
 # replace_file TARGET NEW [REF]: puts the content of the local file NEW at TARGET, unless TARGET
 # already holds exactly that. A new TARGET takes mode/owner from REF (or 0644 and the directory's owner).
 replace_file() {

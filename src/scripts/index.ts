@@ -5,3 +5,4 @@ export { BLOCK_BEGIN, BLOCK_END, renderWriteConfig, serverLine } from "./config"
 export { renderHealthGate, renderRestart, renderStop } from "./service";
 export { firewallChainName, renderFirewallApply, renderFirewallRemove, type FirewallRules } from "./firewall";
 export { renderPreflight, type PreflightArgs } from "./preflight";
+export { renderKafkaBroker, type KafkaBrokerScriptArgs } from "./kafka";

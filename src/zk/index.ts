@@ -5,3 +5,4 @@ export * from "./table";
 export * from "./session";
 export * from "./status";
 export * from "./smoke";
+export * from "./kafka";

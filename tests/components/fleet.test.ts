@@ -31,6 +31,9 @@ const leaders: Record<string, LeaderInfo> = {
     shared: { leaders: [12], known: true },
 };
 
+// What /controller would say: broker 21 is Kafka's controller.
+const controllers = { "kafka-main": { controller: 21, detail: "test" } };
+
 const configOf = (u: Update): FleetConfig => devFleet({ "kafka-main": u.kafka, shared: u.shared }, u.cutover);
 
 const isCommand = (r: Recorded) => r.type === "command:remote:Command";
@@ -47,9 +50,14 @@ function runs(prev: FleetRun | undefined, cur: FleetRun): string[] {
     const before = prev?.byName ?? new Map<string, Recorded>();
     const order = (name: string) => {
         const role = name.replace(/^(kafka-main|shared)-/, "").replace(/-\d+$/, "");
-        return ["preflight", "config", "firewall", "restart", "decommission"].indexOf(role);
+        return ["preflight", "config", "firewall", "restart", "decommission", "kafka-broker"].indexOf(role);
     };
     const restartPos = (name: string) => {
+        const b = /^(.*)-kafka-broker-(\d+)$/.exec(name);
+        if (b) {
+            const child = cur.fleet.ensembles.get(b[1]);
+            return child && "kafka" in child && child.kafka ? child.kafka.order.brokers.findIndex((x) => x.id === Number(b[2])) : -1;
+        }
         const m = /^(.*)-restart-(\d+)$/.exec(name);
         if (!m) return 0;
         return cur.fleet.ensembles.get(m[1])?.restartOrder.findIndex((g) => g.ids.includes(Number(m[2]))) ?? -1;
@@ -90,6 +98,9 @@ const walkthrough: Record<string, string[]> = {
         ...[11, 12, 13].map((id) => `shared-config-${id} @198.51.100.${id}: create`),
         ...[1, 2, 3, 4, 5, 6].map((id) => `kafka-main-restart-${id} @192.0.2.${id}: create`),
         ...[11, 12, 13].map((id) => `shared-restart-${id} @198.51.100.${id}: create`),
+        // The Kafka brokers are adopted: server.properties already holds the old connect string,
+        // so nothing restarts; each passes the broker gate. In the chain's order: the controller last.
+        ...[22, 23, 21].map((id) => `kafka-main-kafka-broker-${id} @192.0.2.${id}: create`),
     ],
     "joined / services": [
         ...[11, 12, 13].map((id) => `shared-preflight-${id} @198.51.100.${id}: create again`), // now also resolves the Service names
@@ -106,7 +117,9 @@ const walkthrough: Record<string, string[]> = {
         ...[11, 12, 13].map((id) => `shared-service-${id}: create Service`),
     ],
     "clients / clients": [
-        // Only the connect strings change (stack outputs); no host is touched.
+        // The connect strings change (stack outputs); no ZooKeeper host is touched. The Kafka
+        // brokers move to the target: rolling restart, the controller (21) last.
+        ...[22, 23, 21].map((id) => `kafka-main-kafka-broker-${id} @192.0.2.${id}: update`),
         ...[11, 12, 13].map((id) => `shared-preflight-${id} @198.51.100.${id}: delete (no-op)`),
     ],
     "prepared / peers": [
@@ -164,7 +177,7 @@ describe("Pulumi.dev.yaml through every phase (mocks)", () => {
         let prev: FleetConfig | undefined;
         for (const u of updates) {
             const config = configOf(u);
-            const run = await runFleet(config, prev ? appliedAfter(prev) : {}, leaders);
+            const run = await runFleet(config, prev ? appliedAfter(prev) : {}, leaders, controllers);
             const label = `${u.kafka} / ${u.shared}${u.shared === "pods" || u.shared === "done" ? ` [${u.cutover.join(", ")}]` : ""}`;
             results.push({ label, run });
             assert.equal(run.applied["kafka-main"].phase, u.kafka);

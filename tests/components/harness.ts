@@ -2,6 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { appliedOf, type AppliedState, type FleetConfig } from "../../src/config";
 import type { LeaderInfo } from "../../src/plan";
+import type { KafkaControllerInfo } from "../../src/procedures/kafka";
 
 export interface Recorded {
     type: string;
@@ -27,7 +28,12 @@ export interface FleetRun {
  * Declares the fleet for `config`, with `applied` as what the previous update applied, and waits
  * until every output resolved. Resources are recorded by name (names are unique in a fleet).
  */
-export async function runFleet(config: FleetConfig, applied: AppliedState, leaders: Record<string, LeaderInfo> = {}): Promise<FleetRun> {
+export async function runFleet(
+    config: FleetConfig,
+    applied: AppliedState,
+    leaders: Record<string, LeaderInfo> = {},
+    kafkaControllers: Record<string, KafkaControllerInfo> = {},
+): Promise<FleetRun> {
     const resources: Recorded[] = [];
     await pulumi.runtime.setMocks(
         {
@@ -49,7 +55,7 @@ export async function runFleet(config: FleetConfig, applied: AppliedState, leade
     const { Fleet } = await import("../../components");
     const { planFleet } = await import("../../src/model");
     const plans = planFleet(config, applied, leaders);
-    const fleet = new Fleet("fleet", { config, plans, privateKey: pulumi.secret("test-key") });
+    const fleet = new Fleet("fleet", { config, plans, privateKey: pulumi.secret("test-key"), kafkaControllers });
     const appliedNow = await valueOf(fleet.applied);
     const outputs: Record<string, any> = {};
     for (const [name, s] of Object.entries(fleet.summary)) {
@@ -58,7 +64,8 @@ export async function runFleet(config: FleetConfig, applied: AppliedState, leade
     const urns = new Map<string, string>();
     for (const child of fleet.ensembles.values()) {
         urns.set((await valueOf(child.urn)).split("::").pop()!, await valueOf(child.urn));
-        for (const r of [...child.hosts.all]) {
+        const kafka = "kafka" in child && child.kafka ? [...child.kafka.brokers.values()] : [];
+        for (const r of [...child.hosts.all, ...kafka]) {
             urns.set(await valueOf(r.urn).then((u) => u.split("::").pop()!), await valueOf(r.urn));
         }
     }

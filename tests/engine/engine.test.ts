@@ -165,10 +165,12 @@ describe("the Pulumi engine, offline (tools/pulumi/install.sh)", () => {
             const expected = [
                 ...["preflight", "config", "restart"].flatMap((kind) => [1, 2, 3, 4, 5, 6].map((id) => `kafka-main-${kind}-${id}`)),
                 ...["preflight", "config", "restart"].flatMap((kind) => [11, 12, 13].map((id) => `shared-${kind}-${id}`)),
+                // The Kafka brokers of clients.kafka, adopted (gated, not restarted) in the first phase.
+                ...[21, 22, 23].map((id) => `kafka-main-kafka-broker-${id}`),
             ];
             assert.deepEqual(commands.map(([n]) => n).sort(), expected.sort(), preview.stdout);
             assert.ok(commands.every(([, op]) => op === "create"), preview.stdout);
-            assert.equal(preview.changeSummary.create, expected.length + 4, preview.stdout); // + stack, Fleet, 2 ensembles
+            assert.equal(preview.changeSummary.create, expected.length + 5, preview.stdout); // + stack, Fleet, 2 ensembles, the brokers component
             // index.ts reads the stack's own `applied` output: on a new stack, with no deployment.
             assert.equal(c.steps.get("pulumi:pulumi:StackReference zkmigrate-applied"), "read", preview.stdout);
             // @pulumi/command marks the whole `connection` secret (its schema does): the engine shows

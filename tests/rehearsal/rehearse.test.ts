@@ -1,7 +1,8 @@
 // `npm run rehearse` as the tests run it: a whole mitosis by `pulumi up` (the real engine built by
 // tools/pulumi/install.sh) on a local fleet of real ZooKeeper hosts under load, and the fault
-// scenario (a target that cannot start in `joined`). Each run must end with 0 lost and leave
-// no namespace, process or state of its fleet behind.
+// scenario (a target that cannot start in `joined`), and the mitosis with Kafka brokers moved in
+// `clients` under producers and consumers (--kafka). Each run must end with 0 lost and leave no
+// namespace, process or state of its fleet behind.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -23,10 +24,10 @@ interface Run {
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "zkmigrate-rehearse-test-"));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function rehearse(scenario: "mitosis" | "fault"): Promise<Run> {
-    const reportFile = path.join(tmp, `${scenario}.json`);
+function rehearse(scenario: "mitosis" | "fault", extra: string[] = []): Promise<Run> {
+    const reportFile = path.join(tmp, `${scenario}${extra.join("")}.json`);
     return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, ["--import", "tsx", "rehearsal/rehearse.ts", "--plain", "--scenario", scenario, "--report", reportFile], {
+        const child = spawn(process.execPath, ["--import", "tsx", "rehearsal/rehearse.ts", "--plain", "--scenario", scenario, ...extra, "--report", reportFile], {
             cwd: REPO,
             stdio: ["ignore", "pipe", "pipe"],
         });
@@ -115,6 +116,43 @@ describe("npm run rehearse", () => {
             assert.ok(!first.steps.some((x) => x.name.endsWith(`-restart-${id}`)), `server ${id} was not restarted`);
         }
         assert.ok(first.clients["source-users"].maxGapMs < 2000, `the source kept serving (longest gap ${first.clients["source-users"].maxGapMs} ms)`);
+        assertCleanedUp(r.report.fleet);
+    });
+
+    it("--kafka: the brokers move in `clients` (controller last) under producers and consumers: 0 messages lost", { timeout: RUN_TIMEOUT_MS + 120_000 }, async () => {
+        const r = await rehearse("mitosis", ["--kafka"]);
+        const s = r.summary;
+        assert.equal(r.code, 0, `rehearsal failed: ${s.failure ?? ""}`);
+        assert.equal(s.ok, true);
+        assert.equal(s.lost, 0, "ZooKeeper writes lost");
+        const k = s.kafka;
+        assert.ok(k, "the summary has a kafka object");
+        for (const key of ["acknowledged", "consumed", "lost", "duplicated"]) assert.equal(typeof k[key], "number", `kafka.${key}`);
+        assert.equal(k.lost, 0, `Kafka messages lost: ${JSON.stringify(r.report.kafka?.lostSample)}`);
+        assert.ok(k.acknowledged > 1000, `acknowledged ${k.acknowledged}`);
+        // The idempotent producer writes each message once, whatever it retried.
+        assert.equal(k.duplicated, 0, "messages in the log twice");
+        assert.ok(k.consumed >= k.acknowledged * 0.99, `the consumers kept reading: ${k.consumed} of ${k.acknowledged}`);
+        assert.deepEqual(Object.keys(s.phases), ["separate", "joined", "clients", "prepared", "split", "source-restarted", "done"]);
+        for (const [phase, p] of Object.entries(s.phases as Record<string, { kafkaMaxProduceGapMs?: number }>)) {
+            assert.equal(typeof p.kafkaMaxProduceGapMs, "number", `${phase}: longest produce gap reported`);
+        }
+        // Every broker restarted once, in `clients` only, one at a time, the controller last.
+        assert.equal(k.restartOrder.length, 3, `brokers restarted in clients: ${k.restartOrder}`);
+        assert.equal(new Set(k.restartOrder).size, 3);
+        assert.equal(typeof k.controller, "number", "the controller was read before clients");
+        assert.equal(k.restartOrder[2], k.controller, `the controller ${k.controller} restarts last: ${k.restartOrder}`);
+        const phases = r.report.phases as { phase: string; steps: { name: string; op: string; startMs: number; ms: number }[] }[];
+        for (const p of phases) {
+            const restarts = p.steps.filter((x) => x.op === "update" && /-broker-\d+$/.test(x.name));
+            if (p.phase !== "clients") assert.deepEqual(restarts, [], `${p.phase}: no broker restarted`);
+            else {
+                const byStart = [...restarts].sort((a, b) => a.startMs - b.startMs);
+                for (let i = 1; i < byStart.length; i++) {
+                    assert.ok(byStart[i].startMs >= byStart[i - 1].startMs + byStart[i - 1].ms, `one broker at a time: ${JSON.stringify(byStart)}`);
+                }
+            }
+        }
         assertCleanedUp(r.report.fleet);
     });
 });
