@@ -629,8 +629,8 @@ export interface CopySummary {
     since?: { mtime?: number; zxid?: string };
     dryRun: boolean;
     sourceNodes: number;
-    /** Nodes whose data was read from the source. */
-    sourceDataRead: number;
+    /** Source nodes changed since the state (incremental), or all copied nodes (full). */
+    changedNodes: number;
     targetNodesRead: number;
     plan: {
         ancestors: number;
@@ -1162,7 +1162,7 @@ export async function copyTree(sourceText: string, targetText: string, o: CopyOp
             since: incremental ? { mtime: since!.mtime, zxid: since!.zxid?.toString(16) } : undefined,
             dryRun: !!o.dryRun,
             sourceNodes: srcNodes.size,
-            sourceDataRead: srcNodes.size,
+            changedNodes: [...copied.values()].filter(changed).length,
             targetNodesRead: targetRead,
             plan: {
                 ancestors: plan.ancestors.length,
@@ -1357,7 +1357,7 @@ async function verifyTrees(
 export function formatCopySummary(s: CopySummary): string {
     const lines: string[] = [];
     lines.push(`${s.dryRun ? "plan" : "copied"} ${s.source} -> ${s.target} (${s.mode}${s.since ? `, since ${s.since.zxid ? `zxid 0x${s.since.zxid}` : `mtime ${s.since.mtime}`}` : ""})`);
-    lines.push(`  source nodes ${s.sourceNodes} (data read for ${s.sourceDataRead}), target nodes read ${s.targetNodesRead}`);
+    lines.push(`  source nodes ${s.sourceNodes}${s.mode === "incremental" ? ` (${s.changedNodes} changed since)` : ""}, target nodes read ${s.targetNodesRead}`);
     const p = s.plan;
     lines.push(`  create ${p.creates} (+${p.ancestors} ancestors), set data ${p.setData}, set ACL ${p.setAcl}, delete ${p.deletes}, raise cversion ${p.cversionBumps}, unchanged ${p.unchanged}`);
     lines.push(`  skipped ephemeral ${p.skippedEphemeral}${p.extra ? `, target-only kept ${p.extra}` : ""}`);

@@ -37,7 +37,7 @@ describe("zkmigrate --help", () => {
 describe("usage errors exit 2 with the reason on stderr", () => {
     const cases: [string[], RegExp][] = [
         [[], /zkmigrate: no command given\nRun 'zkmigrate --help' for usage\./],
-        [["frobnicate"], /unknown command "frobnicate" \(commands: smoke, status\)/],
+        [["frobnicate"], /unknown command "frobnicate" \(commands: copy, smoke, status\)/],
         [["--json"], /expected a command before "--json"/],
         [["help", "nope"], /unknown command "nope"/],
         [["status"], /status needs a connect string\nRun 'zkmigrate status --help' for its usage\./],
