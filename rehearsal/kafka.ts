@@ -2,11 +2,8 @@
 // cached outside the repo like ZooKeeper's, and the files of a broker host: server.properties
 // (ZooKeeper mode), a kafka-service script (a stand-in for systemd), and the two Kafka tools the
 // broker gate runs (bin/kafka-topics.sh, bin/kafka-broker-api-versions.sh), as a Kafka install has.
-import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { cacheDir, requireCommand } from "./zookeeper";
+import { mavenClasspath, requireCommand } from "./zookeeper";
 
 /** 3.9 is the last Kafka line with ZooKeeper mode (4.0 removed it); 3.9.2 is its newest release on Maven Central. */
 export const DEFAULT_KAFKA_VERSION = "3.9.2";
@@ -45,47 +42,15 @@ export function ensureKafka(version: string = DEFAULT_KAFKA_VERSION): Promise<{ 
 
 async function resolve(version: string): Promise<{ version: string; classpath: string }> {
     requireCommand("java", "to run Kafka");
-    const pomHash = createHash("sha256").update(readFileSync(KAFKA_POM)).digest("hex").slice(0, 12);
-    const dir = join(cacheDir(), "classpath");
-    const file = join(dir, `kafka-${version}-${pomHash}.txt`);
-    const cached = readClasspath(file);
-    if (cached) return { version, classpath: cached };
-    const mvn = requireCommand("mvn", "to fetch Kafka from Maven Central");
-    mkdirSync(dir, { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    const args = [
-        "-q",
-        "-B",
-        "-f",
-        KAFKA_POM,
-        `-Dkafka.version=${version}`,
-        `-Dmaven.repo.local=${join(cacheDir(), "m2")}`,
-        "dependency:build-classpath",
-        `-Dmdep.outputFile=${tmp}`,
-        "-Dmdep.includeScope=runtime",
-    ];
-    const r = await new Promise<{ code: number; out: string }>((done) => {
-        execFile(mvn, args, { timeout: 15 * 60_000, killSignal: "SIGKILL", maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-            const e = err as (NodeJS.ErrnoException & { code?: number | string }) | null;
-            done({ code: e ? (typeof e.code === "number" ? e.code : 1) : 0, out: `${stdout}\n${stderr}` });
-        });
+    const classpath = await mavenClasspath({
+        pom: KAFKA_POM,
+        name: "kafka",
+        artifact: "org.apache.kafka:kafka_2.13",
+        property: "kafka.version",
+        version,
+        mainJar: /\/kafka_2\.13-[^/]*\.jar$/,
     });
-    if (r.code !== 0 || !existsSync(tmp)) {
-        rmSync(tmp, { force: true });
-        const out = r.out.replace(/\x1b\[[0-9;]*m/g, "").trim().split("\n").slice(-25).join("\n");
-        throw new Error(`zkmigrate rehearsal: mvn could not resolve org.apache.kafka:kafka_2.13:${version} (exit ${r.code})\n${out}`);
-    }
-    renameSync(tmp, file);
-    const cp = readClasspath(file);
-    if (!cp) throw new Error(`zkmigrate rehearsal: mvn wrote no usable classpath for Kafka ${version} (${file})`);
-    return { version, classpath: cp };
-}
-
-function readClasspath(file: string): string | undefined {
-    if (!existsSync(file)) return undefined;
-    const jars = readFileSync(file, "utf8").trim().split(":").filter((j) => j.length > 0);
-    if (!jars.some((j) => /\/kafka_2\.13-[^/]*\.jar$/.test(j)) || !jars.every((j) => existsSync(j))) return undefined;
-    return jars.join(":");
+    return { version, classpath };
 }
 
 // ---------------------------------------------------------------------------------------------

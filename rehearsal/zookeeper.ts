@@ -127,47 +127,62 @@ export function ensureZooKeeper(version?: string): Promise<{ version: string; cl
 
 async function resolveClasspath(version: string): Promise<{ version: string; classpath: string }> {
     requireCommand("java", "to run ZooKeeper");
-    const pomHash = createHash("sha256").update(readFileSync(POM)).digest("hex").slice(0, 12);
-    const dir = join(cacheDir(), "classpath");
-    const file = join(dir, `zookeeper-${version}-${pomHash}.txt`);
-    const cached = readClasspath(file);
-    if (cached) return { version, classpath: cached };
+    const classpath = await mavenClasspath({
+        pom: POM,
+        name: "zookeeper",
+        artifact: "org.apache.zookeeper:zookeeper",
+        property: "zk.version",
+        version,
+        mainJar: /\/zookeeper-\d[^/]*\.jar$/,
+        hint: `the lines Maven Central serves: ${Object.values(ZK_VERSIONS).join(", ")}`,
+    });
+    return { version, classpath };
+}
 
-    const mvn = requireCommand("mvn", "to fetch ZooKeeper from Maven Central");
+/**
+ * The runtime classpath of `pom` with `-D<property>=<version>`, resolved through Maven once (jars
+ * in `<cacheDir>/m2`) and then read from `<cacheDir>/classpath/<name>-<version>-<pom hash>.txt`;
+ * a cached one is used only while its jars exist and include `mainJar`. Needs mvn (Debian: maven).
+ */
+export async function mavenClasspath(o: { pom: string; name: string; artifact: string; property: string; version: string; mainJar: RegExp; hint?: string }): Promise<string> {
+    const pomHash = createHash("sha256").update(readFileSync(o.pom)).digest("hex").slice(0, 12);
+    const dir = join(cacheDir(), "classpath");
+    const file = join(dir, `${o.name}-${o.version}-${pomHash}.txt`);
+    const cached = readClasspath(file, o.mainJar);
+    if (cached) return cached;
+
+    const mvn = requireCommand("mvn", `to fetch ${o.artifact} from Maven Central`);
     mkdirSync(dir, { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
     const args = [
         "-q",
         "-B",
         "-f",
-        POM,
-        `-Dzk.version=${version}`,
+        o.pom,
+        `-D${o.property}=${o.version}`,
         `-Dmaven.repo.local=${join(cacheDir(), "m2")}`,
         "dependency:build-classpath",
         `-Dmdep.outputFile=${tmp}`,
         "-Dmdep.includeScope=runtime",
     ];
-    const r = await run(mvn, args, 10 * 60_000);
+    const r = await run(mvn, args, 15 * 60_000);
     if (r.code !== 0 || !existsSync(tmp)) {
         rmSync(tmp, { force: true });
         const out = (r.stdout + "\n" + r.stderr).replace(/\x1b\[[0-9;]*m/g, "").trim().split("\n").slice(-25).join("\n");
-        throw new Error(
-            `zkmigrate rehearsal: mvn could not resolve org.apache.zookeeper:zookeeper:${version} (exit ${r.code}); ` +
-                `the lines Maven Central serves: ${Object.values(ZK_VERSIONS).join(", ")}\n${out}`,
-        );
+        throw new Error(`zkmigrate rehearsal: mvn could not resolve ${o.artifact}:${o.version} (exit ${r.code})${o.hint ? `; ${o.hint}` : ""}\n${out}`);
     }
     renameSync(tmp, file);
-    const cp = readClasspath(file);
-    if (!cp) throw new Error(`zkmigrate rehearsal: mvn wrote no usable classpath for ZooKeeper ${version} (${file})`);
-    return { version, classpath: cp };
+    const cp = readClasspath(file, o.mainJar);
+    if (!cp) throw new Error(`zkmigrate rehearsal: mvn wrote no usable classpath for ${o.artifact}:${o.version} (${file})`);
+    return cp;
 }
 
-/** A cached classpath whose jars all exist (a cleaned m2 invalidates it). */
-function readClasspath(file: string): string | undefined {
+/** A cached classpath whose jars all exist (a cleaned m2 invalidates it) and include `mainJar`. */
+function readClasspath(file: string, mainJar: RegExp): string | undefined {
     if (!existsSync(file)) return undefined;
     const cp = readFileSync(file, "utf8").trim();
     const jars = cp.split(":").filter((j) => j.length > 0);
-    if (jars.length === 0 || !jars.some((j) => /\/zookeeper-\d[^/]*\.jar$/.test(j)) || !jars.every((j) => existsSync(j))) {
+    if (jars.length === 0 || !jars.some((j) => mainJar.test(j)) || !jars.every((j) => existsSync(j))) {
         return undefined;
     }
     return jars.join(":");

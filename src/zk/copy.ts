@@ -165,19 +165,8 @@ export interface Acl {
     id: string;
 }
 
-export interface NodeStat {
-    czxid: bigint;
-    mzxid: bigint;
-    pzxid: bigint;
-    ctime: number;
-    mtime: number;
-    version: number;
-    cversion: number;
-    aversion: number;
-    ephemeralOwner: bigint;
-    dataLength: number;
-    numChildren: number;
-}
+/** A znode's stat as ZooKeeper sends it (zxids and the ephemeral owner as bigints). */
+export type NodeStat = RawStat;
 
 export interface ZNode {
     /** Path relative to the copied subtree's root ("" for the root itself, else "/a/b"). */
