@@ -87,8 +87,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
                     { name: "source", servers: 3 },
                     { name: "target", servers: 3 },
                 ],
-                // Room for two copies of the tree on the target (the copy and the ceiling's).
-                zkJvmOptions: ["-Xmx1536m"],
+                // Room for three copies of the tree on the target (the copy and two ceiling runs).
+                zkJvmOptions: ["-Xmx2g"],
             },
             { log: (l) => o.log(`  ${l}`) },
         );
@@ -104,20 +104,25 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
             const gen = await writeOps(src, "/bench", tree.ops);
             o.log(`generated on the source in ${gen.toFixed(2)} s`);
 
-            // The ceiling: the finished tree into an empty path, same batch bounds, no reads.
-            const ceilingSeconds = await writeOps(dst, "/ceiling", tree.finals, { batchOps: 1000, batchBytes: 512 * 1024, inFlight: 4 });
-            o.log(`ceiling: ${tree.nodes.length} creates in ${ceilingSeconds.toFixed(2)} s`);
+            // The ceiling: the finished tree into an empty path, same batch bounds, no reads; the
+            // better of two runs (the first also warms the target's JVMs up, as for the copy).
+            const ceilingRuns: number[] = [];
+            for (const path of ["/ceiling-1", "/ceiling-2"]) {
+                ceilingRuns.push(await writeOps(dst, path, tree.finals, { batchOps: 1000, batchBytes: 512 * 1024, inFlight: 4 }));
+                o.log(`ceiling: ${tree.nodes.length} creates into ${path} in ${ceilingRuns[ceilingRuns.length - 1].toFixed(2)} s`);
+            }
+            const ceilingSeconds = Math.min(...ceilingRuns);
 
             const auth = [{ scheme: "digest", credentials: TREE_ADMIN }];
             const state = join(stateDir, "copy-state.json");
             const full: CopySummary = await copyTree(`${srcConnect}/bench`, `${dstConnect}/copy`, { sourceAuth: auth, targetAuth: auth, mtimeSince: state });
-            o.log(`full copy: ${full.sourceNodes} nodes in ${full.seconds.total.toFixed(2)} s`);
+            o.log(`full copy: ${full.sourceNodes} nodes in ${full.seconds.total.toFixed(2)} s (${stages(full)})`);
 
             const changes = planChanges(tree, 0.01);
             await applyChanges(src, "/bench", changes);
             o.log(`changed ${changes.count} znodes on the source (${changes.setData.length} set, ${changes.ops.filter((x) => x.kind === "create").length} created, ${changes.ops.filter((x) => x.kind === "delete").length} deleted)`);
             const inc = await copyTree(`${srcConnect}/bench`, `${dstConnect}/copy`, { sourceAuth: auth, targetAuth: auth, mtimeSince: state, delete: true, verify: true });
-            o.log(`incremental copy: ${inc.seconds.total.toFixed(2)} s; verify ${inc.verify?.ok ? "identical" : `${inc.verify?.total} differences`} (${inc.seconds.verify?.toFixed(2)} s)`);
+            o.log(`incremental copy: ${inc.changedNodes} changed nodes found and copied in ${inc.seconds.total.toFixed(2)} s (${stages(inc)}); verify ${inc.verify?.ok ? "identical" : `${inc.verify?.total} differences`} (${inc.seconds.verify?.toFixed(2)} s)`);
 
             const base = await baselineCopy(src, dst, "/bench", "/baseline", Math.min(o.baselineNodes, tree.nodes.length));
             o.log(`baseline: ${base.nodes} nodes one at a time in ${base.seconds.toFixed(2)} s`);
@@ -160,6 +165,11 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
         rmSync(stateDir, { recursive: true, force: true });
         if (!o.keep) await destroyFleet(o.fleet, { log: o.log });
     }
+}
+
+function stages(s: CopySummary): string {
+    const x = s.seconds;
+    return `connect ${x.connect.toFixed(2)}, read source ${x.readSource.toFixed(2)}, read target ${x.readTarget.toFixed(2)}, write ${x.write.toFixed(2)}`;
 }
 
 function round(x: number): number {

@@ -209,11 +209,16 @@ export function planChanges(tree: Tree, share: number, seed = 2): { ops: TreeOp[
     return { ops, setData, count: setData.length + ops.length };
 }
 
-/** Applies planChanges' result under `root` (set data in multis of 500). */
+/** Applies planChanges' result under `root`. */
 export async function applyChanges(client: zookeeper.Client, root: string, changes: ReturnType<typeof planChanges>): Promise<void> {
-    for (let i = 0; i < changes.setData.length; i += 500) {
+    // Multis of at most 512 KB (a request over jute.maxbuffer makes the server drop the connection).
+    for (let i = 0; i < changes.setData.length; ) {
         const t = client.transaction();
-        for (const s of changes.setData.slice(i, i + 500)) t.setData(root + s.rel, s.data, -1);
+        let bytes = 0;
+        for (; i < changes.setData.length && bytes + changes.setData[i].data.length < 512 * 1024; i++) {
+            t.setData(root + changes.setData[i].rel, changes.setData[i].data, -1);
+            bytes += changes.setData[i].data.length + 64;
+        }
         await call((cb) => t.commit(cb as never));
     }
     await writeOps(client, root, changes.ops, { inFlight: 1 });
