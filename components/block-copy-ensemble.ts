@@ -8,7 +8,9 @@
 //   done        nothing new
 //
 // Each resource stays declared in the later phases, so nothing re-runs: a command runs when it is
-// created. Stepping back deletes the later resources; only the block has a delete (clients.unblock).
+// created. Past its own phase a resource ignores changes of its command (an edited config must not
+// replace it: a precopy re-run after the switch would write stale source data over the clients'
+// new writes). Stepping back deletes the later resources; only the block has a delete (clients.unblock).
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { BlockCopyConfig } from "../src/config";
@@ -32,6 +34,9 @@ export interface BlockCopyEnsembleArgs {
 
 type Cmd = command.local.Command | command.remote.Command;
 
+/** What a command of an earlier phase ignores: a change there would replace it and run it again. */
+export const FROZEN = ["create", "interpreter", "connection", "triggers"] as const;
+
 export class BlockCopyEnsemble extends MigrationEnsemble {
     /** No ZooKeeper server changes in block & copy. */
     readonly hosts: HostServers = { preflight: [], config: new Map(), restart: new Map(), firewall: new Map(), all: [] };
@@ -45,6 +50,13 @@ export class BlockCopyEnsemble extends MigrationEnsemble {
         super(BLOCK_COPY_ENSEMBLE_TYPE, name, args.plan, opts);
         const e = args.ensemble;
         const at = (p: string) => phaseIndex("block-copy", e.phase) >= phaseIndex("block-copy", p);
+        const past = (p: string) => phaseIndex("block-copy", e.phase) > phaseIndex("block-copy", p);
+        /** Options of a resource created in `phase`: chained after `dependsOn`, frozen once past its phase. */
+        const optsOf = (phase: string, dependsOn: pulumi.Resource[]): pulumi.CustomResourceOptions => ({
+            parent: this,
+            dependsOn,
+            ...(past(phase) ? { ignoreChanges: [...FROZEN] } : {}),
+        });
         const connection = (h: { host: string; sshHost?: string }): command.types.input.remote.ConnectionArgs => ({
             host: h.sshHost ?? h.host,
             port: args.ssh.port,
@@ -53,12 +65,12 @@ export class BlockCopyEnsemble extends MigrationEnsemble {
             dialErrorLimit: 10,
         });
         // Where the copy runs: locally (the project directory of `pulumi up`), or on copy.runOn.
-        const copy = (role: string, script: string, dependsOn: pulumi.Resource[]): Cmd =>
+        const copy = (role: string, script: string, o: pulumi.CustomResourceOptions): Cmd =>
             e.copy.host
-                ? new command.remote.Command(`${name}-${role}`, { connection: connection(e.copy.host), create: asRemoteCommand(script) }, { parent: this, dependsOn })
-                : new command.local.Command(`${name}-${role}`, { create: script, interpreter: ["/bin/bash", "-c"] }, { parent: this, dependsOn });
+                ? new command.remote.Command(`${name}-${role}`, { connection: connection(e.copy.host), create: asRemoteCommand(script) }, o)
+                : new command.local.Command(`${name}-${role}`, { create: script, interpreter: ["/bin/bash", "-c"] }, o);
 
-        this.precopy = copy("precopy", renderCopyScript(e, "full"), []);
+        this.precopy = copy("precopy", renderCopyScript(e, "full"), optsOf("precopy", []));
         let prev: pulumi.Resource = this.precopy;
         if (at("blocked")) {
             const unblock = renderUnblockScript(e);
@@ -71,14 +83,14 @@ export class BlockCopyEnsemble extends MigrationEnsemble {
                         // Undoing the block (step back to precopy, or destroy) starts the client as configured.
                         ...(unblock ? { delete: asRemoteCommand(unblock) } : {}),
                     },
-                    { parent: this, dependsOn: [prev] },
+                    optsOf("blocked", [prev]),
                 );
                 this.blocks.push(cmd);
                 prev = cmd;
             }
         }
         if (at("final-copy")) {
-            this.finalCopy = copy("final-copy", renderCopyScript(e, "incremental"), [prev]);
+            this.finalCopy = copy("final-copy", renderCopyScript(e, "incremental"), optsOf("final-copy", [prev]));
             prev = this.finalCopy;
         }
         if (at("switched")) {
@@ -87,7 +99,7 @@ export class BlockCopyEnsemble extends MigrationEnsemble {
                 const cmd = new command.remote.Command(
                     `${name}-switch-${h.host}`,
                     { connection: connection(h), create: asRemoteCommand(renderSwitchScript(e)) },
-                    { parent: this, dependsOn: [prev] },
+                    optsOf("switched", [prev]),
                 );
                 this.switches.push(cmd);
                 prev = cmd;

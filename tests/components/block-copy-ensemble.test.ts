@@ -15,6 +15,7 @@ interface Declared {
     type: string;
     inputs: Record<string, any>;
     dependsOn: string[];
+    ignoreChanges?: string[];
 }
 
 const bc = (phase: string, extra: Record<string, unknown> = {}) => loadConfig(blockCopyRaw(phase, extra));
@@ -39,6 +40,7 @@ async function declare(phase: string, extra: Record<string, unknown> = {}): Prom
     const config = bc(phase, extra);
     const e = config.ensembles[0] as BlockCopyConfig;
     const deps = new Map<string, Promise<string[]>>();
+    const ignored = new Map<string, string[] | undefined>();
     const order: string[] = [];
     const plan = planEnsemble(e, phase === "precopy" ? {} : { [e.name]: { ...appliedOf(e), phase: BLOCK_COPY_PHASES[BLOCK_COPY_PHASES.indexOf(phase as any) - 1] } });
     const c = new BlockCopyEnsemble(
@@ -49,6 +51,7 @@ async function declare(phase: string, extra: Record<string, unknown> = {}): Prom
                 (a) => {
                     if (a.name === e.name) return undefined; // the component itself
                     order.push(a.name);
+                    ignored.set(a.name, a.opts.ignoreChanges);
                     const d = (a.opts.dependsOn ?? []) as pulumi.Resource[];
                     deps.set(a.name, Promise.all(d.map((r) => valueOf((r as pulumi.CustomResource).urn).then((u) => u.split("::").pop()!))));
                     return undefined;
@@ -58,7 +61,7 @@ async function declare(phase: string, extra: Record<string, unknown> = {}): Prom
     );
     assert.equal(await valueOf(c.appliedPhase), phase);
     await pulumi.runtime.disconnect();
-    return Promise.all(order.map(async (name) => ({ name, ...inputs.get(name)!, dependsOn: await deps.get(name)! })));
+    return Promise.all(order.map(async (name) => ({ name, ...inputs.get(name)!, dependsOn: await deps.get(name)!, ignoreChanges: ignored.get(name) })));
 }
 
 const remote = (script: string) => asRemoteCommand(script);
@@ -115,6 +118,23 @@ describe("BlockCopyEnsemble (mocks)", () => {
                 got.filter((x) => x.type === "command:remote:Command").map((x) => (x.name.endsWith("22") ? "10.0.0.22" : "192.0.2.21")),
             );
         }
+    });
+
+    it("freezes the commands of earlier phases (an edited config must not run them again)", async () => {
+        const frozen = ["create", "interpreter", "connection", "triggers"];
+        const got = await declare("switched");
+        assert.deepEqual(
+            got.map((d) => [d.name, d.ignoreChanges]),
+            [
+                ["kafka-bc-precopy", frozen],
+                ["kafka-bc-block-192.0.2.21", frozen],
+                ["kafka-bc-block-192.0.2.22", frozen],
+                ["kafka-bc-final-copy", frozen],
+                ["kafka-bc-switch-192.0.2.21", undefined],
+                ["kafka-bc-switch-192.0.2.22", undefined],
+            ],
+        );
+        assert.deepEqual((await declare("precopy")).map((d) => d.ignoreChanges), [undefined]);
     });
 
     it("runs the copy on copy.runOn over SSH when configured", async () => {
