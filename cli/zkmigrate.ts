@@ -104,6 +104,8 @@ the epoch) nodes with an older mtime and ctime are skipped, and nothing is delet
             { name: "auth", value: "scheme:credentials", help: "authentication for both sides (e.g. digest:user:password)", repeat: true },
             { name: "src-auth", value: "scheme:credentials", help: "authentication for the source only", repeat: true },
             { name: "dst-auth", value: "scheme:credentials", help: "authentication for the target only", repeat: true },
+            { name: "src-auth-env", value: "NAME", help: "authentication for the source from environment variable NAME (keeps it off the command line)" },
+            { name: "dst-auth-env", value: "NAME", help: "authentication for the target from environment variable NAME" },
             { name: "jute-maxbuffer", value: "bytes", help: "the target servers' jute.maxbuffer (default 1048575)" },
             { name: "batch-ops", value: "n", help: "operations per multi batch at most (default 1000)" },
             { name: "batch-bytes", value: "bytes", help: "bytes per multi batch at most (default half of jute.maxbuffer)" },
@@ -123,6 +125,17 @@ the epoch) nodes with an older mtime and ctime are skipped, and nothing is delet
                         }
                     }),
                 );
+            // Credentials from the environment (block & copy's commands): never on the command line.
+            const fromEnv = (name: string) => {
+                const v = opts[name];
+                if (typeof v !== "string") return [];
+                const value = process.env[v];
+                if (value === undefined || value === "") throw new UsageError(`--${name}: environment variable ${v} is not set`, "copy");
+                const i = value.indexOf(":");
+                // The value is a secret: the message names the variable, never its content.
+                if (i <= 0 || i === value.length - 1) throw new UsageError(`--${name}: environment variable ${v} does not hold scheme:credentials (e.g. digest:user:password)`, "copy");
+                return [parseAuth(value, `--${name}`)];
+            };
             const acl = opts.acl;
             if (acl !== undefined && acl !== "source" && acl !== "open") throw new UsageError(`--acl takes source or open, not ${JSON.stringify(acl)}`, "copy");
             const mtime = opts["mtime-since"];
@@ -135,8 +148,8 @@ the epoch) nodes with an older mtime and ctime are skipped, and nothing is delet
                 stateFile: typeof opts["state-file"] === "string" ? (opts["state-file"] as string) : undefined,
                 dryRun: opts["dry-run"] === true,
                 verify: opts.verify === true,
-                sourceAuth: auth(["auth", "src-auth"]),
-                targetAuth: auth(["auth", "dst-auth"]),
+                sourceAuth: [...auth(["auth", "src-auth"]), ...fromEnv("src-auth-env")],
+                targetAuth: [...auth(["auth", "dst-auth"]), ...fromEnv("dst-auth-env")],
                 juteMaxBuffer: intOption(opts, "jute-maxbuffer", 0xfffff, 65536, 2 ** 31 - 1, "copy"),
                 batchOps: intOption(opts, "batch-ops", 1000, 1, 100000, "copy"),
                 batchBytes: opts["batch-bytes"] === undefined ? undefined : intOption(opts, "batch-bytes", 0, 1024, 2 ** 31 - 1, "copy"),

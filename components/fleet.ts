@@ -5,6 +5,7 @@ import { appliedOf, type AppliedEnsemble, type FleetConfig } from "../src/config
 import type { EnsemblePlan } from "../src/model";
 import { describePlan } from "../src/plan";
 import type { KafkaControllerInfo } from "../src/procedures/kafka";
+import { BlockCopyEnsemble } from "./block-copy-ensemble";
 import { KubernetesEnsemble } from "./kubernetes-ensemble";
 import { MitosisEnsemble } from "./mitosis-ensemble";
 import { serverSummary } from "./host-servers";
@@ -37,7 +38,7 @@ export interface EnsembleOutput {
 }
 
 export class Fleet extends pulumi.ComponentResource {
-    readonly ensembles = new Map<string, MitosisEnsemble | KubernetesEnsemble>();
+    readonly ensembles = new Map<string, MitosisEnsemble | KubernetesEnsemble | BlockCopyEnsemble>();
     /** What this update applied, per ensemble; read back by the next update (one step at a time). */
     readonly applied: pulumi.Output<Record<string, AppliedEnsemble>>;
     /** The per-ensemble stack outputs. */
@@ -67,7 +68,9 @@ export class Fleet extends pulumi.ComponentResource {
             const child =
                 e.procedure === "mitosis"
                     ? new MitosisEnsemble(e.name, { ensemble: e, plan, ssh, kafkaController: args.kafkaControllers?.[e.name] }, { parent: this })
-                    : new KubernetesEnsemble(e.name, { ensemble: e, plan, ssh, provider }, { parent: this });
+                    : e.procedure === "kubernetes"
+                      ? new KubernetesEnsemble(e.name, { ensemble: e, plan, ssh, provider }, { parent: this })
+                      : new BlockCopyEnsemble(e.name, { ensemble: e, plan, ssh }, { parent: this });
             this.ensembles.set(e.name, child);
             applied[e.name] = child.appliedPhase.apply(() => appliedOf(e));
             // The preview shows the plan in words: what runs, in which order.

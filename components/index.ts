@@ -5,3 +5,4 @@ export * from "./mitosis-ensemble";
 export * from "./migration-ensemble";
 export * from "./ec2-ensemble";
 export * from "./kafka-brokers";
+export * from "./block-copy-ensemble";

@@ -3,7 +3,7 @@
 import { isIP } from "node:net";
 import { z } from "zod";
 import { makeZooCfg } from "./kubernetes";
-import { KUBERNETES_PHASES, MITOSIS_PHASES, phaseIndex, phasesOf, firstPhase } from "./phases";
+import { BLOCK_COPY_PHASES, KUBERNETES_PHASES, MITOSIS_PHASES, phaseIndex, phasesOf, firstPhase } from "./phases";
 import type { HostSettings, KafkaBroker, KafkaSettings, ProcedureName, ServerId } from "./types";
 
 /** The config namespace (the Pulumi project name). */
@@ -183,9 +183,63 @@ const kubernetesSchema = z.strictObject({
     ...hostOverrides,
 });
 
-const ensembleSchema = z.discriminatedUnion("procedure", [mitosisSchema, kubernetesSchema], {
+// Block & copy: `copy` says where and how the copy runs, `clients` how the clients are stopped and
+// pointed at the target. Secrets never enter the config: the copy reads auth from named variables.
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name");
+const sshTarget = z.strictObject({
+    /** The host's address (also the SSH host unless sshHost). */
+    host: hostName,
+    sshHost: hostName.optional(),
+});
+
+const blockCopyCopySchema = z.strictObject({
+    /** Where the copy runs: "local" (where `pulumi up` runs) or a host reached over SSH. */
+    runOn: z.union([z.literal("local"), sshTarget]).default("local"),
+    /** The zkmigrate CLI there; default: `node --import tsx cli/zkmigrate.ts` locally (from the project dir), `zkmigrate` on a host. */
+    command: z.string().min(1).optional(),
+    /** The incremental copy's state file; default: `.zkmigrate/<name>-copy-state.json` locally, `/var/lib/zkmigrate/<name>-copy-state.json` on a host. */
+    stateFile: z.string().regex(/^[^\0\n]+$/, "a file path").optional(),
+    /** A variable (in the copy's environment) holding `scheme:credentials` for the source. */
+    sourceAuthEnv: envName.optional(),
+    /** The same for the target. */
+    targetAuthEnv: envName.optional(),
+    /** The final copy removes target nodes the source lacks (deleted since the precopy). */
+    delete: z.boolean().default(true),
+    /** More `zkmigrate copy` options (e.g. --batch-ops 500, --timeout 20000). */
+    extraArgs: z.array(z.string().min(1)).default([]),
+});
+
+const blockCopyClientsSchema = z.strictObject({
+    /** The hosts of the clients; each runs `block` and `switch` over SSH, one after the other. */
+    hosts: z.array(sshTarget).min(1, "at least one client host"),
+    /** Stops the client (e.g. systemctl stop kafka); must exit 0 only once it no longer writes. */
+    block: z.string().min(1),
+    /** Points the client at ZK_CONNECT (the target connect string with path, in its environment) and starts it. */
+    switch: z.string().min(1),
+    /** Starts the client as it is configured; runs when the block is undone (step back to precopy, or destroy). */
+    unblock: z.string().min(1).optional(),
+});
+
+const blockCopySchema = z.strictObject({
+    name: z.string(),
+    procedure: z.literal("block-copy"),
+    phase: phaseOf(BLOCK_COPY_PHASES, "block-copy"),
+    source: z.array(serverSchema).min(1),
+    target: z.array(serverSchema).min(1),
+    /** The subtree that moves (e.g. /kafka). */
+    path: z.string(),
+    /** Where it lands on the target; default: `path`. */
+    targetPath: z.string().optional(),
+    allowSingleServer: z.boolean().default(false),
+    copy: blockCopyCopySchema.prefault({}),
+    clients: blockCopyClientsSchema,
+    /** Only clientPort is used (the connect strings): block & copy changes no ZooKeeper server. */
+    zookeeper: zookeeperSchema.partial().optional(),
+});
+
+const ensembleSchema = z.discriminatedUnion("procedure", [mitosisSchema, kubernetesSchema, blockCopySchema], {
     error: (iss) =>
-        iss.code === "invalid_union" ? 'unknown procedure (one of: "mitosis", "kubernetes")' : undefined,
+        iss.code === "invalid_union" ? 'unknown procedure (one of: "mitosis", "kubernetes", "block-copy")' : undefined,
 });
 
 /** The scalar keys, each declared with type, description and default in Pulumi.yaml. */
@@ -259,7 +313,31 @@ export interface KubernetesConfig extends EnsembleBase {
     kubernetes: z.output<typeof kubernetesSettingsSchema> & { name: string };
 }
 
-export type EnsembleConfig = MitosisConfig | KubernetesConfig;
+export interface BlockCopyConfig extends EnsembleBase {
+    procedure: "block-copy";
+    source: ServerSpec[];
+    target: ServerSpec[];
+    path: string;
+    targetPath: string;
+    copy: {
+        /** Where the copy runs: undefined = locally, where `pulumi up` runs. */
+        host?: { host: string; sshHost?: string };
+        command: string;
+        stateFile: string;
+        sourceAuthEnv?: string;
+        targetAuthEnv?: string;
+        delete: boolean;
+        extraArgs: string[];
+    };
+    clients: {
+        hosts: { host: string; sshHost?: string }[];
+        block: string;
+        switch: string;
+        unblock?: string;
+    };
+}
+
+export type EnsembleConfig = MitosisConfig | KubernetesConfig | BlockCopyConfig;
 
 export interface FleetConfig {
     settings: Settings;
@@ -273,7 +351,7 @@ export type RawConfig = Record<string, unknown>;
 export const CONFIG_KEYS = [...Object.keys(settingsSchema.shape), "defaults", "ensembles"] as const;
 
 export function serversOf(e: EnsembleConfig): ServerSpec[] {
-    return e.procedure === "mitosis" ? [...e.source, ...e.target] : e.servers;
+    return e.procedure === "kubernetes" ? e.servers : [...e.source, ...e.target];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -360,7 +438,7 @@ type RawEnsemble = z.output<typeof ensembleSchema>;
 
 function resolveHost(e: RawEnsemble, d: HostDefaults): { host: HostSettings; ports: EnsembleBase["ports"] } {
     const zk = { ...d.zookeeper, ...stripUndefined(e.zookeeper ?? {}) };
-    const service = { ...d.service, ...stripUndefined(e.service ?? {}) };
+    const service = { ...d.service, ...stripUndefined(("service" in e ? e.service : undefined) ?? {}) };
     return {
         host: {
             paths: {
@@ -372,7 +450,7 @@ function resolveHost(e: RawEnsemble, d: HostDefaults): { host: HostSettings; por
             },
             service,
             clientPort: zk.clientPort,
-            healthTimeoutSeconds: e.healthTimeoutSeconds ?? d.healthTimeoutSeconds,
+            healthTimeoutSeconds: ("healthTimeoutSeconds" in e ? e.healthTimeoutSeconds : undefined) ?? d.healthTimeoutSeconds,
         },
         ports: { client: zk.clientPort, peer: zk.peerPort, election: zk.electionPort },
     };
@@ -401,6 +479,9 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 
 function resolveEnsemble(e: RawEnsemble, index: number, d: HostDefaults): EnsembleConfig {
     const { host, ports } = resolveHost(e, d);
+    if (e.procedure === "block-copy") {
+        return resolveBlockCopy(e, index, host, ports, d);
+    }
     const base = {
         name: e.name,
         index,
@@ -441,6 +522,38 @@ function resolveEnsemble(e: RawEnsemble, index: number, d: HostDefaults): Ensemb
     };
 }
 
+/** The CLI the copy runs where it runs: this repository's locally, an installed `zkmigrate` on a host. */
+export const LOCAL_COPY_COMMAND = "node --import tsx cli/zkmigrate.ts";
+export const REMOTE_COPY_COMMAND = "zkmigrate";
+
+function resolveBlockCopy(e: z.output<typeof blockCopySchema>, index: number, host: HostSettings, ports: EnsembleBase["ports"], d: HostDefaults): BlockCopyConfig {
+    const remote = e.copy.runOn === "local" ? undefined : e.copy.runOn;
+    return {
+        name: e.name,
+        index,
+        phase: e.phase,
+        host,
+        ports,
+        spacingSeconds: d.spacingSeconds,
+        allowSingleServer: e.allowSingleServer,
+        procedure: "block-copy",
+        source: e.source,
+        target: e.target,
+        path: e.path,
+        targetPath: e.targetPath ?? e.path,
+        copy: {
+            ...(remote ? { host: remote } : {}),
+            command: e.copy.command ?? (remote ? REMOTE_COPY_COMMAND : LOCAL_COPY_COMMAND),
+            stateFile: e.copy.stateFile ?? (remote ? `/var/lib/zkmigrate/${e.name}-copy-state.json` : `.zkmigrate/${e.name}-copy-state.json`),
+            sourceAuthEnv: e.copy.sourceAuthEnv,
+            targetAuthEnv: e.copy.targetAuthEnv,
+            delete: e.copy.delete,
+            extraArgs: e.copy.extraArgs,
+        },
+        clients: e.clients,
+    };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Checks across fields (pure, exported for table tests)
 
@@ -460,8 +573,10 @@ export function validateFleet(ensembles: EnsembleConfig[]): ConfigIssue[] {
             issues.push({ path: ensemblePath(e, ".name"), reason: `ensemble name "${e.name}" is used twice (also zkmigrate:ensembles[${other}])` });
         }
         names.set(e.name, e.index);
-        issues.push(...(e.procedure === "mitosis" ? validateMitosis(e) : validateKubernetes(e)));
-        // A host:port is one ZooKeeper server; two ensembles cannot both manage it.
+        issues.push(...(e.procedure === "mitosis" ? validateMitosis(e) : e.procedure === "kubernetes" ? validateKubernetes(e) : validateBlockCopy(e)));
+        // A host:port is one ZooKeeper server; two ensembles cannot both manage it. Block & copy
+        // manages no server (it only reads and writes znodes), so several subtrees may share them.
+        if (e.procedure === "block-copy") continue;
         for (const [group, list] of groupsOf(e)) {
             list.forEach((s, i) => {
                 const key = `${s.host}:${e.ports.client}`;
@@ -479,7 +594,7 @@ export function validateFleet(ensembles: EnsembleConfig[]): ConfigIssue[] {
 }
 
 function groupsOf(e: EnsembleConfig): [string, ServerSpec[]][] {
-    return e.procedure === "mitosis"
+    return e.procedure !== "kubernetes"
         ? [
               ["source", e.source],
               ["target", e.target],
@@ -566,6 +681,82 @@ function validateMitosis(e: MitosisConfig): ConfigIssue[] {
         issues.push({ path: ensemblePath(e, ".leader"), reason: `myid ${e.leader} is not a server of this ensemble` });
     }
     issues.push(...validateMitosisClients(e));
+    return issues;
+}
+
+const ZNODE_PATH = /^\/[^\0\n]*[^/]$/;
+const COPY_OWNED_ARGS = ["--mtime-since", "--state-file", "--delete", "--verify", "--dry-run", "--json"];
+const AUTH_ARGS = ["--auth", "--src-auth", "--dst-auth"];
+
+/** Block & copy: two separate ensembles (or one, with disjoint paths), paths, the copy's arguments (exported for table tests). */
+export function validateBlockCopy(e: BlockCopyConfig): ConfigIssue[] {
+    const issues: ConfigIssue[] = [];
+    // myids are per ensemble: source and target may both have 1, 2, 3.
+    for (const group of ["source", "target"] as const) {
+        const seen = new Map<number, number>();
+        const hosts = new Map<string, number>();
+        e[group].forEach((s, i) => {
+            const prev = seen.get(s.id);
+            if (prev !== undefined) issues.push({ path: ensemblePath(e, `.${group}[${i}].id`), reason: `myid ${s.id} is used twice (also ${group}[${prev}])` });
+            else seen.set(s.id, i);
+            const prevHost = hosts.get(s.host);
+            if (prevHost !== undefined) issues.push({ path: ensemblePath(e, `.${group}[${i}].host`), reason: `host ${s.host} is listed twice (also ${group}[${prevHost}])` });
+            else hosts.set(s.host, i);
+        });
+        const size = ensembleSizeIssue(e, group, e[group].length);
+        if (size) issues.push(size);
+    }
+    for (const [key, p] of [
+        ["path", e.path],
+        ["targetPath", e.targetPath],
+    ] as const) {
+        if (!ZNODE_PATH.test(p)) {
+            issues.push({
+                path: ensemblePath(e, `.${key}`),
+                reason: `${JSON.stringify(p)} is not a subtree: an absolute znode path without a trailing "/", not the root (e.g. /kafka)`,
+            });
+        }
+    }
+    // Source and target are two ensembles, or the same one: a server shared by only some is a mistake.
+    const src = new Set(e.source.map((s) => s.host));
+    const dst = new Set(e.target.map((s) => s.host));
+    const same = src.size === dst.size && [...src].every((h) => dst.has(h));
+    if (same) {
+        const a = e.path;
+        const b = e.targetPath;
+        if (a === b || b.startsWith(`${a}/`) || a.startsWith(`${b}/`)) {
+            issues.push({
+                path: ensemblePath(e, ".targetPath"),
+                reason: `source and target are the same ensemble and ${b} overlaps ${a}: the copy would read what it writes; pick a disjoint targetPath`,
+            });
+        }
+    } else {
+        e.target.forEach((t, i) => {
+            if (src.has(t.host)) {
+                issues.push({
+                    path: ensemblePath(e, `.target[${i}].host`),
+                    reason: `host ${t.host} is in both the source and the target: they are two ensembles (list the same servers in both only to copy within one ensemble)`,
+                });
+            }
+        });
+    }
+    e.copy.extraArgs.forEach((a, i) => {
+        const flag = a.split("=")[0];
+        if (AUTH_ARGS.includes(flag)) {
+            issues.push({
+                path: ensemblePath(e, `.copy.extraArgs[${i}]`),
+                reason: `${flag} would put credentials in the command line (and in every preview): use copy.sourceAuthEnv / copy.targetAuthEnv`,
+            });
+        } else if (COPY_OWNED_ARGS.includes(flag)) {
+            issues.push({ path: ensemblePath(e, `.copy.extraArgs[${i}]`), reason: `${flag} is set by the phase (precopy, final-copy); remove it` });
+        }
+    });
+    const clientHosts = new Map<string, number>();
+    e.clients.hosts.forEach((h, i) => {
+        const prev = clientHosts.get(h.host);
+        if (prev !== undefined) issues.push({ path: ensemblePath(e, `.clients.hosts[${i}].host`), reason: `host ${h.host} is listed twice (also clients.hosts[${prev}])` });
+        else clientHosts.set(h.host, i);
+    });
     return issues;
 }
 
@@ -671,7 +862,7 @@ export function parseApplied(value: unknown): AppliedState {
     const schema = z.record(
         z.string(),
         z.object({
-            procedure: z.enum(["mitosis", "kubernetes"]),
+            procedure: z.enum(["mitosis", "kubernetes", "block-copy"]),
             phase: z.string(),
             cutover: z.array(z.int()).default([]),
             servers: z.array(z.int()).default([]),
@@ -745,6 +936,14 @@ export function validateTransitions(ensembles: EnsembleConfig[], applied: Applie
             issues.push({
                 path: ensemblePath(e),
                 reason: `the servers of an ensemble cannot change during a migration (applied: ${before.join(", ")}; now: ${ids.join(", ")}); finish it or step back to the first phase first`,
+            });
+        }
+        // Once the clients run on the target they write there: stepping back would point them at a
+        // source that lacks those writes.
+        if (e.procedure === "block-copy" && a && to < from && from >= phaseIndex("block-copy", "switched")) {
+            issues.push({
+                path: ensemblePath(e, ".phase"),
+                reason: `the clients were switched to the target ("${cur.phase}"): stepping back to "${e.phase}" would lose what they wrote there since; copy it back with a new block & copy ensemble instead`,
             });
         }
         if (e.procedure === "kubernetes" && a?.statefulSet !== undefined && cur.cutover.length > 0 && a.statefulSet !== statefulSetIdentity(e)) {

@@ -1,7 +1,8 @@
 // The model's entry points: desired state per phase, and the checked plan of one update.
 import { ConfigError, currentOf, validateTransitions, type AppliedEnsemble, type AppliedState, type EnsembleConfig, type FleetConfig } from "./config";
-import type { KubernetesPhase, MitosisPhase } from "./phases";
+import type { BlockCopyPhase, KubernetesPhase, MitosisPhase } from "./phases";
 import { planTransition, UNKNOWN_LEADER, type LeaderInfo, type Plan } from "./plan";
+import { blockCopyDesired } from "./procedures/block-copy";
 import { kubernetesDesired } from "./procedures/kubernetes";
 import { mitosisDesired } from "./procedures/mitosis";
 import { assertSafe, UnsafePlanError } from "./safety";
@@ -11,6 +12,9 @@ import type { DesiredState } from "./types";
 export function desiredState(e: EnsembleConfig, phase: string = e.phase, cutover?: number[]): DesiredState {
     if (e.procedure === "mitosis") {
         return mitosisDesired(e, phase as MitosisPhase);
+    }
+    if (e.procedure === "block-copy") {
+        return blockCopyDesired(e, phase as BlockCopyPhase);
     }
     return kubernetesDesired({ ...e, cutover: cutover ?? e.cutover }, phase as KubernetesPhase);
 }

@@ -1,4 +1,4 @@
-// The phase tables of both procedures (DESIGN.md). A phase moves at most one step per update.
+// The phase tables of the procedures (DESIGN.md). A phase moves at most one step per update.
 import type { ProcedureName } from "./types";
 
 export const MITOSIS_PHASES = [
@@ -15,10 +15,17 @@ export type MitosisPhase = (typeof MITOSIS_PHASES)[number];
 export const KUBERNETES_PHASES = ["hosts", "services", "clients", "peers", "pods", "done"] as const;
 export type KubernetesPhase = (typeof KUBERNETES_PHASES)[number];
 
-export type Phase = MitosisPhase | KubernetesPhase;
+/**
+ * Block & copy (seed 003), for a target that is not empty: copy the subtree while the clients
+ * run, stop them, copy again only what changed since, point them at the target.
+ */
+export const BLOCK_COPY_PHASES = ["precopy", "blocked", "final-copy", "switched", "done"] as const;
+export type BlockCopyPhase = (typeof BLOCK_COPY_PHASES)[number];
+
+export type Phase = MitosisPhase | KubernetesPhase | BlockCopyPhase;
 
 export function phasesOf(procedure: ProcedureName): readonly string[] {
-    return procedure === "mitosis" ? MITOSIS_PHASES : KUBERNETES_PHASES;
+    return procedure === "mitosis" ? MITOSIS_PHASES : procedure === "kubernetes" ? KUBERNETES_PHASES : BLOCK_COPY_PHASES;
 }
 
 export function phaseIndex(procedure: ProcedureName, phase: string): number {

@@ -2,6 +2,7 @@
 // `pulumi up` will take: the components declare exactly this order (dependsOn chains), and the
 // safety check simulates exactly these steps.
 import type { EnsembleConfig } from "./config";
+import { phaseIndex } from "./phases";
 import { formatConnect, sameMembership } from "./procedures/common";
 import type { ConnectString, DesiredState, RestartGroup, ServerId, ServerState } from "./types";
 
@@ -23,7 +24,12 @@ export type Step =
     | { kind: "restart"; group: RestartGroup; windows: Window[] }
     | { kind: "cutover"; ids: ServerId[] }
     | { kind: "firewall-remove"; ids: ServerId[] }
-    | { kind: "clients-switch"; group: string; to: ConnectString };
+    | { kind: "clients-switch"; group: string; to: ConnectString }
+    // Block & copy: no server changes, only copies and the clients' own commands.
+    | { kind: "copy"; mode: "full" | "incremental" }
+    | { kind: "clients-block"; hosts: string[] }
+    | { kind: "clients-unblock"; hosts: string[] }
+    | { kind: "clients-repoint"; to: ConnectString };
 
 export interface Plan {
     ensemble: string;
@@ -52,6 +58,12 @@ export const UNKNOWN_LEADER: LeaderInfo = { leaders: [], known: false, detail: "
 
 /** The client groups of an ensemble in a desired state. */
 export function clientGroups(d: DesiredState): ClientGroup[] {
+    if (d.procedure === "block-copy") {
+        // The clients are stopped on purpose while blocked, and move between two ensembles that
+        // never shared a leader: what keeps their writes is the verified final copy taken while
+        // they were stopped (the phase order), not a quorum. planBlockCopy gives those steps.
+        return [];
+    }
     if (d.procedure === "mitosis") {
         // The shared ensemble's other users stay on the source; the migrating clients follow `current`.
         return [
@@ -168,6 +180,9 @@ function sourcesWithoutSlack(e: EnsembleConfig, changed: ServerState[], leader: 
 
 /** The steps from `from` to `to`, in the order the components run them. */
 export function planTransition(e: EnsembleConfig, from: DesiredState, to: DesiredState, leader: LeaderInfo = UNKNOWN_LEADER): Plan {
+    if (e.procedure === "block-copy") {
+        return planBlockCopy(e, from, to);
+    }
     const warnings: string[] = [];
     const steps: Step[] = [];
     const windows: Window[] = [];
@@ -235,6 +250,25 @@ export function planTransition(e: EnsembleConfig, from: DesiredState, to: Desire
     return { ensemble: e.name, from: from.phase, to: to.phase, steps, restartOrder: groups, configChanges, windows, warnings };
 }
 
+/** Block & copy steps, in the order the component chains them. A new ensemble plans its precopy. */
+function planBlockCopy(e: Extract<EnsembleConfig, { procedure: "block-copy" }>, from: DesiredState, to: DesiredState): Plan {
+    const a = from.blockCopy!;
+    const b = to.blockCopy!;
+    const hosts = e.clients.hosts.map((h) => h.host);
+    const steps: Step[] = [];
+    const fresh = from.phase === to.phase && to.phase === "precopy";
+    const forward = phaseIndex("block-copy", to.phase) > phaseIndex("block-copy", from.phase);
+    if (fresh || (forward && b.copy !== a.copy && b.copy !== "none")) steps.push({ kind: "copy", mode: b.copy === "incremental" ? "incremental" : "full" });
+    if (b.clientsBlocked && !a.clientsBlocked) steps.unshift({ kind: "clients-block", hosts });
+    if (!b.clientsBlocked && a.clientsBlocked && b.clientsOn === "source") steps.push({ kind: "clients-unblock", hosts });
+    if (b.clientsOn !== a.clientsOn) steps.push({ kind: "clients-repoint", to: to.clients.current });
+    const warnings =
+        !b.clientsBlocked && a.clientsBlocked && b.clientsOn === "source" && !e.clients.unblock
+            ? [`${e.name}: stepping back to "${to.phase}" leaves the clients stopped: no clients.unblock command is configured`]
+            : [];
+    return { ensemble: e.name, from: from.phase, to: to.phase, steps, restartOrder: [], configChanges: [], windows: [], warnings };
+}
+
 /**
  * After the split the sources still run the joint membership: n sources of n+|T'| voters, the
  * targets cut off. When n-1 sources are no majority of that, each source restart costs the source
@@ -275,6 +309,14 @@ export function describePlan(p: Plan): string[] {
                 return `remove the firewall split on ${s.ids.join(", ")}`;
             case "clients-switch":
                 return `${s.group} connect to ${formatConnect(s.to)}`;
+            case "copy":
+                return s.mode === "full" ? "full copy while the clients run (precopy)" : "incremental copy of what changed since the precopy, verified (clients blocked)";
+            case "clients-block":
+                return `block the clients on ${s.hosts.join(", ")}`;
+            case "clients-unblock":
+                return `unblock the clients on ${s.hosts.join(", ")}`;
+            case "clients-repoint":
+                return `clients switched to ${formatConnect(s.to)}`;
         }
     });
 }

@@ -309,6 +309,12 @@ export function simulate(from: DesiredState, to: DesiredState, plan: Plan): Safe
                 check(w, n, `${s.group} clients switched`, [], out);
                 break;
             }
+            case "copy":
+            case "clients-block":
+            case "clients-unblock":
+            case "clients-repoint":
+                // Block & copy touches no server: nothing for the quorum simulation to do.
+                break;
         }
     });
     // The end state must be the requested one.

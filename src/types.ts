@@ -206,6 +206,18 @@ export interface DesiredState {
     kubernetes?: KubernetesState;
     /** Preflight checks that run in this phase. */
     preflight: boolean;
+    /** Present for the block-copy procedure (which changes no ZooKeeper server: `servers` is empty). */
+    blockCopy?: BlockCopyState;
 }
 
-export type ProcedureName = "mitosis" | "kubernetes";
+/** Block & copy in one phase: what has been copied, and where the clients are. */
+export interface BlockCopyState {
+    /** The last copy taken by this phase: none yet, the full copy while live, the incremental one while blocked. */
+    copy: "none" | "full" | "incremental";
+    /** The clients are stopped (between `blocked` and `switched`). */
+    clientsBlocked: boolean;
+    /** The ensemble the clients are configured for. */
+    clientsOn: "source" | "target";
+}
+
+export type ProcedureName = "mitosis" | "kubernetes" | "block-copy";

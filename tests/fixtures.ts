@@ -40,3 +40,35 @@ export function edited(raw: RawConfig, edit: (r: any) => void): RawConfig {
     edit(copy);
     return copy;
 }
+
+/** A block-copy ensemble (alone in its fleet) on documentation addresses, in `phase`, with `extra` keys merged. */
+export function blockCopyRaw(phase = "precopy", extra: Record<string, unknown> = {}): RawConfig {
+    return {
+        sshPrivateKey: TEST_PRIVATE_KEY,
+        ensembles: [
+            {
+                name: "kafka-bc",
+                procedure: "block-copy",
+                phase,
+                source: [
+                    { id: 1, host: "192.0.2.1" },
+                    { id: 2, host: "192.0.2.2" },
+                    { id: 3, host: "192.0.2.3" },
+                ],
+                target: [
+                    { id: 1, host: "192.0.2.11" },
+                    { id: 2, host: "192.0.2.12" },
+                    { id: 3, host: "192.0.2.13" },
+                ],
+                path: "/kafka",
+                clients: {
+                    hosts: [{ host: "192.0.2.21" }, { host: "192.0.2.22", sshHost: "10.0.0.22" }],
+                    block: "systemctl stop kafka",
+                    switch: 'sed -i "s|^zookeeper.connect=.*|zookeeper.connect=$ZK_CONNECT|" /etc/kafka/server.properties && systemctl start kafka',
+                    unblock: "systemctl start kafka",
+                },
+                ...extra,
+            },
+        ],
+    };
+}

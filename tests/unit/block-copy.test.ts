@@ -1,0 +1,227 @@
+// Block & copy: config checks (exact messages), the phase table, the plan per step, the rendered
+// commands, and the commented example in Pulumi.dev.yaml (it must stay a valid config).
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { parse } from "yaml";
+import { appliedOf, ConfigError, loadConfig, validateTransitions, type BlockCopyConfig, type RawConfig } from "../../src/config";
+import { desiredState, planEnsemble } from "../../src/model";
+import { BLOCK_COPY_PHASES, phasesOf } from "../../src/phases";
+import { describePlan } from "../../src/plan";
+import { BLOCK_COPY_TABLE, renderBlockScript, renderCopyScript, renderSwitchScript, renderUnblockScript } from "../../src/procedures/block-copy";
+import { blockCopyRaw, edited, ROOT, TEST_PRIVATE_KEY } from "../fixtures";
+
+const bc = (phase = "precopy", extra: Record<string, unknown> = {}) => loadConfig(blockCopyRaw(phase, extra)).ensembles[0] as BlockCopyConfig;
+
+function reasons(raw: RawConfig): string[] {
+    try {
+        loadConfig(raw);
+    } catch (err) {
+        assert.ok(err instanceof ConfigError, String(err));
+        return err.issues.map((i) => `${i.path}: ${i.reason}`);
+    }
+    assert.fail("expected the config to be refused");
+}
+
+const P = "zkmigrate:ensembles[0]";
+
+describe("block-copy config", () => {
+    it("loads with its defaults", () => {
+        const e = bc();
+        assert.equal(e.procedure, "block-copy");
+        assert.equal(e.targetPath, "/kafka");
+        assert.deepEqual(e.copy, {
+            command: "node --import tsx cli/zkmigrate.ts",
+            stateFile: ".zkmigrate/kafka-bc-copy-state.json",
+            sourceAuthEnv: undefined,
+            targetAuthEnv: undefined,
+            delete: true,
+            extraArgs: [],
+        });
+        const remote = bc("precopy", { copy: { runOn: { host: "192.0.2.30" } } });
+        assert.deepEqual(remote.copy.host, { host: "192.0.2.30" });
+        assert.equal(remote.copy.command, "zkmigrate");
+        assert.equal(remote.copy.stateFile, "/var/lib/zkmigrate/kafka-bc-copy-state.json");
+    });
+
+    it("refuses bad input with the config path and the reason", () => {
+        const cases: [string, (r: any) => void, string[]][] = [
+            [
+                "a server in both",
+                (r) => (r.ensembles[0].target[0].host = "192.0.2.2"),
+                [
+                    `${P}.target[0].host: host 192.0.2.2 is in both the source and the target: they are two ensembles (list the same servers in both only to copy within one ensemble)`,
+                ],
+            ],
+            [
+                "overlapping paths on one ensemble",
+                (r) => {
+                    r.ensembles[0].target = r.ensembles[0].source;
+                    r.ensembles[0].targetPath = "/kafka/copy";
+                },
+                [`${P}.targetPath: source and target are the same ensemble and /kafka/copy overlaps /kafka: the copy would read what it writes; pick a disjoint targetPath`],
+            ],
+            [
+                "a relative path and the root",
+                (r) => {
+                    r.ensembles[0].path = "kafka";
+                    r.ensembles[0].targetPath = "/";
+                },
+                [
+                    `${P}.path: "kafka" is not a subtree: an absolute znode path without a trailing "/", not the root (e.g. /kafka)`,
+                    `${P}.targetPath: "/" is not a subtree: an absolute znode path without a trailing "/", not the root (e.g. /kafka)`,
+                ],
+            ],
+            [
+                "credentials in extraArgs",
+                (r) => (r.ensembles[0].copy = { extraArgs: ["--batch-ops", "500", "--src-auth", "digest:u:p", "--verify"] }),
+                [
+                    `${P}.copy.extraArgs[2]: --src-auth would put credentials in the command line (and in every preview): use copy.sourceAuthEnv / copy.targetAuthEnv`,
+                    `${P}.copy.extraArgs[4]: --verify is set by the phase (precopy, final-copy); remove it`,
+                ],
+            ],
+            ["an auth variable that is no name", (r) => (r.ensembles[0].copy = { sourceAuthEnv: "ZK AUTH" }), [`${P}.copy.sourceAuthEnv: an environment variable name`]],
+            ["no client hosts", (r) => (r.ensembles[0].clients.hosts = []), [`${P}.clients.hosts: at least one client host`]],
+            [
+                "a client host twice",
+                (r) => r.ensembles[0].clients.hosts.push({ host: "192.0.2.21" }),
+                [`${P}.clients.hosts[2].host: host 192.0.2.21 is listed twice (also clients.hosts[0])`],
+            ],
+            ["no switch command", (r) => delete r.ensembles[0].clients.switch, [`${P}.clients.switch: Invalid input: expected string, received undefined`]],
+            [
+                "an unknown phase",
+                (r) => (r.ensembles[0].phase = "copied"),
+                [`${P}.phase: unknown block-copy phase "copied" (one of: precopy, blocked, final-copy, switched, done)`],
+            ],
+            [
+                "a myid twice in one side",
+                (r) => (r.ensembles[0].target[1].id = 1),
+                [`${P}.target[1].id: myid 1 is used twice (also target[0])`],
+            ],
+        ];
+        for (const [what, edit, expected] of cases) {
+            assert.deepEqual(reasons(edited(blockCopyRaw(), edit)), expected, what);
+        }
+    });
+
+    it("lets the same myids and servers appear in two block-copy ensembles (they manage no server)", () => {
+        const raw = blockCopyRaw();
+        const second = { ...(raw.ensembles as any[])[0], name: "other-bc", path: "/other" };
+        (raw.ensembles as any[]).push(second);
+        assert.equal(loadConfig(raw).ensembles.length, 2);
+    });
+
+    it("moves one step per update and refuses to step back once switched", () => {
+        const applied = (phase: string) => ({ "kafka-bc": appliedOf(bc(phase)) });
+        assert.deepEqual(validateTransitions([bc("blocked")], applied("precopy")), []);
+        assert.deepEqual(validateTransitions([bc("blocked")], applied("final-copy")), []);
+        assert.deepEqual(
+            validateTransitions([bc("final-copy")], applied("precopy")).map((i) => i.reason),
+            ['"final-copy" is 2 steps from the applied phase "precopy": move one step per update (next: "blocked")'],
+        );
+        assert.deepEqual(
+            validateTransitions([bc("blocked")], {}).map((i) => i.reason),
+            ['a new ensemble starts at the first phase "precopy" (its preflight checks run there); got "blocked"'],
+        );
+        assert.deepEqual(
+            validateTransitions([bc("final-copy")], applied("switched")).map((i) => `${i.path}: ${i.reason}`),
+            [
+                `${P}.phase: the clients were switched to the target ("switched"): stepping back to "final-copy" would lose what they wrote there since; copy it back with a new block & copy ensemble instead`,
+            ],
+        );
+    });
+});
+
+describe("block-copy phases", () => {
+    it("has the issue's phase table", () => {
+        assert.deepEqual(phasesOf("block-copy"), ["precopy", "blocked", "final-copy", "switched", "done"]);
+        assert.deepEqual(
+            BLOCK_COPY_PHASES.map((p) => [p, desiredState(bc(p)).blockCopy]),
+            BLOCK_COPY_PHASES.map((p) => [p, BLOCK_COPY_TABLE[p]]),
+        );
+        assert.deepEqual(BLOCK_COPY_TABLE, {
+            precopy: { copy: "full", clientsBlocked: false, clientsOn: "source" },
+            blocked: { copy: "full", clientsBlocked: true, clientsOn: "source" },
+            "final-copy": { copy: "incremental", clientsBlocked: true, clientsOn: "source" },
+            switched: { copy: "incremental", clientsBlocked: false, clientsOn: "target" },
+            done: { copy: "incremental", clientsBlocked: false, clientsOn: "target" },
+        });
+    });
+
+    it("changes no ZooKeeper server and switches the connect string in `switched`", () => {
+        for (const p of BLOCK_COPY_PHASES) {
+            const d = desiredState(bc(p));
+            assert.deepEqual(d.servers, []);
+            assert.deepEqual(d.firewall, []);
+            const want = p === "switched" || p === "done" ? "192.0.2.11:2181,192.0.2.12:2181,192.0.2.13:2181/kafka" : "192.0.2.1:2181,192.0.2.2:2181,192.0.2.3:2181/kafka";
+            const c = d.clients.current;
+            assert.equal(c.servers.map((s) => `${s.address}:${s.port}`).join(",") + c.chroot, want, p);
+        }
+    });
+
+    it("plans each step in words, with no restart", () => {
+        const steps = (from: string | undefined, to: string) => {
+            const p = planEnsemble(bc(to), from ? { "kafka-bc": appliedOf(bc(from)) } : {});
+            assert.deepEqual(p.plan.restartOrder, []);
+            return describePlan(p.plan);
+        };
+        assert.deepEqual(steps(undefined, "precopy"), ["full copy while the clients run (precopy)"]);
+        assert.deepEqual(steps("precopy", "blocked"), ["block the clients on 192.0.2.21, 192.0.2.22"]);
+        assert.deepEqual(steps("blocked", "final-copy"), ["incremental copy of what changed since the precopy, verified (clients blocked)"]);
+        assert.deepEqual(steps("final-copy", "switched"), ["clients switched to 192.0.2.11:2181,192.0.2.12:2181,192.0.2.13:2181/kafka"]);
+        assert.deepEqual(steps("switched", "done"), []);
+        assert.deepEqual(steps("final-copy", "blocked"), []);
+        assert.deepEqual(steps("blocked", "precopy"), ["unblock the clients on 192.0.2.21, 192.0.2.22"]);
+    });
+});
+
+describe("block-copy commands", () => {
+    it("precopy: a full copy that starts a new state file", () => {
+        assert.equal(
+            renderCopyScript(bc(), "full"),
+            [
+                "set -euo pipefail",
+                "# zkmigrate block-copy kafka-bc: precopy (full, clients running)",
+                "state='.zkmigrate/kafka-bc-copy-state.json'",
+                'mkdir -p "$(dirname "$state")"',
+                'rm -f "$state"',
+                `node --import tsx cli/zkmigrate.ts copy '192.0.2.1:2181,192.0.2.2:2181,192.0.2.3:2181/kafka' '192.0.2.11:2181,192.0.2.12:2181,192.0.2.13:2181/kafka' --mtime-since "$state"`,
+                "",
+            ].join("\n"),
+        );
+    });
+
+    it("final copy: incremental, --delete, --verify, credentials by variable name only", () => {
+        const e = bc("final-copy", { targetPath: "/kafka-a", copy: { sourceAuthEnv: "ZK_SRC_AUTH", targetAuthEnv: "ZK_DST_AUTH", extraArgs: ["--batch-ops", "500"] } });
+        const s = renderCopyScript(e, "incremental");
+        assert.match(s, /^if \[ ! -f "\$state" \]; then$/m);
+        assert.match(
+            s,
+            /copy '192\.0\.2\.1:2181,192\.0\.2\.2:2181,192\.0\.2\.3:2181\/kafka' '192\.0\.2\.11:2181,192\.0\.2\.12:2181,192\.0\.2\.13:2181\/kafka-a' --mtime-since "\$state" --src-auth-env ZK_SRC_AUTH --dst-auth-env ZK_DST_AUTH --delete --verify '--batch-ops' '500'\n$/,
+        );
+        assert.doesNotMatch(renderCopyScript(bc("final-copy", { copy: { delete: false } }), "incremental"), /--delete/);
+    });
+
+    it("clients: block, unblock, and switch with ZK_CONNECT", () => {
+        const e = bc("switched");
+        assert.equal(renderBlockScript(e), "set -e\nsystemctl stop kafka\n");
+        assert.equal(renderUnblockScript(e), "set -e\nsystemctl start kafka\n");
+        assert.match(renderSwitchScript(e), /^set -e\nexport ZK_CONNECT='192\.0\.2\.11:2181,192\.0\.2\.12:2181,192\.0\.2\.13:2181\/kafka'\nsed -i /);
+    });
+});
+
+describe("the block-copy example in Pulumi.dev.yaml", () => {
+    it("is a valid ensemble (uncommented)", () => {
+        const text = readFileSync(join(ROOT, "Pulumi.dev.yaml"), "utf8");
+        const m = /# >>> block-copy example\n([\s\S]*?)# <<< block-copy example/.exec(text);
+        assert.ok(m, "Pulumi.dev.yaml has the commented block-copy example");
+        const yaml = m[1]
+            .split("\n")
+            .map((l) => l.replace(/^ {4}# ?/, ""))
+            .join("\n");
+        const ensembles = parse(yaml) as unknown[];
+        const f = loadConfig({ sshPrivateKey: TEST_PRIVATE_KEY, ensembles });
+        assert.equal(f.ensembles[0].procedure, "block-copy");
+    });
+});
