@@ -390,10 +390,6 @@ const MULTI_READ_BYTES = 1 << 20;
 /** Children names a getChildren multi aims at. */
 const MULTI_CHILDREN = 20_000;
 
-function toNodeStat(s: RawStat): NodeStat {
-    return s;
-}
-
 function rawCode(e: unknown): number | undefined {
     return e instanceof RawError ? e.code : undefined;
 }
@@ -425,7 +421,7 @@ async function readNodes(ctx: ReadCtx, root: string, rels: string[]): Promise<Ma
             const path = abs(root, rel);
             try {
                 const { data, stat } = await ctx.rpc.track(rawGetData(c, path));
-                const n: ZNode = { rel, stat: toNodeStat(stat), data, children: [] };
+                const n: ZNode = { rel, stat, data, children: [] };
                 if (stat.numChildren > 0) {
                     const r = await ctx.rpc.track(rawGetChildren(c, path));
                     n.children = r.children.sort();
@@ -463,7 +459,7 @@ async function readNodes(ctx: ReadCtx, root: string, rels: string[]): Promise<Ma
                 else throw readError(new RawError(r.err, "getData"), abs(root, rel), ctx.side);
                 return;
             }
-            const n: ZNode = { rel, stat: toNodeStat(r.stat!), data: r.data!, children: [] };
+            const n: ZNode = { rel, stat: r.stat!, data: r.data!, children: [] };
             out.set(rel, n);
             seen++;
             bytes += r.data!.length;
@@ -543,7 +539,7 @@ async function readAcls(ctx: ReadCtx, root: string, rels: string[], onAcl: (rel:
         const path = abs(root, rels[i]);
         try {
             const { acl, stat } = await ctx.rpc.track(rawGetAcl(c, path));
-            results[i] = { acl, stat: toNodeStat(stat) };
+            results[i] = { acl, stat };
         } catch (e) {
             if (rawCode(e) !== ERR.noNode) throw readError(e, path, ctx.side);
             results[i] = { acl: null };
