@@ -8,44 +8,14 @@
 // The engine comes from tools/pulumi/install.sh; when it is missing these tests fail (not skip).
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
-import { after, before, describe, it } from "node:test";
-import { LocalWorkspace, PulumiCommand, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
-import { REPO, copyProject, engineCandidates, engineEnv, findEngine, isExecutable, linkNodeModules } from "../../rehearsal/engine";
+import { describe, it } from "node:test";
+import { LocalWorkspace, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
+import { REPO, copyProject, linkNodeModules } from "../../rehearsal/engine";
+import { COMMAND_VERSION, type Engine, useEngine } from "../helpers/engine";
 
-const PULUMI_HOME = process.env.PULUMI_HOME || path.join(os.homedir(), ".pulumi");
-const COMMAND_VERSION: string = require("@pulumi/command/package.json").version;
 const INSTALL_HINT = "run tools/pulumi/install.sh (it builds the Pulumi CLI, language host and command provider from Go modules)";
 const STEP_TIMEOUT = 10 * 60_000;
-
-/** The directory holding `pulumi` and `pulumi-language-nodejs`: the install cache, else PATH. */
-function requireEngine(): string {
-    const bin = findEngine();
-    if (!bin) assert.fail(`the Pulumi engine is not installed (no pulumi and pulumi-language-nodejs in ${engineCandidates()[0]} or on PATH): ${INSTALL_HINT}`);
-    return bin;
-}
-
-interface Engine {
-    bin: string;
-    command: PulumiCommand;
-    env: Record<string, string>;
-    tmp: string;
-}
-
-async function setUpEngine(): Promise<Engine> {
-    const bin = requireEngine();
-    const plugin = path.join(PULUMI_HOME, "plugins", `resource-command-v${COMMAND_VERSION}`, "pulumi-resource-command");
-    assert.ok(isExecutable(plugin), `the command provider plugin ${COMMAND_VERSION} is not installed (${plugin} is missing): ${INSTALL_HINT}`);
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "zkmigrate-engine-"));
-    fs.mkdirSync(path.join(tmp, "state"));
-    const env = { ...engineEnv(bin, path.join(tmp, "state"), "zkmigrate-engine-test"), PULUMI_HOME };
-    // The Automation API runs `pulumi` with process.env plus a workspace's envVars; the version
-    // check runs before any workspace exists, so the engine must be on this process's PATH too.
-    for (const [k, v] of Object.entries(env)) process.env[k] = v;
-    const command = await PulumiCommand.get({ root: path.dirname(bin) });
-    return { bin, command, env, tmp };
-}
 
 /** Resource pre-events of an operation: "type name" -> op. */
 function collector() {
@@ -68,23 +38,7 @@ function writeProject(dir: string, files: Record<string, string>) {
 }
 
 describe("the Pulumi engine, offline (tools/pulumi/install.sh)", () => {
-    let engine: Engine | undefined;
-    let setupError: unknown;
-
-    before(async () => {
-        try {
-            engine = await setUpEngine();
-        } catch (err) {
-            setupError = err;
-        }
-    });
-    after(() => {
-        if (engine) fs.rmSync(engine.tmp, { recursive: true, force: true });
-    });
-    const need = (): Engine => {
-        if (!engine) throw setupError;
-        return engine;
-    };
+    const need = useEngine({ label: "zkmigrate-engine", installHint: INSTALL_HINT });
 
     it("runs a local Command: up, up again reading its own output, destroy", { timeout: 3 * STEP_TIMEOUT }, async () => {
         const e = need();

@@ -15,7 +15,7 @@ import { DEFAULT_ZK_VERSION } from "../../rehearsal/zookeeper";
 import { loadConfig, type BlockCopyConfig } from "../../src/config";
 import { renderCopyScript } from "../../src/procedures/block-copy";
 import { digestId } from "../../src/zk/copy";
-import { connectClient } from "../../src/zk/session";
+import { call, connectClient } from "../../src/zk/session";
 import { ROOT, TEST_PRIVATE_KEY } from "../fixtures";
 import { fleetName, useFleet } from "./helpers/fleet";
 
@@ -23,15 +23,9 @@ const ADMIN = "bc-admin:bc-secret";
 const OPEN = [new zookeeper.ACL(zookeeper.Permission.ALL, new zookeeper.Id("world", "anyone"))];
 const LOCKED = [new zookeeper.ACL(zookeeper.Permission.ALL, new zookeeper.Id("digest", digestId(ADMIN)))];
 
+/** One client call, bounded (20 s). */
 function p<T>(f: (cb: (err: unknown, v?: T) => void) => void): Promise<T> {
-    return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error("no answer within 20 s")), 20_000);
-        f((err, v) => {
-            clearTimeout(timer);
-            if (err) reject(err);
-            else resolve(v as T);
-        });
-    });
+    return call<T>("ZooKeeper call", 20_000, f);
 }
 
 async function open(connect: string): Promise<zookeeper.Client> {

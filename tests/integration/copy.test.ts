@@ -14,7 +14,7 @@ import { connectString, hostsOf, type Fleet } from "../../rehearsal/fleet";
 import { ZK_VERSIONS, resolveVersion } from "../../rehearsal/zookeeper";
 import { main } from "../../cli/zkmigrate";
 import { CopyError, copyTree, digestId, type AuthInfo, type CopyOptions } from "../../src/zk/copy";
-import { connectClient } from "../../src/zk/session";
+import { call, connectClient, ZkOperationError } from "../../src/zk/session";
 import { useFleet } from "./helpers/fleet";
 
 const ADMIN = "copy-admin:admin-secret";
@@ -29,15 +29,9 @@ function acl(perms: number, scheme: string, id: string): zookeeper.ACL {
 }
 const OPEN = [acl(ALL, "world", "anyone")];
 
+/** One client call, bounded (20 s). */
 function p<T>(f: (cb: (err: unknown, v?: T) => void) => void): Promise<T> {
-    return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error("no answer within 20 s")), 20_000);
-        f((err, v) => {
-            clearTimeout(timer);
-            if (err) reject(err);
-            else resolve(v as T);
-        });
-    });
+    return call<T>("ZooKeeper call", 20_000, f);
 }
 
 class Zk {
@@ -86,7 +80,7 @@ async function failure(x: Promise<unknown>): Promise<string> {
     try {
         await x;
     } catch (e) {
-        return e && typeof (e as { getName?: unknown }).getName === "function" ? (e as zookeeper.Exception).getName() : String(e);
+        return e instanceof ZkOperationError ? e.code : String(e);
     }
     return "no error";
 }

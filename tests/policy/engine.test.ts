@@ -8,37 +8,16 @@
 // A missing engine or a pack without its node_modules fails these tests (never a skip).
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
-import { after, before, describe, it } from "node:test";
-import { LocalWorkspace, PulumiCommand, type EngineEvent } from "@pulumi/pulumi/automation";
-import { REPO, copyProject, engineCandidates, engineEnv, findEngine, isExecutable, linkNodeModules } from "../../rehearsal/engine";
+import { describe, it } from "node:test";
+import { LocalWorkspace, type EngineEvent } from "@pulumi/pulumi/automation";
+import { REPO, copyProject, linkNodeModules } from "../../rehearsal/engine";
+import { useEngine } from "../helpers/engine";
 
 const PACK = path.join(REPO, "policy");
-const PULUMI_HOME = process.env.PULUMI_HOME || path.join(os.homedir(), ".pulumi");
-const COMMAND_VERSION: string = require("@pulumi/command/package.json").version;
 const INSTALL_HINT = "run tools/setup.sh (it builds the Pulumi engine from Go modules and installs the policy pack's node_modules)";
 const TIMEOUT = 5 * 60_000;
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot a real key: a preview connects to nothing\n-----END OPENSSH PRIVATE KEY-----\n";
-
-interface Engine {
-    command: PulumiCommand;
-    env: Record<string, string>;
-    tmp: string;
-}
-
-async function setUpEngine(): Promise<Engine> {
-    const bin = findEngine();
-    if (!bin) assert.fail(`the Pulumi engine is not installed (no pulumi and pulumi-language-nodejs in ${engineCandidates()[0]} or on PATH): ${INSTALL_HINT}`);
-    const plugin = path.join(PULUMI_HOME, "plugins", `resource-command-v${COMMAND_VERSION}`, "pulumi-resource-command");
-    assert.ok(isExecutable(plugin), `the command provider plugin ${COMMAND_VERSION} is not installed (${plugin} is missing): ${INSTALL_HINT}`);
-    assert.ok(fs.existsSync(path.join(PACK, "node_modules", "@pulumi", "policy")), `the policy pack's dependencies are not installed (${PACK}/node_modules): ${INSTALL_HINT}`);
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "zkmigrate-policy-engine-"));
-    fs.mkdirSync(path.join(tmp, "state"));
-    const env = { ...engineEnv(bin, path.join(tmp, "state"), "zkmigrate-policy-test"), PULUMI_HOME };
-    for (const [k, v] of Object.entries(env)) process.env[k] = v;
-    return { command: await PulumiCommand.get({ root: path.dirname(bin) }), env, tmp };
-}
 
 /** The policy events of an operation. The engine sends the policy's description, then the message. */
 function policyEvents() {
@@ -53,22 +32,12 @@ function policyEvents() {
 }
 
 describe("the policy pack under the real engine (pulumi preview --policy-pack policy)", () => {
-    let engine: Engine | undefined;
-    let setupError: unknown;
-    before(async () => {
-        try {
-            engine = await setUpEngine();
-        } catch (err) {
-            setupError = err;
-        }
+    const need = useEngine({
+        label: "zkmigrate-policy-engine",
+        installHint: INSTALL_HINT,
+        check: () =>
+            assert.ok(fs.existsSync(path.join(PACK, "node_modules", "@pulumi", "policy")), `the policy pack's dependencies are not installed (${PACK}/node_modules): ${INSTALL_HINT}`),
     });
-    after(() => {
-        if (engine) fs.rmSync(engine.tmp, { recursive: true, force: true });
-    });
-    const need = (): Engine => {
-        if (!engine) throw setupError;
-        return engine;
-    };
 
     it("passes this repo's program on the dev stack", { timeout: TIMEOUT }, async () => {
         const e = need();
