@@ -2,7 +2,7 @@
 //   npm run zkmigrate -- status 10.0.0.1:2181,10.0.0.2:2181
 //   node --import tsx cli/zkmigrate.ts smoke 127.0.0.1:2181/kafka --json
 import { collectStatus, formatSmoke, formatStatus, runSmoke } from "../src/zk";
-import { type ConnectString, ConnectStringError, parseConnectString } from "../src/zk/connect-string";
+import { type ConnectString, ConnectStringError, parseConnectString } from "../src/format/connect-string";
 import { CopyError, type CopyOptions, copyTree, formatCopySummary, type Progress, parseAuth, parseEndpoint } from "../src/zk/copy";
 
 export const EXIT = { ok: 0, checkFailed: 1, usage: 2, cannotConnect: 3, writeFailed: 4 } as const;

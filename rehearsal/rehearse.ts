@@ -27,7 +27,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { LocalWorkspace, PulumiCommand, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
-import { MITOSIS_PHASES } from "../src/phases";
+import { MITOSIS_PHASES } from "../src/procedures/mitosis";
 import { fourLetterWord, parseMode } from "../src/zk/four-letter";
 import { probeKafkaController } from "../src/zk/kafka";
 import { REPO, copyProject, engineEnv, findEngine } from "./engine";

@@ -17,7 +17,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import * as zookeeper from "node-zookeeper-client";
-import { type ConnectString, ConnectStringError, formatConnectString, formatServer, parseConnectString } from "./connect-string";
+import { type ConnectString, ConnectStringError, formatConnectString, formatServer, parseConnectString } from "../format/connect-string";
 import { ERR, RawError, type RawStat, lastZxidOf, rawGetAcl, rawGetChildren, rawGetData, rawMultiRead } from "./raw";
 import { abort, createSingleServerClient, zkErrorName } from "./session";
 

@@ -2,7 +2,7 @@
 // promises, every call bounded by a timeout.
 import { isIPv6 } from "node:net";
 import * as zookeeper from "node-zookeeper-client";
-import { formatServer, singleServerConnectString, type ZkServerAddress } from "./connect-string";
+import { formatServer, singleServerConnectString, type ZkServerAddress } from "../format/connect-string";
 
 /**
  * node-zookeeper-client 1.1.3 parses one reply per call of its socket handler and carries the
