@@ -33,7 +33,9 @@ import { probeKafkaController } from "../src/zk/kafka";
 import { REPO, copyProject, engineEnv, findEngine } from "./engine";
 import { createFleet, destroyFleet, hostsOf, kafkaBootstrap, runScript, stackHostConfig, type Fleet, type FleetHost } from "./fleet";
 import { KafkaLoad, createTopic, type KafkaFigures } from "./kafka-load";
-import { StressGroup, type Window } from "./stress";
+import type { Window } from "./gaps";
+import { StressGroup } from "./stress";
+import { withTimeout } from "./with-timeout";
 
 const ENSEMBLE = "kafka";
 const CHROOT = "/kafka";
@@ -693,16 +695,6 @@ async function main(): Promise<number> {
     console.log(lines.join("\n"));
     console.log(JSON.stringify(summary));
     return summary.ok ? 0 : 1;
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-    let timer: NodeJS.Timeout;
-    return Promise.race([
-        p.finally(() => clearTimeout(timer)),
-        new Promise<T>((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms / 1000} s`)), ms);
-        }),
-    ]);
 }
 
 main().then(
