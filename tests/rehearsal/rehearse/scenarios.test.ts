@@ -17,7 +17,7 @@ describe("rehearse scenarios", () => {
         for (const [name, s] of Object.entries(SCENARIOS)) {
             const p = PROCEDURES[s.procedure];
             assert.ok(p, `${name}: procedure ${s.procedure}`);
-            for (const phase of Object.keys("phases" in s ? s.phases : {})) assert.ok(p.phases.includes(phase), `${name}: ${phase} is a phase of ${s.procedure}`);
+            for (const phase of Object.keys("phases" in s ? s.phases : {})) assert.ok((p.phases as readonly string[]).includes(phase), `${name}: ${phase} is a phase of ${s.procedure}`);
             assert.match(s.fleetPrefix, /^r[a-z]$/, `${name}: the fleet prefix`);
             assert.ok(!prefixes.has(s.fleetPrefix), `${name}: its own fleet prefix`);
             prefixes.add(s.fleetPrefix);
