@@ -145,17 +145,19 @@ export interface Compared {
 /**
  * Creates and data updates (the ACLs come later), and the target nodes the source lacks.
  * `dstNodes`: what the target has (null: known absent; missing: not read, unchanged since the
- * last run).
+ * last run). `keptChild`: whether a source child is copied (default: it is in `copied`; a
+ * journal's copy reads only some children, and keeps the others).
  */
 export function compareTrees(
     copied: Map<string, ZNode>,
     srcNodes: Map<string, ZNode>,
     dstNodes: Map<string, ZNode | null>,
     test: ChangeTest,
-    o: { aclMode: "source" | "open"; dstRoot: string },
+    o: { aclMode: "source" | "open"; dstRoot: string; keptChild?: (rel: string) => boolean },
     cs: ChangeSet,
     warnings: string[],
 ): Compared {
+    const kept = o.keptChild ?? ((rel: string) => copied.has(rel));
     const toCreate = new Set<string>();
     const childSets = new Map<string, Set<string>>();
     const targetHasChild = (parent: string, name: string): boolean | undefined => {
@@ -191,7 +193,7 @@ export function compareTrees(
         if (!known) continue;
         const sn = srcNodes.get(rel);
         if (!sn) continue;
-        const keep = new Set(sn.children.filter((c) => copied.has(childRel(rel, c))));
+        const keep = new Set(sn.children.filter((c) => kept(childRel(rel, c))));
         for (const c of known.children) {
             if (keep.has(c)) continue;
             const r = childRel(rel, c);

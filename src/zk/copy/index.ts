@@ -38,18 +38,20 @@ import {
 } from "./diff";
 import { CopyError, type CopyOptions, DEFAULT_JUTE_MAXBUFFER, type Endpoint, type Progress, REQUEST_HEADROOM, parseEndpoint } from "./options";
 import { type ReadCtx, rawCode, readAcls, readError, readNodes, readSubtree, supportsMultiRead } from "./read";
+import { consumeJournal } from "./journal";
 import { type CopyRules, FAITHFUL } from "./rules";
 import { Rpc, type Side, closeSide, openSide, sameEnsemble } from "./sessions";
 import { type Since, resolveSince, writeState } from "./state";
 import type { CopySummary } from "./summary";
 import { BatchWriter, writeChanges } from "./write";
-import { type Acl, type NodeStat, type ZNode, abs, digestId, isInside, nodeKind } from "./znode";
+import { type Acl, type NodeStat, type ZNode, abs, digestId, isInside, nodeKind, parentRel } from "./znode";
 import { verifyTrees } from "./verify";
 
 export { type ChangeSet, type CounterRaise, type CreateOp, changeSetText } from "./diff";
 export { CopyError, type CopyErrorKind, type CopyOptions, DEFAULT_JUTE_MAXBUFFER, type Endpoint, type AuthInfo, type Progress, REQUEST_HEADROOM, parseAuth, parseEndpoint } from "./options";
 export { type CopyRules, FAITHFUL } from "./rules";
 export { type CopyState, readState } from "./state";
+export { type JournalState, type JournalStatus, readJournalState, startJournal, stopJournal } from "./journal";
 export { type CopySummary, formatCopySummary } from "./summary";
 export { type Difference, type VerifyResult } from "./verify";
 export { type Acl, type NodeKind, type NodeStat, type ZNode, OPEN_ACL, aclText, createOpBytes, digestId, nodeKind } from "./znode";
@@ -140,6 +142,22 @@ async function readTarget(ctx: ReadCtx, dstRoot: string, copied: Map<string, ZNo
     return dstNodes;
 }
 
+/** Every node visited is compared in full (data, ACL, children). */
+const VISIT_ALL: ChangeTest = { incremental: true, changed: () => true, aclChanged: () => true, childrenChanged: () => true };
+
+/** The relative paths a journal's changes make the copy visit: each changed path and its parent. */
+export function journalVisits(paths: string[], root: string): string[] {
+    const visit = new Set<string>();
+    for (const p of paths) {
+        if (!isInside(p, root)) continue;
+        const rel = root === "/" ? (p === "/" ? "" : p) : p.slice(root.length);
+        if (root === "/" && (rel === "/zookeeper" || rel.startsWith("/zookeeper/"))) continue;
+        visit.add(rel);
+        if (rel !== "") visit.add(parentRel(rel));
+    }
+    return [...visit];
+}
+
 function summaryOf(src: Endpoint, dst: Endpoint, cs: ChangeSet, x: { since?: Since; test: ChangeTest; dryRun: boolean; sourceNodes: number; copied: Map<string, ZNode>; targetRead: number; source: Side; seconds: CopySummary["seconds"]; warnings: string[] }): CopySummary {
     return {
         source: src.text,
@@ -206,6 +224,7 @@ export async function copyTree(sourceText: string, targetText: string, o: CopyOp
     let source: Side | undefined;
     let target: Side | undefined;
     let writer: BatchWriter | undefined;
+    let journal: CopySummary["journal"];
     try {
         // 1. Sessions: every source server (reads spread over them), one target session.
         const connectTimeoutMs = o.connectTimeoutMs ?? 10_000;
@@ -224,31 +243,56 @@ export async function copyTree(sourceText: string, targetText: string, o: CopyOp
         // 2. Checks before reading the tree.
         const { rootStat, srcMulti, dstMulti, watermark } = await checkBeforeReading(rpc, source, target, since, { ...o, includeEphemeral, connectTimeoutMs }, warnings);
 
-        // 3. The source subtree: stats, data, children.
+        // The change journal, when one is given and nothing can be missing from it.
+        let visits: string[] | undefined;
+        if (o.journal !== undefined) {
+            const j = await consumeJournal(o.journal, src, since?.state ? since.zxid : undefined, rootStat.czxid);
+            if (j.ok) {
+                visits = journalVisits(j.paths, src.path);
+                journal = { file: o.journal, paths: j.paths.length, visited: visits.length, startZxid: j.state.startZxid!, endZxid: j.state.endZxid };
+                warnings.push("the change journal has no record of setACL (ZooKeeper fires no watch for it): an ACL changed without a data change since the precopy is not copied; --verify compares every ACL");
+            } else {
+                warnings.push(`change journal not used: ${j.reason}; every node's stat was scanned instead`);
+            }
+        }
+        const nodeTest = visits ? VISIT_ALL : test;
+
+        // 3. The source subtree: stats, data, children (with a journal: the nodes it names).
         const tRead = performance.now();
         let read = 0;
         const srcCtx: ReadCtx = { side: "source", rpc, clients: source.clients, multi: srcMulti, inFlight: 4, onNodes: (n) => clock.report("read source", (read += n)) };
-        const srcNodes = await readSubtree(srcCtx, src.path);
-        if (!srcNodes.has("")) throw new CopyError(`source path ${src.path} was deleted while it was read`, "check");
+        let srcNodes: Map<string, ZNode>;
+        if (visits) {
+            srcNodes = new Map();
+            for (const [rel, n] of await readNodes(srcCtx, src.path, visits)) if (n) srcNodes.set(rel, n);
+        } else {
+            srcNodes = await readSubtree(srcCtx, src.path);
+            if (!srcNodes.has("")) throw new CopyError(`source path ${src.path} was deleted while it was read`, "check");
+        }
         clock.report("read source", read, undefined, true);
         seconds.readSource = clock.since(tRead);
 
         const cs = emptyChangeSet();
         const copied = selectCopied(srcNodes, includeEphemeral, cs);
         const roots: Roots = { src: src.path, dst: dst.path };
-        refuseOversize(copied, test, roots, maxBuffer, rules);
+        refuseOversize(copied, nodeTest, roots, maxBuffer, rules);
 
         // 4. What the target has.
         const tTarget = performance.now();
         let targetRead = 0;
         const dstCtx: ReadCtx = { side: "target", rpc, clients: [dstClient], multi: dstMulti, inFlight: 4, onNodes: (n) => clock.report("read target", (targetRead += n)) };
         cs.ancestors = await missingAncestors(rpc, dstClient, dst.path);
-        const dstNodes = await readTarget(dstCtx, dst.path, copied, test, cs.ancestors.length > 0);
+        let dstNodes: Map<string, ZNode | null>;
+        if (visits) dstNodes = await readNodes(dstCtx, dst.path, visits);
+        else dstNodes = await readTarget(dstCtx, dst.path, copied, test, cs.ancestors.length > 0);
         clock.report("read target", targetRead, undefined, true);
         seconds.readTarget = clock.since(tTarget);
 
         // 5. The change set (ACLs come in step 6).
-        const { toCreate, aclNeeded, extraRoots } = compareTrees(copied, srcNodes, dstNodes, test, { aclMode, dstRoot: dst.path }, cs, warnings);
+        // A journal's copy keeps the source children it did not visit (unchanged since the precopy).
+        const visited = visits ? new Set(visits) : undefined;
+        const keptChild = visited ? (rel: string) => copied.has(rel) || !visited.has(rel) : undefined;
+        const { toCreate, aclNeeded, extraRoots } = compareTrees(copied, srcNodes, dstNodes, nodeTest, { aclMode, dstRoot: dst.path, keptChild }, cs, warnings);
         if (o.delete && extraRoots.length > 0) cs.deletes = deleteOrder((await readSubtree(dstCtx, dst.path, extraRoots)).keys());
         else cs.extra = extraRoots;
         for (const r of cs.persistentOverEphemeral) {
@@ -281,7 +325,8 @@ export async function copyTree(sourceText: string, targetText: string, o: CopyOp
         const totalOps = () => cs.ancestors.length + cs.creates.length + cs.setData.length + cs.deletes.length + cs.bumps.length + cs.setAcl.length;
         const onDone = (k: number) => clock.report("write", (written += k), totalOps());
         writer = o.dryRun ? undefined : new BatchWriter(rpc, dstClient, batchOps, batchBytes, o.batchesInFlight ?? 4, onDone);
-        const summary = summaryOf(src, dst, cs, { since, test, dryRun: !!o.dryRun, sourceNodes: srcNodes.size, copied, targetRead, source, seconds, warnings });
+        const summary = summaryOf(src, dst, cs, { since, test: nodeTest, dryRun: !!o.dryRun, sourceNodes: srcNodes.size, copied, targetRead, source, seconds, warnings });
+        summary.journal = journal;
         for (const x of cs.asPersistent) warnings.push(`${abs(src.path, x.rel)} is a ${x.kind} node: copied as a persistent node`);
         if (cs.extra.length > 0) warnings.push(`${cs.extra.length} target node(s) the source lacks were kept (--delete removes them), e.g. ${abs(dst.path, cs.extra[0])}`);
 
@@ -294,7 +339,8 @@ export async function copyTree(sourceText: string, targetText: string, o: CopyOp
             seconds.write = clock.since(tWrite);
 
             // 8. The state for the next incremental run.
-            if (stateFile) {
+            // (Not after a journal's copy: it read only some nodes; the precopy's state stays.)
+            if (stateFile && !visits) {
                 const aversions: Record<string, number> = {};
                 let newest = since?.state?.mtime ?? 0;
                 for (const n of srcNodes.values()) {

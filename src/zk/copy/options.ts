@@ -61,6 +61,12 @@ export interface CopyOptions {
     delete?: boolean;
     /** Copy only what changed since: milliseconds since the epoch, or a state file (see CopyState). */
     mtimeSince?: number | string;
+    /**
+     * A change journal (`zkmigrate journal start`) recording since before the run that wrote the
+     * `mtimeSince` state file: it is stopped, and when nothing can be missing from it only its
+     * paths are visited; otherwise the scan of every node's stat, with a warning saying why.
+     */
+    journal?: string;
     /** Write the state for the next incremental run here (defaults to a `mtimeSince` file). */
     stateFile?: string;
     dryRun?: boolean;

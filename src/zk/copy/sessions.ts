@@ -87,8 +87,8 @@ export interface Side {
     unreachable: string[];
 }
 
-export function connectOne(server: { host: string; port: number }, auth: AuthInfo[], timeoutMs: number): Promise<zookeeper.Client> {
-    const client = createSingleServerClient(server, undefined, 30_000);
+export function connectOne(server: { host: string; port: number }, auth: AuthInfo[], timeoutMs: number, sessionTimeoutMs = 30_000): Promise<zookeeper.Client> {
+    const client = createSingleServerClient(server, undefined, sessionTimeoutMs);
     for (const a of auth) client.addAuthInfo(a.scheme, Buffer.from(a.credentials));
     return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {

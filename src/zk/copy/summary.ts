@@ -26,6 +26,8 @@ export interface CopySummary {
     };
     written: { batches: number; ops: number; bytes: number };
     stateFile?: string;
+    /** The change journal the run used: its paths were visited instead of every node's stat. */
+    journal?: { file: string; paths: number; visited: number; startZxid: string; endZxid?: string };
     unreachable: { source: string[]; target: string[] };
     verify?: VerifyResult;
     seconds: { connect: number; readSource: number; readTarget: number; write: number; verify?: number; total: number };
@@ -46,6 +48,7 @@ export function formatCopySummary(s: CopySummary): string {
     const sec = s.seconds;
     lines.push(`  time: connect ${sec.connect.toFixed(2)} s, read source ${sec.readSource.toFixed(2)} s, read target ${sec.readTarget.toFixed(2)} s, write ${sec.write.toFixed(2)} s, total ${sec.total.toFixed(2)} s (${s.nodesPerSec} nodes/s)`);
     if (s.stateFile) lines.push(`  state for the next incremental run: ${s.stateFile}`);
+    if (s.journal) lines.push(`  change journal ${s.journal.file}: ${s.journal.paths} changed paths (zxid 0x${s.journal.startZxid} to 0x${s.journal.endZxid ?? "?"}), ${s.journal.visited} nodes visited instead of every node's stat`);
     for (const w of s.warnings) lines.push(`  warning: ${w}`);
     if (s.planText) lines.push("", s.planText);
     if (s.verify) {
