@@ -58,6 +58,22 @@ function installFrameSplitter(): void {
         this.__frameRest = undefined;
         return closed.call(this, hadError);
     };
+    // Corking: the client writes each request with its own socket.write (a syscall and often a
+    // TCP segment each); many queued in one tick (hundreds of pipelined reads) go out together.
+    const q = CM.prototype as { onPacketQueueReadable: () => void };
+    const readable = q.onPacketQueueReadable;
+    q.onPacketQueueReadable = function (this: { socket?: { cork(): void; uncork(): void; writable?: boolean }; __corked?: boolean }) {
+        const socket = this.socket;
+        if (socket && !this.__corked && socket.writable !== false) {
+            this.__corked = true;
+            socket.cork();
+            process.nextTick(() => {
+                this.__corked = false;
+                socket.uncork();
+            });
+        }
+        return readable.call(this);
+    };
     proto.__zkmigrateFrames = true;
 }
 installFrameSplitter();

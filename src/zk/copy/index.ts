@@ -37,7 +37,7 @@ import {
     targetReadsNeeded,
 } from "./diff";
 import { CopyError, type CopyOptions, DEFAULT_JUTE_MAXBUFFER, type Endpoint, type Progress, REQUEST_HEADROOM, parseEndpoint } from "./options";
-import { type ReadCtx, rawCode, readAcls, readError, readNodes, readSubtree, supportsMultiRead } from "./read";
+import { AclPrefetch, type ReadCtx, rawCode, readAcls, readError, readNodes, readSubtree, supportsMultiRead } from "./read";
 import { consumeJournal } from "./journal";
 import { type CopyRules, FAITHFUL } from "./rules";
 import { Rpc, type Side, closeSide, openSide, sameEnsemble } from "./sessions";
@@ -59,7 +59,8 @@ export { type Acl, type NodeKind, type NodeStat, type ZNode, OPEN_ACL, aclText, 
 /** A run's clock: seconds per stage, and the progress callback at most every 200 ms. */
 class Clock {
     readonly t0 = performance.now();
-    readonly seconds = { connect: 0, readSource: 0, readTarget: 0, write: 0, verify: undefined as number | undefined, total: 0 };
+    readonly seconds = { connect: 0, readSource: 0, readTarget: 0, readAcl: 0, write: 0, writeCounters: 0, writeAcl: 0, verify: undefined as number | undefined, total: 0, cpu: 0 };
+    private readonly cpu0 = process.cpuUsage();
     private last = 0;
     constructor(private readonly progress: (p: Progress) => void) {}
     report(stage: Progress["stage"], done: number, total?: number, force = false): void {
@@ -71,6 +72,11 @@ class Clock {
     }
     since(t: number): number {
         return (performance.now() - t) / 1000;
+    }
+    /** CPU seconds of this process since the start (user and system). */
+    cpu(): number {
+        const u = process.cpuUsage(this.cpu0);
+        return (u.user + u.system) / 1e6;
     }
 }
 
@@ -262,11 +268,16 @@ export async function copyTree(sourceText: string, targetText: string, o: CopyOp
         let read = 0;
         const srcCtx: ReadCtx = { side: "source", rpc, clients: source.clients, multi: srcMulti, inFlight: 4, onNodes: (n) => clock.report("read source", (read += n)) };
         let srcNodes: Map<string, ZNode>;
+        let prefetch: AclPrefetch | undefined;
+        let aclRead = 0;
+        const aclReadCtx = (ctx: ReadCtx): ReadCtx => ({ ...ctx, onNodes: (n) => clock.report(ctx.side === "source" ? "read source" : "read target", (aclRead += n)) });
         if (visits) {
             srcNodes = new Map();
             for (const [rel, n] of await readNodes(srcCtx, src.path, visits)) if (n) srcNodes.set(rel, n);
         } else {
-            srcNodes = await readSubtree(srcCtx, src.path);
+            // A full copy needs every source ACL: read them while the data is read.
+            prefetch = test.incremental ? undefined : new AclPrefetch(aclReadCtx(srcCtx), src.path, 256 * source.clients.length);
+            srcNodes = await readSubtree(srcCtx, src.path, [""], () => true, prefetch ? (rels) => prefetch!.add(rels) : undefined);
             if (!srcNodes.has("")) throw new CopyError(`source path ${src.path} was deleted while it was read`, "check");
         }
         clock.report("read source", read, undefined, true);
@@ -306,17 +317,17 @@ export async function copyTree(sourceText: string, targetText: string, o: CopyOp
         const creating = new Set(cs.creates.map((c) => c.rel));
         const targetAcls = new Map<string, Acl[] | null>();
         const sourceAcls = new Map<string, Acl[] | null>();
-        let aclRead = 0;
-        const aclCtx = (ctx: ReadCtx): ReadCtx => ({ ...ctx, onNodes: (n) => clock.report(ctx.side === "source" ? "read source" : "read target", (aclRead += n)) });
+        const prefetched = prefetch ? await prefetch.finish() : new Map<string, Acl[] | null>();
+        for (const rel of aclNeeded) if (prefetched.has(rel)) sourceAcls.set(rel, prefetched.get(rel)!);
         await Promise.all([
-            readAcls(aclCtx(dstCtx), dst.path, aclNeeded.filter((r) => !creating.has(r)), (rel, acl) => {
+            readAcls(aclReadCtx(dstCtx), dst.path, aclNeeded.filter((r) => !creating.has(r)), (rel, acl) => {
                 targetAcls.set(rel, acl);
             }),
-            readAcls(aclCtx(srcCtx), src.path, aclNeeded, (rel, acl) => {
+            readAcls(aclReadCtx(srcCtx), src.path, aclNeeded.filter((r) => !prefetched.has(r)), (rel, acl) => {
                 sourceAcls.set(rel, acl);
             }),
         ]);
-        seconds.readSource += clock.since(tAcl);
+        seconds.readAcl = clock.since(tAcl);
         applyAcls(cs, { aclNeeded, sourceAcls, targetAcls, aclMode, digests, roots, maxBuffer }, rules, warnings);
 
         // 7. Write.
@@ -333,7 +344,9 @@ export async function copyTree(sourceText: string, targetText: string, o: CopyOp
         if (!writer) {
             summary.planText = changeSetText(cs, src.path, dst.path);
         } else {
-            await writeChanges(cs, { rpc, client: dstClient, ctx: dstCtx, root: dst.path, writer, onDone });
+            const w = await writeChanges(cs, { rpc, client: dstClient, ctx: dstCtx, root: dst.path, writer, onDone });
+            seconds.writeCounters = w.counters;
+            seconds.writeAcl = w.acl;
             summary.written = { batches: writer.result.batches, ops: writer.result.ops + cs.ancestors.length + cs.setAcl.length, bytes: writer.result.bytes };
             clock.report("write", written, totalOps(), true);
             seconds.write = clock.since(tWrite);
@@ -352,6 +365,7 @@ export async function copyTree(sourceText: string, targetText: string, o: CopyOp
             }
         }
         seconds.total = clock.since(clock.t0);
+        seconds.cpu = clock.cpu();
         summary.nodesPerSec = Math.round(srcNodes.size / seconds.total);
 
         if (o.verify) {

@@ -136,11 +136,21 @@ export async function readNodes(ctx: ReadCtx, root: string, rels: string[]): Pro
     return out;
 }
 
-/** The whole subtree, level by level; `follow` says which children to descend into. */
-export async function readSubtree(ctx: ReadCtx, root: string, start: string[] = [""], follow: (rel: string) => boolean = () => true): Promise<Map<string, ZNode>> {
+/**
+ * The whole subtree, level by level; `follow` says which children to descend into; `onLevel`
+ * hears each level's paths before they are read (the ACL prefetch starts on them).
+ */
+export async function readSubtree(
+    ctx: ReadCtx,
+    root: string,
+    start: string[] = [""],
+    follow: (rel: string) => boolean = () => true,
+    onLevel?: (rels: string[]) => void,
+): Promise<Map<string, ZNode>> {
     const nodes = new Map<string, ZNode>();
     let level = start;
     while (level.length > 0) {
+        onLevel?.(level);
         const got = await readNodes(ctx, root, level);
         const next: string[] = [];
         for (const rel of level) {
@@ -216,3 +226,65 @@ export async function supportsMultiRead(rpc: Rpc, side: Side, auth: AuthInfo[], 
     }
 }
 
+
+/**
+ * ACLs read while the data is: paths are added as they become known (level by level), read
+ * `limit` at a time over the clients, in the order added. A full copy needs every source ACL,
+ * and getACL has no multi form: read alone they took longer than the data and children.
+ */
+export class AclPrefetch {
+    readonly acls = new Map<string, Acl[] | null>();
+    private readonly queue: string[] = [];
+    private at = 0;
+    private active = 0;
+    private k = 0;
+    private error?: Error;
+    private waiters: (() => void)[] = [];
+
+    constructor(
+        private readonly ctx: ReadCtx,
+        private readonly root: string,
+        private readonly limit: number,
+    ) {}
+
+    add(rels: string[]): void {
+        for (const r of rels) this.queue.push(r);
+        this.pump();
+    }
+
+    private pump(): void {
+        while (this.active < this.limit && this.at < this.queue.length && !this.error && !this.ctx.rpc.failed) {
+            const rel = this.queue[this.at++];
+            const c = this.ctx.clients[this.k++ % this.ctx.clients.length];
+            const path = abs(this.root, rel);
+            this.active++;
+            this.ctx.rpc
+                .track(rawGetAcl(c, path))
+                .then(
+                    ({ acl }) => {
+                        this.acls.set(rel, acl);
+                    },
+                    (e) => {
+                        if (rawCode(e) === ERR.noNode) this.acls.set(rel, null);
+                        else this.error ??= readError(e, path, this.ctx.side);
+                    },
+                )
+                .finally(() => {
+                    this.active--;
+                    this.ctx.onNodes?.(1);
+                    this.pump();
+                    if (this.active === 0) for (const w of this.waiters.splice(0)) w();
+                });
+        }
+    }
+
+    /** Every ACL added so far (throws the first read error). */
+    async finish(): Promise<Map<string, Acl[] | null>> {
+        while (this.active > 0 || (this.at < this.queue.length && !this.error && !this.ctx.rpc.failed)) {
+            await new Promise<void>((r) => this.waiters.push(r));
+        }
+        if (this.error) throw this.error;
+        if (this.ctx.rpc.failed) throw this.ctx.rpc.failed;
+        return this.acls;
+    }
+}
