@@ -92,6 +92,12 @@ interface Checked {
 async function checkBeforeReading(rpc: Rpc, source: Side, target: Side, since: Since | undefined, o: CopyOptions & { includeEphemeral: boolean; connectTimeoutMs: number }, warnings: string[]): Promise<Checked> {
     const src = source.endpoint;
     const dst = target.endpoint;
+    // The probes open sessions of their own: under way while the other checks run.
+    const probes = Promise.all([
+        supportsMultiRead(rpc, source, o.sourceAuth ?? [], o.connectTimeoutMs, src.path),
+        supportsMultiRead(rpc, target, o.targetAuth ?? [], o.connectTimeoutMs, "/"),
+    ]);
+    probes.catch(() => undefined); // awaited below, unless a check refuses first
     const rootStat = await rpc
         .track(rawGetAcl(source.clients[0], src.path))
         .then((r) => r.stat)
@@ -106,10 +112,7 @@ async function checkBeforeReading(rpc: Rpc, source: Side, target: Side, since: S
     if (since?.state && since.state.rootCzxid !== rootStat.czxid.toString(16)) {
         throw new CopyError(`--mtime-since ${since.file}: the state is of another tree (source root czxid ${since.state.rootCzxid}, now ${rootStat.czxid.toString(16)}): copy in full`, "usage");
     }
-    const [srcMulti, dstMulti] = await Promise.all([
-        supportsMultiRead(rpc, source, o.sourceAuth ?? [], o.connectTimeoutMs, src.path),
-        supportsMultiRead(rpc, target, o.targetAuth ?? [], o.connectTimeoutMs, "/"),
-    ]);
+    const [srcMulti, dstMulti] = await probes;
     if (!srcMulti) warnings.push("the source answers no read-only multi (ZooKeeper before 3.6): read one request per node");
     await Promise.all(source.clients.map((c) => rpc.track(rawGetAcl(c, "/"))));
     const watermark = source.clients.map(lastZxidOf).reduce((x, y) => (y < x ? y : x));
@@ -148,8 +151,12 @@ async function readTarget(ctx: ReadCtx, dstRoot: string, copied: Map<string, ZNo
     return dstNodes;
 }
 
-/** Every node visited is compared in full (data, ACL, children). */
-const VISIT_ALL: ChangeTest = { incremental: true, changed: () => true, aclChanged: () => true, childrenChanged: () => true };
+/**
+ * Every node a journal names is compared (data, children, counter); ACLs are read for the nodes
+ * created (setACL fires no watch, so an ACL compare of the others would find changes only by
+ * chance, at the price of two reads per node).
+ */
+const VISIT_ALL: ChangeTest = { incremental: true, changed: () => true, aclChanged: () => false, childrenChanged: () => true };
 
 /** The relative paths a journal's changes make the copy visit: each changed path and its parent. */
 export function journalVisits(paths: string[], root: string): string[] {

@@ -173,11 +173,11 @@ export async function writeChanges(cs: ChangeSet, w: WriteTarget): Promise<{ cou
     // read the counters back and top them up, a bounded number of times.
     for (let round = 0; round < 5 && cs.bumps.length > 0; round++) {
         const short: { rel: string; path: string; gap: number }[] = [];
-        for (const b of cs.bumps) {
-            const base = abs(root, b.rel);
-            const [st] = await rpc.call<zookeeper.Stat | null>((cb) => client.exists(base, cb));
-            if (st && st.cversion < b.to) short.push({ rel: b.rel, path: scratchPath(base), gap: b.to - st.cversion });
-        }
+        const stats = await Promise.all(cs.bumps.map((b) => rpc.call<zookeeper.Stat | null>((cb) => client.exists(abs(root, b.rel), cb))));
+        cs.bumps.forEach((b, i) => {
+            const st = stats[i][0];
+            if (st && st.cversion < b.to) short.push({ rel: b.rel, path: scratchPath(abs(root, b.rel)), gap: b.to - st.cversion });
+        });
         if (short.length === 0) break;
         if (round === 4) throw new CopyError(`the cversion of ${abs(root, short[0].rel)} stays below the source's after 5 rounds`, "write");
         for (const x of short) {
