@@ -214,7 +214,7 @@ function resultOf(
 
 function stages(s: CopySummary): string {
     const x = s.seconds;
-    return `connect ${x.connect.toFixed(2)}, read source ${x.readSource.toFixed(2)}, read target ${x.readTarget.toFixed(2)}, ACLs ${x.readAcl.toFixed(2)}, write ${x.write.toFixed(2)} (counters ${x.writeCounters.toFixed(2)}, setACL ${x.writeAcl.toFixed(2)}), client CPU ${x.cpu.toFixed(2)}`;
+    return `connect ${x.connect.toFixed(2)}, checks ${x.checks.toFixed(2)}, read source ${x.readSource.toFixed(2)}, read target ${x.readTarget.toFixed(2)}, ACLs ${x.readAcl.toFixed(2)}, write ${x.write.toFixed(2)} (counters ${x.writeCounters.toFixed(2)}, setACL ${x.writeAcl.toFixed(2)}), client CPU ${x.cpu.toFixed(2)}`;
 }
 
 function round(x: number): number {

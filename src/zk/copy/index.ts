@@ -38,7 +38,7 @@ import {
 } from "./diff";
 import { CopyError, type CopyOptions, DEFAULT_JUTE_MAXBUFFER, type Endpoint, type Progress, REQUEST_HEADROOM, parseEndpoint } from "./options";
 import { AclPrefetch, type ReadCtx, rawCode, readAcls, readError, readNodes, readSubtree, supportsMultiRead } from "./read";
-import { consumeJournal } from "./journal";
+import { consumeJournal, journalOfOtherTree } from "./journal";
 import { type CopyRules, FAITHFUL } from "./rules";
 import { Rpc, type Side, closeSide, openSide, sameEnsemble } from "./sessions";
 import { type Since, resolveSince, writeState } from "./state";
@@ -59,7 +59,7 @@ export { type Acl, type NodeKind, type NodeStat, type ZNode, OPEN_ACL, aclText, 
 /** A run's clock: seconds per stage, and the progress callback at most every 200 ms. */
 class Clock {
     readonly t0 = performance.now();
-    readonly seconds = { connect: 0, readSource: 0, readTarget: 0, readAcl: 0, write: 0, writeCounters: 0, writeAcl: 0, verify: undefined as number | undefined, total: 0, cpu: 0 };
+    readonly seconds = { connect: 0, checks: 0, readSource: 0, readTarget: 0, readAcl: 0, write: 0, writeCounters: 0, writeAcl: 0, verify: undefined as number | undefined, total: 0, cpu: 0 };
     private readonly cpu0 = process.cpuUsage();
     private last = 0;
     constructor(private readonly progress: (p: Progress) => void) {}
@@ -253,13 +253,17 @@ export async function copyTree(sourceText: string, targetText: string, o: CopyOp
         seconds.connect = clock.since(clock.t0);
         const dstClient = target.clients[0];
 
-        // 2. Checks before reading the tree.
+        // 2. Checks before reading the tree; the change journal (when one is given) is stopped
+        // meanwhile, and used when nothing can be missing from it.
+        const tChecks = performance.now();
+        const stopping = o.journal !== undefined ? consumeJournal(o.journal, src, since?.state ? since.zxid : undefined) : undefined;
+        stopping?.catch(() => undefined); // awaited below, unless a check refuses first
         const { rootStat, srcMulti, dstMulti, watermark } = await checkBeforeReading(rpc, source, target, since, { ...o, includeEphemeral, connectTimeoutMs }, warnings);
-
-        // The change journal, when one is given and nothing can be missing from it.
         let visits: string[] | undefined;
         if (o.journal !== undefined) {
-            const j = await consumeJournal(o.journal, src, since?.state ? since.zxid : undefined, rootStat.czxid);
+            let j = await stopping!;
+            const other = j.ok ? journalOfOtherTree(j.state, src, rootStat.czxid) : undefined;
+            if (other) j = { ok: false, state: j.state, reason: other };
             if (j.ok) {
                 visits = journalVisits(j.paths, src.path);
                 journal = { file: o.journal, paths: j.paths.length, visited: visits.length, startZxid: j.state.startZxid!, endZxid: j.state.endZxid };
@@ -269,6 +273,7 @@ export async function copyTree(sourceText: string, targetText: string, o: CopyOp
             }
         }
         const nodeTest = visits ? VISIT_ALL : test;
+        seconds.checks = clock.since(tChecks);
 
         // 3. The source subtree: stats, data, children (with a journal: the nodes it names).
         const tRead = performance.now();
@@ -278,7 +283,15 @@ export async function copyTree(sourceText: string, targetText: string, o: CopyOp
         let prefetch: AclPrefetch | undefined;
         let aclRead = 0;
         const aclReadCtx = (ctx: ReadCtx): ReadCtx => ({ ...ctx, onNodes: (n) => clock.report(ctx.side === "source" ? "read source" : "read target", (aclRead += n)) });
+        // A journal's nodes are known up front: both sides read at once, the source ACLs too.
+        let dstRead: Promise<Map<string, ZNode | null>> | undefined;
+        let targetRead = 0;
+        const dstCtx: ReadCtx = { side: "target", rpc, clients: [dstClient], multi: dstMulti, inFlight: 4, onNodes: (n) => clock.report("read target", (targetRead += n)) };
         if (visits) {
+            dstRead = readNodes(dstCtx, dst.path, visits);
+            dstRead.catch(() => undefined); // awaited below
+            prefetch = new AclPrefetch(aclReadCtx(srcCtx), src.path, 256 * source.clients.length);
+            prefetch.add(visits);
             srcNodes = new Map();
             for (const [rel, n] of await readNodes(srcCtx, src.path, visits)) if (n) srcNodes.set(rel, n);
         } else {
@@ -297,11 +310,9 @@ export async function copyTree(sourceText: string, targetText: string, o: CopyOp
 
         // 4. What the target has.
         const tTarget = performance.now();
-        let targetRead = 0;
-        const dstCtx: ReadCtx = { side: "target", rpc, clients: [dstClient], multi: dstMulti, inFlight: 4, onNodes: (n) => clock.report("read target", (targetRead += n)) };
         cs.ancestors = await missingAncestors(rpc, dstClient, dst.path);
         let dstNodes: Map<string, ZNode | null>;
-        if (visits) dstNodes = await readNodes(dstCtx, dst.path, visits);
+        if (dstRead) dstNodes = await dstRead;
         else dstNodes = await readTarget(dstCtx, dst.path, copied, test, cs.ancestors.length > 0);
         clock.report("read target", targetRead, undefined, true);
         seconds.readTarget = clock.since(tTarget);

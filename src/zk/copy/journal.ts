@@ -356,14 +356,19 @@ export function journalPaths(file: string): string[] {
     return out;
 }
 
+/** Why a journal is not of the tree at the source path now (its root's czxid differs), or undefined. */
+export function journalOfOtherTree(s: JournalState, src: Endpoint, rootCzxid: bigint): string | undefined {
+    return s.rootCzxid === rootCzxid.toString(16) ? undefined : `the journal is of another tree at ${src.path} (root czxid ${s.rootCzxid}, now ${rootCzxid.toString(16)})`;
+}
+
 export type JournalUse = { ok: true; state: JournalState; paths: string[] } | { ok: false; reason: string; state?: JournalState };
 
 /**
  * Stops the journal and says whether the final copy may use it instead of the scan: it recorded
  * without a break from before the precopy's reads (`watermark`, the state file's zxid) until
- * now, on the same tree (`rootCzxid`) of the same source.
+ * now, on the same tree (`rootCzxid`, when given; else see journalOfOtherTree) of the same source.
  */
-export async function consumeJournal(file: string, src: Endpoint, watermark: bigint | undefined, rootCzxid: bigint): Promise<JournalUse> {
+export async function consumeJournal(file: string, src: Endpoint, watermark: bigint | undefined, rootCzxid?: bigint): Promise<JournalUse> {
     if (!existsSync(file)) return { ok: false, reason: `no journal file ${file}` };
     if (watermark === undefined) return { ok: false, reason: "no state file of a previous copy (its zxid says where the journal must have started); the journal is left running" };
     const before = readJournalState(file);
@@ -378,7 +383,10 @@ export async function consumeJournal(file: string, src: Endpoint, watermark: big
         return x.path === y.path && x.connect.servers.map(formatServer).sort().join(",") === y.connect.servers.map(formatServer).sort().join(",");
     };
     if (!same(s.source, src.text)) return { ok: false, state: s, reason: `the journal is of ${s.source}, not of ${src.text}` };
-    if (s.rootCzxid !== rootCzxid.toString(16)) return { ok: false, state: s, reason: `the journal is of another tree at ${src.path} (root czxid ${s.rootCzxid}, now ${rootCzxid.toString(16)})` };
+    if (rootCzxid !== undefined) {
+        const other = journalOfOtherTree(s, src, rootCzxid);
+        if (other) return { ok: false, state: s, reason: other };
+    }
     if (BigInt(`0x${s.startZxid}`) > watermark) {
         return { ok: false, state: s, reason: `the journal started (zxid 0x${s.startZxid}) after the previous copy's reads (zxid 0x${watermark.toString(16)}): changes in between may be missing` };
     }

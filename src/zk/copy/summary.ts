@@ -31,11 +31,12 @@ export interface CopySummary {
     unreachable: { source: string[]; target: string[] };
     verify?: VerifyResult;
     /**
-     * Wall seconds per stage: readSource (stats, data and children; in a full copy the source
+     * Wall seconds per stage: checks (before reading; with --journal, the journal's stop),
+     * readSource (stats, data and children; in a full copy the source
      * ACLs are read at the same time), readAcl (the ACLs not read yet, both sides), write (of
      * which writeCounters and writeAcl), and cpu: this process's CPU seconds over the run.
      */
-    seconds: { connect: number; readSource: number; readTarget: number; readAcl: number; write: number; writeCounters: number; writeAcl: number; verify?: number; total: number; cpu: number };
+    seconds: { connect: number; checks: number; readSource: number; readTarget: number; readAcl: number; write: number; writeCounters: number; writeAcl: number; verify?: number; total: number; cpu: number };
     /** Source nodes per second over the whole run (without the verify). */
     nodesPerSec: number;
     warnings: string[];
@@ -51,7 +52,7 @@ export function formatCopySummary(s: CopySummary): string {
     lines.push(`  skipped ephemeral ${p.skippedEphemeral}${p.extra ? `, target-only kept ${p.extra}` : ""}`);
     if (!s.dryRun) lines.push(`  written: ${s.written.ops} operations in ${s.written.batches} multi batches, ${s.written.bytes} bytes`);
     const sec = s.seconds;
-    lines.push(`  time: connect ${sec.connect.toFixed(2)} s, read source ${sec.readSource.toFixed(2)} s, read target ${sec.readTarget.toFixed(2)} s, read ACLs ${sec.readAcl.toFixed(2)} s, write ${sec.write.toFixed(2)} s (counters ${sec.writeCounters.toFixed(2)} s, setACL ${sec.writeAcl.toFixed(2)} s), total ${sec.total.toFixed(2)} s (${s.nodesPerSec} nodes/s, ${sec.cpu.toFixed(2)} s of CPU here)`);
+    lines.push(`  time: connect ${sec.connect.toFixed(2)} s, checks ${sec.checks.toFixed(2)} s, read source ${sec.readSource.toFixed(2)} s, read target ${sec.readTarget.toFixed(2)} s, read ACLs ${sec.readAcl.toFixed(2)} s, write ${sec.write.toFixed(2)} s (counters ${sec.writeCounters.toFixed(2)} s, setACL ${sec.writeAcl.toFixed(2)} s), total ${sec.total.toFixed(2)} s (${s.nodesPerSec} nodes/s, ${sec.cpu.toFixed(2)} s of CPU here)`);
     if (s.stateFile) lines.push(`  state for the next incremental run: ${s.stateFile}`);
     if (s.journal) lines.push(`  change journal ${s.journal.file}: ${s.journal.paths} changed paths (zxid 0x${s.journal.startZxid} to 0x${s.journal.endZxid ?? "?"}), ${s.journal.visited} nodes visited instead of every node's stat`);
     for (const w of s.warnings) lines.push(`  warning: ${w}`);
