@@ -283,15 +283,14 @@ export async function copyTree(sourceText: string, targetText: string, o: CopyOp
         let prefetch: AclPrefetch | undefined;
         let aclRead = 0;
         const aclReadCtx = (ctx: ReadCtx): ReadCtx => ({ ...ctx, onNodes: (n) => clock.report(ctx.side === "source" ? "read source" : "read target", (aclRead += n)) });
-        // A journal's nodes are known up front: both sides read at once, the source ACLs too.
+        // A journal's nodes are known up front: both sides read at once (ACLs only for the
+        // creates, later: prefetching every visited node's was slower).
         let dstRead: Promise<Map<string, ZNode | null>> | undefined;
         let targetRead = 0;
         const dstCtx: ReadCtx = { side: "target", rpc, clients: [dstClient], multi: dstMulti, inFlight: 4, onNodes: (n) => clock.report("read target", (targetRead += n)) };
         if (visits) {
             dstRead = readNodes(dstCtx, dst.path, visits);
             dstRead.catch(() => undefined); // awaited below
-            prefetch = new AclPrefetch(aclReadCtx(srcCtx), src.path, 256 * source.clients.length);
-            prefetch.add(visits);
             srcNodes = new Map();
             for (const [rel, n] of await readNodes(srcCtx, src.path, visits)) if (n) srcNodes.set(rel, n);
         } else {
