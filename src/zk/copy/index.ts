@@ -21,7 +21,7 @@
 // summary.ts (the report). This file runs them in order.
 import type * as zookeeper from "node-zookeeper-client";
 import { formatConnectString } from "../connect-string";
-import { ERR, lastZxidOf, rawGetAcl } from "../raw";
+import { ERR, lastZxidOf, rawGetAcl, rawSync } from "../raw";
 import {
     type ChangeSet,
     type ChangeTest,
@@ -114,6 +114,9 @@ async function checkBeforeReading(rpc: Rpc, source: Side, target: Side, since: S
     }
     const [srcMulti, dstMulti] = await probes;
     if (!srcMulti) warnings.push("the source answers no read-only multi (ZooKeeper before 3.6): read one request per node");
+    // A sync on every source session first: a follower that lags would otherwise hide changes
+    // acknowledged to clients before the copy started (their last writes, in block & copy).
+    await Promise.all(source.clients.map((c) => rpc.track(rawSync(c, "/"))));
     await Promise.all(source.clients.map((c) => rpc.track(rawGetAcl(c, "/"))));
     const watermark = source.clients.map(lastZxidOf).reduce((x, y) => (y < x ? y : x));
     return { rootStat, srcMulti, dstMulti, watermark };
