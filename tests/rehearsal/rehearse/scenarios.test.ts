@@ -3,7 +3,7 @@
 // ensemble entry the rehearsal has always used.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { MITOSIS_PHASES } from "../../../src/phases";
+import { MITOSIS_PHASES } from "../../../src/procedures/mitosis";
 import type { Fleet, FleetHost } from "../../../rehearsal/fleet";
 import { PROCEDURES, SCENARIOS } from "../../../rehearsal/rehearse/scenarios";
 
