@@ -19,7 +19,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import * as zookeeper from "node-zookeeper-client";
 import { type ConnectString, ConnectStringError, formatConnectString, formatServer, parseConnectString } from "./connect-string";
 import { ERR, RawError, type RawStat, lastZxidOf, rawGetAcl, rawGetChildren, rawGetData, rawMultiRead } from "./raw";
-import { abort, createSingleServerClient, zkErrorName } from "./session";
+import { abort, createSingleServerClient, whenEveryServerRefuses, zkErrorName } from "./session";
 
 /** ZooKeeper's default jute.maxbuffer (0xfffff): the largest request a server accepts. */
 export const DEFAULT_JUTE_MAXBUFFER = 0xfffff;
@@ -324,16 +324,25 @@ function connectOne(server: { host: string; port: number }, auth: AuthInfo[], ti
     for (const a of auth) client.addAuthInfo(a.scheme, Buffer.from(a.credentials));
     return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
+            stopWatching();
             abort(client); // close() alone leaves a reconnect timer behind
             reject(new Error(`no session within ${timeoutMs} ms`));
         }, timeoutMs);
+        // A refused connection fails at once (the client alone would retry until the timeout).
+        const stopWatching = whenEveryServerRefuses(client, (why) => {
+            clearTimeout(timer);
+            abort(client);
+            reject(new Error(why));
+        });
         client.once("authenticationFailed", () => {
             clearTimeout(timer);
+            stopWatching();
             abort(client);
             reject(new Error(`authentication failed (${auth.map((a) => a.scheme).join(", ")})`));
         });
         client.once("connected", () => {
             clearTimeout(timer);
+            stopWatching();
             resolve(client);
         });
         client.connect();

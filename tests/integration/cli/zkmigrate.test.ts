@@ -149,7 +149,7 @@ for (const version of ["3.5", "3.9"]) {
             assert.match(st.stdout, new RegExp(`note: 127\\.0\\.0\\.1:${down} does not answer \\(connect ECONNREFUSED`));
             const sm = await runCli(["smoke", `127.0.0.1:${zk.port},127.0.0.1:${down}`, "--count", "2", "--timeout", "2000"]);
             assert.equal(sm.code, 1, sm.stdout + sm.stderr);
-            assert.match(sm.stdout, new RegExp(`FAILED 127\\.0\\.0\\.1:${down}: no session within 2000 ms: connect ECONNREFUSED`));
+            assert.match(sm.stdout, new RegExp(`FAILED 127\\.0\\.0\\.1:${down}: no session: connect ECONNREFUSED`));
             assert.match(sm.stdout, new RegExp(`^127\\.0\\.0\\.1:${zk.port}\\s+127\\.0\\.0\\.1:${zk.port}\\s+connect\\s+1\\s+.*ok$`, "m"), "the live server is checked with a second session of its own");
         });
 
@@ -157,7 +157,7 @@ for (const version of ["3.5", "3.9"]) {
             await zk.server.stop();
             const sm = await runCli(["smoke", `127.0.0.1:${zk.port},localhost:${zk.port}`, "--timeout", "2000"]);
             assert.equal(sm.code, 3, sm.stdout + sm.stderr);
-            assert.match(sm.stdout, new RegExp(`FAILED 127\\.0\\.0\\.1:${zk.port}: no session within 2000 ms: connect ECONNREFUSED`));
+            assert.match(sm.stdout, new RegExp(`FAILED 127\\.0\\.0\\.1:${zk.port}: no session: connect ECONNREFUSED`));
             assert.match(sm.stdout, /^cannot connect: no session with any of the 2 servers$/m);
             const st = await runCli(["status", `127.0.0.1:${zk.port}`, "--timeout", "2000"]);
             assert.equal(st.code, 3, st.stdout + st.stderr);
