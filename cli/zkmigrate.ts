@@ -69,18 +69,22 @@ function intOption(opts: Opts, name: string, dflt: number, min: number, max: num
     return n;
 }
 
-/** Progress as --verbose lines: one when a stage starts, one when it ends (for logs, not terminals). */
-function stageLog(log: Log): (p: Progress) => void {
-    let stage = "";
+/**
+ * Progress as --verbose lines (for logs, not terminals): a line per stage once it is over, with
+ * its count (`end()` for the last stage); the time prefix of each line says when.
+ */
+function stageLog(log: Log): { progress: (p: Progress) => void; end: () => void } {
     let last: Progress | undefined;
-    const end = () => last && log(`copy: ${last.stage}: ${last.done}${last.total ? `/${last.total}` : ""} znodes at ${(last.elapsedMs / 1000).toFixed(1)} s`);
-    return (p) => {
-        if (p.stage !== stage) {
-            end();
-            stage = p.stage;
-            log(`copy: ${p.stage} ...`);
-        }
-        last = p;
+    const end = () => {
+        if (last) log(`copy: ${last.stage} done: ${last.done}${last.total ? `/${last.total}` : ""} znodes`);
+        last = undefined;
+    };
+    return {
+        progress: (p) => {
+            if (last && p.stage !== last.stage) end();
+            last = p;
+        },
+        end,
     };
 }
 
@@ -189,18 +193,21 @@ the epoch) nodes with an older mtime and ctime are skipped, and nothing is delet
                 stallTimeoutMs: timeout ? Math.max(timeout, 30000) : undefined,
             };
             const tty = opts.progress === true || (process.stderr.isTTY === true && opts.json !== true);
+            const stages = !tty && opts.verbose === true ? stageLog(log) : undefined;
             if (tty) o.progress = progressBar();
-            else if (opts.verbose === true) o.progress = stageLog(log);
+            else if (stages) o.progress = stages.progress;
             try {
                 parseEndpoint(positionals[0], "source");
                 parseEndpoint(positionals[1], "target");
                 log(`copy: ${positionals[0]} -> ${positionals[1]}: batches of at most ${o.batchOps} ops${o.batchBytes ? ` and ${o.batchBytes} bytes` : ""}, target jute.maxbuffer ${o.juteMaxBuffer}${o.dryRun ? ", dry run" : ""}${o.mtimeSince ? `, changes since ${o.mtimeSince}` : ""}`);
                 const summary = await copyTree(positionals[0], positionals[1], o);
                 if (tty) process.stderr.write("\n");
+                stages?.end();
                 const failed = summary.verify !== undefined && !summary.verify.ok;
                 return { exitCode: failed ? EXIT.checkFailed : EXIT.ok, text: formatCopySummary(summary), json: summary };
             } catch (e) {
                 if (tty) process.stderr.write("\n");
+                stages?.end();
                 if (!(e instanceof CopyError)) throw e;
                 if (e.kind === "usage") throw new UsageError(e.message, "copy");
                 const exitCode = e.kind === "connect" ? EXIT.cannotConnect : e.kind === "write" ? EXIT.writeFailed : EXIT.checkFailed;
