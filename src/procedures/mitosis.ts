@@ -59,6 +59,8 @@ const kafkaSchema = z.strictObject({
     spacingSeconds: z.int().min(0).max(600).default(10),
     /** The controller's broker.id, when ZooKeeper's /controller cannot be read from where pulumi runs. */
     controller: z.int().min(0).optional(),
+    /** A client properties file on each broker host for a SASL/SSL listener: the gate's tools get `--command-config <file>`. */
+    commandConfig: absPath.optional(),
 });
 
 const mitosisClientsSchema = z.strictObject({
@@ -153,6 +155,7 @@ function resolve(e: MitosisInput, index: number, d: HostDefaults): MitosisConfig
                       healthTimeoutSeconds: k.healthTimeoutSeconds,
                       spacingSeconds: k.spacingSeconds,
                       allowChrootChange: e.clients.allowChrootChange,
+                      ...(k.commandConfig ? { commandConfig: k.commandConfig } : {}),
                   },
               }
             : undefined,
