@@ -9,6 +9,7 @@ import { BlockCopyEnsemble } from "./block-copy-ensemble";
 import { KubernetesEnsemble } from "./kubernetes-ensemble";
 import { MitosisEnsemble } from "./mitosis-ensemble";
 import { serverSummary } from "./host-servers";
+import { sendNoPreviousOutput } from "./remote-command";
 
 export const FLEET_TYPE = "zkmigrate:index:Fleet";
 
@@ -45,7 +46,8 @@ export class Fleet extends pulumi.ComponentResource {
     readonly summary: Record<string, EnsembleOutput>;
 
     constructor(name: string, args: FleetArgs, opts?: pulumi.ComponentResourceOptions) {
-        super(FLEET_TYPE, name, {}, opts);
+        // Every remote command below sends its script and no environment (remote-command.ts).
+        super(FLEET_TYPE, name, {}, pulumi.mergeOptions(opts, { transforms: [sendNoPreviousOutput] }));
         const { config, plans } = args;
         const ssh = { user: config.settings.sshUser, port: config.settings.sshPort, privateKey: pulumi.secret(args.privateKey) };
 

@@ -6,3 +6,4 @@ export * from "./migration-ensemble";
 export * from "./ec2-ensemble";
 export * from "./kafka-brokers";
 export * from "./block-copy-ensemble";
+export * from "./remote-command";

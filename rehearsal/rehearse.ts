@@ -288,6 +288,9 @@ async function main(): Promise<number> {
 
     const phases: PhaseReport[] = [];
     const rolling: RollingStep[] = [];
+    // Variables the hosts' sshd refused to a command (@pulumi/command: "Unable to set 'X'"): the
+    // program must send none (components/remote-command.ts), so any fails the rehearsal.
+    const refusedEnv = new Set<string>();
     let verdict: { lost: number; acknowledged: number; lostSample: string[]; sourceUsersLost: number; sourceUsersAcknowledged: number } | undefined;
     let kafkaVerdict: KafkaFigures | undefined;
     /** The Kafka controller just before `clients` (read from /controller), which must restart last. */
@@ -422,6 +425,8 @@ async function main(): Promise<number> {
                     }
                 }
                 const diag = e.diagnosticEvent;
+                const refused = diag && /Unable to set '([^']+)'/.exec(diag.message);
+                if (refused) refusedEnv.add(refused[1]);
                 if (diag && (diag.severity === "warning" || diag.severity === "error") && !diag.ephemeral) {
                     // The command provider quotes the whole script in its error: keep the status and
                     // what the script said.
@@ -644,9 +649,10 @@ async function main(): Promise<number> {
                 },
             ]),
         ),
+        refusedEnv: [...refusedEnv],
         ...(failure ? { failure: failure.split("\n")[0] } : {}),
     };
-    summary.ok = !failure && summary.lost === 0 && phases.length > 0 && (!o.kafka || (kafkaVerdict !== undefined && kafkaVerdict.lost === 0));
+    summary.ok = !failure && refusedEnv.size === 0 && summary.lost === 0 && phases.length > 0 && (!o.kafka || (kafkaVerdict !== undefined && kafkaVerdict.lost === 0));
     const full = { summary, phases, rolling, split, verdict: verdict ?? null, kafka: kafkaVerdict ?? null, kafkaCrashes: kafkaLoad?.crashes ?? [],
         kafkaConsumerStalls: kafkaLoad?.stalls ?? [],
         kafkaSendFailures: kafkaLoad?.producers.flatMap((p) => p.failures.map((f) => ({ producer: p.name, ...f }))).slice(0, 50) ?? [], kafkaClientErrors: kafkaLoad?.consumerErrors.slice(0, 50) ?? [], fleet: o.fleetName, at: new Date(started).toISOString() };
@@ -676,6 +682,7 @@ async function main(): Promise<number> {
         verdict
             ? `loss check: ${verdict.acknowledged} acknowledged writes of the migrating clients, ${verdict.lost} lost; ${verdict.sourceUsersAcknowledged} of the source's other users, ${verdict.sourceUsersLost} lost${verdict.lostSample.length ? ` (e.g. ${verdict.lostSample.join(", ")})` : ""}`
             : "loss check: not reached",
+        `environment refused by the hosts' sshd: ${refusedEnv.size ? [...refusedEnv].join(", ") : "none"}`,
         ...(o.kafka
             ? [
                   "",
