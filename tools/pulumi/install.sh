@@ -209,22 +209,25 @@ BUILD="$ROOT/build"
 say "building with $GO ($gov) into $ROOT; Go caches in $CACHE/go; sources from $VENDOR"
 start=$SECONDS
 
-# CPU seconds (user+sys) of this shell's finished children so far.
-child_cpu() {
-    local t
-    t="$(times | tail -n 1)"
-    awk '{ n = 0; for (i = 1; i <= NF; i++) { split($i, p, "m"); n += p[1] * 60 + p[2] } printf "%d", n }' <<<"${t//s/}"
+# CPU seconds (user+sys) of this shell's finished children so far, into CPU. `times` must run in
+# this shell itself (not in a pipe or $(...), whose subshell has children of its own).
+cpu_now() {
+    times >"$STAGE/times"
+    CPU="$(tail -n 1 "$STAGE/times" | tr -d s |
+        awk '{ n = 0; for (i = 1; i <= NF; i++) { split($i, p, "m"); n += p[1] * 60 + p[2] } printf "%d", n }')"
 }
 TIMES=()
 step() { # name seconds dir -- command...   (its stdout: a log in the stage dir; stderr shown)
     local name="$1" limit="$2" dir="$3" t0=$SECONDS c0
     shift 4
-    c0="$(child_cpu)"
+    cpu_now
+    c0=$CPU
     say "$name ..."
     if ! (cd "$dir" && timeout "$limit" "$@" >>"$STAGE/steps.log"); then
         die "$name failed or timed out after ${limit}s (see above)"
     fi
-    local line="$name: $((SECONDS - t0)) s wall, $(($(child_cpu) - c0)) CPU-s"
+    cpu_now
+    local line="$name: $((SECONDS - t0)) s wall, $((CPU - c0)) CPU-s"
     TIMES+=("$line")
     say "$line"
 }
