@@ -117,13 +117,13 @@ if ((FORCE == 0)); then
     onpath="$(PATH="${PATH//$BIN/}" command -v pulumi || true)"
     if [[ -n "$onpath" ]]; then
         v="$(timeout 30 "$onpath" version 2>/dev/null || true)"
-        if cli_compatible "$v" && PATH="${PATH//$BIN/}" command -v pulumi-language-nodejs >/dev/null &&
+        if cli_compatible "$v" && [[ -x "$(dirname "$onpath")/pulumi-language-nodejs" ]] &&
             plugin_installed; then
             say "using $onpath ($v, within [$MIN_CLI, 4.0.0)) and plugin resource command $COMMAND_VERSION: nothing to do"
             print_env "$(dirname "$onpath")"
             exit 0
         fi
-        say "$onpath ($v) is not used: it needs a CLI in [$MIN_CLI, 4.0.0), pulumi-language-nodejs on PATH and the plugin resource command $COMMAND_VERSION in $PULUMI_HOME_DIR/plugins"
+        say "$onpath ($v) is not used: it needs a CLI in [$MIN_CLI, 4.0.0), pulumi-language-nodejs beside it and the plugin resource command $COMMAND_VERSION in $PULUMI_HOME_DIR/plugins"
     fi
 fi
 
