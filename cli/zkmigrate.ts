@@ -2,8 +2,8 @@
 //   npm run zkmigrate -- status 10.0.0.1:2181,10.0.0.2:2181
 //   node --import tsx cli/zkmigrate.ts smoke 127.0.0.1:2181/kafka --json
 import { collectStatus, formatSmoke, formatStatus, runSmoke } from "../src/zk";
-import { type ConnectString, ConnectStringError, parseConnectString } from "../src/zk/connect-string";
-import { CopyError, type CopyOptions, copyTree, formatCopySummary, type Progress, parseAuth, parseEndpoint } from "../src/zk/copy";
+import { type ConnectString, ConnectStringError, parseConnectString } from "../src/format/connect-string";
+import { CopyError, type CopyOptions, copyTree, formatCopySummary, type JournalState, type Progress, parseAuth, parseEndpoint, readJournalState, startJournal, stopJournal } from "../src/zk/copy";
 
 export const EXIT = { ok: 0, checkFailed: 1, usage: 2, cannotConnect: 3, writeFailed: 4 } as const;
 
@@ -99,6 +99,7 @@ the epoch) nodes with an older mtime and ctime are skipped, and nothing is delet
             { name: "delete", help: "remove target nodes the source lacks (off by default)" },
             { name: "mtime-since", value: "ms|state-file", help: "copy only what changed since (see above)" },
             { name: "state-file", value: "file", help: "write the state for a later --mtime-since run here" },
+            { name: "journal", value: "file", help: "with --mtime-since <state-file>: stop this change journal (zkmigrate journal start) and visit only its paths; falls back to the scan, saying why, when it may miss a change" },
             { name: "dry-run", help: "read both sides and print the plan; write nothing" },
             { name: "verify", help: "afterwards, compare source and target (paths, data, ACLs, ephemeral or not, cversion); exit 1 on any difference" },
             { name: "auth", value: "scheme:credentials", help: "authentication for both sides (e.g. digest:user:password)", repeat: true },
@@ -146,6 +147,7 @@ the epoch) nodes with an older mtime and ctime are skipped, and nothing is delet
                 delete: opts.delete === true,
                 mtimeSince: typeof mtime === "string" ? mtime : undefined,
                 stateFile: typeof opts["state-file"] === "string" ? (opts["state-file"] as string) : undefined,
+                journal: typeof opts.journal === "string" ? opts.journal : undefined,
                 dryRun: opts["dry-run"] === true,
                 verify: opts.verify === true,
                 sourceAuth: [...auth(["auth", "src-auth"]), ...fromEnv("src-auth-env")],
@@ -171,6 +173,70 @@ the epoch) nodes with an older mtime and ctime are skipped, and nothing is delet
                 if (e.kind === "usage") throw new UsageError(e.message, "copy");
                 const exitCode = e.kind === "connect" ? EXIT.cannotConnect : e.kind === "write" ? EXIT.writeFailed : EXIT.checkFailed;
                 return { exitCode, text: "", json: { error: e.message, kind: e.kind }, error: `zkmigrate copy: ${e.message}\n` };
+            }
+        },
+    },
+    {
+        name: "journal",
+        summary: "record the paths that change under a source subtree (block & copy's final copy visits only those)",
+        usage: "zkmigrate journal start|stop|status <src-connect>/<path> --file <journal-file> [options]",
+        positionals: ["<start|stop|status>", "<src-connect>/<path>"],
+        description: `start: runs a change journal in the background (it returns once the journal records): one
+session to one source server with a persistent recursive watch (ZooKeeper 3.6+'s addWatch) on
+<path>, writing every changed path (and its zxid) beside <journal-file>. Start it before the
+precopy (zkmigrate copy --mtime-since <state-file>); the final copy with --journal <journal-file>
+stops it and visits only the changed paths. It falls back to the scan of every node's stat, and
+says why, when the journal may miss a change: a server before 3.6 (start then prints that the
+journal is unsupported and exits 0), a lost connection or session (ZooKeeper does not replay a
+persistent watch's events), a journal started after the precopy's reads. ZooKeeper fires no watch
+for setACL: an ACL changed without a data change is not in the journal (--verify catches it).
+The process ends by itself after --max-hours.
+stop: stops it (after a sync, so every change committed before is in it). status: prints it.`,
+        options: [
+            { name: "file", value: "journal-file", help: "the journal's state file (JSON; the paths go to <journal-file>.paths, the process's log to .log)" },
+            { name: "auth", value: "scheme:credentials", help: "authentication for the source (e.g. digest:user:password)", repeat: true },
+            { name: "src-auth-env", value: "NAME", help: "authentication for the source from environment variable NAME" },
+            { name: "timeout", value: "ms", help: "bound of connecting and of starting or stopping (default 10000)" },
+            { name: "session-timeout", value: "ms", help: "the journal's session timeout (default 30000)" },
+            { name: "max-hours", value: "h", help: "the journal ends by itself after this long (default 24)" },
+            { name: "json", help: "print the journal's state as JSON" },
+        ],
+        async run(_connect, opts, positionals) {
+            const [action, source] = positionals;
+            if (!["start", "stop", "status"].includes(action)) throw new UsageError(`journal takes start, stop or status, not ${JSON.stringify(action)}`, "journal");
+            const file = opts.file;
+            if (typeof file !== "string" || file === "") throw new UsageError("--file <journal-file> is required", "journal");
+            const timeout = intOption(opts, "timeout", 10_000, 100, 3_600_000, "journal");
+            const text = (s: JournalState) =>
+                `journal ${file}: ${s.status}${s.reason ? ` (${s.reason})` : ""}; ${s.source}${s.server ? ` through ${s.server}` : ""}${s.startZxid ? `, since zxid 0x${s.startZxid}` : ""}${s.endZxid ? ` until 0x${s.endZxid}` : ""}; ${s.paths} changed paths, ${s.events} events${s.pid ? `; pid ${s.pid}` : ""}\n`;
+            try {
+                parseEndpoint(source, "source");
+                if (action === "start") {
+                    const list = Array.isArray(opts.auth) ? (opts.auth as string[]) : [];
+                    const auth = list.map((v) => parseAuth(v, "--auth"));
+                    const env = opts["src-auth-env"];
+                    if (typeof env === "string") {
+                        const value = process.env[env];
+                        if (!value || value.indexOf(":") <= 0) throw new UsageError(`--src-auth-env: environment variable ${env} is not set to scheme:credentials`, "journal");
+                        auth.push(parseAuth(value, "--src-auth-env"));
+                    }
+                    const s = await startJournal({
+                        source,
+                        file,
+                        auth,
+                        connectTimeoutMs: timeout,
+                        sessionTimeoutMs: intOption(opts, "session-timeout", 30_000, 4000, 600_000, "journal"),
+                        maxLifetimeMs: intOption(opts, "max-hours", 24, 1, 24 * 30, "journal") * 3600_000,
+                    });
+                    const failed = s.status === "failed" || s.status === "broken";
+                    return { exitCode: failed ? EXIT.checkFailed : EXIT.ok, text: text(s), json: s, error: failed ? `zkmigrate journal: ${s.reason}\n` : undefined };
+                }
+                const s = action === "stop" ? await stopJournal(file, timeout * 2) : readJournalState(file);
+                return { exitCode: EXIT.ok, text: text(s), json: s };
+            } catch (e) {
+                if (!(e instanceof CopyError)) throw e;
+                if (e.kind === "usage") throw new UsageError(e.message, "journal");
+                return { exitCode: e.kind === "connect" ? EXIT.cannotConnect : EXIT.checkFailed, text: "", json: { error: e.message, kind: e.kind }, error: `zkmigrate journal: ${e.message}\n` };
             }
         },
     },

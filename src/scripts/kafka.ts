@@ -10,7 +10,7 @@
 //    partition (internal topics included) is back in its ISR.
 // Both are bounded (each call and the whole wait), so a broker that does not come back stops
 // `pulumi up` at this broker with the tools' last answer and the service status.
-import { formatConnect } from "../procedures/common";
+import { formatConnectString as formatConnect } from "../format/connect-string";
 import type { ConnectString, KafkaSettings } from "../types";
 import { REPLACE_FILE } from "./config";
 import { LOG, ROOT, SERVICE } from "./lib";
@@ -162,7 +162,7 @@ export function renderKafkaBroker(a: KafkaBrokerScriptArgs): string {
     if (mode !== "restart" && mode !== "adopt") fail(`mode must be restart or adopt, got ${String(mode)}`);
     if (connect.servers.length === 0) fail("zookeeper.connect needs at least one server");
     for (const s of connect.servers) {
-        checkAddress("zookeeper.connect server", s.address);
+        checkAddress("zookeeper.connect server", s.host);
         checkPort("zookeeper.connect port", s.port);
     }
     const value = formatConnect(connect);

@@ -2,7 +2,7 @@
 // promises, every call bounded by a timeout.
 import { isIPv6 } from "node:net";
 import * as zookeeper from "node-zookeeper-client";
-import { formatServer, singleServerConnectString, type ZkServerAddress } from "./connect-string";
+import { formatServer, singleServerConnectString, type ZkServerAddress } from "../format/connect-string";
 
 /**
  * node-zookeeper-client 1.1.3 parses one reply per call of its socket handler and carries the
@@ -13,6 +13,8 @@ import { formatServer, singleServerConnectString, type ZkServerAddress } from ".
  */
 /** Marks a request whose reply frame goes to its callback as it is (see raw.ts). */
 export const RAW_REPLY = "__zkmigrateRawReply";
+/** The connection manager's field holding a listener of watch notifications' frames (see raw.ts). */
+export const RAW_NOTIFY = "__zkmigrateRawNotify";
 
 interface PendingPacket {
     request: { header: { xid: number } | null; [RAW_REPLY]?: boolean };
@@ -33,6 +35,9 @@ function installFrameSplitter(): void {
             if (size < 0 || buf.length - at < size + 4) break;
             const frame = buf.subarray(at, at + size + 4);
             const head = this.pendingQueue[0];
+            // A watch notification (xid -1), for a raw listener (the change journal) when one is set.
+            const notify = (this as unknown as Record<string, unknown>)[RAW_NOTIFY] as ((f: Buffer) => void) | undefined;
+            if (notify && this.state !== 1 && size >= 16 && frame.readInt32BE(4) === -1) notify(frame);
             // A raw request's reply (never during connect: the first frame is the connect reply).
             if (this.state !== 1 && head?.request[RAW_REPLY] && size >= 16 && frame.readInt32BE(4) === head.request.header?.xid) {
                 this.pendingQueue.shift();
@@ -52,6 +57,22 @@ function installFrameSplitter(): void {
     p.onSocketClosed = function (this: { __frameRest?: Buffer }, hadError: boolean) {
         this.__frameRest = undefined;
         return closed.call(this, hadError);
+    };
+    // Corking: the client writes each request with its own socket.write (a syscall and often a
+    // TCP segment each); many queued in one tick (hundreds of pipelined reads) go out together.
+    const q = CM.prototype as { onPacketQueueReadable: () => void };
+    const readable = q.onPacketQueueReadable;
+    q.onPacketQueueReadable = function (this: { socket?: { cork(): void; uncork(): void; writable?: boolean }; __corked?: boolean }) {
+        const socket = this.socket;
+        if (socket && !this.__corked && socket.writable !== false) {
+            this.__corked = true;
+            socket.cork();
+            process.nextTick(() => {
+                this.__corked = false;
+                socket.uncork();
+            });
+        }
+        return readable.call(this);
     };
     proto.__zkmigrateFrames = true;
 }

@@ -5,7 +5,7 @@
 // and seen through another after a sync, and the latency of every operation.
 import { randomBytes } from "node:crypto";
 import * as zookeeper from "node-zookeeper-client";
-import { type ConnectString, formatConnectString, formatServer, type ZkServerAddress } from "./connect-string";
+import { type ConnectString, formatConnectString, formatServer, type ZkServerAddress } from "../format/connect-string";
 import { FourLetterError, fourLetterWord } from "./four-letter";
 import { isNotServing, parseSrvr } from "./four-letter-answers";
 import { call, closeSession, openSession, type Session, syncBarrier, waitForLiveSession, ZkOperationError } from "./session";

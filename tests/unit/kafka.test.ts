@@ -3,10 +3,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ConfigError, loadConfig, type MitosisConfig, type RawConfig } from "../../src/config";
-import { formatConnect } from "../../src/procedures/common";
-import { kafkaRestartOrder, parseControllerZnode } from "../../src/procedures/kafka";
-import { mitosisDesired } from "../../src/procedures/mitosis";
-import { MITOSIS_PHASES } from "../../src/phases";
+import { formatConnectString as formatConnect } from "../../src/format/connect-string";
+import { kafkaRestartOrder } from "../../src/procedures/kafka";
+import { parseControllerZnode } from "../../src/zk/kafka";
+import { MITOSIS_PHASES, mitosisDesired } from "../../src/procedures/mitosis";
 import { devRawConfig, edited } from "../fixtures";
 
 function refusal(raw: RawConfig): ConfigError {

@@ -37,7 +37,7 @@ describe("zkmigrate --help", () => {
 describe("usage errors exit 2 with the reason on stderr", () => {
     const cases: [string[], RegExp][] = [
         [[], /zkmigrate: no command given\nRun 'zkmigrate --help' for usage\./],
-        [["frobnicate"], /unknown command "frobnicate" \(commands: copy, smoke, status\)/],
+        [["frobnicate"], /unknown command "frobnicate" \(commands: copy, journal, smoke, status\)/],
         [["--json"], /expected a command before "--json"/],
         [["help", "nope"], /unknown command "nope"/],
         [["status"], /status needs a connect string\nRun 'zkmigrate status --help' for its usage\./],
@@ -52,6 +52,11 @@ describe("usage errors exit 2 with the reason on stderr", () => {
         [["smoke", "zk1", "--count", "0"], /--count must be between 1 and 10000/],
         [["smoke", "zk1", "--json=yes"], /--json takes no value/],
         [["status", "zk1/a/"], /chroot "\/a\/" must not end with \//],
+        [["journal", "frob", "zk1/x", "--file", "j.json"], /journal takes start, stop or status, not "frob"/],
+        [["journal", "start", "zk1/x"], /--file <journal-file> is required\nRun 'zkmigrate journal --help' for its usage\./],
+        [["journal", "start"], /journal takes <start\|stop\|status> <src-connect>\/<path>, got 1 argument\(s\): "start"/],
+        [["journal", "start", "zk1/x", "--file", "j.json", "--session-timeout", "10"], /--session-timeout must be between 4000 and 600000 \(got 10\)/],
+        [["copy", "a:1/x", "b:2/y", "--journal"], /--journal needs a value <file>/],
     ];
     for (const [args, message] of cases) {
         it(`zkmigrate ${args.join(" ") || "(nothing)"}`, async () => {

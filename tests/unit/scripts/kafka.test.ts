@@ -17,8 +17,8 @@ before(() => {
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const OLD: ConnectString = { servers: [1, 2, 3].map((id) => ({ id, address: `192.0.2.${id}`, port: 2181 })), chroot: "/kafka" };
-const NEW: ConnectString = { servers: [4, 5, 6].map((id) => ({ id, address: `192.0.2.${id}`, port: 2181 })), chroot: "/kafka" };
+const OLD: ConnectString = { servers: [1, 2, 3].map((id) => ({ id, host: `192.0.2.${id}`, port: 2181 })), chroot: "/kafka" };
+const NEW: ConnectString = { servers: [4, 5, 6].map((id) => ({ id, host: `192.0.2.${id}`, port: 2181 })), chroot: "/kafka" };
 const OLD_TEXT = "192.0.2.1:2181,192.0.2.2:2181,192.0.2.3:2181/kafka";
 const NEW_TEXT = "192.0.2.4:2181,192.0.2.5:2181,192.0.2.6:2181/kafka";
 
@@ -188,7 +188,7 @@ describe("renderKafkaBroker", () => {
 
     it("is shellcheck-clean in both modes, with and without chroot, IPv6 and odd paths", () => {
         const i = install(PROPS);
-        const v6: ConnectString = { servers: [{ id: 4, address: "2001:db8::4", port: 2181 }] };
+        const v6: ConnectString = { servers: [{ id: 4, host: "2001:db8::4", port: 2181 }] };
         for (const mode of ["restart", "adopt"] as const) {
             for (const c of [NEW, v6]) {
                 const s = renderKafkaBroker({ brokerId: 7, host: "2001:db8::21", kafka: { ...i.settings, serverProperties: "/etc/kafka dir/server.properties" }, connect: c, mode });
