@@ -143,6 +143,11 @@ export interface KafkaSettings {
     spacingSeconds: number;
     /** The chroot may differ between the old and the new connect string. */
     allowChrootChange: boolean;
+    /**
+     * A Kafka client properties file on the broker host (SASL/SSL settings), passed to the gate's
+     * tools as `--command-config`; unset: the tools connect without one (PLAINTEXT).
+     */
+    commandConfig?: string;
 }
 
 /** The brokers in one phase: which connect string they run with. */

@@ -114,6 +114,22 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
     return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
+/** The servers of two ensembles: the one a subtree or ensemble leaves, and the one it moves to. */
+export const sourceAndTarget = {
+    source: z.array(serverSchema).min(1),
+    target: z.array(serverSchema).min(1),
+};
+
+/** The base of a resolved ensemble (without chroot and leader, which not every procedure has). */
+export function resolveBase(
+    e: HostOverrides & { name: string; phase: string; allowSingleServer: boolean },
+    index: number,
+    d: HostDefaults,
+): Omit<EnsembleBase, "chroot" | "leader"> {
+    const { host, ports, spacingSeconds } = resolveHost(e, d);
+    return { name: e.name, index, phase: e.phase, host, ports, spacingSeconds, allowSingleServer: e.allowSingleServer };
+}
+
 /** The ensemble's host settings and ports: its overrides merged over the defaults. */
 export function resolveHost(e: HostOverrides, d: HostDefaults): { host: HostSettings; ports: EnsembleBase["ports"]; spacingSeconds: number } {
     const zk = { ...d.zookeeper, ...stripUndefined(e.zookeeper ?? {}) };

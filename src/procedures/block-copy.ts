@@ -11,7 +11,7 @@
 // No ZooKeeper server changes in any phase: no restart, no membership line, no firewall.
 import { z } from "zod";
 import { ensemblePath, type ConfigIssue } from "../config/errors";
-import { phaseOf, resolveHost, serverSchema, sshTarget, zookeeperSchema, type EnsembleBase, type HostDefaults, type ServerSpec } from "../config/schema";
+import { phaseOf, resolveBase, sourceAndTarget, sshTarget, zookeeperSchema, type EnsembleBase, type HostDefaults, type ServerSpec } from "../config/schema";
 import { formatConnectString } from "../format/connect-string";
 import type { Effect, Step } from "../steps";
 import type { AppliedEnsemble, BlockCopySpec, BlockCopyState, DesiredState } from "../types";
@@ -63,8 +63,7 @@ export const blockCopySchema = z.strictObject({
     name: z.string(),
     procedure: z.literal("block-copy"),
     phase: phaseOf(BLOCK_COPY_PHASES, "block-copy"),
-    source: z.array(serverSchema).min(1),
-    target: z.array(serverSchema).min(1),
+    ...sourceAndTarget,
     /** The subtree that moves (e.g. /kafka). */
     path: z.string(),
     /** Where it lands on the target; default: `path`. */
@@ -85,16 +84,9 @@ export type BlockCopyConfig = EnsembleBase &
     };
 
 function resolve(e: BlockCopyInput, index: number, d: HostDefaults): BlockCopyConfig {
-    const { host, ports } = resolveHost(e, d);
     const remote = e.copy.runOn === "local" ? undefined : e.copy.runOn;
     return {
-        name: e.name,
-        index,
-        phase: e.phase,
-        host,
-        ports,
-        spacingSeconds: d.spacingSeconds,
-        allowSingleServer: e.allowSingleServer,
+        ...resolveBase(e, index, d),
         procedure: "block-copy",
         source: e.source,
         target: e.target,

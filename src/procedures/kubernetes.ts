@@ -13,7 +13,7 @@
 import { isIP } from "node:net";
 import { z } from "zod";
 import { ensemblePath, type ConfigIssue } from "../config/errors";
-import { absPath, chroot, hostOverrides, myid, phaseOf, resolveHost, serverSchema, type EnsembleBase, type HostDefaults, type ServerSpec } from "../config/schema";
+import { absPath, chroot, hostOverrides, myid, phaseOf, resolveBase, serverSchema, type EnsembleBase, type HostDefaults, type ServerSpec } from "../config/schema";
 import { makeZooCfg } from "../kubernetes";
 import type { ClientGroup, Step } from "../steps";
 import type { AppliedEnsemble, DesiredState, KubernetesServer, KubernetesState, Membership, ServerId, ServerState } from "../types";
@@ -66,17 +66,10 @@ export type KubernetesConfig = EnsembleBase &
     };
 
 function resolve(e: KubernetesInput, index: number, d: HostDefaults): KubernetesConfig {
-    const { host, ports, spacingSeconds } = resolveHost(e, d);
     return {
-        name: e.name,
-        index,
-        phase: e.phase,
-        host,
-        ports,
-        spacingSeconds,
+        ...resolveBase(e, index, d),
         chroot: e.clients.chroot,
         leader: e.leader,
-        allowSingleServer: e.allowSingleServer,
         procedure: "kubernetes",
         servers: e.servers,
         cutover: e.cutover,

@@ -20,7 +20,7 @@
 //   done              the firewall goes: S no longer lists any target.
 import { z } from "zod";
 import { ensemblePath, type ConfigIssue } from "../config/errors";
-import { absPath, chroot, hostName, hostOverrides, myid, phaseOf, port, resolveHost, serverSchema, type EnsembleBase, type HostDefaults, type ServerSpec } from "../config/schema";
+import { absPath, chroot, hostName, hostOverrides, myid, phaseOf, port, resolveBase, sourceAndTarget, type EnsembleBase, type HostDefaults, type ServerSpec } from "../config/schema";
 import type { ClientGroup, PreflightCheck, Window } from "../steps";
 import type { DesiredState, FirewallSplit, KafkaBroker, KafkaSettings, Membership, RestartGroup, ServerId, ServerState } from "../types";
 import { duplicateIds, ensembleSizeIssue, hostMembership, leaderIssue, serversConnect } from "./common";
@@ -59,6 +59,8 @@ const kafkaSchema = z.strictObject({
     spacingSeconds: z.int().min(0).max(600).default(10),
     /** The controller's broker.id, when ZooKeeper's /controller cannot be read from where pulumi runs. */
     controller: z.int().min(0).optional(),
+    /** A client properties file on each broker host for a SASL/SSL listener: the gate's tools get `--command-config <file>`. */
+    commandConfig: absPath.optional(),
 });
 
 const mitosisClientsSchema = z.strictObject({
@@ -76,8 +78,7 @@ export const mitosisSchema = z.strictObject({
     name: z.string(),
     procedure: z.literal("mitosis"),
     phase: phaseOf(MITOSIS_PHASES, "mitosis"),
-    source: z.array(serverSchema).min(1),
-    target: z.array(serverSchema).min(1),
+    ...sourceAndTarget,
     /** The operator's statement that the target ensemble holds no data (mitosis needs an empty target). */
     targetEmpty: z.boolean().default(false),
     /** Targets that join the source; the rest stay dormant. Default: the first min(m, n-1) targets. */
@@ -115,22 +116,15 @@ export type MitosisConfig = EnsembleBase &
     };
 
 function resolve(e: MitosisInput, index: number, d: HostDefaults): MitosisConfig {
-    const { host, ports, spacingSeconds } = resolveHost(e, d);
     // S must stay a strict majority of the joint ensemble S+T', so that the source keeps serving on
     // its own when the firewall splits the targets off: |T'| <= n-1.
     const defaultActive = e.target.slice(0, Math.max(0, Math.min(e.target.length, e.source.length - 1))).map((s) => s.id);
     const active = e.activeTargets ?? defaultActive;
     const k = e.clients.kafka;
     return {
-        name: e.name,
-        index,
-        phase: e.phase,
-        host,
-        ports,
-        spacingSeconds,
+        ...resolveBase(e, index, d),
         chroot: e.clients.chroot,
         leader: e.leader,
-        allowSingleServer: e.allowSingleServer,
         procedure: "mitosis",
         source: e.source,
         target: e.target,
@@ -153,6 +147,7 @@ function resolve(e: MitosisInput, index: number, d: HostDefaults): MitosisConfig
                       healthTimeoutSeconds: k.healthTimeoutSeconds,
                       spacingSeconds: k.spacingSeconds,
                       allowChrootChange: e.clients.allowChrootChange,
+                      ...(k.commandConfig ? { commandConfig: k.commandConfig } : {}),
                   },
               }
             : undefined,

@@ -130,8 +130,74 @@ export function createSingleServerClient(server: ZkServerAddress, chroot: string
 }
 
 /**
- * Opens a session to exactly one server, resolving once it is connected or rejecting after
- * `timeoutMs`.
+ * Socket errors that a retry within seconds does not cure: nothing listens on the port, no route
+ * to the host, no such host name (or none that resolves now).
+ */
+export const REFUSAL_CODES: ReadonlySet<string> = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN", "EADDRNOTAVAIL"]);
+
+/** The text of a socket error; Node's happy-eyeballs connect (a name with several addresses) throws an AggregateError without one. */
+function socketErrorText(e: Error & { code?: string; errors?: Error[] }): string {
+    if (e.message) return e.message;
+    const inner = (e.errors ?? []).map((x) => x.message).filter(Boolean);
+    return inner.length > 0 ? inner.join(", ") : (e.code ?? String(e));
+}
+
+/**
+ * Calls `onRefused` once every server of the client's list has refused its latest connection
+ * attempt (see REFUSAL_CODES), with the servers and their socket errors. node-zookeeper-client
+ * retries a refused connection forever (every `spinDelay` ms, its `retries` option does not
+ * bound it), so without this a session to servers that are all down ends only at the caller's
+ * timeout. A server that accepted a connection (even one that then went silent) is not refusing:
+ * the caller's timeout decides then. Returns a function that stops watching.
+ */
+export function whenEveryServerRefuses(client: zookeeper.Client, onRefused: (why: string) => void): () => void {
+    const cm = (client as unknown as { connectionManager?: ConnectionHooks }).connectionManager;
+    if (!cm) return () => {};
+    const refused = new Map<string, string>();
+    let current: { host: string; port: number | string } | undefined;
+    let watching = true;
+    const key = (s: { host: string; port: number | string }) => formatServer({ host: s.host, port: Number(s.port) });
+    const find = cm.findNextServer;
+    const error = cm.onSocketError;
+    const connected = cm.onSocketConnected;
+    cm.findNextServer = function (this: ConnectionHooks, cb: (server: { host: string; port: number | string }) => void) {
+        return find.call(this, (server) => {
+            current = server;
+            cb(server);
+        });
+    };
+    cm.onSocketError = function (this: ConnectionHooks, e: Error & { code?: string }) {
+        if (watching && current) {
+            if (e.code !== undefined && REFUSAL_CODES.has(e.code)) refused.set(key(current), socketErrorText(e));
+            else refused.delete(key(current));
+            const all = cm.servers.map(key);
+            if (all.length > 0 && all.every((k) => refused.has(k))) {
+                watching = false;
+                const names = [...new Set(all)];
+                onRefused(names.length === 1 ? refused.get(names[0])! : names.map((k) => `${k}: ${refused.get(k)}`).join("; "));
+            }
+        }
+        return error.call(this, e);
+    };
+    cm.onSocketConnected = function (this: ConnectionHooks) {
+        if (current) refused.delete(key(current));
+        return connected.call(this);
+    };
+    return () => {
+        watching = false;
+    };
+}
+
+interface ConnectionHooks {
+    servers: { host: string; port: number | string }[];
+    findNextServer(cb: (server: { host: string; port: number | string }) => void): void;
+    onSocketError(e: Error): void;
+    onSocketConnected(): void;
+}
+
+/**
+ * Opens a session to exactly one server, resolving once it is connected, rejecting after
+ * `timeoutMs`, or at once (code REFUSED) when the server refuses the connection.
  */
 export function openSession(server: ZkServerAddress, chroot: string | undefined, timeoutMs: number): Promise<Session> {
     const name = formatServer(server);
@@ -140,9 +206,15 @@ export function openSession(server: ZkServerAddress, chroot: string | undefined,
     return new Promise((resolve, reject) => {
         const started = performance.now();
         const timer = setTimeout(() => {
+            stopWatching();
             abort(client);
             reject(new ZkOperationError(`no session with ${name} within ${timeoutMs} ms`, "TIMEOUT"));
         }, timeoutMs);
+        const stopWatching = whenEveryServerRefuses(client, (why) => {
+            clearTimeout(timer);
+            abort(client);
+            reject(new ZkOperationError(`no session with ${name}: ${why}`, "REFUSED"));
+        });
         client.on("state", (state: zookeeper.State) => {
             if (state === zookeeper.State.SYNC_CONNECTED) {
                 alive = true;
@@ -152,6 +224,7 @@ export function openSession(server: ZkServerAddress, chroot: string | undefined,
         });
         client.once("connected", () => {
             clearTimeout(timer);
+            stopWatching();
             resolve({ server: name, client, connectMs: performance.now() - started, alive: () => alive });
         });
         client.connect();

@@ -249,6 +249,11 @@ export async function runSmoke(connect: ConnectString, opts: SmokeOptions): Prom
                 recorders[i].add("connect", session.connectMs);
                 return session;
             } catch (e) {
+                // Refused (nothing listens, no route): said at once, no need to ask srvr.
+                if (e instanceof ZkOperationError && e.code === "REFUSED") {
+                    servers[i].failures.push(`${servers[i].server}: no session: ${e.message.replace(/^no session with \S+: /, "")}`);
+                    return undefined;
+                }
                 const why = await diagnose(s, opts.timeoutMs);
                 servers[i].failures.push(`${servers[i].server}: no session within ${opts.timeoutMs} ms: ${why}`);
                 return undefined;

@@ -42,6 +42,11 @@ describe("clients.kafka config", () => {
         assert.equal(e.newChroot, undefined);
     });
 
+    it("commandConfig (SASL/SSL listeners) reaches the brokers' settings", () => {
+        const e = mitosis(edited(devRawConfig(), (r) => (kafkaOf(r).commandConfig = "/etc/kafka/admin.properties")));
+        assert.equal(e.kafka?.settings.commandConfig, "/etc/kafka/admin.properties");
+    });
+
     it("refuses a new chroot that differs from the old one, with the exact reason", () => {
         const err = refusal(edited(devRawConfig(), (r) => (r.ensembles[0].clients.newChroot = "/kafka-new")));
         assert.deepEqual(err.issues, [
@@ -86,6 +91,8 @@ describe("clients.kafka config", () => {
         { name: "no brokers", edit: (k) => (k.brokers = []), path: ".clients.kafka.brokers", reason: /at least one broker/ },
         { name: "a controller that is no broker", edit: (k) => (k.controller = 7), path: ".clients.kafka.controller", reason: /broker\.id 7 is not one of clients\.kafka\.brokers/ },
         { name: "a relative serverProperties", edit: (k) => (k.serverProperties = "server.properties"), path: ".clients.kafka.serverProperties", reason: /an absolute path/ },
+        { name: "a relative commandConfig", edit: (k) => (k.commandConfig = "admin.properties"), path: ".clients.kafka.commandConfig", reason: /an absolute path/ },
+        { name: "a commandConfig that is no string", edit: (k) => (k.commandConfig = true), path: ".clients.kafka.commandConfig", reason: /string/ },
         { name: "an unknown key", edit: (k) => (k.restart = "always"), path: ".clients.kafka", reason: /restart/ },
         { name: "a bad host", edit: (k) => (k.brokers[0].host = "not a host"), path: ".clients.kafka.brokers[0].host", reason: /not an IP address or host name/ },
     ];

@@ -2,7 +2,7 @@
 // and the watchdog that bounds every wait of a run (one timer, not one per call).
 import * as zookeeper from "node-zookeeper-client";
 import { formatConnectString, formatServer } from "../../format/connect-string";
-import { abort, createSingleServerClient } from "../session";
+import { abort, createSingleServerClient, whenEveryServerRefuses } from "../session";
 import { type AuthInfo, CopyError, type Endpoint } from "./options";
 
 /** Calls as promises without a timer each; one watchdog per run bounds every wait. */
@@ -92,16 +92,25 @@ export function connectOne(server: { host: string; port: number }, auth: AuthInf
     for (const a of auth) client.addAuthInfo(a.scheme, Buffer.from(a.credentials));
     return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
+            stopWatching();
             abort(client); // close() alone leaves a reconnect timer behind
             reject(new Error(`no session within ${timeoutMs} ms`));
         }, timeoutMs);
+        // A refused connection fails at once (the client alone would retry until the timeout).
+        const stopWatching = whenEveryServerRefuses(client, (why) => {
+            clearTimeout(timer);
+            abort(client);
+            reject(new Error(why));
+        });
         client.once("authenticationFailed", () => {
             clearTimeout(timer);
+            stopWatching();
             abort(client);
             reject(new Error(`authentication failed (${auth.map((a) => a.scheme).join(", ")})`));
         });
         client.once("connected", () => {
             clearTimeout(timer);
+            stopWatching();
             resolve(client);
         });
         client.connect();
