@@ -5,6 +5,7 @@ import { appliedOf, type AppliedEnsemble, type FleetConfig } from "../src/config
 import type { EnsemblePlan } from "../src/model";
 import { describePlan } from "../src/plan";
 import { MigrationEnsemble, serverSummary } from "./ensemble";
+import { sendNoPreviousOutput } from "./remote-command";
 
 export const FLEET_TYPE = "zkmigrate:index:Fleet";
 
@@ -39,7 +40,8 @@ export class Fleet extends pulumi.ComponentResource {
     readonly summary: Record<string, EnsembleOutput>;
 
     constructor(name: string, args: FleetArgs, opts?: pulumi.ComponentResourceOptions) {
-        super(FLEET_TYPE, name, {}, opts);
+        // Every remote command below sends its script and no environment (remote-command.ts).
+        super(FLEET_TYPE, name, {}, pulumi.mergeOptions(opts, { transforms: [sendNoPreviousOutput] }));
         const { config, plans } = args;
         const ssh = { user: config.settings.sshUser, port: config.settings.sshPort, privateKey: pulumi.secret(args.privateKey) };
 

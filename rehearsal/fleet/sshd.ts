@@ -50,6 +50,10 @@ export async function installSshd(f: Fleet, h: FleetHost, tools: Record<string, 
             "AllowTcpForwarding no",
             "MaxStartups 100:30:200",
             "MaxSessions 50",
+            // No AcceptEnv, as on a host with a stock sshd: zkmigrate's commands send their script
+            // and no environment (components/remote-command.ts turns off @pulumi/command's
+            // PULUMI_COMMAND_STDOUT/STDERR), so the rehearsal shows a provider warning or failure
+            // should the program start sending variables a host refuses.
             "LogLevel INFO",
             "",
         ].join("\n"),

@@ -58,6 +58,8 @@ export interface RehearsalResult {
     phases: PhaseReport[];
     rolling: RollingStep[];
     split: SplitFigures;
+    /** Variables the hosts' sshd refused to a command: any fails the rehearsal (the program must send none). */
+    refusedEnv: string[];
     verdict?: Verdict;
     kafkaVerdict?: KafkaFigures;
     /** The Kafka controller just before `clients` (read from /controller), which must restart last. */
@@ -68,7 +70,7 @@ export interface RehearsalResult {
 }
 
 export function newResult(o: { scenario: string; kafka: boolean; fleetName: string; report: string }, started: number): RehearsalResult {
-    return { scenario: o.scenario, kafka: o.kafka, fleet: o.fleetName, report: o.report, started, phases: [], rolling: [], split: {} };
+    return { scenario: o.scenario, kafka: o.kafka, fleet: o.fleetName, report: o.report, started, phases: [], rolling: [], split: {}, refusedEnv: [] };
 }
 
 /** The one-line JSON summary (the last line printed); `ok` only with 0 lost and every phase applied. */
@@ -122,9 +124,10 @@ export function summarize(r: RehearsalResult, now: number = Date.now()) {
                 },
             ]),
         ),
+        refusedEnv: r.refusedEnv,
         ...(failure ? { failure: failure.split("\n")[0] } : {}),
     };
-    summary.ok = !failure && summary.lost === 0 && phases.length > 0 && (!r.kafka || (kafkaVerdict !== undefined && kafkaVerdict.lost === 0));
+    summary.ok = !failure && r.refusedEnv.length === 0 && summary.lost === 0 && phases.length > 0 && (!r.kafka || (kafkaVerdict !== undefined && kafkaVerdict.lost === 0));
     return summary;
 }
 
@@ -176,6 +179,7 @@ export function renderReport(r: RehearsalResult, summary: Summary): string {
         verdict
             ? `loss check: ${verdict.acknowledged} acknowledged writes of the migrating clients, ${verdict.lost} lost; ${verdict.sourceUsersAcknowledged} of the source's other users, ${verdict.sourceUsersLost} lost${verdict.lostSample.length ? ` (e.g. ${verdict.lostSample.join(", ")})` : ""}`
             : "loss check: not reached",
+        `environment refused by the hosts' sshd: ${r.refusedEnv.length ? r.refusedEnv.join(", ") : "none"}`,
         ...(r.kafka
             ? [
                   "",

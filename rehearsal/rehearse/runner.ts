@@ -150,7 +150,7 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
             phaseLabel = phase;
             await stack!.setConfig("zkmigrate:ensembles[0].phase", { value: phase }, true);
             if (before) await before();
-            const { steps, onEvent } = recordSteps(phase, say);
+            const { steps, refusedEnv, onEvent } = recordSteps(phase, say);
             say(`rehearse: phase ${phase}${attempt > 1 ? ` (attempt ${attempt})` : ""}: pulumi up`);
             phaseStart.t = Date.now();
             const t0 = phaseStart.t;
@@ -194,6 +194,7 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
                 ...(error ? { error } : {}),
             };
             result.phases.push(report);
+            for (const v of refusedEnv) if (!result.refusedEnv.includes(v)) result.refusedEnv.push(v);
             const c = report.clients;
             say(
                 `rehearse: phase ${phase} ${outcome} in ${(report.wallMs / 1000).toFixed(1)} s; longest write gap migrating ${c.migrating.maxGapMs} ms, source-users ${c["source-users"].maxGapMs} ms; failed ops ${c.migrating.failedOps}+${c["source-users"].failedOps}` +

@@ -12,9 +12,17 @@ export interface StepTiming {
     failed?: boolean;
 }
 
-/** Records the steps of one phase's `pulumi up` and says what happens (`say`). */
-export function recordSteps(phase: string, say: (line: string) => void): { steps: Map<string, StepTiming>; onEvent: (e: EngineEvent) => void } {
+/**
+ * Records the steps of one phase's `pulumi up` and says what happens (`say`); `refusedEnv`: the
+ * variables a host's sshd refused to a command (@pulumi/command: "Unable to set 'X'"; the program
+ * must send none, components/remote-command.ts).
+ */
+export function recordSteps(
+    phase: string,
+    say: (line: string) => void,
+): { steps: Map<string, StepTiming>; refusedEnv: Set<string>; onEvent: (e: EngineEvent) => void } {
     const steps = new Map<string, StepTiming>();
+    const refusedEnv = new Set<string>();
     const onEvent = (e: EngineEvent) => {
         const now = Date.now();
         const pre = e.resourcePreEvent?.metadata;
@@ -42,6 +50,8 @@ export function recordSteps(phase: string, say: (line: string) => void): { steps
             }
         }
         const diag = e.diagnosticEvent;
+        const refused = diag && /Unable to set '([^']+)'/.exec(diag.message);
+        if (refused) refusedEnv.add(refused[1]);
         if (diag && (diag.severity === "warning" || diag.severity === "error") && !diag.ephemeral) {
             // The command provider quotes the whole script in its error: keep the status and
             // what the script said.
@@ -50,5 +60,5 @@ export function recordSteps(phase: string, say: (line: string) => void): { steps
             say(`  ${phase}: ${diag.severity}: ${lines.slice(0, 12).join("\n    ")}`);
         }
     };
-    return { steps, onEvent };
+    return { steps, refusedEnv, onEvent };
 }

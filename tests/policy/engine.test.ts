@@ -1,5 +1,5 @@
-// The policy pack under the real Pulumi engine (tools/pulumi/install.sh: CLI v3.259.0, whose
-// language host starts the pack through RunPlugin), offline, local file backend:
+// The policy pack under the real Pulumi engine (tools/pulumi/install.sh: CLI v3.276.0 and the
+// upstream language host, which starts the pack through RunPlugin), offline, local file backend:
 //   1. this repo's program on the dev stack config: `pulumi preview --policy-pack policy` passes,
 //      every policy of the pack ran, none reported anything;
 //   2. a small stack with deliberate violations (two restarts of one ensemble that can run at

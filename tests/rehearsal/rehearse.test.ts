@@ -81,6 +81,8 @@ describe("npm run rehearse", () => {
             assert.ok(key in s, `the summary has ${key}`);
         }
         assert.deepEqual(Object.keys(s.phases), ["separate", "joined", "clients", "prepared", "split", "source-restarted", "done"]);
+        // The fleet's sshd has no AcceptEnv (as a stock one): the commands sent it no variable.
+        assert.deepEqual(s.refusedEnv, [], `variables the hosts refused: ${JSON.stringify(s.refusedEnv)}`);
         // Availability at the split (issue: sources <= 2 s, targets serving <= 5 s after the firewall).
         assert.ok(s.splitSourceMaxGapMs <= 2000, `sources' longest write gap at the split ${s.splitSourceMaxGapMs} ms > 2000 ms`);
         assert.ok(s.splitTargetUnavailableMs <= 5000, `targets unavailable ${s.splitTargetUnavailableMs} ms after the firewall > 5000 ms`);

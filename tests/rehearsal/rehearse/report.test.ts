@@ -57,10 +57,14 @@ describe("rehearse report", () => {
                 separate: { result: "succeeded", wallMs: 12_345, maxGapMs: 100, failedOps: 0 },
                 joined: { result: "succeeded", wallMs: 12_345, maxGapMs: 900, failedOps: 3 },
             },
+            refusedEnv: [],
         });
     });
 
-    it("is not ok with a loss, a failure, no phase, or a missing loss check", () => {
+    it("is not ok with a loss, a failure, no phase, a missing loss check, or a variable a host refused", () => {
+        const refused = summarize(result({ refusedEnv: ["PULUMI_COMMAND_STDOUT"] }));
+        assert.equal(refused.ok, false);
+        assert.deepEqual(refused.refusedEnv, ["PULUMI_COMMAND_STDOUT"]);
         assert.equal(summarize(result({ verdict: { lost: 0, acknowledged: 1, lostSample: [], sourceUsersLost: 1, sourceUsersAcknowledged: 1 } })).ok, false);
         const failed = summarize(result({ failure: "phase split failed: x\nmore" }));
         assert.equal(failed.ok, false);
