@@ -26,6 +26,7 @@
 # such version served); and a stand-in `command` provider written here
 # (wrapper/cmd/pulumi-resource-command, see its header for what it does and does not do).
 set -euo pipefail
+bash "$(dirname "${BASH_SOURCE[0]}")/kubernetes-provider.sh"  # plugin resource kubernetes (own stamp; issue 14)
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
