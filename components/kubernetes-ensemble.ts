@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { KubernetesConfig } from "../src/config";
 import {
     makeConfigMap,
+    makeEndpointSlice,
     makeEndpoints,
     makeHeadlessService,
     makePodDisruptionBudget,
@@ -34,7 +35,8 @@ export interface KubernetesEnsembleArgs {
 export class KubernetesEnsemble extends MigrationEnsemble {
     readonly hosts: HostServers;
     readonly services = new Map<ServerId, k8s.core.v1.Service>();
-    readonly endpoints = new Map<ServerId, k8s.core.v1.Endpoints>();
+    /** The manual endpoints of servers on hosts: v1 Endpoints or EndpointSlices (`endpointsKind`). */
+    readonly endpoints = new Map<ServerId, k8s.core.v1.Endpoints | k8s.discovery.v1.EndpointSlice>();
     readonly decommissions = new Map<ServerId, command.remote.Command>();
     readonly statefulSet?: k8s.apps.v1.StatefulSet;
 
@@ -67,7 +69,11 @@ export class KubernetesEnsemble extends MigrationEnsemble {
                 const decommission = this.decommissions.get(s.id);
                 // The Service switches to the pod selector only after its host stopped.
                 this.services.set(s.id, new k8s.core.v1.Service(`${name}-service-${s.id}`, makeService(k, s) as any, kopts(decommission ? [decommission] : [])));
-                if (s.backend === "host") {
+                if (s.backend === "host" && k.endpointsKind === "EndpointSlice") {
+                    // Deleted once the server is cut over (at the end of that update): the cluster's
+                    // endpointslice controller writes the pod's slice beside it, never over it.
+                    this.endpoints.set(s.id, new k8s.discovery.v1.EndpointSlice(`${name}-endpointslice-${s.id}`, makeEndpointSlice(k, s) as any, kopts([])));
+                } else if (s.backend === "host") {
                     // retainOnDelete: at cutover the Service gains a selector and Kubernetes' endpoints
                     // controller takes this object over; deleting it then would cut the server off.
                     this.endpoints.set(s.id, new k8s.core.v1.Endpoints(`${name}-endpoints-${s.id}`, makeEndpoints(k, s) as any, kopts([], { retainOnDelete: true })));

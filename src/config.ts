@@ -167,6 +167,24 @@ const kubernetesSettingsSchema = z.strictObject({
     settings: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
     /** dataDir inside the pods. */
     dataDir: absPath.default("/data"),
+    /** sha256:<hex> of the image: the pods run <image repository>@<digest>. */
+    imageDigest: z.string().regex(/^sha256:[0-9a-f]{64}$/, "sha256:<64 hex digits>").optional(),
+    /** A volume claim of this size for the transaction log (settings.dataLogDir, outside dataDir). */
+    dataLogStorageSize: z.string().regex(/^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$/, "a Kubernetes quantity such as 10Gi").optional(),
+    /** Prometheus metrics on this port (ZooKeeper >= 3.6). */
+    metricsPort: z.number().int().min(1).max(65535).optional(),
+    /** Pod scheduling, passed through to the StatefulSet's pods. */
+    scheduling: z
+        .strictObject({
+            nodeSelector: z.record(z.string(), z.string()).optional(),
+            tolerations: z.array(z.record(z.string(), z.unknown())).optional(),
+            topologySpreadConstraints: z.array(z.record(z.string(), z.unknown())).optional(),
+            priorityClassName: z.string().optional(),
+        })
+        .optional(),
+    terminationGracePeriodSeconds: z.number().int().min(6).optional(),
+    /** The cluster's Kubernetes version (e.g. v1.34.4): from 1.33 the manual endpoints are EndpointSlices. */
+    clusterVersion: z.string().regex(/^v?\d+\.\d+/, "a version such as v1.34.4").optional(),
 });
 
 const kubernetesSchema = z.strictObject({
@@ -832,7 +850,15 @@ function validateKubernetes(e: KubernetesConfig): ConfigIssue[] {
     // The pods' zoo.cfg refuses settings that zkmigrate owns (membership, dataDir, ...): say so here.
     try {
         const members = e.servers.map((s) => ({ id: s.id, address: `${e.kubernetes.name}-${s.id}`, peerPort: e.ports.peer, electionPort: e.ports.election }));
-        makeZooCfg({ dataDir: e.kubernetes.dataDir, clientPort: e.ports.client, members, quorumListenOnAllIPs: true, settings: e.kubernetes.settings });
+        makeZooCfg({
+            dataDir: e.kubernetes.dataDir,
+            clientPort: e.ports.client,
+            members,
+            quorumListenOnAllIPs: true,
+            settings: e.kubernetes.settings,
+            separateDataLog: e.kubernetes.dataLogStorageSize !== undefined,
+            metricsPort: e.kubernetes.metricsPort,
+        });
     } catch (err) {
         issues.push({ path: ensemblePath(e, ".kubernetes.settings"), reason: (err as Error).message.replace(/^zkmigrate kubernetes: /, "") });
     }

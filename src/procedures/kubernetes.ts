@@ -2,7 +2,7 @@
 // manual Endpoints, move clients and then peers to the Service addresses, then replace each host
 // by a pod with the same myid, one server per update.
 import type { KubernetesConfig } from "../config";
-import { makeZooCfg } from "../kubernetes";
+import { endpointsKindFor, makeZooCfg } from "../kubernetes";
 import { phaseIndex, type KubernetesPhase } from "../phases";
 import type { DesiredState, KubernetesServer, KubernetesState, Membership, ServerState } from "../types";
 import { connectString, hostMembership, memberLines } from "./common";
@@ -80,10 +80,17 @@ export function kubernetesDesired(e: KubernetesConfig, phase: KubernetesPhase = 
                           members: services.members,
                           quorumListenOnAllIPs: true,
                           settings: k.settings,
+                          separateDataLog: k.dataLogStorageSize !== undefined,
+                          metricsPort: k.metricsPort,
                       }),
                       resources: k.resources,
+                      imageDigest: k.imageDigest,
+                      dataLogStorageSize: k.dataLogStorageSize,
+                      scheduling: k.scheduling,
+                      terminationGracePeriodSeconds: k.terminationGracePeriodSeconds,
                   }
                 : undefined,
+        endpointsKind: k.clusterVersion ? endpointsKindFor(k.clusterVersion) : "Endpoints",
     };
 
     const old = connectString(e.servers.map((s) => ({ id: s.id, address: s.host })), e.ports.client, e.chroot);
