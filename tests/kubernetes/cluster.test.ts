@@ -10,7 +10,7 @@
 //   by its name through the cluster's DNS.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { inNetns, runScript } from "../../rehearsal/fleet";
+import { checkPrerequisites, createFleet, destroyFleet, inNetns, runScript, type Fleet } from "../../rehearsal/fleet";
 import { checkClusterPrerequisites, destroyCluster, kubectl, kubectlMust, loadCluster, startCluster, type Cluster } from "../../rehearsal/kubernetes/cluster";
 import type { KubernetesConfig } from "../../src/config";
 import { makeConfigMap, makeEndpoints, makeHeadlessService, makePodDisruptionBudget, makeService, makeStatefulSet } from "../../src/kubernetes";
@@ -18,135 +18,158 @@ import { desiredState } from "../../src/model";
 import { KUBERNETES_PHASES } from "../../src/phases";
 import type { KubernetesState } from "../../src/types";
 import { devFleet } from "../fixtures";
-import { useFleet } from "../integration/helpers/fleet";
+import { assertFleetGone } from "../integration/helpers/fleet";
 
 const NAME = "it-k8s";
-const fleet = useFleet({ name: NAME, ensembles: [{ name: "zk", servers: 3 }] });
+let theFleet: Fleet | undefined;
 let cluster: Cluster | undefined;
+const fleet = () => {
+    if (!theFleet) throw new Error(`fleet ${NAME} was not created`);
+    return theFleet;
+};
 const c = () => {
     if (!cluster) throw new Error(`cluster ${NAME} did not start`);
     return cluster;
 };
 
-before(
-    async () => {
-        // A missing package or an unbuilt binary fails here, naming what to install or run.
-        checkClusterPrerequisites();
-        await destroyCluster(NAME);
-        const t0 = Date.now();
-        cluster = await startCluster(NAME, { fleet: fleet(), log: (l) => process.env.ZKMIGRATE_IT_VERBOSE && console.log(`  cluster: ${l}`) });
-        console.log(`  local Kubernetes ${NAME} Ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    },
-    { timeout: 600_000 },
-);
+describe("a local Kubernetes beside a fleet of three ZooKeeper hosts", () => {
+    before(
+        async () => {
+            // A missing package or an unbuilt binary fails here, naming what to install or run.
+            checkPrerequisites();
+            checkClusterPrerequisites();
+            await destroyCluster(NAME);
+            await destroyFleet(NAME);
+            theFleet = await createFleet({ name: NAME, ensembles: [{ name: "zk", servers: 3 }] });
+            const t0 = Date.now();
+            cluster = await startCluster(NAME, { fleet: fleet(), log: (l) => process.env.ZKMIGRATE_IT_VERBOSE && console.log(`  cluster: ${l}`) });
+            console.log(`  local Kubernetes ${NAME} Ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+        },
+        { timeout: 900_000 },
+    );
 
-after(
-    async () => {
-        await destroyCluster(NAME);
-        assert.equal(loadCluster(NAME), undefined, "the cluster's state is gone");
-        const ns = await inNetns(fleet(), fleet().hosts[0], ["ip", "route", "show"]).catch(() => undefined);
-        if (ns) assert.doesNotMatch(ns.stdout, / via \S+\.254 /, "the hosts' routes to the cluster are gone");
-    },
-    { timeout: 180_000 },
-);
-
-/** Every object of one step, as kubectl reads them (a v1 List). */
-function objectsOf(k: KubernetesState): unknown[] {
-    const out: unknown[] = [];
-    for (const s of k.services ? k.servers : []) {
-        out.push(makeService(k, s));
-        if (s.backend === "host") out.push(makeEndpoints(k, s));
-    }
-    if (k.statefulSet) out.push(makeConfigMap(k), makeHeadlessService(k), makePodDisruptionBudget(k), makeStatefulSet(k));
-    return out;
-}
-
-const asList = (items: unknown[]) => JSON.stringify({ apiVersion: "v1", kind: "List", items });
-
-describe("the objects of every phase (dev stack, ensemble shared) pass the API server's validation", () => {
-    const kube = devFleet().ensembles.find((e) => e.procedure === "kubernetes") as KubernetesConfig;
-    const steps: [string, number[]][] = [];
-    for (const phase of KUBERNETES_PHASES) {
-        if (phase === "pods") {
-            // One cutover per update: 1, 2, then all servers in pods.
-            for (let n = 1; n <= kube.servers.length; n++) steps.push([phase, kube.servers.slice(0, n).map((s) => s.id)]);
-        } else {
-            steps.push([phase, phase === "done" ? kube.servers.map((s) => s.id) : []]);
-        }
-    }
-
-    before(async () => {
-        await kubectlMust(c(), ["create", "namespace", kube.kubernetes.namespace]);
-    });
-
-    for (const [phase, cutover] of steps) {
-        it(`${phase} [${cutover.join(",")}]: kubectl apply --dry-run=server`, async () => {
-            const k = desiredState(kube, phase, cutover).kubernetes;
-            assert.ok(k, `phase ${phase} has a kubernetes state`);
-            const items = objectsOf(k);
-            if (!k.services) {
-                assert.equal(items.length, 0, "no object before the services phase");
-                return;
+    after(
+        async () => {
+            // The cluster first (it is attached to the fleet's bridge and hosts), then the fleet.
+            try {
+                await destroyCluster(NAME);
+                assert.equal(loadCluster(NAME), undefined, "the cluster's state is gone");
+                if (theFleet) {
+                    const routes = await inNetns(fleet(), fleet().hosts[0], ["ip", "route", "show"]);
+                    assert.doesNotMatch(routes.stdout, / via \S+\.254 /, "the hosts' routes to the cluster are gone");
+                }
+            } finally {
+                await destroyFleet(NAME);
+                assertFleetGone(NAME);
             }
-            assert.ok(items.length >= kube.servers.length, "one Service per server at least");
-            const r = await kubectl(c(), ["apply", "--dry-run=server", "-o", "name", "-f", "-"], { input: asList(items) });
-            assert.equal(r.code, 0, `the API server refused an object of ${phase}: ${r.stderr}`);
-            assert.equal(r.stdout.trim().split("\n").length, items.length, r.stdout);
-        });
+        },
+        { timeout: 300_000 },
+    );
+
+    /** Every object of one step, as kubectl reads them (a v1 List). */
+    function objectsOf(k: KubernetesState): unknown[] {
+        const out: unknown[] = [];
+        for (const s of k.services ? k.servers : []) {
+            out.push(makeService(k, s));
+            if (s.backend === "host") out.push(makeEndpoints(k, s));
+        }
+        if (k.statefulSet) out.push(makeConfigMap(k), makeHeadlessService(k), makePodDisruptionBudget(k), makeStatefulSet(k));
+        return out;
     }
 
-    it("the last step applies for real: the StatefulSet, its Services and the PDB exist", async () => {
-        const [phase, cutover] = steps[steps.length - 1];
-        const k = desiredState(kube, phase, cutover).kubernetes!;
-        await kubectlMust(c(), ["apply", "-f", "-"], { input: asList(objectsOf(k)) });
-        const sts = JSON.parse(await kubectlMust(c(), ["get", "statefulset", k.name, "-n", k.namespace, "-o", "json"]));
-        assert.equal(sts.spec.replicas, kube.servers.length);
-        const svcs = JSON.parse(await kubectlMust(c(), ["get", "services", "-n", k.namespace, "-o", "json"])).items as { metadata: { name: string } }[];
-        for (const s of k.servers) assert.ok(svcs.some((x) => x.metadata.name === s.serviceName), `Service ${s.serviceName}`);
-        await kubectlMust(c(), ["delete", "namespace", kube.kubernetes.namespace, "--wait=false"]);
+    const asList = (items: unknown[]) => JSON.stringify({ apiVersion: "v1", kind: "List", items });
+
+    describe("the objects of every phase (dev stack, ensemble shared) pass the API server's validation", () => {
+        const kube = devFleet().ensembles.find((e) => e.procedure === "kubernetes") as KubernetesConfig;
+        const steps: [string, number[]][] = [];
+        for (const phase of KUBERNETES_PHASES) {
+            if (phase === "pods") {
+                // One cutover per update: 1, 2, then all servers in pods.
+                for (let n = 1; n <= kube.servers.length; n++) steps.push([phase, kube.servers.slice(0, n).map((s) => s.id)]);
+            } else {
+                steps.push([phase, phase === "done" ? kube.servers.map((s) => s.id) : []]);
+            }
+        }
+
+        before(async () => {
+            await kubectlMust(c(), ["create", "namespace", kube.kubernetes.namespace]);
+        });
+
+        for (const [phase, cutover] of steps) {
+            it(`${phase} [${cutover.join(",")}]: kubectl apply --dry-run=server`, async () => {
+                const k = desiredState(kube, phase, cutover).kubernetes;
+                assert.ok(k, `phase ${phase} has a kubernetes state`);
+                const items = objectsOf(k);
+                if (!k.services) {
+                    assert.equal(items.length, 0, "no object before the services phase");
+                    return;
+                }
+                assert.ok(items.length >= kube.servers.length, "one Service per server at least");
+                const r = await kubectl(c(), ["apply", "--dry-run=server", "-o", "name", "-f", "-"], { input: asList(items) });
+                assert.equal(r.code, 0, `the API server refused an object of ${phase}: ${r.stderr}`);
+                assert.equal(r.stdout.trim().split("\n").length, items.length, r.stdout);
+            });
+        }
+
+        it("the last step applies for real: the StatefulSet, its Services and the PDB exist", async () => {
+            const [phase, cutover] = steps[steps.length - 1];
+            const k = desiredState(kube, phase, cutover).kubernetes!;
+            await kubectlMust(c(), ["apply", "-f", "-"], { input: asList(objectsOf(k)) });
+            const sts = JSON.parse(await kubectlMust(c(), ["get", "statefulset", k.name, "-n", k.namespace, "-o", "json"]));
+            assert.equal(sts.spec.replicas, kube.servers.length);
+            const svcs = JSON.parse(await kubectlMust(c(), ["get", "services", "-n", k.namespace, "-o", "json"])).items as { metadata: { name: string } }[];
+            for (const s of k.servers) assert.ok(svcs.some((x) => x.metadata.name === s.serviceName), `Service ${s.serviceName}`);
+            await kubectlMust(c(), ["delete", "namespace", kube.kubernetes.namespace, "--wait=false"]);
+        });
+
+        it("the API server refuses a broken manifest (the validation can fail)", async () => {
+            const k = desiredState(kube, "services", []).kubernetes!;
+            const svc = makeService(k, k.servers[0]) as unknown as { spec: { ports: { port: number }[] } };
+            svc.spec.ports[0].port = 70000;
+            const r = await kubectl(c(), ["apply", "--dry-run=server", "-f", "-"], { input: asList([svc]) });
+            assert.notEqual(r.code, 0);
+            assert.match(r.stderr, /port/i);
+        });
     });
 
-    it("the API server refuses a broken manifest (the validation can fail)", async () => {
-        const k = desiredState(kube, "services", []).kubernetes!;
-        const svc = makeService(k, k.servers[0]) as unknown as { spec: { ports: { port: number }[] } };
-        svc.spec.ports[0].port = 70000;
-        const r = await kubectl(c(), ["apply", "--dry-run=server", "-f", "-"], { input: asList([svc]) });
-        assert.notEqual(r.code, 0);
-        assert.match(r.stderr, /port/i);
-    });
-});
+    describe("a Service without selector and manual Endpoints in front of a fleet host", () => {
+        it("reaches the host's ZooKeeper through the ClusterIP and the Service name from another host", async () => {
+            const f = fleet();
+            const [h1, h2] = f.hosts;
+            const k: KubernetesState = {
+                name: "zk",
+                namespace: "default",
+                labels: { app: "zk-it" },
+                services: true,
+                ports: { client: 2181, peer: 2888, election: 3888 },
+                servers: [{ id: h1.id, host: h1.address, serviceName: "zk-it-1", serviceFqdn: "zk-it-1.default.svc.cluster.local", backend: "host" }],
+            };
+            await kubectlMust(c(), ["apply", "-f", "-"], { input: asList([makeService(k, k.servers[0]), makeEndpoints(k, k.servers[0])]) });
+            const ip = (await kubectlMust(c(), ["get", "service", "zk-it-1", "-o", "jsonpath={.spec.clusterIP}"])).trim();
+            assert.match(ip, /^10\.\d+\.\d+\.\d+$/);
 
-describe("a Service without selector and manual Endpoints in front of a fleet host", () => {
-    it("reaches the host's ZooKeeper through the ClusterIP and the Service name from another host", async () => {
-        const f = fleet();
-        const [h1, h2] = f.hosts;
-        const k: KubernetesState = {
-            name: "zk",
-            namespace: "default",
-            labels: { app: "zk-it" },
-            services: true,
-            ports: { client: 2181, peer: 2888, election: 3888 },
-            servers: [{ id: h1.id, host: h1.address, serviceName: "zk-it-1", serviceFqdn: "zk-it-1.default.svc.cluster.local", backend: "host" }],
-        };
-        await kubectlMust(c(), ["apply", "-f", "-"], { input: asList([makeService(k, k.servers[0]), makeEndpoints(k, k.servers[0])]) });
-        const ip = (await kubectlMust(c(), ["get", "service", "zk-it-1", "-o", "jsonpath={.spec.clusterIP}"])).trim();
-        assert.match(ip, /^10\.\d+\.\d+\.\d+$/);
+            // From host 2's network namespace to the ClusterIP (routed through the node, where kube-proxy's rules are).
+            const srvr = `for i in $(seq 1 40); do if exec 3<>/dev/tcp/$0/2181; then printf srvr >&3; cat <&3; exit 0; fi; sleep 0.5; done; exit 1`;
+            const byIp = await inNetns(f, h2, ["bash", "-c", srvr, ip], 60_000);
+            assert.equal(byIp.code, 0, byIp.stderr);
+            assert.match(byIp.stdout, /Mode: (leader|follower)/);
 
-        // From host 2's network namespace to the ClusterIP (routed through the node, where kube-proxy's rules are).
-        const srvr = `for i in $(seq 1 40); do if exec 3<>/dev/tcp/$0/2181; then printf srvr >&3; cat <&3; exit 0; fi; sleep 0.5; done; exit 1`;
-        const byIp = await inNetns(f, h2, ["bash", "-c", srvr, ip], 60_000);
-        assert.equal(byIp.code, 0, byIp.stderr);
-        assert.match(byIp.stdout, /Mode: (leader|follower)/);
+            // By name over SSH (the host's own resolv.conf points at the cluster's DNS).
+            const byName = await runScript(f, h2, `set -e\ngetent hosts zk-it-1.default.svc.cluster.local\nbash -c '${srvr}' zk-it-1.default.svc.cluster.local\n`, { timeoutMs: 60_000 });
+            assert.equal(byName.code, 0, byName.stderr);
+            assert.match(byName.stdout, new RegExp(`^${ip.replace(/\./g, "\\.")}\\s+zk-it-1`, "m"));
+            assert.match(byName.stdout, /Mode: (leader|follower)/);
 
-        // By name over SSH (the host's own resolv.conf points at the cluster's DNS).
-        const byName = await runScript(f, h2, `set -e\ngetent hosts zk-it-1.default.svc.cluster.local\nbash -c '${srvr}' zk-it-1.default.svc.cluster.local\n`, { timeoutMs: 60_000 });
-        assert.equal(byName.code, 0, byName.stderr);
-        assert.match(byName.stdout, new RegExp(`^${ip.replace(/\./g, "\\.")}\\s+zk-it-1`, "m"));
-        assert.match(byName.stdout, /Mode: (leader|follower)/);
-
-        // Stopping the host's server makes the ClusterIP refuse: it is that server, not another.
-        await kubectlMust(c(), ["delete", "endpoints", "zk-it-1"]);
-        const gone = await inNetns(f, h2, ["bash", "-c", `exec 3<>/dev/tcp/$0/2181 && printf srvr >&3 && cat <&3`, ip], 20_000);
-        assert.doesNotMatch(gone.stdout, /Mode:/);
+            // Without its Endpoints the ClusterIP leads nowhere (once the mirrored EndpointSlice is
+            // gone and kube-proxy has synced): the Endpoints are what routed it to that host.
+            await kubectlMust(c(), ["delete", "endpoints", "zk-it-1"]);
+            const probe = `exec 3<>/dev/tcp/$0/2181 && printf srvr >&3 && timeout 3 cat <&3`;
+            let answered = true;
+            for (const deadline = Date.now() + 60_000; answered && Date.now() < deadline; ) {
+                answered = /Mode:/.test((await inNetns(f, h2, ["timeout", "5", "bash", "-c", probe, ip], 10_000)).stdout);
+                if (answered) await new Promise((r) => setTimeout(r, 1000));
+            }
+            assert.equal(answered, false, "the ClusterIP still answers 60 s after its Endpoints were deleted");
+        });
     });
 });
