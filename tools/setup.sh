@@ -25,6 +25,7 @@ declare -A PACKAGES=(
     [runc]=runc
     [containernetworking-plugins]=host-local
     [conntrack]=conntrack
+    [openssl]=openssl
 )
 
 missing=()
