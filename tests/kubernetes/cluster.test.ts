@@ -9,7 +9,11 @@
 //   host) reaches the ZooKeeper server on that host through its ClusterIP from another host, and
 //   by its name through the cluster's DNS.
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { LocalWorkspace } from "@pulumi/pulumi/automation";
+import { linkNodeModules } from "../../rehearsal/engine";
 import { checkPrerequisites, createFleet, destroyFleet, inNetns, runScript, type Fleet } from "../../rehearsal/fleet";
 import { checkClusterPrerequisites, destroyCluster, kubectl, kubectlMust, loadCluster, startCluster, type Cluster } from "../../rehearsal/kubernetes/cluster";
 import type { KubernetesConfig } from "../../src/config";
@@ -17,6 +21,7 @@ import { makeConfigMap, makeEndpoints, makeHeadlessService, makePodDisruptionBud
 import { desiredState } from "../../src/model";
 import { KUBERNETES_PHASES } from "../../src/phases";
 import type { KubernetesState } from "../../src/types";
+import { PULUMI_HOME, useEngine } from "../helpers/engine";
 import { devFleet } from "../fixtures";
 import { assertFleetGone } from "../integration/helpers/fleet";
 
@@ -170,6 +175,60 @@ describe("a local Kubernetes beside a fleet of three ZooKeeper hosts", () => {
                 if (answered) await new Promise((r) => setTimeout(r, 1000));
             }
             assert.equal(answered, false, "the ClusterIP still answers 60 s after its Endpoints were deleted");
+        });
+    });
+    describe("the kubernetes provider plugin in the engine (tools/pulumi/kubernetes-provider.sh)", () => {
+        const K8S_VERSION: string = require("@pulumi/kubernetes/package.json").version;
+        const need = useEngine({
+            label: "zkmigrate-k8s-engine",
+            installHint: "run tools/pulumi/install.sh (it also builds the kubernetes provider plugin)",
+            check: () => {
+                const plugin = path.join(PULUMI_HOME, "plugins", `resource-kubernetes-v${K8S_VERSION}`, "pulumi-resource-kubernetes");
+                assert.ok(fs.existsSync(plugin), `the kubernetes provider plugin ${K8S_VERSION} is not installed (${plugin} is missing): run tools/pulumi/kubernetes-provider.sh`);
+            },
+        });
+
+        it("pulumi up creates the services phase's Service and Endpoints in the cluster, destroy removes them", { timeout: 600_000 }, async () => {
+            const e = need();
+            const kube = devFleet().ensembles.find((x) => x.procedure === "kubernetes") as KubernetesConfig;
+            // A namespace of its own: the validation suite's is still being deleted.
+            const k = { ...desiredState(kube, "services", []).kubernetes!, namespace: "zk-engine" };
+            const s = k.servers[0];
+            const dir = path.join(e.tmp, "k8s");
+            fs.mkdirSync(dir, { recursive: true });
+            fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: k8s-provider\nruntime: nodejs\n");
+            fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "k8s-provider", private: true, main: "index.js" }));
+            fs.writeFileSync(
+                path.join(dir, "index.js"),
+                [
+                    `const k8s = require("@pulumi/kubernetes");`,
+                    `const provider = new k8s.Provider("local", { kubeconfig: ${JSON.stringify(fs.readFileSync(c().kubeconfig, "utf8"))} });`,
+                    `const o = { provider };`,
+                    `const ns = new k8s.core.v1.Namespace("ns", { metadata: { name: ${JSON.stringify(k.namespace)} } }, o);`,
+                    `const svc = new k8s.core.v1.Service("svc", ${JSON.stringify(makeService(k, s))}, { provider, dependsOn: [ns] });`,
+                    `new k8s.core.v1.Endpoints("ep", ${JSON.stringify(makeEndpoints(k, s))}, { provider, dependsOn: [ns] });`,
+                    `exports.clusterIP = svc.spec.clusterIP;`,
+                    ``,
+                ].join("\n"),
+            );
+            linkNodeModules(dir);
+            const stack = await LocalWorkspace.createStack({ stackName: "dev", workDir: dir }, { pulumiCommand: e.command, envVars: e.env });
+            try {
+                const t0 = Date.now();
+                const up = await stack.up();
+                assert.equal(up.summary.result, "succeeded", up.stdout);
+                const ip = (await kubectlMust(c(), ["get", "service", s.serviceName, "-n", k.namespace, "-o", "jsonpath={.spec.clusterIP}"])).trim();
+                assert.equal(up.outputs.clusterIP.value, ip);
+                const ep = JSON.parse(await kubectlMust(c(), ["get", "endpoints", s.serviceName, "-n", k.namespace, "-o", "json"]));
+                assert.equal(ep.subsets[0].addresses[0].ip, s.host);
+                console.log(`  pulumi up with the kubernetes provider ${K8S_VERSION}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+                const down = await stack.destroy();
+                assert.equal(down.summary.result, "succeeded", down.stdout);
+                const gone = await kubectl(c(), ["get", "service", s.serviceName, "-n", k.namespace]);
+                assert.notEqual(gone.code, 0, "the Service is gone after destroy");
+            } finally {
+                await stack.workspace.removeStack("dev", { force: true }).catch(() => undefined);
+            }
         });
     });
 });
