@@ -541,7 +541,8 @@ function startComponent(c: Cluster, component: Component, argv: string[]): void 
     appendFileSync(log, `--- ${new Date().toISOString()} starting ${argv.join(" ")}\n`);
     const fd = openSync(log, "a");
     // nsenter --net only (no --mount): the machine's mount namespace, which kubelet and runc share.
-    const child = spawn("nsenter", [`--net=/run/netns/${c.netns}`, "--", ...argv], { detached: true, stdio: ["ignore", fd, fd] });
+    // cwd: the repo, where `--import tsx` of the DNS resolves.
+    const child = spawn("nsenter", [`--net=/run/netns/${c.netns}`, "--", ...argv], { detached: true, stdio: ["ignore", fd, fd], cwd: join(__dirname, "..", "..") });
     closeSync(fd);
     child.unref();
     if (child.pid === undefined) fail(`${component} did not start`);
