@@ -14,7 +14,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { linkNodeModules } from "../../rehearsal/engine";
-import { checkPrerequisites, createFleet, destroyFleet, inNetns, runScript, type Fleet } from "../../rehearsal/fleet";
+import { checkPrerequisites, createFleet, destroyFleet, hostService, inNetns, runScript, waitServing, type Fleet } from "../../rehearsal/fleet";
 import { checkClusterPrerequisites, destroyCluster, kubectl, kubectlMust, loadCluster, startCluster, type Cluster } from "../../rehearsal/kubernetes/cluster";
 import type { KubernetesConfig } from "../../src/config";
 import { makeConfigMap, makeEndpoints, makeHeadlessService, makePodDisruptionBudget, makeService, makeStatefulSet } from "../../src/kubernetes";
@@ -229,6 +229,51 @@ describe("a local Kubernetes beside a fleet of three ZooKeeper hosts", () => {
             } finally {
                 await stack.workspace.removeStack("dev", { force: true }).catch(() => undefined);
             }
+        });
+    });
+    describe("peers addressed by their Services' names (the peers phase, on real objects)", () => {
+        /** Every host's zoo.cfg with the membership by Service name, and quorumListenOnAllIPs as given; all restarted. */
+        async function restartByName(listenOnAll: boolean): Promise<void> {
+            const f = fleet();
+            for (const h of f.hosts) {
+                const file = path.join(h.dir, "conf", "zoo.cfg");
+                const kept = fs
+                    .readFileSync(file, "utf8")
+                    .split("\n")
+                    .filter((l) => l && !/^server\.\d+=/.test(l) && !l.startsWith("quorumListenOnAllIPs="));
+                const members = f.hosts.map((m) => `server.${m.id}=zk-peer-${m.id}.default.svc.cluster.local:2888:3888`);
+                fs.writeFileSync(file, [...kept, ...members, `quorumListenOnAllIPs=${listenOnAll}`, ""].join("\n"));
+            }
+            for (const h of f.hosts) {
+                const r = await hostService(f, h, "restart");
+                assert.ok(r.code === 0 || !listenOnAll, `restart of ${h.name}: ${r.stdout}${r.stderr}`);
+            }
+        }
+
+        before(async () => {
+            const f = fleet();
+            const k: KubernetesState = {
+                name: "zk-peer",
+                namespace: "default",
+                labels: { app: "zk-peer" },
+                ports: { client: 2181, peer: 2888, election: 3888 },
+                services: true,
+                servers: f.hosts.map((h) => ({ id: h.id, host: h.address, serviceName: `zk-peer-${h.id}`, serviceFqdn: `zk-peer-${h.id}.default.svc.cluster.local`, backend: "host" as const })),
+            };
+            await kubectlMust(c(), ["apply", "-f", "-"], { input: asList(k.servers.flatMap((s) => [makeService(k, s), makeEndpoints(k, s)])) });
+        });
+
+        it("without quorumListenOnAllIPs the election port cannot bind the ClusterIP: no ensemble", { timeout: 300_000 }, async () => {
+            await restartByName(false);
+            await assert.rejects(waitServing(fleet(), fleet().hosts, 40_000), /not serving after 40 s/);
+            const logs = fleet().hosts.map((h) => fs.readFileSync(path.join(h.dir, "logs", "zookeeper.log"), "utf8")).join("\n");
+            assert.match(logs, /Cannot assign requested address|BindException/);
+        });
+
+        it("with quorumListenOnAllIPs=true the same membership forms the ensemble through the ClusterIPs", { timeout: 300_000 }, async () => {
+            await restartByName(true);
+            const modes = Object.values(await waitServing(fleet(), fleet().hosts, 120_000)).sort();
+            assert.deepEqual(modes, ["follower", "follower", "leader"]);
         });
     });
 });
