@@ -665,8 +665,12 @@ export async function startCluster(name: string, o: StartOptions): Promise<Clust
     const present = (await must(tools.ctr, ["--address", sock, "-n", "k8s.io", "images", "ls", "-q"], "listing images")).split("\n");
     for (const img of images) {
         c.images[img.name.split("/")[1].split(":")[0]] = img;
-        if (present.includes(img.name)) continue;
+        // Also by digest (`<repository>@sha256:...`), which is how kubelet asks for an image pinned
+        // by digest: without that name containerd would try to pull it from a registry.
+        const byDigest = `${img.name.split(":")[0]}@${img.digest}`;
+        if (present.includes(byDigest)) continue;
         await must(tools.ctr, ["--address", sock, "-n", "k8s.io", "images", "import", img.archive], `importing ${img.name}`, 300_000);
+        await must(tools.ctr, ["--address", sock, "-n", "k8s.io", "images", "tag", "--force", img.name, byDigest], `naming ${img.name} by its digest`);
     }
     saveCluster(c);
     stage("containerd running, images imported");

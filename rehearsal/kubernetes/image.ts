@@ -13,7 +13,7 @@
 // `<cache>/kubernetes/images/` by a hash of their inputs.
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync, copyFileSync } from "node:fs";
+import { createReadStream, existsSync, readdirSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync, copyFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { cacheDir, ensureZooKeeper, findCommand } from "../zookeeper";
 
@@ -128,6 +128,10 @@ async function cachedImage(name: string, key: string, config: Record<string, unk
         await build(rootfs);
         const digest = await writeOciArchive({ name, rootfs, work, out: archive, config });
         writeFileSync(digestFile, `${digest}\n`);
+        // Older builds of the same image (other inputs) are not needed any more.
+        for (const f of readdirSync(dir)) {
+            if (f.startsWith(`${file}-`) && !f.startsWith(basename(archive))) rmSync(join(dir, f), { force: true });
+        }
         return { name, archive, digest };
     } finally {
         rmSync(work, { recursive: true, force: true });

@@ -15,9 +15,9 @@ import { after, before, describe, it } from "node:test";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { linkNodeModules } from "../../rehearsal/engine";
 import { checkPrerequisites, createFleet, destroyFleet, hostService, inNetns, runScript, waitServing, type Fleet } from "../../rehearsal/fleet";
-import { checkClusterPrerequisites, destroyCluster, kubectl, kubectlMust, loadCluster, startCluster, type Cluster } from "../../rehearsal/kubernetes/cluster";
+import { checkClusterPrerequisites, destroyCluster, ensureVolumes, kubectl, kubectlMust, loadCluster, startCluster, type Cluster } from "../../rehearsal/kubernetes/cluster";
 import type { KubernetesConfig } from "../../src/config";
-import { makeConfigMap, makeEndpoints, makeHeadlessService, makePodDisruptionBudget, makeService, makeStatefulSet } from "../../src/kubernetes";
+import { makeConfigMap, makeEndpoints, makeHeadlessService, makePodDisruptionBudget, makeService, makeStatefulSet, makeZooCfg } from "../../src/kubernetes";
 import { desiredState } from "../../src/model";
 import { KUBERNETES_PHASES } from "../../src/phases";
 import type { KubernetesState } from "../../src/types";
@@ -274,6 +274,54 @@ describe("a local Kubernetes beside a fleet of three ZooKeeper hosts", () => {
             await restartByName(true);
             const modes = Object.values(await waitServing(fleet(), fleet().hosts, 120_000)).sort();
             assert.deepEqual(modes, ["follower", "follower", "leader"]);
+        });
+
+        it("a cutover: host 1 stops, its Service selects the StatefulSet's pod (myid 1, local image), which joins the ensemble", { timeout: 400_000 }, async () => {
+            const f = fleet();
+            const [h1, h2, h3] = f.hosts;
+            const members = f.hosts.map((h) => ({ id: h.id, address: `zk-peer-${h.id}.default.svc.cluster.local`, peerPort: 2888, electionPort: 3888 }));
+            const k: KubernetesState = {
+                name: "zk-peer",
+                namespace: "default",
+                labels: { app: "zk-peer" },
+                ports: { client: 2181, peer: 2888, election: 3888 },
+                services: true,
+                servers: f.hosts.map((h) => ({
+                    id: h.id,
+                    host: h.address,
+                    serviceName: `zk-peer-${h.id}`,
+                    serviceFqdn: `zk-peer-${h.id}.default.svc.cluster.local`,
+                    backend: h.id === h1.id ? ("pod" as const) : ("host" as const),
+                    ordinal: h.id === h1.id ? 0 : undefined,
+                })),
+                statefulSet: {
+                    replicas: 1,
+                    ordinalToMyid: { 0: h1.id },
+                    image: c().images.zookeeper.name,
+                    imageDigest: c().images.zookeeper.digest,
+                    storageSize: "1Gi",
+                    zooCfg: makeZooCfg({ dataDir: "/data", clientPort: 2181, members, quorumListenOnAllIPs: true }),
+                    resources: { limits: { memory: "512Mi" } },
+                },
+            };
+            await ensureVolumes(c(), 1);
+            const stopped = await hostService(f, h1, "stop");
+            assert.equal(stopped.code, 0, stopped.stderr);
+            const t0 = Date.now();
+            const server1 = k.servers.find((s) => s.id === h1.id)!;
+            await kubectlMust(c(), ["apply", "-f", "-"], { input: asList([makeService(k, server1), makeConfigMap(k), makeHeadlessService(k), makeStatefulSet(k)]) });
+            const ready = await kubectl(c(), ["wait", "--for=condition=Ready", "pod/zk-peer-0", "--timeout=240s"], { timeoutMs: 260_000 });
+            const why = ready.code === 0 ? "" : (await kubectl(c(), ["describe", "pod", "zk-peer-0"])).stdout.slice(-2000) + (await kubectl(c(), ["logs", "zk-peer-0", "--tail=30"])).stdout;
+            assert.equal(ready.code, 0, `pod zk-peer-0 not Ready: ${ready.stderr}\n${why}`);
+            console.log(`  cutover of server ${h1.id}: pod Ready (synced) ${((Date.now() - t0) / 1000).toFixed(1)} s after the apply`);
+            // The pod is server 1 (its srvr through the ClusterIP of zk-peer-1, from host 2), in the ensemble.
+            const ip = (await kubectlMust(c(), ["get", "service", "zk-peer-1", "-o", "jsonpath={.spec.clusterIP}"])).trim();
+            const srvr = await inNetns(f, h2, ["bash", "-c", "exec 3<>/dev/tcp/$0/2181 && printf srvr >&3 && timeout 5 cat <&3", ip], 20_000);
+            assert.match(srvr.stdout, /Mode: (leader|follower)/, srvr.stdout + srvr.stderr);
+            const myid = await kubectl(c(), ["exec", "zk-peer-0", "-c", "zookeeper", "--", "cat", "/data/myid"]);
+            assert.equal(myid.stdout.trim(), String(h1.id), myid.stderr);
+            const modes = Object.values(await waitServing(f, [h2, h3], 60_000));
+            assert.equal(modes.length, 2);
         });
     });
 });
