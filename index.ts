@@ -2,29 +2,12 @@
 // applied, plan it quorum-safely, and declare it. Nothing is declared when any check fails.
 import * as pulumi from "@pulumi/pulumi";
 import { Fleet } from "./components";
-import { ConfigError, currentOf, loadConfig, NAMESPACE, parseApplied, serversOf, type AppliedState, type FleetConfig, type RawConfig } from "./src/config";
+import { ConfigError, currentOf, loadConfig, NAMESPACE, parseApplied, rawConfigOf, serversOf, type AppliedState, type FleetConfig } from "./src/config";
+import { formatConnectString } from "./src/format/connect-string";
 import { desiredState, planFleet, UnsafeFleetError } from "./src/model";
-import { formatConnect } from "./src/procedures/common";
-import type { KafkaControllerInfo } from "./src/procedures/kafka";
-import type { LeaderInfo } from "./src/plan";
+import { procedureOf } from "./src/procedures/registry";
+import type { KafkaControllerInfo, LeaderInfo } from "./src/steps";
 import { probeKafkaController, probeLeaders } from "./src/zk";
-
-/** Settings that arrive as strings from the config but are numbers or booleans. */
-const JSON_KEYS = new Set(["sshPort", "leaderProbe", "leaderProbeTimeoutMs", "defaults", "ensembles"]);
-
-function readRawConfig(): RawConfig {
-    const raw: RawConfig = {};
-    for (const [key, value] of Object.entries(pulumi.runtime.allConfig())) {
-        if (!key.startsWith(`${NAMESPACE}:`)) continue;
-        const k = key.slice(NAMESPACE.length + 1);
-        try {
-            raw[k] = JSON_KEYS.has(k) ? JSON.parse(value) : value;
-        } catch {
-            raw[k] = value; // the schema names the key and what it expected
-        }
-    }
-    return raw;
-}
 
 function isSecret(key: string): boolean {
     const rt = pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean };
@@ -39,32 +22,32 @@ async function readApplied(): Promise<unknown> {
     return (await self.getOutputDetails("applied")).value;
 }
 
+/** Each ensemble's leader, read with `srvr`, for the procedures that restart servers. */
 async function probe(config: FleetConfig): Promise<Record<string, LeaderInfo>> {
     const out: Record<string, LeaderInfo> = {};
     await Promise.all(
-        config.ensembles.map(async (e) => {
-            const servers = serversOf(e).map((s) => ({ id: s.id, address: s.host, port: e.ports.client }));
-            out[e.name] = await probeLeaders(servers, config.settings.leaderProbeTimeoutMs);
-        }),
+        config.ensembles
+            .filter((e) => procedureOf(e).managesServers)
+            .map(async (e) => {
+                const servers = serversOf(e).map((s) => ({ id: s.id, address: s.host, port: e.ports.client }));
+                out[e.name] = await probeLeaders(servers, config.settings.leaderProbeTimeoutMs);
+            }),
     );
     return out;
 }
 
 /**
- * The Kafka controller of each ensemble with brokers, so that they restart with the controller
- * last: as configured, else read from /controller through the connect string the brokers use now.
+ * The Kafka controller of each ensemble with brokers whose controller the config does not name,
+ * read from /controller through the connect string the brokers use now, so that it restarts last.
  */
 async function probeControllers(config: FleetConfig, applied: AppliedState): Promise<Record<string, KafkaControllerInfo>> {
     const out: Record<string, KafkaControllerInfo> = {};
+    if (!config.settings.leaderProbe) return out;
     await Promise.all(
         config.ensembles.map(async (e) => {
-            if (e.procedure !== "mitosis" || !e.kafka) return;
-            if (e.kafka.controller !== undefined) {
-                out[e.name] = { controller: e.kafka.controller, detail: "clients.kafka.controller" };
-            } else if (config.settings.leaderProbe) {
-                const now = desiredState(e, currentOf(e, applied).phase).clients.current;
-                out[e.name] = await probeKafkaController(formatConnect(now), config.settings.leaderProbeTimeoutMs * 2);
-            }
+            const kafka = desiredState(e, currentOf(e, applied).phase, currentOf(e, applied).cutover).clients.kafka;
+            if (!kafka || ("kafka" in e && e.kafka?.controller !== undefined)) return;
+            out[e.name] = await probeKafkaController(formatConnectString(kafka.connect), config.settings.leaderProbeTimeoutMs * 2);
         }),
     );
     return out;
@@ -72,12 +55,12 @@ async function probeControllers(config: FleetConfig, applied: AppliedState): Pro
 
 async function main() {
     try {
-        const config = loadConfig(readRawConfig(), isSecret);
+        const config = loadConfig(rawConfigOf(pulumi.runtime.allConfig()), isSecret);
         const applied = parseApplied(await readApplied());
         const leaders = config.settings.leaderProbe ? await probe(config) : {};
-        const plans = planFleet(config, applied, leaders);
         const kafkaControllers = await probeControllers(config, applied);
-        const fleet = new Fleet("fleet", { config, plans, privateKey: pulumi.secret(config.settings.sshPrivateKey!), kafkaControllers });
+        const plans = planFleet(config, applied, leaders, kafkaControllers);
+        const fleet = new Fleet("fleet", { config, plans, privateKey: pulumi.secret(config.settings.sshPrivateKey!) });
         return { applied: fleet.applied, ensembles: fleet.summary };
     } catch (err) {
         // Expected refusals print as they are, without a stack trace.

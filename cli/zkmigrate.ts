@@ -1,15 +1,28 @@
 // The `zkmigrate` command: argv in, text or JSON out, exit codes. The logic lives in src/zk.
-//   npm run zkmigrate -- status 10.0.0.1:2181,10.0.0.2:2181
-//   node --import tsx cli/zkmigrate.ts smoke 127.0.0.1:2181/kafka --json
+//   npx zkmigrate status 10.0.0.1:2181,10.0.0.2:2181          (bin: cli/zkmigrate.cjs, through tsx)
+//   npm run zkmigrate -- smoke 127.0.0.1:2181/kafka --json
+//   node --import tsx cli/zkmigrate.ts copy ...
+// Arguments are split by node:util's parseArgs; this file checks them and names what is wrong.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { collectStatus, formatSmoke, formatStatus, runSmoke } from "../src/zk";
-import { type ConnectString, ConnectStringError, parseConnectString } from "../src/zk/connect-string";
-import { CopyError, type CopyOptions, copyTree, formatCopySummary, type Progress, parseAuth, parseEndpoint } from "../src/zk/copy";
+import { type ConnectString, ConnectStringError, parseConnectString } from "../src/format/connect-string";
+import { CopyError, type CopyErrorKind, type CopyOptions, copyTree, formatCopySummary, type JournalState, type Progress, parseAuth, parseEndpoint, readJournalState, startJournal, stopJournal } from "../src/zk/copy";
 
-export const EXIT = { ok: 0, checkFailed: 1, usage: 2, cannotConnect: 3, writeFailed: 4 } as const;
+/**
+ * Exit codes. 70 is sysexits' EX_SOFTWARE: an error zkmigrate did not expect (a bug), never the
+ * verdict of a check, so that a script can tell "the ensemble is not healthy" (1, 3) from "the
+ * tool broke" (70) and from "the command line is wrong" (2).
+ */
+export const EXIT = { ok: 0, checkFailed: 1, usage: 2, cannotConnect: 3, writeFailed: 4, internal: 70 } as const;
 
 type Opts = Record<string, string | boolean | string[]>;
 
-class UsageError extends Error {
+/** What went wrong, in --json output: `{ "ok": false, "exitCode": 2, "error": { "kind": "usage", ... } }`. */
+export type ErrorKind = CopyErrorKind | "internal";
+
+export class UsageError extends Error {
     constructor(
         message: string,
         readonly command?: string,
@@ -34,14 +47,18 @@ interface Command {
     options: OptionSpec[];
     /** Positional arguments other than one connect string: their names, e.g. ["<source>", "<target>"]. */
     positionals?: string[];
-    /** `error`, when set, goes to stderr (and the text, if any, to stdout). */
-    run(connect: ConnectString, opts: Opts, positionals: string[]): Promise<{ exitCode: number; text: string; json: unknown; error?: string }>;
+    /** `error`, when set, is the failure: on stderr (the text, if any, on stdout), or the JSON error under --json. */
+    run(connect: ConnectString, opts: Opts, positionals: string[], log: Log): Promise<{ exitCode: number; text: string; json: unknown; error?: { kind: ErrorKind; message: string } }>;
 }
+
+/** --verbose lines (to stderr); a no-op without --verbose. */
+type Log = (line: string) => void;
 
 const CONNECT_HELP = `<connect> is a ZooKeeper connect string: host:port[,host:port...][/chroot]. IPv6 addresses go
 in brackets ([::1]:2181); the port defaults to 2181.`;
 
-const EXIT_HELP = `Exit codes: 0 ok, 1 a check failed, 2 usage error, 3 cannot connect to any server, 4 a write failed (copy).`;
+const EXIT_HELP = `Exit codes: 0 ok, 1 a check failed, 2 usage error, 3 cannot connect to any server, 4 a write failed (copy),
+70 internal error (a bug in zkmigrate; --verbose adds the stack).`;
 
 function intOption(opts: Opts, name: string, dflt: number, min: number, max: number, command: string): number {
     const v = opts[name];
@@ -50,6 +67,25 @@ function intOption(opts: Opts, name: string, dflt: number, min: number, max: num
     const n = Number(v);
     if (n < min || n > max) throw new UsageError(`--${name} must be between ${min} and ${max} (got ${n})`, command);
     return n;
+}
+
+/**
+ * Progress as --verbose lines (for logs, not terminals): a line per stage once it is over, with
+ * its count (`end()` for the last stage); the time prefix of each line says when.
+ */
+function stageLog(log: Log): { progress: (p: Progress) => void; end: () => void } {
+    let last: Progress | undefined;
+    const end = () => {
+        if (last) log(`copy: ${last.stage} done: ${last.done}${last.total ? `/${last.total}` : ""} znodes`);
+        last = undefined;
+    };
+    return {
+        progress: (p) => {
+            if (last && p.stage !== last.stage) end();
+            last = p;
+        },
+        end,
+    };
 }
 
 /** A one-line progress display on stderr: stage, count, nodes per second. */
@@ -99,6 +135,7 @@ the epoch) nodes with an older mtime and ctime are skipped, and nothing is delet
             { name: "delete", help: "remove target nodes the source lacks (off by default)" },
             { name: "mtime-since", value: "ms|state-file", help: "copy only what changed since (see above)" },
             { name: "state-file", value: "file", help: "write the state for a later --mtime-since run here" },
+            { name: "journal", value: "file", help: "with --mtime-since <state-file>: stop this change journal (zkmigrate journal start) and visit only its paths; falls back to the scan, saying why, when it may miss a change" },
             { name: "dry-run", help: "read both sides and print the plan; write nothing" },
             { name: "verify", help: "afterwards, compare source and target (paths, data, ACLs, ephemeral or not, cversion); exit 1 on any difference" },
             { name: "auth", value: "scheme:credentials", help: "authentication for both sides (e.g. digest:user:password)", repeat: true },
@@ -113,7 +150,7 @@ the epoch) nodes with an older mtime and ctime are skipped, and nothing is delet
             { name: "progress", help: "show progress on stderr even when it is not a terminal" },
             { name: "json", help: "print the summary as JSON" },
         ],
-        async run(_connect, opts, positionals) {
+        async run(_connect, opts, positionals, log) {
             const list = (name: string): string[] => (Array.isArray(opts[name]) ? (opts[name] as string[]) : []);
             const auth = (names: string[]) =>
                 names.flatMap((n) =>
@@ -146,6 +183,7 @@ the epoch) nodes with an older mtime and ctime are skipped, and nothing is delet
                 delete: opts.delete === true,
                 mtimeSince: typeof mtime === "string" ? mtime : undefined,
                 stateFile: typeof opts["state-file"] === "string" ? (opts["state-file"] as string) : undefined,
+                journal: typeof opts.journal === "string" ? opts.journal : undefined,
                 dryRun: opts["dry-run"] === true,
                 verify: opts.verify === true,
                 sourceAuth: [...auth(["auth", "src-auth"]), ...fromEnv("src-auth-env")],
@@ -157,20 +195,89 @@ the epoch) nodes with an older mtime and ctime are skipped, and nothing is delet
                 stallTimeoutMs: timeout ? Math.max(timeout, 30000) : undefined,
             };
             const tty = opts.progress === true || (process.stderr.isTTY === true && opts.json !== true);
+            const stages = !tty && opts.verbose === true ? stageLog(log) : undefined;
             if (tty) o.progress = progressBar();
+            else if (stages) o.progress = stages.progress;
             try {
                 parseEndpoint(positionals[0], "source");
                 parseEndpoint(positionals[1], "target");
+                log(`copy: ${positionals[0]} -> ${positionals[1]}: batches of at most ${o.batchOps} ops${o.batchBytes ? ` and ${o.batchBytes} bytes` : ""}, target jute.maxbuffer ${o.juteMaxBuffer}${o.dryRun ? ", dry run" : ""}${o.mtimeSince ? `, changes since ${o.mtimeSince}` : ""}`);
                 const summary = await copyTree(positionals[0], positionals[1], o);
                 if (tty) process.stderr.write("\n");
+                stages?.end();
                 const failed = summary.verify !== undefined && !summary.verify.ok;
                 return { exitCode: failed ? EXIT.checkFailed : EXIT.ok, text: formatCopySummary(summary), json: summary };
             } catch (e) {
                 if (tty) process.stderr.write("\n");
+                stages?.end();
                 if (!(e instanceof CopyError)) throw e;
                 if (e.kind === "usage") throw new UsageError(e.message, "copy");
                 const exitCode = e.kind === "connect" ? EXIT.cannotConnect : e.kind === "write" ? EXIT.writeFailed : EXIT.checkFailed;
-                return { exitCode, text: "", json: { error: e.message, kind: e.kind }, error: `zkmigrate copy: ${e.message}\n` };
+                return { exitCode, text: "", json: undefined, error: { kind: e.kind, message: e.message } };
+            }
+        },
+    },
+    {
+        name: "journal",
+        summary: "record the paths that change under a source subtree (block & copy's final copy visits only those)",
+        usage: "zkmigrate journal start|stop|status <src-connect>/<path> --file <journal-file> [options]",
+        positionals: ["<start|stop|status>", "<src-connect>/<path>"],
+        description: `start: runs a change journal in the background (it returns once the journal records): one
+session to one source server with a persistent recursive watch (ZooKeeper 3.6+'s addWatch) on
+<path>, writing every changed path (and its zxid) beside <journal-file>. Start it before the
+precopy (zkmigrate copy --mtime-since <state-file>); the final copy with --journal <journal-file>
+stops it and visits only the changed paths. It falls back to the scan of every node's stat, and
+says why, when the journal may miss a change: a server before 3.6 (start then prints that the
+journal is unsupported and exits 0), a lost connection or session (ZooKeeper does not replay a
+persistent watch's events), a journal started after the precopy's reads. ZooKeeper fires no watch
+for setACL: an ACL changed without a data change is not in the journal (--verify catches it).
+The process ends by itself after --max-hours.
+stop: stops it (after a sync, so every change committed before is in it). status: prints it.`,
+        options: [
+            { name: "file", value: "journal-file", help: "the journal's state file (JSON; the paths go to <journal-file>.paths, the process's log to .log)" },
+            { name: "auth", value: "scheme:credentials", help: "authentication for the source (e.g. digest:user:password)", repeat: true },
+            { name: "src-auth-env", value: "NAME", help: "authentication for the source from environment variable NAME" },
+            { name: "timeout", value: "ms", help: "bound of connecting and of starting or stopping (default 10000)" },
+            { name: "session-timeout", value: "ms", help: "the journal's session timeout (default 30000)" },
+            { name: "max-hours", value: "h", help: "the journal ends by itself after this long (default 24)" },
+            { name: "json", help: "print the journal's state as JSON" },
+        ],
+        async run(_connect, opts, positionals) {
+            const [action, source] = positionals;
+            if (!["start", "stop", "status"].includes(action)) throw new UsageError(`journal takes start, stop or status, not ${JSON.stringify(action)}`, "journal");
+            const file = opts.file;
+            if (typeof file !== "string" || file === "") throw new UsageError("--file <journal-file> is required", "journal");
+            const timeout = intOption(opts, "timeout", 10_000, 100, 3_600_000, "journal");
+            const text = (s: JournalState) =>
+                `journal ${file}: ${s.status}${s.reason ? ` (${s.reason})` : ""}; ${s.source}${s.server ? ` through ${s.server}` : ""}${s.startZxid ? `, since zxid 0x${s.startZxid}` : ""}${s.endZxid ? ` until 0x${s.endZxid}` : ""}; ${s.paths} changed paths, ${s.events} events${s.pid ? `; pid ${s.pid}` : ""}\n`;
+            try {
+                parseEndpoint(source, "source");
+                if (action === "start") {
+                    const list = Array.isArray(opts.auth) ? (opts.auth as string[]) : [];
+                    const auth = list.map((v) => parseAuth(v, "--auth"));
+                    const env = opts["src-auth-env"];
+                    if (typeof env === "string") {
+                        const value = process.env[env];
+                        if (!value || value.indexOf(":") <= 0) throw new UsageError(`--src-auth-env: environment variable ${env} is not set to scheme:credentials`, "journal");
+                        auth.push(parseAuth(value, "--src-auth-env"));
+                    }
+                    const s = await startJournal({
+                        source,
+                        file,
+                        auth,
+                        connectTimeoutMs: timeout,
+                        sessionTimeoutMs: intOption(opts, "session-timeout", 30_000, 4000, 600_000, "journal"),
+                        maxLifetimeMs: intOption(opts, "max-hours", 24, 1, 24 * 30, "journal") * 3600_000,
+                    });
+                    const failed = s.status === "failed" || s.status === "broken";
+                    return { exitCode: failed ? EXIT.checkFailed : EXIT.ok, text: text(s), json: s, ...(failed ? { error: { kind: "check" as const, message: s.reason ?? s.status } } : {}) };
+                }
+                const s = action === "stop" ? await stopJournal(file, timeout * 2) : readJournalState(file);
+                return { exitCode: EXIT.ok, text: text(s), json: s };
+            } catch (e) {
+                if (!(e instanceof CopyError)) throw e;
+                if (e.kind === "usage") throw new UsageError(e.message, "journal");
+                return { exitCode: e.kind === "connect" ? EXIT.cannotConnect : EXIT.checkFailed, text: "", json: undefined, error: { kind: e.kind, message: e.message } };
             }
         },
     },
@@ -190,10 +297,11 @@ failure, naming the operation and the servers.`,
             { name: "count", value: "n", help: "create/get/set/watch/delete rounds per server (default 10)" },
             { name: "json", help: "print the report as JSON" },
         ],
-        async run(connect, opts) {
+        async run(connect, opts, _positionals, log) {
             const timeoutMs = intOption(opts, "timeout", 5000, 100, 600000, "smoke");
             const count = intOption(opts, "count", 10, 1, 10000, "smoke");
-            const report = await runSmoke(connect, { timeoutMs, count });
+            log(`smoke: ${connect.servers.length} server(s), ${count} rounds each, timeout ${timeoutMs} ms`);
+            const report = await runSmoke(connect, { timeoutMs, count, log });
             return { exitCode: report.exitCode, text: formatSmoke(report), json: report };
         },
     },
@@ -210,18 +318,45 @@ answer or is not serving, 3 when no server answers.`,
             { name: "timeout", value: "ms", help: "bound of each four-letter word (default 3000)" },
             { name: "json", help: "print the report as JSON" },
         ],
-        async run(connect, opts) {
+        async run(connect, opts, _positionals, log) {
             const timeoutMs = intOption(opts, "timeout", 3000, 100, 600000, "status");
+            log(`status: srvr, mntr and conf of ${connect.servers.length} server(s) in parallel, timeout ${timeoutMs} ms each`);
             const report = await collectStatus(connect, { timeoutMs });
+            for (const s of report.servers) log(`status: ${s.server}: ${s.answered ? `answered (${s.mode ?? "mode unknown"})` : "no answer"}${s.problems.length ? `; ${s.problems.map((p) => `${p.word} ${p.kind}`).join(", ")}` : ""}`);
             return { exitCode: report.exitCode, text: formatStatus(report), json: report };
         },
     },
 ];
 
+/** Options every command takes (shown last in its help). */
+const COMMON_OPTIONS: OptionSpec[] = [
+    { name: "verbose", help: "say what is being done, on stderr (and the stack of an internal error)" },
+    { name: "help", help: "this help" },
+];
+
+/** Options before the command. */
+const GLOBAL_OPTIONS: OptionSpec[] = [
+    { name: "help", help: "this help; `zkmigrate <command> --help` for a command's" },
+    { name: "version", help: "print the version and exit" },
+    { name: "verbose", help: "say what is being done, on stderr (also after the command)" },
+];
+
+const SHORT: Record<string, string> = { help: "h", verbose: "v" };
+
+function optionLabel(o: OptionSpec): string {
+    const short = SHORT[o.name] ? `-${SHORT[o.name]}, ` : "";
+    return `${short}--${o.name}${o.value ? ` <${o.value}>` : ""}`;
+}
+
+function optionLines(opts: OptionSpec[]): string[] {
+    const w = Math.max(...opts.map((o) => optionLabel(o).length));
+    return opts.map((o) => `  ${optionLabel(o).padEnd(w)}  ${o.help}`);
+}
+
 export function mainHelp(): string {
     const w = Math.max(...COMMANDS.map((c) => c.name.length));
     return [
-        "Usage: zkmigrate <command> [options]",
+        "Usage: zkmigrate [--verbose] <command> [options]",
         "",
         "Client tools for moving ZooKeeper ensembles.",
         "",
@@ -229,77 +364,88 @@ export function mainHelp(): string {
         ...COMMANDS.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`),
         "",
         "Options:",
-        "  -h, --help  this help; `zkmigrate <command> --help` for a command's",
+        ...optionLines(GLOBAL_OPTIONS),
         "",
         CONNECT_HELP,
         EXIT_HELP,
+        "With --json, errors are JSON on stdout too: {\"ok\": false, \"exitCode\": 2, \"error\": {\"kind\": \"usage\", \"message\": ...}}.",
         "",
     ].join("\n");
 }
 
 export function commandHelp(c: Command): string {
-    const opts = [...c.options, { name: "help", help: "this help" }];
-    const label = (o: OptionSpec) => (o.name === "help" ? "-h, --help" : `--${o.name}${o.value ? ` <${o.value}>` : ""}`);
-    const w = Math.max(...opts.map((o) => label(o).length));
-    return [
-        `Usage: ${c.usage}`,
-        "",
-        c.description,
-        "",
-        "Options:",
-        ...opts.map((o) => `  ${label(o).padEnd(w)}  ${o.help}`),
-        "",
-        CONNECT_HELP,
-        EXIT_HELP,
-        "",
-    ].join("\n");
+    return [`Usage: ${c.usage}`, "", c.description, "", "Options:", ...optionLines([...c.options, ...COMMON_OPTIONS]), "", CONNECT_HELP, EXIT_HELP, ""].join("\n");
+}
+
+/** The version in package.json. */
+export function version(): string {
+    return (JSON.parse(readFileSync(join(__dirname, "..", "package.json"), "utf8")) as { version: string }).version;
 }
 
 type Parsed = { kind: "help"; text: string } | { kind: "run"; command: Command; connect: ConnectString; opts: Opts; positionals: string[] };
 
+const commandNames = () => COMMANDS.map((x) => x.name).join(", ");
+
+/** parseArgs' configuration for these options. */
+function parseConfig(specs: OptionSpec[]) {
+    return Object.fromEntries(
+        specs.map((o) => [o.name, { type: o.value ? ("string" as const) : ("boolean" as const), ...(o.repeat ? { multiple: true } : {}), ...(SHORT[o.name] ? { short: SHORT[o.name] } : {}) }]),
+    );
+}
+
+/**
+ * Splits `args` with parseArgs (--name value, --name=value, -h, --, repeated options) and checks
+ * every option against `specs` (parseArgs' own strict errors would name no command and read
+ * differently from Node version to Node version).
+ */
+function splitOptions(args: string[], specs: OptionSpec[], command: string | undefined, unknown: (raw: string) => string): { opts: Opts; positionals: string[]; help: boolean } {
+    const { tokens } = parseArgs({ args, options: parseConfig(specs), strict: false, allowPositionals: true, tokens: true });
+    const opts: Opts = {};
+    const positionals: string[] = [];
+    // --help wins over any other mistake on the line.
+    if (tokens.some((t) => t.kind === "option" && t.name === "help" && specs.some((o) => o.name === "help"))) return { opts, positionals, help: true };
+    for (const t of tokens) {
+        if (t.kind === "positional") positionals.push(t.value);
+        if (t.kind !== "option") continue;
+        const spec = specs.find((o) => o.name === t.name);
+        if (!spec) throw new UsageError(unknown(t.rawName + (t.inlineValue ? `=${t.value}` : "")), command);
+        if (spec.value) {
+            if (t.value === undefined) throw new UsageError(`--${spec.name} needs a value <${spec.value}>`, command);
+            // `--timeout --json`: parseArgs would take "--json" as the value.
+            if (!t.inlineValue && /^--?[a-z]/i.test(t.value)) throw new UsageError(`--${spec.name} needs a value <${spec.value}>, not the option ${JSON.stringify(t.value)} (write --${spec.name}=${t.value} if that is the value)`, command);
+            if (spec.repeat) opts[spec.name] = [...((opts[spec.name] as string[] | undefined) ?? []), t.value];
+            else opts[spec.name] = t.value;
+        } else {
+            if (t.value !== undefined) throw new UsageError(`--${spec.name} takes no value`, command);
+            opts[spec.name] = true;
+        }
+    }
+    return { opts, positionals, help: false };
+}
+
 /** Parses argv (without node and the script); throws UsageError. */
-export function parseArgv(argv: string[]): Parsed {
+export function parseArgv(argv: string[]): Parsed | { kind: "version"; text: string } {
     if (argv.length === 0) throw new UsageError("no command given");
-    const [first, ...rest] = argv;
-    if (first === "-h" || first === "--help") return { kind: "help", text: mainHelp() };
+    // Options before the command: --help, --version, --verbose.
+    const at = argv.findIndex((a) => !a.startsWith("-") || a === "-" || a === "--");
+    const lead = argv.slice(0, at < 0 ? argv.length : at);
+    const global = splitOptions(lead, GLOBAL_OPTIONS, undefined, (raw) => `expected a command before ${JSON.stringify(raw)} (commands: ${commandNames()})`);
+    if (global.help) return { kind: "help", text: mainHelp() };
+    if (global.opts.version) return { kind: "version", text: `zkmigrate ${version()}\n` };
+    if (at < 0 || argv[at] === "--") throw new UsageError("no command given");
+    const [first, ...rest] = argv.slice(at);
     if (first === "help") {
         if (rest.length === 0) return { kind: "help", text: mainHelp() };
         const c = COMMANDS.find((x) => x.name === rest[0]);
-        if (!c) throw new UsageError(`unknown command ${JSON.stringify(rest[0])} (commands: ${COMMANDS.map((x) => x.name).join(", ")})`);
+        if (!c) throw new UsageError(`unknown command ${JSON.stringify(rest[0])} (commands: ${commandNames()})`);
         return { kind: "help", text: commandHelp(c) };
     }
-    if (first.startsWith("-")) throw new UsageError(`expected a command before ${JSON.stringify(first)} (commands: ${COMMANDS.map((x) => x.name).join(", ")})`);
     const command = COMMANDS.find((x) => x.name === first);
-    if (!command) throw new UsageError(`unknown command ${JSON.stringify(first)} (commands: ${COMMANDS.map((x) => x.name).join(", ")})`);
-    const opts: Opts = {};
-    const positionals: string[] = [];
-    for (let i = 0; i < rest.length; i++) {
-        const arg = rest[i];
-        if (arg === "--") {
-            positionals.push(...rest.slice(i + 1));
-            break;
-        }
-        if (arg === "-h" || arg === "--help") return { kind: "help", text: commandHelp(command) };
-        if (arg.startsWith("-") && arg !== "-") {
-            const m = /^--([a-z][a-z-]*)(?:=(.*))?$/.exec(arg);
-            const spec = m ? command.options.find((o) => o.name === m[1]) : undefined;
-            if (!m || !spec) throw new UsageError(`unknown option ${JSON.stringify(arg)}`, command.name);
-            if (spec.value) {
-                let value = m[2];
-                if (value === undefined) {
-                    if (i + 1 >= rest.length) throw new UsageError(`--${spec.name} needs a value <${spec.value}>`, command.name);
-                    value = rest[++i];
-                }
-                if (spec.repeat) opts[spec.name] = [...((opts[spec.name] as string[] | undefined) ?? []), value];
-                else opts[spec.name] = value;
-            } else {
-                if (m[2] !== undefined) throw new UsageError(`--${spec.name} takes no value`, command.name);
-                opts[spec.name] = true;
-            }
-            continue;
-        }
-        positionals.push(arg);
-    }
+    if (!command) throw new UsageError(`unknown command ${JSON.stringify(first)} (commands: ${commandNames()})`);
+    const parsed = splitOptions(rest, [...command.options, ...COMMON_OPTIONS], command.name, (raw) => `unknown option ${JSON.stringify(raw)}`);
+    if (parsed.help) return { kind: "help", text: commandHelp(command) };
+    const { opts, positionals } = parsed;
+    if (global.opts.verbose) opts.verbose = true;
     if (command.positionals) {
         const want = command.positionals;
         if (positionals.length !== want.length) {
@@ -324,41 +470,86 @@ export function parseArgv(argv: string[]): Parsed {
     return { kind: "run", command, connect, opts, positionals };
 }
 
-/** Runs the command line; returns the exit code and what to print. */
-export async function main(argv: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-    let parsed: Parsed;
+/** Whether the command line asks for JSON (looked up before parsing, so that a usage error is JSON too). */
+function wantsJson(argv: string[]): boolean {
+    const end = argv.indexOf("--");
+    return (end < 0 ? argv : argv.slice(0, end)).includes("--json");
+}
+
+function wantsVerbose(argv: string[]): boolean {
+    const end = argv.indexOf("--");
+    return (end < 0 ? argv : argv.slice(0, end)).some((a) => a === "--verbose" || a === "-v");
+}
+
+export interface MainResult {
+    exitCode: number;
+    stdout: string;
+    stderr: string;
+}
+
+/** The error as the user sees it: a JSON document on stdout under --json, else lines on stderr. */
+export function errorResult(json: boolean, exitCode: number, kind: ErrorKind, message: string, command?: string, detail?: string): MainResult {
+    if (json) {
+        const error = { kind, message, ...(command ? { command } : {}) };
+        return { exitCode, stdout: JSON.stringify({ ok: false, exitCode, error }, null, 2) + "\n", stderr: detail ?? "" };
+    }
+    const hint = kind === "usage" ? (command ? `\nRun 'zkmigrate ${command} --help' for its usage.` : "\nRun 'zkmigrate --help' for usage.") : "";
+    const prefix = kind === "usage" || kind === "internal" ? "zkmigrate" : `zkmigrate ${command}`;
+    return { exitCode, stdout: "", stderr: `${prefix}: ${message}${hint}\n${detail ?? ""}` };
+}
+
+/** An error nobody planned for: exit 70, the message, and (with --verbose) the stack. */
+export function internalError(e: unknown, json: boolean, verbose: boolean, command?: string): MainResult {
+    const message = `internal error: ${e instanceof Error ? e.message : String(e)} (a bug in zkmigrate${verbose ? "" : "; --verbose shows where"})`;
+    const stack = verbose && e instanceof Error && e.stack ? `${e.stack}\n` : undefined;
+    return errorResult(json, EXIT.internal, "internal", message, command, stack);
+}
+
+/**
+ * Runs the command line; returns the exit code and what to print. `log` receives the --verbose
+ * lines as they happen (default: stderr).
+ */
+export async function main(argv: string[], log: Log = (line) => process.stderr.write(`${line}\n`)): Promise<MainResult> {
+    const json = wantsJson(argv);
+    let parsed: ReturnType<typeof parseArgv>;
     try {
         parsed = parseArgv(argv);
     } catch (e) {
-        if (e instanceof UsageError) {
-            const hint = e.command ? `Run 'zkmigrate ${e.command} --help' for its usage.` : "Run 'zkmigrate --help' for usage.";
-            return { exitCode: EXIT.usage, stdout: "", stderr: `zkmigrate: ${e.message}\n${hint}\n` };
-        }
-        throw e;
+        if (e instanceof UsageError) return errorResult(json, EXIT.usage, "usage", e.message, e.command);
+        return internalError(e, json, wantsVerbose(argv));
     }
-    if (parsed.kind === "help") return { exitCode: EXIT.ok, stdout: parsed.text, stderr: "" };
+    if (parsed.kind !== "run") return { exitCode: EXIT.ok, stdout: parsed.text, stderr: "" };
+    const { command, opts } = parsed;
+    const verbose = opts.verbose === true;
+    const t0 = performance.now();
+    const say: Log = verbose ? (line) => log(`[${((performance.now() - t0) / 1000).toFixed(3)}s] ${line}`) : () => {};
     try {
-        const r = await parsed.command.run(parsed.connect, parsed.opts, parsed.positionals);
-        const stdout = parsed.opts.json ? JSON.stringify(r.json, null, 2) + "\n" : r.text;
-        return { exitCode: r.exitCode, stdout, stderr: r.error ?? "" };
+        const r = await command.run(parsed.connect, opts, parsed.positionals, say);
+        say(`${command.name}: exit ${r.exitCode}`);
+        if (r.error) return { ...errorResult(json, r.exitCode, r.error.kind, r.error.message, command.name), ...(json || !r.text ? {} : { stdout: r.text }) };
+        return { exitCode: r.exitCode, stdout: json ? JSON.stringify(r.json, null, 2) + "\n" : r.text, stderr: "" };
     } catch (e) {
-        if (e instanceof UsageError) {
-            return { exitCode: EXIT.usage, stdout: "", stderr: `zkmigrate: ${e.message}\nRun 'zkmigrate ${parsed.command.name} --help' for its usage.\n` };
-        }
-        throw e;
+        if (e instanceof UsageError) return errorResult(json, EXIT.usage, "usage", e.message, command.name);
+        return internalError(e, json, verbose, command.name);
     }
 }
 
-if (require.main === module) {
-    main(process.argv.slice(2)).then(
-        ({ exitCode, stdout, stderr }) => {
-            if (stderr) process.stderr.write(stderr);
-            // Exit explicitly: a session to a dead server may leave a reconnect timer behind.
-            process.stdout.write(stdout, () => process.exit(exitCode));
-        },
-        (e: unknown) => {
-            process.stderr.write(`zkmigrate: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-            process.exit(EXIT.checkFailed);
-        },
-    );
+/** The program: runs `main` and exits with its code; anything thrown later (a stray callback) is an internal error too. */
+export function runProgram(argv: string[]): void {
+    const json = wantsJson(argv);
+    const verbose = wantsVerbose(argv);
+    const die = (e: unknown) => {
+        const r = internalError(e, json, verbose);
+        if (r.stderr) process.stderr.write(r.stderr);
+        process.stdout.write(r.stdout, () => process.exit(r.exitCode));
+    };
+    process.on("uncaughtException", die);
+    process.on("unhandledRejection", die);
+    main(argv).then(({ exitCode, stdout, stderr }) => {
+        if (stderr) process.stderr.write(stderr);
+        // Exit explicitly: a session to a dead server may leave a reconnect timer behind.
+        process.stdout.write(stdout, () => process.exit(exitCode));
+    }, die);
 }
+
+if (require.main === module) runProgram(process.argv.slice(2));

@@ -4,23 +4,17 @@ import * as pulumi from "@pulumi/pulumi";
 import { appliedOf, type AppliedEnsemble, type FleetConfig } from "../src/config";
 import type { EnsemblePlan } from "../src/model";
 import { describePlan } from "../src/plan";
-import type { KafkaControllerInfo } from "../src/procedures/kafka";
-import { BlockCopyEnsemble } from "./block-copy-ensemble";
-import { KubernetesEnsemble } from "./kubernetes-ensemble";
-import { MitosisEnsemble } from "./mitosis-ensemble";
-import { serverSummary } from "./host-servers";
+import { MigrationEnsemble, serverSummary } from "./ensemble";
 
 export const FLEET_TYPE = "zkmigrate:index:Fleet";
 
 export interface FleetArgs {
-    /** The validated stack config (src/config.ts `loadConfig`). */
+    /** The validated stack config (src/config `loadConfig`). */
     config: FleetConfig;
     /** One checked plan per ensemble (src/model.ts `planFleet`): nothing is declared for a fleet that fails its checks. */
     plans: Map<string, EnsemblePlan>;
     /** The SSH private key, as a secret. */
     privateKey: pulumi.Input<string>;
-    /** Per ensemble, the Kafka controller (index.ts reads /controller at preview). */
-    kafkaControllers?: Record<string, KafkaControllerInfo>;
 }
 
 export interface EnsembleOutput {
@@ -38,7 +32,7 @@ export interface EnsembleOutput {
 }
 
 export class Fleet extends pulumi.ComponentResource {
-    readonly ensembles = new Map<string, MitosisEnsemble | KubernetesEnsemble | BlockCopyEnsemble>();
+    readonly ensembles = new Map<string, MigrationEnsemble>();
     /** What this update applied, per ensemble; read back by the next update (one step at a time). */
     readonly applied: pulumi.Output<Record<string, AppliedEnsemble>>;
     /** The per-ensemble stack outputs. */
@@ -49,15 +43,11 @@ export class Fleet extends pulumi.ComponentResource {
         const { config, plans } = args;
         const ssh = { user: config.settings.sshUser, port: config.settings.sshPort, privateKey: pulumi.secret(args.privateKey) };
 
-        // The Kubernetes provider is declared only when an ensemble needs Kubernetes objects.
-        const needsK8s = config.ensembles.some((e) => plans.get(e.name)?.desired.kubernetes?.services);
+        // The Kubernetes provider is declared only when a plan has Kubernetes objects.
+        const needsK8s = [...plans.values()].some((p) => p.plan.steps.some((s) => s.kind.startsWith("k8s-")));
         const provider =
             needsK8s && (config.settings.kubeContext || config.settings.kubeconfig)
-                ? new k8s.Provider(
-                      `${name}-kubernetes`,
-                      { context: config.settings.kubeContext || undefined, kubeconfig: config.settings.kubeconfig || undefined },
-                      { parent: this },
-                  )
+                ? new k8s.Provider(`${name}-kubernetes`, { context: config.settings.kubeContext || undefined, kubeconfig: config.settings.kubeconfig || undefined }, { parent: this })
                 : undefined;
 
         const applied: Record<string, pulumi.Output<AppliedEnsemble>> = {};
@@ -65,18 +55,14 @@ export class Fleet extends pulumi.ComponentResource {
         for (const e of config.ensembles) {
             const plan = plans.get(e.name);
             if (!plan) throw new Error(`no plan for ensemble "${e.name}"`);
-            const child =
-                e.procedure === "mitosis"
-                    ? new MitosisEnsemble(e.name, { ensemble: e, plan, ssh, kafkaController: args.kafkaControllers?.[e.name] }, { parent: this })
-                    : e.procedure === "kubernetes"
-                      ? new KubernetesEnsemble(e.name, { ensemble: e, plan, ssh, provider }, { parent: this })
-                      : new BlockCopyEnsemble(e.name, { ensemble: e, plan, ssh }, { parent: this });
+            const child = new MigrationEnsemble(e.name, { plan, ssh, provider }, { parent: this });
             this.ensembles.set(e.name, child);
             applied[e.name] = child.appliedPhase.apply(() => appliedOf(e));
             // The preview shows the plan in words: what runs, in which order.
             const steps = describePlan(plan.plan);
             pulumi.log.info(`${e.name}: ${plan.plan.from} -> ${plan.plan.to}: ${steps.length > 0 ? steps.join("; ") : "no host or Kubernetes change"}`, this);
             for (const w of plan.plan.warnings) pulumi.log.warn(w, this);
+            const brokers = plan.plan.brokerOrder;
             this.summary[e.name] = {
                 procedure: e.procedure,
                 appliedPhase: child.appliedPhase,
@@ -84,9 +70,7 @@ export class Fleet extends pulumi.ComponentResource {
                 oldConnect: child.oldConnect,
                 newConnect: child.newConnect,
                 restartOrder: child.restartOrder.map((g) => `${g.ids.join("+")}: ${g.reason}`),
-                ...(child instanceof MitosisEnsemble && child.kafka
-                    ? { kafkaRestartOrder: child.kafka.order.brokers.map((b) => `broker ${b.id}`).concat(`(${child.kafka.order.reason})`) }
-                    : {}),
+                ...(brokers ? { kafkaRestartOrder: brokers.ids.map((id) => `broker ${id}`).concat(`(${brokers.reason})`) } : {}),
                 warnings: plan.plan.warnings,
                 servers: serverSummary(plan),
             };

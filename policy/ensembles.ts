@@ -6,12 +6,23 @@
 // Names follow components/: children of the component `<ensemble>` are `<ensemble>-<role>-<myid>`
 // and `<ensemble>-statefulset|configmap|headless|pdb`.
 import type { PolicyResource } from "@pulumi/policy";
-import type { Membership, ServerId } from "../src/types";
+import type { Membership, ProcedureName, ServerId } from "../src/types";
 import { known, knownArray, knownString, read, restartOutcome, scriptParams, UNKNOWN, writtenMembership } from "./lib";
 
-export const ENSEMBLE_TYPES: Record<string, "mitosis" | "kubernetes"> = {
-    "zkmigrate:mitosis:Ensemble": "mitosis",
-    "zkmigrate:kubernetes:Ensemble": "kubernetes",
+/** What the pack knows of an ensemble component's resources, by the component's type. */
+export interface EnsembleTraits {
+    procedure: ProcedureName;
+    /** Its phases may split the targets off the sources with a firewall (the split's restart of all targets at once). */
+    firewallSplit: boolean;
+    /** Its servers move into pods behind per-server Services, a bounded number per update. */
+    pods: boolean;
+    /** The address each server lists for itself in its membership is its host's. */
+    hostAddressInMembership: boolean;
+}
+
+export const ENSEMBLE_TYPES: Record<string, EnsembleTraits> = {
+    "zkmigrate:mitosis:Ensemble": { procedure: "mitosis", firewallSplit: true, pods: false, hostAddressInMembership: true },
+    "zkmigrate:kubernetes:Ensemble": { procedure: "kubernetes", firewallSplit: false, pods: true, hostAddressInMembership: false },
 };
 
 export interface RenderedServer {
@@ -39,7 +50,7 @@ export interface RestartGroup {
 
 export interface RenderedEnsemble {
     name: string;
-    procedure: "mitosis" | "kubernetes";
+    traits: EnsembleTraits;
     component: PolicyResource;
     servers: Map<ServerId, RenderedServer>;
     /** The restart order of this update as the program published it (stack output), if readable. */
@@ -98,9 +109,9 @@ export function readEnsembles(resources: PolicyResource[]): RenderedEnsemble[] {
     const applied = previousApplied(resources);
     const out: RenderedEnsemble[] = [];
     for (const comp of resources) {
-        const procedure = ENSEMBLE_TYPES[comp.type];
-        if (!procedure) continue;
-        const e: RenderedEnsemble = { name: comp.name, procedure, component: comp, servers: new Map(), published: new Map() };
+        const traits = ENSEMBLE_TYPES[comp.type];
+        if (!traits) continue;
+        const e: RenderedEnsemble = { name: comp.name, traits, component: comp, servers: new Map(), published: new Map() };
         const server = (id: ServerId): RenderedServer => {
             let s = e.servers.get(id);
             if (!s) e.servers.set(id, (s = { id }));
@@ -202,5 +213,5 @@ export function dependencyClosure(r: PolicyResource): Set<string> {
 
 /** The role of a server: as published, else mitosis targets are the hosts that carry a firewall split. */
 export function roleOf(e: RenderedEnsemble, id: ServerId): string | undefined {
-    return e.published.get(id)?.role ?? (e.procedure === "kubernetes" ? "server" : e.servers.get(id)?.firewall ? "target" : undefined);
+    return e.published.get(id)?.role ?? (!e.traits.firewallSplit ? "server" : e.servers.get(id)?.firewall ? "target" : undefined);
 }

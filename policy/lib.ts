@@ -1,6 +1,7 @@
 // Helpers shared by the policies: values unknown at preview, the parameters of zkmigrate's rendered
 // host scripts, zoo.cfg text, ports and address ranges. Pure functions; the policies read
 // resources through them.
+import { parseConnectString } from "../src/format/connect-string";
 import type { MemberLine, Membership } from "../src/types";
 
 /** Whether `e` is @pulumi/policy's UnknownValueError: a value that is computed only during the update. */
@@ -200,19 +201,19 @@ export function openedPorts(protocol: unknown, from: unknown, to: unknown, ports
     return ports.filter((port) => port >= lo && port <= hi);
 }
 
-/** `a.b.c.d:port,...[/chroot]` into addresses (IPv6 in brackets), as src/procedures/common.ts formats them. */
+/** A published connect string's servers (the project's one parser, src/format); none when it does not parse. */
 export function parseConnect(connect: string): { address: string; port: number }[] {
-    const slash = connect.indexOf("/");
-    const hosts = slash >= 0 ? connect.slice(0, slash) : connect;
-    const out: { address: string; port: number }[] = [];
-    for (const part of hosts.split(",")) {
-        const m = /^\[([^\]]+)\]:(\d+)$/.exec(part) ?? /^([^:]+):(\d+)$/.exec(part);
-        if (m) out.push({ address: m[1], port: Number(m[2]) });
+    try {
+        return parseConnectString(connect).servers.map((s) => ({ address: s.host, port: s.port }));
+    } catch {
+        return [];
     }
-    return out;
 }
 
 export function chrootOf(connect: string): string | undefined {
-    const slash = connect.indexOf("/");
-    return slash >= 0 ? connect.slice(slash) : undefined;
+    try {
+        return parseConnectString(connect).chroot;
+    } catch {
+        return undefined;
+    }
 }

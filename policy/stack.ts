@@ -2,7 +2,7 @@
 // StatefulSet) and each ensemble's update as a whole: the restart chain, the firewall split, the
 // cutover, and the quorum safety of the memberships the resources render (the model's own check).
 import type { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
-import type { Plan } from "../src/plan";
+import type { MigrationPlan } from "../src/steps";
 import { simulate } from "../src/safety";
 import type { ConnectString, DesiredState, FirewallSplit, KubernetesServer, Membership, ServerId, ServerState } from "../src/types";
 import { dependencyClosure, readEnsembles, roleOf, type RenderedEnsemble } from "./ensembles";
@@ -132,7 +132,7 @@ export function zookeeperRestartsOneAtATime(opts: PolicyOptions = {}): StackVali
                     if (g.ids.length > 1) {
                         const targets = [...e.servers.keys()].filter((id) => roleOf(e, id) === "target");
                         const firewalls = [...e.servers.values()].filter((s) => s.firewall).map((s) => s.firewall!);
-                        const allTargets = e.procedure === "mitosis" && targets.length > 0 && ids(g.ids) === ids(targets);
+                        const allTargets = e.traits.firewallSplit && targets.length > 0 && ids(g.ids) === ids(targets);
                         if (!allTargets || firewalls.length === 0) {
                             report(
                                 `ensemble "${e.name}": restarts of ${ids(g.ids)} run at once; only the split's restart of all targets behind the firewall may (${g.ids.join("+")}: ${g.reason})`,
@@ -188,8 +188,8 @@ export function zookeeperFirewallOnlyWhenSplit(opts: PolicyOptions = {}): StackV
         validateStack: (args, report) => {
             for (const e of readEnsembles(args.resources)) {
                 const firewalls = [...e.servers.values()].filter((s) => s.firewall);
-                if (e.procedure === "kubernetes") {
-                    for (const s of firewalls) report(`ensemble "${e.name}" (kubernetes) has a firewall split on ${s.id}: no phase of the kubernetes procedure cuts servers apart`, s.firewall!.urn);
+                if (!e.traits.firewallSplit) {
+                    for (const s of firewalls) report(`ensemble "${e.name}" (${e.traits.procedure}) has a firewall split on ${s.id}: no phase of the ${e.traits.procedure} procedure cuts servers apart`, s.firewall!.urn);
                     continue;
                 }
                 const all = [...e.servers.keys()];
@@ -260,7 +260,7 @@ export function zookeeperOneCutoverPerUpdate(opts: PolicyOptions = {}): StackVal
         validateStack: (args, report) => {
             const c = settings(args, defaults);
             for (const e of readEnsembles(args.resources)) {
-                if (e.procedure !== "kubernetes" || e.previous === "unknown") continue;
+                if (!e.traits.pods || e.previous === "unknown") continue;
                 const before = new Set(e.previous?.cutover ?? []);
                 const now = [...e.servers.values()].filter((s) => s.decommission).map((s) => s.id);
                 const fresh = now.filter((id) => !before.has(id));
@@ -309,7 +309,7 @@ export function renderedState(e: RenderedEnsemble): DesiredState | undefined {
         allMemberships.push(membership);
         const own = membership.members.find((l) => l.id === s.id)?.address;
         const endpointIp = s.endpoints ? knownString(() => s.endpoints!.props.subsets?.[0]?.addresses?.[0]?.ip) : undefined;
-        const host = endpointIp ?? e.published.get(s.id)?.address ?? (e.procedure === "mitosis" ? own : undefined) ?? s.sshHost ?? own ?? `server-${s.id}`;
+        const host = endpointIp ?? e.published.get(s.id)?.address ?? (e.traits.hostAddressInMembership ? own : undefined) ?? s.sshHost ?? own ?? `server-${s.id}`;
         servers.push({
             id: s.id,
             role: (roleOf(e, s.id) as ServerState["role"]) ?? "server",
@@ -348,24 +348,24 @@ export function renderedState(e: RenderedEnsemble): DesiredState | undefined {
         if (text !== undefined) {
             const servers = parseConnect(text).flatMap((a) => {
                 const id = byAddress.get(a.address);
-                return id === undefined ? [] : [{ id, address: a.address, port: a.port }];
+                return id === undefined ? [] : [{ id, host: a.address, port: a.port }];
             });
             if (servers.length > 0) return { servers, chroot: chrootOf(text) };
         }
-        return { servers: fallback.map((s) => ({ id: s.id, address: s.host, port: 2181 })) };
+        return { servers: fallback.map((s) => ({ id: s.id, host: s.host, port: 2181 })) };
     };
     const current = connectOf(e.connect, servers);
     const old = connectOf(e.oldConnect, servers.filter((s) => s.role !== "target"));
     const services = kservers.length > 0;
     return {
         ensemble: e.name,
-        procedure: e.procedure,
+        procedure: e.traits.procedure,
         phase: "rendered",
         servers,
         firewall,
         clients: { current, old, next: current },
         kubernetes:
-            e.procedure === "kubernetes"
+            e.traits.pods
                 ? { namespace: namespace ?? "default", name: e.name, labels: {}, ports: { client: 2181, peer: 2888, election: 3888 }, servers: kservers, services }
                 : undefined,
         preflight: false,
@@ -387,7 +387,7 @@ export function zookeeperQuorumSafeMemberships(opts: PolicyOptions = {}): StackV
             for (const e of readEnsembles(args.resources)) {
                 const d = renderedState(e);
                 if (!d || d.servers.length === 0) continue;
-                const plan: Plan = { ensemble: e.name, from: d.phase, to: d.phase, steps: [], restartOrder: [], configChanges: [], windows: [], warnings: [] };
+                const plan: MigrationPlan = { ensemble: e.name, from: d.phase, to: d.phase, steps: [], restartOrder: [], configChanges: [], windows: [], warnings: [] };
                 for (const v of simulate(d, d, plan)) {
                     report(`ensemble "${e.name}": the memberships its resources render are not quorum-safe: ${v.reason}`, e.component.urn);
                 }

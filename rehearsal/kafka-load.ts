@@ -23,7 +23,8 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { Admin } from "@platformatic/kafka";
-import type { Window } from "./stress";
+import { groupGaps, type Window } from "./gaps";
+import { withTimeout } from "./with-timeout";
 import type { WorkerArgs, WorkerReport } from "./kafka-worker";
 
 export interface KafkaLoadOptions {
@@ -65,16 +66,6 @@ export interface KafkaFigures {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const CLIENT_TIMEOUT_MS = 10_000;
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-    let timer: NodeJS.Timeout;
-    return Promise.race([
-        p.finally(() => clearTimeout(timer)),
-        new Promise<T>((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms / 1000} s`)), ms);
-        }),
-    ]);
-}
 
 /** Creates the topic (replication factor 3, min.insync.replicas 2) unless it exists. */
 export async function createTopic(bootstrap: string[], topic: string, partitions = 3, replicas = 3): Promise<void> {
@@ -236,20 +227,11 @@ export class KafkaLoad {
 
     /** The longest time without an acknowledged send of one producer within `w` (as stress.ts counts write gaps). */
     gaps(w: Window): { perProducerMs: number; groupMs: number } {
-        const gapIn = (times: number[]) => {
-            let max = 0;
-            let prev: number | undefined;
-            for (const t of times) {
-                if (prev !== undefined && t > w.start && prev < w.end) max = Math.max(max, t - prev);
-                prev = t;
-                if (t > w.end) break;
-            }
-            if (prev !== undefined && prev < w.end) max = Math.max(max, w.end - prev);
-            return max;
-        };
-        const perProducerMs = Math.max(0, ...this.producers.map((p) => gapIn(p.acked.map((a) => a.at))));
-        const all = this.producers.flatMap((p) => p.acked.map((a) => a.at)).sort((a, b) => a - b);
-        return { perProducerMs, groupMs: gapIn(all) };
+        const g = groupGaps(
+            this.producers.map((p) => p.acked.map((a) => a.at)),
+            w,
+        );
+        return { perProducerMs: g.perClientMs, groupMs: g.groupMs };
     }
 
     acknowledgedIn(w: Window): number {

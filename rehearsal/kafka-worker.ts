@@ -4,6 +4,7 @@
 // records the crash and starts another.
 //   kafka-worker.ts '<json WorkerArgs>'   (IPC: reports to the parent, `stop` from it)
 import { Consumer, Producer, stringDeserializers, stringSerializers } from "@platformatic/kafka";
+import { withTimeout } from "./with-timeout";
 
 export type WorkerArgs =
     | { role: "produce"; bootstrap: string[]; topic: string; run: string; name: string; pauseMs: number }
@@ -27,16 +28,6 @@ process.on("message", (m: { t?: string }) => {
 });
 // The parent going away ends the worker too.
 process.on("disconnect", () => process.exit(0));
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-    let timer: NodeJS.Timeout;
-    return Promise.race([
-        p.finally(() => clearTimeout(timer)),
-        new Promise<T>((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms / 1000} s`)), ms);
-        }),
-    ]);
-}
 
 async function produce(a: Extract<WorkerArgs, { role: "produce" }>): Promise<void> {
     const newProducer = () => new Producer({

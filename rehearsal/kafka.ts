@@ -1,8 +1,10 @@
 // Kafka for the local fleet: broker jars from Maven Central through Maven (rehearsal/kafka-pom.xml),
 // cached outside the repo like ZooKeeper's, and the files of a broker host: server.properties
-// (ZooKeeper mode), a kafka-service script (a stand-in for systemd), and the two Kafka tools the
+// (ZooKeeper mode), what its kafka-service script runs (fleet/service-script.ts renders it), and the two Kafka tools the
 // broker gate runs (bin/kafka-topics.sh, bin/kafka-broker-api-versions.sh), as a Kafka install has.
 import { join } from "node:path";
+import { shellQuote as q } from "../src/scripts";
+import type { ServiceScriptSpec } from "./fleet/service-script";
 import { mavenClasspath, requireCommand } from "./zookeeper";
 
 /** 3.9 is the last Kafka line with ZooKeeper mode (4.0 removed it); 3.9.2 is its newest release on Maven Central. */
@@ -107,7 +109,6 @@ export function log4jProperties(o: { tools: boolean }): string {
           ].join("\n");
 }
 
-const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** A Kafka tool as bin/<name>.sh of a Kafka install: `java ... <main class> "$@"`. */
 export function toolScript(o: { java: string; classpath: string; home: string; mainClass: string }): string {
@@ -123,114 +124,26 @@ export const KAFKA_TOOLS: Record<string, string> = {
     "kafka-broker-api-versions.sh": "kafka.admin.BrokerApiVersionsCommand",
 };
 
-/** kafka-service start|stop|restart|status: a stand-in for systemd on a broker host. */
-export function kafkaServiceScript(o: { fleet: string; host: string; version: string; java: string; classpath: string; home: string; mark: string }): string {
-    return `#!/usr/bin/env bash
-# kafka-service: Kafka ${o.version} (ZooKeeper mode) on host ${o.host} of the zkmigrate fleet ${o.fleet}.
-#   start    starts the broker unless it runs
-#   stop     stops it (SIGTERM: a controlled shutdown moves its leaderships away; SIGKILL after 60 s)
-#   restart  stop, then start
-#   status   exit 0 when it runs; otherwise exit 3 and the last lines of its log
-set -uo pipefail
-export LC_ALL=C
-readonly HOST_NAME=${q(o.host)}
-readonly VERSION=${q(o.version)}
-readonly HOME_DIR=${q(o.home)}
-readonly PROPERTIES="$HOME_DIR/conf/server.properties"
-readonly PID_FILE="$HOME_DIR/run/kafka.pid"
-readonly LOG_FILE="$HOME_DIR/logs/kafka.log"
-readonly JAVA=${q(o.java)}
-readonly MARK=${q(o.mark)}
-readonly -a JVM=(${KAFKA_JVM_OPTIONS.map(q).join(" ")} "-Dlog4j.configuration=file:$HOME_DIR/conf/log4j.properties" "-Dkafka.logs.dir=$HOME_DIR/logs")
-readonly CLASSPATH_=${q(o.classpath)}
-readonly STOP_TIMEOUT=60
-
-kafka_pid() {
-    local pid state
-    [[ -f "$PID_FILE" ]] || return 1
-    pid="$(<"$PID_FILE")"
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    state="$(awk '{ sub(/^.*\\) /, ""); print substr($0, 1, 1) }' "/proc/$pid/stat" 2>/dev/null)" || return 1
-    [[ -n "$state" && "$state" != Z && "$state" != X ]] || return 1
-    # Not grep -q: it would exit at the mark, and tr, still writing the long command line (the
-    # classpath), would die of SIGPIPE and fail the pipeline (pipefail) now and then.
-    tr '\\0' '\\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -xF -- "$MARK" >/dev/null || return 1
-    printf '%s\\n' "$pid"
-}
-
-last_log() {
-    printf 'kafka-service: last lines of %s:\\n' "$LOG_FILE"
-    [[ -f "$LOG_FILE" ]] && grep -av '^[[:space:]]*at ' "$LOG_FILE" | tail -n "\${1:-15}" | cut -c1-300 | sed 's/^/    /'
-}
-
-start() {
-    local pid
-    if pid="$(kafka_pid)"; then
-        echo "kafka-service: Kafka $VERSION already runs on $HOST_NAME (pid $pid)"
-        return 0
-    fi
-    mkdir -p -- "$HOME_DIR/run" "$HOME_DIR/logs"
-    setsid "$JAVA" "$MARK" "\${JVM[@]}" -cp "$CLASSPATH_" kafka.Kafka "$PROPERTIES" >>"$LOG_FILE" 2>&1 </dev/null &
-    pid=$!
-    printf '%s\\n' "$pid" >"$PID_FILE.tmp"
-    mv -f -- "$PID_FILE.tmp" "$PID_FILE"
-    sleep 1
-    if ! kafka_pid >/dev/null; then
-        echo "kafka-service: Kafka $VERSION on $HOST_NAME exited right after it started" >&2
-        last_log 20 >&2
-        return 1
-    fi
-    echo "kafka-service: started Kafka $VERSION on $HOST_NAME (pid $pid), log $LOG_FILE"
-}
-
-stop() {
-    local pid i
-    if ! pid="$(kafka_pid)"; then
-        rm -f -- "$PID_FILE"
-        echo "kafka-service: Kafka is not running on $HOST_NAME"
-        return 0
-    fi
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
-        kafka_pid >/dev/null || break
-        sleep 0.1
-    done
-    if kafka_pid >/dev/null; then
-        echo "kafka-service: Kafka (pid $pid) ignored SIGTERM for $STOP_TIMEOUT s: SIGKILL" >&2
-        kill -KILL "$pid" 2>/dev/null || true
-        for ((i = 0; i < 50; i++)); do
-            kafka_pid >/dev/null || break
-            sleep 0.1
-        done
-    fi
-    if kafka_pid >/dev/null; then
-        echo "kafka-service: Kafka (pid $pid) on $HOST_NAME survived SIGKILL" >&2
-        return 1
-    fi
-    rm -f -- "$PID_FILE"
-    echo "kafka-service: stopped Kafka on $HOST_NAME (was pid $pid)"
-}
-
-status() {
-    local pid
-    if pid="$(kafka_pid)"; then
-        echo "kafka-service: Kafka $VERSION runs on $HOST_NAME (pid $pid)"
-        return 0
-    fi
-    echo "kafka-service: Kafka $VERSION is not running on $HOST_NAME"
-    last_log 15
-    return 3
-}
-
-case "\${1:-}" in
-start) start ;;
-stop) stop ;;
-restart) stop && start ;;
-status) status ;;
-*)
-    echo "usage: $0 start|stop|restart|status" >&2
-    exit 2
-    ;;
-esac
-`;
+/** kafka-service start|stop|restart|status of a broker host (rendered by fleet/service-script.ts). */
+export function kafkaService(o: { fleet: string; host: string; version: string; java: string; classpath: string; home: string; mark: string }): ServiceScriptSpec {
+    return {
+        command: "kafka-service",
+        product: "Kafka",
+        version: o.version,
+        edition: " (ZooKeeper mode)",
+        fleet: o.fleet,
+        host: o.host,
+        home: o.home,
+        java: o.java,
+        mark: o.mark,
+        jvmOptions: [...KAFKA_JVM_OPTIONS, `-Dlog4j.configuration=file:${o.home}/conf/log4j.properties`, `-Dkafka.logs.dir=${o.home}/logs`],
+        classpath: o.classpath,
+        mainClass: "kafka.Kafka",
+        configFile: "conf/server.properties",
+        pidFile: "run/kafka.pid",
+        logFile: "logs/kafka.log",
+        stopTimeoutSeconds: 60,
+        stopNote: "a controlled shutdown moves its leaderships away",
+        disable: false,
+    };
 }

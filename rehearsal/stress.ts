@@ -9,6 +9,7 @@
 // client such as Kafka does when its zookeeper.connect changes and it restarts.
 import * as zookeeper from "node-zookeeper-client";
 import { call, connectClient, zkErrorName } from "../src/zk/session";
+import { groupGaps, type Window } from "./gaps";
 
 export interface StressOptions {
     /** A label for the report ("migrating", "source-users"). */
@@ -42,11 +43,6 @@ export interface SessionStats {
     watchesFired: number;
     /** New ZooKeeper sessions after the first (connect string changes, expiries). */
     newSessions: number;
-}
-
-export interface Window {
-    start: number;
-    end: number;
 }
 
 interface Conn {
@@ -190,21 +186,11 @@ export class StressGroup {
      * A gap that overlaps the window counts whole, from the ack before it to the ack after it.
      */
     gaps(w: Window): { perSessionMs: number; groupMs: number } {
-        const gapIn = (times: number[]) => {
-            let max = 0;
-            let prev: number | undefined;
-            for (const t of times) {
-                if (prev !== undefined && t > w.start && prev < w.end) max = Math.max(max, t - prev);
-                prev = t;
-                if (t > w.end) break;
-            }
-            // No ack since before the end of the window.
-            if (prev !== undefined && prev < w.end) max = Math.max(max, w.end - prev);
-            return max;
-        };
-        const perSessionMs = Math.max(0, ...this.stats.map((s) => gapIn(s.acked.map((a) => a.at))));
-        const all = this.stats.flatMap((s) => s.acked.map((a) => a.at)).sort((a, b) => a - b);
-        return { perSessionMs, groupMs: gapIn(all) };
+        const g = groupGaps(
+            this.stats.map((s) => s.acked.map((a) => a.at)),
+            w,
+        );
+        return { perSessionMs: g.perClientMs, groupMs: g.groupMs };
     }
 
     /** The first ack of any session at or after `t` (undefined when none). */

@@ -175,6 +175,16 @@ export async function writeOps(
     return (performance.now() - t0) / 1000;
 }
 
+/** Removes a tree written by writeOps(finals) under `root`, children before parents, in multi batches. */
+export async function deleteTree(client: zookeeper.Client, root: string, tree: Tree): Promise<number> {
+    const ops: TreeOp[] = tree.nodes
+        .slice()
+        .reverse()
+        .map((rel) => ({ kind: "delete" as const, rel }));
+    // Several batches in flight on one session: they are applied in the order sent.
+    return writeOps(client, root, ops);
+}
+
 /** Changes about `share` of the tree: mostly new data, some new nodes, some deletions. */
 export function planChanges(tree: Tree, share: number, seed = 2): { ops: TreeOp[]; setData: { rel: string; data: Buffer }[]; count: number } {
     const r = prng(seed);

@@ -1,22 +1,16 @@
 // The model's entry points: desired state per phase, and the checked plan of one update.
-import { ConfigError, currentOf, validateTransitions, type AppliedEnsemble, type AppliedState, type EnsembleConfig, type FleetConfig } from "./config";
-import type { BlockCopyPhase, KubernetesPhase, MitosisPhase } from "./phases";
-import { planTransition, UNKNOWN_LEADER, type LeaderInfo, type Plan } from "./plan";
-import { blockCopyDesired } from "./procedures/block-copy";
-import { kubernetesDesired } from "./procedures/kubernetes";
-import { mitosisDesired } from "./procedures/mitosis";
+import { ConfigError } from "./config/errors";
+import { currentOf, validateTransitions } from "./config/applied";
+import type { FleetConfig } from "./config/loader";
+import { planTransition } from "./plan";
+import { procedureOf, type EnsembleConfig } from "./procedures/registry";
 import { assertSafe, UnsafePlanError } from "./safety";
-import type { DesiredState } from "./types";
+import { UNKNOWN_LEADER, type KafkaControllerInfo, type LeaderInfo, type MigrationPlan } from "./steps";
+import type { AppliedEnsemble, AppliedState, DesiredState, ServerId } from "./types";
 
-/** The desired state of `e` in `phase` (with `cutover` for the kubernetes procedure). */
-export function desiredState(e: EnsembleConfig, phase: string = e.phase, cutover?: number[]): DesiredState {
-    if (e.procedure === "mitosis") {
-        return mitosisDesired(e, phase as MitosisPhase);
-    }
-    if (e.procedure === "block-copy") {
-        return blockCopyDesired(e, phase as BlockCopyPhase);
-    }
-    return kubernetesDesired({ ...e, cutover: cutover ?? e.cutover }, phase as KubernetesPhase);
+/** The desired state of `e` in `phase` (with `cutover` for procedures that move servers one by one). */
+export function desiredState(e: EnsembleConfig, phase: string = e.phase, cutover?: ServerId[]): DesiredState {
+    return procedureOf(e).desired(e, { phase, cutover });
 }
 
 export interface EnsemblePlan {
@@ -25,20 +19,22 @@ export interface EnsemblePlan {
     applied: AppliedEnsemble;
     /** What this update makes of it. */
     desired: DesiredState;
-    plan: Plan;
+    plan: MigrationPlan;
+    /** The Pulumi type of the ensemble's component. */
+    componentType: string;
 }
 
 /**
- * Plans one update of one ensemble, from the applied phase to the requested one, and checks
- * its quorum safety step by step. Throws UnsafePlanError when a step is unsafe.
+ * Plans one update of one ensemble, from the applied phase to the requested one, and checks its
+ * quorum safety step by step. Throws UnsafePlanError when a step is unsafe.
  */
-export function planEnsemble(e: EnsembleConfig, applied: AppliedState, leader: LeaderInfo = UNKNOWN_LEADER): EnsemblePlan {
+export function planEnsemble(e: EnsembleConfig, applied: AppliedState, leader: LeaderInfo = UNKNOWN_LEADER, kafka?: KafkaControllerInfo): EnsemblePlan {
     const a = currentOf(e, applied);
     const current = desiredState(e, a.phase, a.cutover);
     const desired = desiredState(e);
-    const plan = planTransition(e, current, desired, leader);
+    const plan = planTransition(e, current, desired, leader, kafka);
     assertSafe(current, desired, plan);
-    return { current, applied: a, desired, plan };
+    return { current, applied: a, desired, plan, componentType: procedureOf(e).componentType };
 }
 
 /** The leader as the config states it, when it does. */
@@ -47,11 +43,16 @@ export function configuredLeader(e: EnsembleConfig): LeaderInfo | undefined {
 }
 
 /**
- * Checks and plans a whole fleet: config against what was applied (one step per update), then
- * the quorum safety of every ensemble's plan. All problems are reported together, before any
- * resource is declared.
+ * Checks and plans a whole fleet: config against what was applied (one step per update), then the
+ * quorum safety of every ensemble's plan. All problems are reported together, before any resource
+ * is declared. `leaders` and `kafkaControllers` are what the preview read from the servers.
  */
-export function planFleet(config: FleetConfig, applied: AppliedState, leaders: Record<string, LeaderInfo> = {}): Map<string, EnsemblePlan> {
+export function planFleet(
+    config: FleetConfig,
+    applied: AppliedState,
+    leaders: Record<string, LeaderInfo> = {},
+    kafkaControllers: Record<string, KafkaControllerInfo> = {},
+): Map<string, EnsemblePlan> {
     const issues = validateTransitions(config.ensembles, applied);
     if (issues.length > 0) {
         throw new ConfigError(issues);
@@ -60,7 +61,7 @@ export function planFleet(config: FleetConfig, applied: AppliedState, leaders: R
     const unsafe: UnsafePlanError[] = [];
     for (const e of config.ensembles) {
         try {
-            plans.set(e.name, planEnsemble(e, applied, configuredLeader(e) ?? leaders[e.name] ?? UNKNOWN_LEADER));
+            plans.set(e.name, planEnsemble(e, applied, configuredLeader(e) ?? leaders[e.name] ?? UNKNOWN_LEADER, kafkaControllers[e.name]));
         } catch (err) {
             if (!(err instanceof UnsafePlanError)) throw err;
             unsafe.push(err);

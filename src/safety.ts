@@ -10,8 +10,10 @@
 // if each lists the other and each can reach the other's listed address; a learner that the
 // leader does not list (a joining target) follows, without a vote, once a majority of its own
 // view follows that leader.
-import { formatConnect, sameMembership } from "./procedures/common";
-import { clientGroups, type ClientGroup, type Plan, type Step, type Window } from "./plan";
+import { formatConnectString as formatConnect } from "./format/connect-string";
+import { sameMembership } from "./format/zoo-cfg";
+import { clientGroups } from "./plan";
+import { effectsOf, type ClientGroup, type Effect, type MigrationPlan, type Window } from "./steps";
 import type { DesiredState, Location, Membership, ServerId } from "./types";
 
 interface SimServer {
@@ -171,8 +173,9 @@ function serving(w: World, leaders: Leader[]): Map<ServerId, Leader> {
 function clientTargets(w: World, g: ClientGroup): ServerId[] {
     const out: ServerId[] = [];
     for (const c of g.connect.servers) {
+        if (c.id === undefined) continue;
         const s = w.servers.get(c.id);
-        if (s && resolves(w, c.address, s)) out.push(s.id);
+        if (s && resolves(w, c.host, s)) out.push(s.id);
     }
     return out;
 }
@@ -228,14 +231,19 @@ function describeQuorums(w: World): string {
     return parts.join("; ");
 }
 
-/** Simulates `plan` from the state `from` (what runs now); `to` gives the memberships restarts pick up. */
-export function simulate(from: DesiredState, to: DesiredState, plan: Plan): SafetyViolation[] {
+/**
+ * Simulates `plan` from the state `from` (what runs now); `to` gives the memberships restarts pick
+ * up. Each event (the effect of a step, or of a group of steps that run together) is one numbered
+ * step of the report.
+ */
+export function simulate(from: DesiredState, to: DesiredState, plan: MigrationPlan): SafetyViolation[] {
     const w = worldOf(from);
     const out: SafetyViolation[] = [];
     const target = new Map(to.servers.map((s) => [s.id, s]));
     const fqdn = new Map(to.kubernetes?.servers.map((s) => [s.id, s.serviceFqdn]) ?? []);
     check(w, 0, "before the first step", [], out);
-    plan.steps.forEach((s: Step, i) => {
+    const events = effectsOf(plan.steps);
+    events.forEach((s: Effect, i) => {
         const n = i + 1;
         switch (s.kind) {
             case "services-create":
@@ -309,6 +317,15 @@ export function simulate(from: DesiredState, to: DesiredState, plan: Plan): Safe
                 check(w, n, `${s.group} clients switched`, [], out);
                 break;
             }
+            case "broker-restart": {
+                // A broker restarts onto its new connect string: that ensemble must serve then.
+                const g = { name: `Kafka broker ${s.broker}`, connect: s.connect };
+                const serve = serving(w, possibleLeaders(w));
+                if (!clientTargets(w, g).some((id) => serve.has(id))) {
+                    out.push({ step: n, moment: `broker ${s.broker} restarts`, reason: `Kafka broker ${s.broker} would restart onto ${formatConnect(s.connect)}, where no server is in a quorum: ${describeQuorums(w)}` });
+                }
+                break;
+            }
             case "copy":
             case "clients-block":
             case "clients-unblock":
@@ -321,14 +338,14 @@ export function simulate(from: DesiredState, to: DesiredState, plan: Plan): Safe
     for (const t of to.servers) {
         const sim = w.servers.get(t.id)!;
         if (sim.running !== t.running || (t.running && !sameMembership(sim.membership, t.runningWith))) {
-            out.push({ step: plan.steps.length, moment: "end", reason: `server ${t.id} does not end in its requested state` });
+            out.push({ step: events.length, moment: "end", reason: `server ${t.id} does not end in its requested state` });
         }
     }
     return out;
 }
 
 /** Throws UnsafePlanError when the plan is not quorum-safe. */
-export function assertSafe(from: DesiredState, to: DesiredState, plan: Plan): void {
+export function assertSafe(from: DesiredState, to: DesiredState, plan: MigrationPlan): void {
     const v = simulate(from, to, plan);
     if (v.length > 0) {
         throw new UnsafePlanError(plan.ensemble, v);

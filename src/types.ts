@@ -1,4 +1,7 @@
-// Shared types of the migration model. Pure TypeScript: nothing here imports Pulumi.
+// Shared types of the migration model (the leaf: nothing here imports the model or Pulumi).
+import type { ConnectString } from "./format/connect-string";
+
+export type { ConnectString } from "./format/connect-string";
 
 /** A ZooKeeper server id (the content of its `myid` file), 1..255. */
 export type ServerId = number;
@@ -103,12 +106,6 @@ export interface RestartGroup {
     reason: string;
 }
 
-/** A client connect string: comma-separated host:port list plus an optional chroot. */
-export interface ConnectString {
-    servers: { id: ServerId; address: string; port: number }[];
-    chroot?: string;
-}
-
 /** What the desired state says about a migrating set of clients. */
 export interface ClientState {
     /** The connect string clients should use in this phase. */
@@ -146,6 +143,11 @@ export interface KafkaSettings {
     spacingSeconds: number;
     /** The chroot may differ between the old and the new connect string. */
     allowChrootChange: boolean;
+    /**
+     * A Kafka client properties file on the broker host (SASL/SSL settings), passed to the gate's
+     * tools as `--command-config`; unset: the tools connect without one (PLAINTEXT).
+     */
+    commandConfig?: string;
 }
 
 /** The brokers in one phase: which connect string they run with. */
@@ -242,3 +244,39 @@ export interface BlockCopyState {
 }
 
 export type ProcedureName = "mitosis" | "kubernetes" | "block-copy";
+
+/** What the block & copy commands need (rendered by src/scripts/block-copy.ts). */
+export interface BlockCopySpec {
+    /** The ensemble's name (state file and messages). */
+    name: string;
+    /** `host:port,.../path` of the source subtree and of where it lands. */
+    source: string;
+    target: string;
+    copy: {
+        /** Where the copy runs: undefined = locally, where `pulumi up` runs. */
+        host?: { host: string; sshHost?: string };
+        command: string;
+        stateFile: string;
+        sourceAuthEnv?: string;
+        targetAuthEnv?: string;
+        delete: boolean;
+        extraArgs: string[];
+    };
+    clients: { hosts: { host: string; sshHost?: string }[]; block: string; switch: string; unblock?: string };
+}
+
+/** What the last successful update applied to one ensemble (the stack output `applied`). */
+export interface AppliedEnsemble {
+    procedure: ProcedureName;
+    phase: string;
+    cutover: ServerId[];
+    /** Every server id of the ensemble when it was applied (source and target for mitosis). */
+    servers: ServerId[];
+    /**
+     * StatefulSet fields Kubernetes cannot change in place (namespace/name/storage size/class):
+     * a change would replace the StatefulSet, every pod at once.
+     */
+    statefulSet?: string;
+}
+
+export type AppliedState = Record<string, AppliedEnsemble>;

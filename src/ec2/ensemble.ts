@@ -1,8 +1,8 @@
 // Ephemeral test ensembles on EC2 (the seed's "ephemeral clusters" for rehearsing against real
 // cloud hosts): the inputs, their checks, and everything the component declares, as plain data.
 // No Pulumi here: components/ec2-ensemble.ts turns this into resources.
-import { FOUR_LETTER_WHITELIST } from "../kubernetes/objects";
-import { BLOCK_BEGIN, BLOCK_END, serverLines } from "../scripts/config";
+import { FOUR_LETTER_WHITELIST, renderZooCfg as layoutZooCfg, ZOO_CFG_BASE } from "../format/zoo-cfg";
+import { serverLines } from "../scripts/config";
 import type { HostSettings, ServerId } from "../types";
 import { checkRuleCidr, contains, nthAddress, parseCidr, sizeOf, type Cidr } from "./cidr";
 
@@ -512,9 +512,7 @@ export function membershipOf(e: Ec2Ensemble) {
  */
 export function renderZooCfg(e: Ec2Ensemble): string {
     const entries = new Map<string, string>([
-        ["tickTime", "2000"],
-        ["initLimit", "10"],
-        ["syncLimit", "5"],
+        ...ZOO_CFG_BASE,
         ["dataDir", e.paths.dataDir],
         ["clientPort", String(e.ports.client)],
         ["4lw.commands.whitelist", FOUR_LETTER_WHITELIST],
@@ -525,16 +523,12 @@ export function renderZooCfg(e: Ec2Ensemble): string {
     ]);
     for (const [k, v] of e.settings) entries.set(k, v);
     const m = membershipOf(e);
-    return [
-        `# ZooKeeper ${e.version} of the ephemeral ensemble ${e.name}, written by its EC2 user data.`,
-        "# zkmigrate's config step rewrites the membership block; other lines are kept.",
-        ...[...entries].map(([k, v]) => `${k}=${v}`),
-        BLOCK_BEGIN,
-        ...serverLines(m),
-        `quorumListenOnAllIPs=${m.quorumListenOnAllIPs}`,
-        BLOCK_END,
-        "",
-    ].join("\n");
+    return layoutZooCfg({
+        comments: [`ZooKeeper ${e.version} of the ephemeral ensemble ${e.name}, written by its EC2 user data.`, "zkmigrate's config step rewrites the membership block; other lines are kept."],
+        settings: entries,
+        serverLines: serverLines(m),
+        quorumListenOnAllIPs: m.quorumListenOnAllIPs,
+    });
 }
 
 /** A server as the fleet config lists it (`source`, `target` or `servers` of an ensemble). */

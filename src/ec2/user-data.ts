@@ -230,29 +230,21 @@ service_state() {
     fi
 }
 
+# server_alive: false once a server started without a service manager has exited (no use waiting).
+server_alive() {
+    [[ "$MANAGER" != none ]] || server_pid
+}
+
 # wait_serving: until srvr on 127.0.0.1 answers with a Mode (the server has joined a quorum and
 # synced), at most READY_TIMEOUT s; the peers boot at their own pace.
 wait_serving() {
-    local deadline=$((SECONDS + READY_TIMEOUT + 1)) answer="" rc=0 mode=""
     say "waiting up to $READY_TIMEOUT s for srvr on 127.0.0.1:$CLIENT_PORT to report a Mode"
-    while :; do
-        rc=0
-        answer="$(zk_ask srvr)" || rc=$?
-        mode="$(awk '/^Mode:/ { print $2; exit }' <<<"$answer")"
-        if [[ -n "$mode" ]]; then
-            say "serving: myid $MYID of $ENSEMBLE, ZooKeeper $VERSION, Mode: $mode"
-            return 0
-        fi
-        if [[ "$MANAGER" == none ]] && ! server_pid >/dev/null; then
-            break
-        fi
-        if ((SECONDS >= deadline)); then
-            break
-        fi
-        sleep 1
-    done
+    if await_mode "$READY_TIMEOUT" 1 server_alive; then
+        say "serving: myid $MYID of $ENSEMBLE, ZooKeeper $VERSION, Mode: $SRVR_MODE"
+        return 0
+    fi
     {
-        printf 'zkmigrate: myid %s did not serve within %s s: %s\n' "$MYID" "$READY_TIMEOUT" "$(explain_answer srvr "$rc" "$answer")"
+        printf 'zkmigrate: myid %s did not serve within %s s: %s\n' "$MYID" "$READY_TIMEOUT" "$(explain_answer srvr "$SRVR_RC" "$SRVR_ANSWER")"
         service_state | sed 's/^/    /'
     } >&2
     exit 1

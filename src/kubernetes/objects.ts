@@ -3,7 +3,8 @@
 // No Pulumi here: the component (components/kubernetes-ensemble.ts) hands these to
 // @pulumi/kubernetes, and the tests read them as they are.
 import { isIP } from "node:net";
-import { BLOCK_BEGIN, BLOCK_END, serverLines } from "../scripts/config";
+import { FOUR_LETTER_WHITELIST, renderZooCfg, ZOO_CFG_BASE } from "../format/zoo-cfg";
+import { serverLines } from "../scripts/config";
 import { sh } from "../scripts/shell";
 import type { KubernetesScheduling, KubernetesServer, KubernetesState, MemberLine, ServerId } from "../types";
 
@@ -176,7 +177,7 @@ export const IMAGE_CONF_DIR = "/conf";
 export const ZOOKEEPER_UID = 1000;
 
 /** The 4lw commands the pods answer: the probes need srvr and ruok, zkmigrate's checks srvr. */
-export const FOUR_LETTER_WHITELIST = "srvr,mntr,conf,ruok";
+export { FOUR_LETTER_WHITELIST };
 
 function fail(what: string): never {
     throw new Error(`zkmigrate kubernetes: ${what}`);
@@ -883,9 +884,7 @@ export function makeZooCfg(a: ZooCfgArgs): string {
     if (!a.dataDir.startsWith("/") || /[\s\0]/.test(a.dataDir)) fail(`dataDir must be an absolute path without spaces, got ${JSON.stringify(a.dataDir)}`);
     if (!Number.isInteger(a.clientPort) || a.clientPort < 1 || a.clientPort > 65535) fail(`clientPort must be an integer in 1..65535, got ${a.clientPort}`);
     const entries = new Map<string, string>([
-        ["tickTime", "2000"],
-        ["initLimit", "10"],
-        ["syncLimit", "5"],
+        ...ZOO_CFG_BASE,
         ["dataDir", a.dataDir],
         ["clientPort", String(a.clientPort)],
         ["4lw.commands.whitelist", FOUR_LETTER_WHITELIST],
@@ -924,13 +923,10 @@ export function makeZooCfg(a: ZooCfgArgs): string {
         entries.set(key, value);
     }
     const members = serverLines({ members: a.members, quorumListenOnAllIPs: a.quorumListenOnAllIPs });
-    return [
-        "# zoo.cfg of the ZooKeeper pods, written by zkmigrate (edits are overwritten).",
-        ...[...entries].map(([key, value]) => `${key}=${value}`),
-        BLOCK_BEGIN,
-        ...members,
-        `quorumListenOnAllIPs=${a.quorumListenOnAllIPs ? "true" : "false"}`,
-        BLOCK_END,
-        "",
-    ].join("\n");
+    return renderZooCfg({
+        comments: ["zoo.cfg of the ZooKeeper pods, written by zkmigrate (edits are overwritten)."],
+        settings: entries,
+        serverLines: members,
+        quorumListenOnAllIPs: a.quorumListenOnAllIPs,
+    });
 }

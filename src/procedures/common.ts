@@ -1,46 +1,63 @@
-// Helpers shared by both procedures.
-import type { ServerSpec } from "../config";
-import type { ConnectString, MemberLine, Membership, ServerId } from "../types";
+// Helpers the procedures' rooms share: memberships, connect strings and the config checks that
+// every procedure with ZooKeeper servers makes.
+import { connectStringOf, type ConnectString } from "../format/connect-string";
+import { ensemblePath, type ConfigIssue } from "../config/errors";
+import type { EnsembleBase, ServerSpec } from "../config/schema";
+import type { MemberLine, Membership, ServerId } from "../types";
 
-export function memberLines(
-    servers: { id: ServerId; address: string }[],
-    ports: { peer: number; election: number },
-): MemberLine[] {
+export function memberLines(servers: { id: ServerId; address: string }[], ports: { peer: number; election: number }): MemberLine[] {
     return servers
         .map((s) => ({ id: s.id, address: s.address, peerPort: ports.peer, electionPort: ports.election }))
         .sort((a, b) => a.id - b.id);
 }
 
-export function hostMembership(
-    servers: ServerSpec[],
-    ports: { peer: number; election: number },
-    quorumListenOnAllIPs: boolean,
-): Membership {
+export function hostMembership(servers: ServerSpec[], ports: { peer: number; election: number }, quorumListenOnAllIPs: boolean): Membership {
     return { members: memberLines(servers.map((s) => ({ id: s.id, address: s.host })), ports), quorumListenOnAllIPs };
 }
 
-export function connectString(
-    servers: { id: ServerId; address: string }[],
-    port: number,
-    chroot: string | undefined,
-): ConnectString {
-    return { servers: servers.map((s) => ({ id: s.id, address: s.address, port })), chroot };
+/** The connect string of `servers` (their `host`) on the client port, with an optional chroot. */
+export function serversConnect(servers: { id: ServerId; host: string }[], port: number, chroot: string | undefined): ConnectString {
+    return connectStringOf(servers, port, chroot);
 }
 
-/** `a:2181,b:2181/chroot`: the form ZooKeeper clients and Kafka's `zookeeper.connect` take. */
-export function formatConnect(c: ConnectString): string {
-    const hostPort = (a: string, p: number) => (a.includes(":") ? `[${a}]:${p}` : `${a}:${p}`);
-    return c.servers.map((s) => hostPort(s.address, s.port)).join(",") + (c.chroot ?? "");
+/** An ensemble needs an odd number of at least 3 servers (or one, for a dev server that says so). */
+export function ensembleSizeIssue(e: EnsembleBase, group: string, n: number): ConfigIssue | undefined {
+    if (n === 1 && e.allowSingleServer) {
+        return undefined;
+    }
+    if (n < 3 || n % 2 === 0) {
+        return {
+            path: ensemblePath(e, `.${group}`),
+            reason:
+                `${n} server${n === 1 ? "" : "s"}: an ensemble needs an odd number of at least 3 servers ` +
+                `(an even one tolerates no more failures than one server fewer)` +
+                (n === 1 ? "; a single dev server needs allowSingleServer: true" : ""),
+        };
+    }
+    return undefined;
 }
 
-/** The zoo.cfg form of a membership, one line each, as the host scripts write it. */
-export function membershipLines(m: Membership): string[] {
-    return [
-        ...m.members.map((l) => `server.${l.id}=${l.address.includes(":") ? `[${l.address}]` : l.address}:${l.peerPort}:${l.electionPort}`),
-        `quorumListenOnAllIPs=${m.quorumListenOnAllIPs}`,
-    ];
+/** A myid used twice across the given server lists (one ensemble). */
+export function duplicateIds(e: EnsembleBase, groups: [string, ServerSpec[]][]): ConfigIssue[] {
+    const issues: ConfigIssue[] = [];
+    const seen = new Map<number, string>();
+    for (const [group, list] of groups) {
+        list.forEach((s, i) => {
+            const where = `${group}[${i}]`;
+            const prev = seen.get(s.id);
+            if (prev !== undefined) {
+                issues.push({ path: ensemblePath(e, `.${where}.id`), reason: `myid ${s.id} is used twice (also ${prev})` });
+            } else {
+                seen.set(s.id, where);
+            }
+        });
+    }
+    return issues;
 }
 
-export function sameMembership(a: Membership, b: Membership): boolean {
-    return membershipLines(a).join("\n") === membershipLines(b).join("\n");
+/** A configured leader must be one of the ensemble's servers. */
+export function leaderIssue(e: EnsembleBase, servers: ServerSpec[]): ConfigIssue[] {
+    return e.leader !== undefined && !servers.some((s) => s.id === e.leader)
+        ? [{ path: ensemblePath(e, ".leader"), reason: `myid ${e.leader} is not a server of this ensemble` }]
+        : [];
 }

@@ -1,17 +1,14 @@
-// Kafka brokers as clients of a mitosis: the order of their rolling restart.
+// Kafka brokers as clients of a mitosis: the order of their rolling restart, and the broker steps.
 //
 // The controller goes last. Restarting any other broker leaves the controller where it is; the
 // controller's own restart moves the controller role (a new election through ZooKeeper's
 // /controller) and, if it came earlier, every later restart would run against a controller that
 // had just taken over. Last, there is one controller failover per rolling restart, not two.
-import type { KafkaBroker } from "../types";
+import { formatConnectString } from "../format/connect-string";
+import type { KafkaControllerInfo, Step } from "../steps";
+import type { DesiredState, KafkaBroker } from "../types";
 
-export interface KafkaControllerInfo {
-    /** broker.id of the controller, when known. */
-    controller?: number;
-    /** Where it came from, or why it is unknown (printed in the preview). */
-    detail: string;
-}
+export type { KafkaControllerInfo } from "../steps";
 
 export interface KafkaRestartOrder {
     brokers: KafkaBroker[];
@@ -37,12 +34,33 @@ export function kafkaRestartOrder(brokers: KafkaBroker[], info: KafkaControllerI
     };
 }
 
-/** The broker id in the data of Kafka's /controller znode (`{"version":1|2,"brokerid":N,...}`). */
-export function parseControllerZnode(data: string): number | undefined {
-    try {
-        const v = (JSON.parse(data) as { brokerid?: unknown }).brokerid;
-        return typeof v === "number" && Number.isInteger(v) && v >= 0 ? v : undefined;
-    } catch {
-        return undefined;
-    }
+/**
+ * The broker steps of an update: one per broker, chained in restart order after `after` (every
+ * ZooKeeper step of the update: brokers move only onto an ensemble that serves). A broker's step
+ * restarts it exactly when the connect string it runs with changes (the `clients` phase, or a
+ * step back from it); otherwise it only adopts the broker (a gate).
+ */
+export function brokerSteps(from: DesiredState, to: DesiredState, info: KafkaControllerInfo, after: string[]): { steps: Step[]; order: KafkaRestartOrder; moves: boolean } {
+    const kafka = to.clients.kafka!;
+    const order = kafkaRestartOrder(kafka.brokers, info);
+    const before = from.clients.kafka?.connect;
+    const moves = before !== undefined && formatConnectString(before) !== formatConnectString(kafka.connect);
+    const steps: Step[] = [];
+    let previous: string | undefined;
+    order.brokers.forEach((b, position) => {
+        const id = `kafka-broker-${b.id}`;
+        steps.push({
+            id,
+            kind: "broker",
+            after: [...after, ...(previous ? [previous] : [])],
+            target: { host: b.host, ...(b.sshHost ? { sshHost: b.sshHost } : {}) },
+            broker: b,
+            settings: kafka.settings,
+            connect: kafka.connect,
+            position,
+            ...(moves ? { effect: { kind: "broker-restart" as const, broker: b.id, connect: kafka.connect, reason: position === order.brokers.length - 1 ? order.reason : "broker" } } : {}),
+        });
+        previous = id;
+    });
+    return { steps, order, moves };
 }

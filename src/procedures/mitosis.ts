@@ -1,84 +1,597 @@
-// Yelp's "mitosis": a dedicated ensemble split off a shared one (seed 003).
+// Yelp's "mitosis" (seed 003): a dedicated ensemble split off a shared one.
 //
-// Source S (n servers) keeps serving its other users throughout; target T (m servers, empty)
-// ends up with the migrating clients' data. Active targets T' join S as a joint ensemble,
-// the rest stay dormant so that S alone is a majority of S+T' (|T'| <= n-1): that is what keeps
-// the source serving when the firewall splits the targets off.
-import type { MitosisConfig, ServerSpec } from "../config";
-import { phaseIndex, type MitosisPhase } from "../phases";
-import type { DesiredState, FirewallSplit, Membership, ServerState } from "../types";
-import { connectString, hostMembership } from "./common";
+// Source S (n servers) keeps serving its other users throughout; target T (m servers, empty) ends
+// up with the migrating clients' data. Active targets T' join S as a joint ensemble, the rest stay
+// dormant so that S alone is a majority of S+T' (|T'| <= n-1): that is what keeps the source
+// serving when the firewall splits the targets off. Why each phase comes where it does:
+//   separate          nothing runs differently: the preflight proves the paths, the empty target
+//                     and no leftover split before anything is written.
+//   joined            T' joins S (targets first, wiped: an empty target's own epochs must never
+//                     compete with the source's; the source leader last: one election, not two);
+//                     the dormant targets stop so S stays a majority of S+T'.
+//   clients           the clients (Kafka's zookeeper.connect) move to T's addresses while T' still
+//                     follows the source leader: every write still lands in one history.
+//   prepared          the final configs are written, nothing restarts: the split then is only
+//                     restarts, so its window is as short as a restart.
+//   split             the firewall cuts T from S (tcp-reset, both directions), then all of T
+//                     restarts at once and elects its own leader with the migrated data.
+//   source-restarted  the sources restart onto S: leader first when they have no slack (a
+//                     leader counts acks in its own membership).
+//   done              the firewall goes: S no longer lists any target.
+import { z } from "zod";
+import { ensemblePath, type ConfigIssue } from "../config/errors";
+import { absPath, chroot, hostName, hostOverrides, myid, phaseOf, port, resolveBase, sourceAndTarget, type EnsembleBase, type HostDefaults, type ServerSpec } from "../config/schema";
+import type { ClientGroup, PreflightCheck, Window } from "../steps";
+import type { DesiredState, FirewallSplit, KafkaBroker, KafkaSettings, Membership, RestartGroup, ServerId, ServerState } from "../types";
+import { duplicateIds, ensembleSizeIssue, hostMembership, leaderIssue, serversConnect } from "./common";
+import { changedServers, closingSteps, declaredIds, hostSteps } from "./host-steps";
+import { brokerSteps } from "./kafka";
+import { phaseIndexIn, type BackStep, type PlanContext, type Procedure, type RoomPlan } from "./procedure";
 
-export function mitosisDesired(e: MitosisConfig, phase: MitosisPhase = e.phase as MitosisPhase): DesiredState {
-    const at = (p: MitosisPhase) => phaseIndex("mitosis", phase) >= phaseIndex("mitosis", p);
+export const MITOSIS_PHASES = ["separate", "joined", "clients", "prepared", "split", "source-restarted", "done"] as const;
+export type MitosisPhase = (typeof MITOSIS_PHASES)[number];
+
+// ---------------------------------------------------------------------------------------------
+// Config part
+
+// Kafka brokers as clients of a mitosis: `clients.kafka`.
+const kafkaBrokerSchema = z.strictObject({
+    /** broker.id. */
+    id: z.int().min(0, "a broker.id is 0 or more"),
+    /** The broker's listener host (the gate bootstraps from host:port); also the SSH host unless sshHost. */
+    host: hostName,
+    sshHost: hostName.optional(),
+});
+
+const kafkaSchema = z.strictObject({
+    brokers: z.array(kafkaBrokerSchema).min(1, "at least one broker"),
+    serverProperties: absPath.default("/etc/kafka/server.properties"),
+    /** Kafka's bin directory: the gate runs kafka-topics.sh and kafka-broker-api-versions.sh from it. */
+    binDir: absPath.default("/opt/kafka/bin"),
+    port: port.default(9092),
+    service: z
+        .strictObject({
+            restart: z.string().min(1).default("systemctl restart kafka"),
+            status: z.string().min(1).default("systemctl status kafka --no-pager"),
+        })
+        .prefault({}),
+    healthTimeoutSeconds: z.int().min(10).max(3600).default(300),
+    spacingSeconds: z.int().min(0).max(600).default(10),
+    /** The controller's broker.id, when ZooKeeper's /controller cannot be read from where pulumi runs. */
+    controller: z.int().min(0).optional(),
+    /** A client properties file on each broker host for a SASL/SSL listener: the gate's tools get `--command-config <file>`. */
+    commandConfig: absPath.optional(),
+});
+
+const mitosisClientsSchema = z.strictObject({
+    /** The chroot of the old connect string (Kafka's `zookeeper.connect` suffix). */
+    chroot: chroot.optional(),
+    /** The chroot of the new connect string; default: `chroot` (mitosis moves the tree as it is). */
+    newChroot: chroot.optional(),
+    /** Allow `newChroot` to differ from `chroot`. */
+    allowChrootChange: z.boolean().default(false),
+    /** Kafka brokers moved to the new connect string in the `clients` phase. */
+    kafka: kafkaSchema.optional(),
+});
+
+export const mitosisSchema = z.strictObject({
+    name: z.string(),
+    procedure: z.literal("mitosis"),
+    phase: phaseOf(MITOSIS_PHASES, "mitosis"),
+    ...sourceAndTarget,
+    /** The operator's statement that the target ensemble holds no data (mitosis needs an empty target). */
+    targetEmpty: z.boolean().default(false),
+    /** Targets that join the source; the rest stay dormant. Default: the first min(m, n-1) targets. */
+    activeTargets: z.array(myid).optional(),
+    /** A znode count at or below which a running target counts as empty (preflight). */
+    emptyTargetMaxZnodes: z.int().min(0).default(5),
+    /** The current leader, when it cannot be read with `srvr` from where pulumi runs. */
+    leader: myid.optional(),
+    quorumListenOnAllIPs: z.boolean().default(false),
+    allowSingleServer: z.boolean().default(false),
+    clients: mitosisClientsSchema.prefault({}),
+    ...hostOverrides,
+});
+type MitosisInput = z.output<typeof mitosisSchema>;
+
+export interface KafkaConfig {
+    brokers: KafkaBroker[];
+    settings: KafkaSettings;
+    /** The controller as configured (otherwise read from /controller at preview). */
+    controller?: number;
+}
+
+export type MitosisConfig = EnsembleBase &
+    Pick<MitosisInput, "source" | "target" | "targetEmpty" | "emptyTargetMaxZnodes" | "quorumListenOnAllIPs"> & {
+        procedure: "mitosis";
+        /** T': the targets that join the joint ensemble. */
+        active: ServerId[];
+        /** Targets kept stopped until the split. */
+        dormant: ServerId[];
+        /** The chroot of the new connect string (default: `chroot`). */
+        newChroot?: string;
+        allowChrootChange: boolean;
+        /** Kafka brokers moved in the `clients` phase. */
+        kafka?: KafkaConfig;
+    };
+
+function resolve(e: MitosisInput, index: number, d: HostDefaults): MitosisConfig {
+    // S must stay a strict majority of the joint ensemble S+T', so that the source keeps serving on
+    // its own when the firewall splits the targets off: |T'| <= n-1.
+    const defaultActive = e.target.slice(0, Math.max(0, Math.min(e.target.length, e.source.length - 1))).map((s) => s.id);
+    const active = e.activeTargets ?? defaultActive;
+    const k = e.clients.kafka;
+    return {
+        ...resolveBase(e, index, d),
+        chroot: e.clients.chroot,
+        leader: e.leader,
+        procedure: "mitosis",
+        source: e.source,
+        target: e.target,
+        active,
+        dormant: e.target.map((s) => s.id).filter((id) => !active.includes(id)),
+        targetEmpty: e.targetEmpty,
+        emptyTargetMaxZnodes: e.emptyTargetMaxZnodes,
+        quorumListenOnAllIPs: e.quorumListenOnAllIPs,
+        newChroot: e.clients.newChroot,
+        allowChrootChange: e.clients.allowChrootChange,
+        kafka: k
+            ? {
+                  brokers: k.brokers,
+                  controller: k.controller,
+                  settings: {
+                      serverProperties: k.serverProperties,
+                      binDir: k.binDir,
+                      port: k.port,
+                      service: k.service,
+                      healthTimeoutSeconds: k.healthTimeoutSeconds,
+                      spacingSeconds: k.spacingSeconds,
+                      allowChrootChange: e.clients.allowChrootChange,
+                      ...(k.commandConfig ? { commandConfig: k.commandConfig } : {}),
+                  },
+              }
+            : undefined,
+    };
+}
+
+const groups = (e: MitosisConfig): [string, ServerSpec[]][] => [
+    ["source", e.source],
+    ["target", e.target],
+];
+
+function validate(e: MitosisConfig): ConfigIssue[] {
+    const issues = duplicateIds(e, groups(e));
+    const n = e.source.length;
+    for (const [group, count] of [
+        ["source", n],
+        ["target", e.target.length],
+    ] as const) {
+        const i = ensembleSizeIssue(e, group, count);
+        if (i) issues.push(i);
+    }
+    const sourceHosts = new Set(e.source.map((s) => s.host));
+    e.target.forEach((t, i) => {
+        if (sourceHosts.has(t.host)) {
+            issues.push({ path: ensemblePath(e, `.target[${i}].host`), reason: `host ${t.host} is in both the source and the target` });
+        }
+    });
+    if (!e.targetEmpty) {
+        issues.push({
+            path: ensemblePath(e, ".targetEmpty"),
+            reason: "mitosis needs an empty target ensemble (its data is replaced by the source's); set targetEmpty: true once it is, or use block & copy",
+        });
+    }
+    const targetIds = new Set(e.target.map((t) => t.id));
+    e.active.forEach((id, i) => {
+        if (!targetIds.has(id)) {
+            issues.push({ path: ensemblePath(e, `.activeTargets[${i}]`), reason: `myid ${id} is not a target` });
+        }
+    });
+    if (new Set(e.active).size !== e.active.length) {
+        issues.push({ path: ensemblePath(e, ".activeTargets"), reason: "a target is listed twice" });
+    }
+    if (e.active.length === 0) {
+        issues.push({ path: ensemblePath(e, ".activeTargets"), reason: "at least one target must join the source, or nothing is copied" });
+    }
+    if (e.active.length > n - 1) {
+        issues.push({
+            path: ensemblePath(e, ".activeTargets"),
+            reason:
+                `${e.active.length} active targets against a source of ${n}: the source must stay a strict majority ` +
+                `of the joint ensemble to keep serving after the split, so at most ${n - 1} targets may join`,
+        });
+    }
+    issues.push(...leaderIssue(e, [...e.source, ...e.target]));
+    issues.push(...validateMitosisClients(e));
+    return issues;
+}
+
+/** The chroot across the move, and the Kafka brokers (exported for table tests). */
+export function validateMitosisClients(e: MitosisConfig): ConfigIssue[] {
+    const issues: ConfigIssue[] = [];
+    const oldChroot = e.chroot ?? "(none)";
+    const newChroot = e.newChroot ?? e.chroot ?? "(none)";
+    if (newChroot !== oldChroot && !e.allowChrootChange) {
+        issues.push({
+            path: ensemblePath(e, ".clients.newChroot"),
+            reason:
+                `the new connect string's chroot ${newChroot} differs from the old one's ${oldChroot}: Kafka keeps all its state ` +
+                "(brokers, topics, controller, ISR) under its chroot and mitosis moves the tree as it is, so brokers on another " +
+                "chroot would find an empty cluster; set clients.allowChrootChange: true only when that tree exists at the new chroot",
+        });
+    }
+    const k = e.kafka;
+    if (!k) return issues;
+    const ids = new Map<number, number>();
+    const hosts = new Map<string, number>();
+    k.brokers.forEach((b, i) => {
+        const seenId = ids.get(b.id);
+        if (seenId !== undefined) {
+            issues.push({ path: ensemblePath(e, `.clients.kafka.brokers[${i}].id`), reason: `broker.id ${b.id} is used twice (also clients.kafka.brokers[${seenId}])` });
+        } else ids.set(b.id, i);
+        const seenHost = hosts.get(b.host);
+        if (seenHost !== undefined) {
+            issues.push({ path: ensemblePath(e, `.clients.kafka.brokers[${i}].host`), reason: `host ${b.host} is listed twice (also clients.kafka.brokers[${seenHost}])` });
+        } else hosts.set(b.host, i);
+    });
+    if (k.controller !== undefined && !ids.has(k.controller)) {
+        issues.push({ path: ensemblePath(e, ".clients.kafka.controller"), reason: `broker.id ${k.controller} is not one of clients.kafka.brokers` });
+    }
+    return issues;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The phase table (DESIGN.md "Procedure mitosis"): per phase, the membership each role has
+// written in its zoo.cfg and runs with (S, T, or the joint S+T'), whether the dormant targets run,
+// whose data is wiped before it starts, whether the firewall splits T from S, where the migrating
+// clients point, whether the preflight runs, and how the restarts of a step into the phase group.
+
+type Members = "S" | "T" | "S+T'";
+/** How the restarts of a step into the phase are ordered. */
+type Grouping =
+    /** one at a time: targets first (dormant ones stop first), then followers, the leader last */
+    | "rolling"
+    /** all targets at once (dormant ones start): behind the firewall they elect their own leader */
+    | "targets-together"
+    /** sources without slack: the leader first, then it counts acks in S only */
+    | "leader-first";
+
+interface MitosisRow {
+    written: { source: Members; active: Members; dormant: Members };
+    running: { source: Members; active: Members; dormant: Members };
+    dormantRuns: boolean;
+    wipe: { active: boolean; dormant: boolean };
+    firewall: boolean;
+    clients: "old" | "new";
+    preflight: boolean;
+    restarts: Grouping;
+}
+
+export const MITOSIS_TABLE: Record<MitosisPhase, MitosisRow> = {
+    separate: {
+        written: { source: "S", active: "T", dormant: "T" },
+        running: { source: "S", active: "T", dormant: "T" },
+        dormantRuns: true,
+        wipe: { active: false, dormant: false },
+        firewall: false,
+        clients: "old",
+        preflight: true,
+        restarts: "rolling",
+    },
+    joined: {
+        written: { source: "S+T'", active: "S+T'", dormant: "T" },
+        running: { source: "S+T'", active: "S+T'", dormant: "T" },
+        dormantRuns: false,
+        // Active targets are wiped while they run the joint membership (the same restart text from
+        // `joined` to `prepared`, so only the join itself restarts them); never at the split.
+        wipe: { active: true, dormant: false },
+        firewall: false,
+        clients: "old",
+        preflight: false,
+        restarts: "rolling",
+    },
+    clients: {
+        written: { source: "S+T'", active: "S+T'", dormant: "T" },
+        running: { source: "S+T'", active: "S+T'", dormant: "T" },
+        dormantRuns: false,
+        wipe: { active: true, dormant: false },
+        firewall: false,
+        clients: "new",
+        preflight: false,
+        restarts: "rolling",
+    },
+    prepared: {
+        written: { source: "S", active: "T", dormant: "T" },
+        running: { source: "S+T'", active: "S+T'", dormant: "T" },
+        dormantRuns: false,
+        wipe: { active: true, dormant: false },
+        firewall: false,
+        clients: "new",
+        preflight: false,
+        restarts: "rolling",
+    },
+    split: {
+        written: { source: "S", active: "T", dormant: "T" },
+        running: { source: "S+T'", active: "T", dormant: "T" },
+        dormantRuns: true,
+        // Dormant targets are wiped when they first start into the target ensemble.
+        wipe: { active: false, dormant: true },
+        firewall: true,
+        clients: "new",
+        preflight: false,
+        restarts: "targets-together",
+    },
+    "source-restarted": {
+        written: { source: "S", active: "T", dormant: "T" },
+        running: { source: "S", active: "T", dormant: "T" },
+        dormantRuns: true,
+        wipe: { active: false, dormant: true },
+        firewall: true,
+        clients: "new",
+        preflight: false,
+        restarts: "leader-first",
+    },
+    done: {
+        written: { source: "S", active: "T", dormant: "T" },
+        running: { source: "S", active: "T", dormant: "T" },
+        dormantRuns: true,
+        wipe: { active: false, dormant: true },
+        firewall: false,
+        clients: "new",
+        preflight: false,
+        restarts: "rolling",
+    },
+};
+
+/** Stepping back one phase (the key is the phase stepped back from). */
+const BACK: Record<Exclude<MitosisPhase, "separate">, BackStep> = {
+    joined: { allowed: true, reason: "an aborted join: the sources drop the targets first, then the targets leave" },
+    clients: { allowed: true, reason: "the clients return to the source's addresses while T' still follows the source leader" },
+    prepared: { allowed: true, reason: "only configs were written; the joint configs are written back" },
+    split: { allowed: true, reason: "the safety check decides: the targets would rejoin behind the firewall" },
+    "source-restarted": { allowed: true, reason: "the safety check decides: the sources would rejoin a split-off target ensemble" },
+    done: { allowed: true, reason: "the firewall goes back up while the sources run S" },
+};
+
+export function mitosisDesired(e: MitosisConfig, phase: string = e.phase): DesiredState {
+    phaseIndexIn("mitosis", MITOSIS_PHASES, phase);
+    const row = MITOSIS_TABLE[phase as MitosisPhase];
     const active = e.target.filter((t) => e.active.includes(t.id));
     const m = (servers: ServerSpec[]) => hostMembership(servers, e.ports, e.quorumListenOnAllIPs);
-    const source = m(e.source);
-    const joint = m([...e.source, ...active]);
-    const target = m(e.target);
+    const memberships: Record<Members, Membership> = { S: m(e.source), T: m(e.target), "S+T'": m([...e.source, ...active]) };
 
-    // Written: the joint config from `joined`; the final ones from `prepared` on.
-    // Running: sources keep the joint membership until `source-restarted`, targets until `split`.
-    const sourceWritten = at("prepared") ? source : at("joined") ? joint : source;
-    const sourceRunning = at("source-restarted") ? source : at("joined") ? joint : source;
-    const activeWritten = at("prepared") ? target : at("joined") ? joint : target;
-    const activeRunning = at("split") ? target : at("joined") ? joint : target;
-
-    // Wiping (moving aside) a target's data: an empty target's own epoch history must never
-    // compete with the source's in an election (ZooKeeper compares epochs before zxids).
-    //  - active targets: while they run the joint membership (the same restart text from `joined`
-    //    to `prepared`, so only the join itself restarts them); never at the split, where their
-    //    data is the migrated data;
-    //  - dormant targets: from the split on, when they first start into the target ensemble.
-    const wipeActive = at("joined") && !at("split");
-    const wipeDormant = at("split");
-
-    const server = (s: ServerSpec, role: "source" | "target", written: Membership, runningWith: Membership, running: boolean, dormant: boolean, wipe: boolean): ServerState => ({
+    const server = (s: ServerSpec, role: "source" | "target", written: Members, running: Members, runs: boolean, dormant: boolean, wipe: boolean): ServerState => ({
         id: s.id,
         role,
         host: s.host,
         sshHost: s.sshHost,
         location: "host",
-        running,
-        written,
-        runningWith,
+        running: runs,
+        written: memberships[written],
+        runningWith: memberships[running],
         dormant,
         wipeDataOnStart: wipe,
         decommissioned: false,
     });
-
     const servers: ServerState[] = [
-        ...e.source.map((s) => server(s, "source", sourceWritten, sourceRunning, true, false, false)),
-        ...e.target.map((t) => {
-            if (e.active.includes(t.id)) {
-                return server(t, "target", activeWritten, activeRunning, true, false, wipeActive);
-            }
-            // Dormant: runs as part of the empty target ensemble in `separate`, stays stopped while
-            // the joint ensemble exists, and starts with the others at the split.
-            const dormantNow = at("joined") && !at("split");
-            return server(t, "target", target, target, !dormantNow, dormantNow, wipeDormant);
-        }),
+        ...e.source.map((s) => server(s, "source", row.written.source, row.running.source, true, false, false)),
+        ...e.target.map((t) =>
+            e.active.includes(t.id)
+                ? server(t, "target", row.written.active, row.running.active, true, false, row.wipe.active)
+                : server(t, "target", row.written.dormant, row.running.dormant, row.dormantRuns, !row.dormantRuns, row.wipe.dormant),
+        ),
     ];
 
-    // The split: each target host rejects TCP to and from every source host until the sources
-    // run their S-only membership (they still list the active targets until then).
-    const firewall: FirewallSplit[] =
-        at("split") && !at("done")
-            ? e.target.map((t) => ({ id: t.id, host: t.host, peers: e.source.map((s) => s.host) }))
-            : [];
+    // The split: each target host rejects TCP to and from every source host until the sources run
+    // their S-only membership (they still list the active targets until then).
+    const firewall: FirewallSplit[] = row.firewall ? e.target.map((t) => ({ id: t.id, host: t.host, peers: e.source.map((s) => s.host) })) : [];
 
-    const old = connectString(e.source.map((s) => ({ id: s.id, address: s.host })), e.ports.client, e.chroot);
-    const next = connectString(e.target.map((s) => ({ id: s.id, address: s.host })), e.ports.client, e.newChroot ?? e.chroot);
+    const old = serversConnect(e.source, e.ports.client, e.chroot);
+    const next = serversConnect(e.target, e.ports.client, e.newChroot ?? e.chroot);
+    const current = row.clients === "new" ? next : old;
     // Kafka brokers move with the clients: from `clients` on they run with the new connect string
     // (restarted once, in that phase; later phases leave them alone).
-    const kafka = e.kafka ? { brokers: e.kafka.brokers, settings: e.kafka.settings, connect: at("clients") ? next : old } : undefined;
+    const kafka = e.kafka ? { brokers: e.kafka.brokers, settings: e.kafka.settings, connect: current } : undefined;
     return {
         ensemble: e.name,
         procedure: "mitosis",
         phase,
         servers,
         firewall,
-        clients: { old, next, current: at("clients") ? next : old, ...(kafka ? { kafka } : {}) },
-        preflight: phase === "separate",
+        clients: { old, next, current, ...(kafka ? { kafka } : {}) },
+        preflight: row.preflight,
     };
 }
+
+function clientGroups(d: DesiredState): ClientGroup[] {
+    // The shared ensemble's other users stay on the source; the migrating clients follow `current`.
+    return [
+        { name: "source-users", connect: d.clients.old },
+        { name: "migrating", connect: d.clients.current },
+    ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Planning one step
+
+const idx = (p: string) => phaseIndexIn("mitosis", MITOSIS_PHASES, p);
+
+/**
+ * Orders the servers that restart, by the grouping of the phase stepped into (forward), or, back
+ * from `joined`, the sources first: they drop the targets from their membership before the
+ * targets leave, so that no source can follow a target ensemble that re-forms with their data.
+ */
+export function mitosisRestartGroups(e: MitosisConfig, from: DesiredState, to: DesiredState, leader: PlanContext<MitosisConfig>["leader"], warnings: string[]): RestartGroup[] {
+    const changed = changedServers(from, to);
+    if (changed.length === 0) return [];
+    const forward = idx(to.phase) > idx(from.phase);
+    const grouping = forward ? MITOSIS_TABLE[to.phase as MitosisPhase].restarts : "rolling";
+    if (grouping === "targets-together") {
+        const targets = changed.filter((s) => s.role === "target").map((s) => s.id);
+        const rest = changed.filter((s) => s.role !== "target");
+        return [
+            { ids: targets, reason: "all targets at once, dormant ones included: behind the firewall they elect their own leader" },
+            ...rest.map((s) => ({ ids: [s.id], reason: "source" })),
+        ];
+    }
+    if (grouping === "leader-first" && sourceRestartWindow(e, from, to) && changed.every((s) => s.role === "source")) {
+        return sourcesWithoutSlack(e, changed, leader, warnings);
+    }
+    const leaders = new Set(leader.leaders);
+    if (!leader.known) warnings.push(unknownLeaderWarning(e, leader));
+    const leaving = from.phase === "joined" && to.phase === "separate";
+    const rank = (s: ServerState): number => {
+        if (s.role === "target") return (s.running ? 1 : 0) + (leaving ? 4 : 0); // dormant stops before joins
+        if (leaders.has(s.id)) return 3;
+        return 2;
+    };
+    const ordered = [...changed].sort((a, b) => rank(a) - rank(b) || a.id - b.id);
+    return ordered.map((s) => ({
+        ids: [s.id],
+        reason: s.role === "target" ? (s.running ? "target" : "dormant target stops") : leaders.has(s.id) ? "leader last" : leader.known ? "follower" : "fixed order",
+    }));
+}
+
+export function unknownLeaderWarning(e: { name: string }, leader: { detail?: string }): string {
+    return (
+        `${e.name}: the current leader could not be read with srvr from here (${leader.detail ?? "unknown"}); ` +
+        "restarting in myid order, the highest last (ZooKeeper's election favours the highest myid), " +
+        "or set the ensemble's `leader` in the config"
+    );
+}
+
+/**
+ * `split` -> `source-restarted` without slack: the sources run S+T' with T' cut off, so any source
+ * that stops takes the quorum with it, as long as the leader counts acks in S+T'. A leader counts
+ * them in its own membership only: once the leader runs S-only, each further restart leaves n-1 of
+ * n and the source keeps serving. So the leader goes first, not last. The highest myid must be that
+ * leader (with equal zxids the sources elect the highest myid): when the current leader is another
+ * source, it restarts first, the election makes the highest myid leader, and that one restarts
+ * next. Every quorum loss is then a leader restart, one in the usual case.
+ */
+function sourcesWithoutSlack(e: MitosisConfig, changed: ServerState[], leader: PlanContext<MitosisConfig>["leader"], warnings: string[]): RestartGroup[] {
+    const ids = changed.map((s) => s.id);
+    const highest = Math.max(...ids);
+    const current = leader.known ? leader.leaders.find((id) => ids.includes(id)) : undefined;
+    if (!leader.known) {
+        warnings.push(
+            `${e.name}: the current leader could not be read with srvr from here (${leader.detail ?? "unknown"}); ` +
+                `restarting the highest myid (${highest}) first, as the leader usually is after the split ` +
+                "(or set the ensemble's `leader` in the config)",
+        );
+    }
+    const first: RestartGroup[] =
+        current !== undefined && current !== highest
+            ? [
+                  { ids: [current], reason: "leader first: the election after it makes the highest myid leader" },
+                  { ids: [highest], reason: "the new leader: back on S only, it counts acks in S" },
+              ]
+            : [{ ids: [highest], reason: current === highest ? "leader first: back on S only, it counts acks in S" : "highest myid first (leader unknown)" }];
+    const done = new Set(first.flatMap((g) => g.ids));
+    const rest = ids.filter((id) => !done.has(id)).sort((a, b) => b - a);
+    return [...first, ...rest.map((id) => ({ ids: [id], reason: "follower: the leader counts S only, n-1 of n keep the quorum" }))];
+}
+
+/**
+ * After the split the sources still run the joint membership: n sources of n+|T'| voters, the
+ * targets cut off. When n-1 sources are no majority of that, each source restart costs the source
+ * its quorum for the length of the restart. The seed accepts this; we declare it so that the
+ * operator sees it in the preview, and the safety check refuses any loss that is not declared.
+ */
+function sourceRestartWindow(e: MitosisConfig, from: DesiredState, to: DesiredState): Window | undefined {
+    if (to.phase !== "source-restarted" || from.phase !== "split") return undefined;
+    const n = e.source.length;
+    const voters = n + e.active.length;
+    if (2 * (n - 1) > voters) return undefined;
+    return {
+        group: "source-users",
+        reason:
+            `after the split the sources run the joint membership (${n} of ${voters} voters, the targets cut off), ` +
+            `so a source restart leaves ${n - 1} of ${voters}: the source has no quorum until the restarted server is back ` +
+            "(seconds; sessions survive if their timeout is longer). The leader restarts first: back on its S-only " +
+            "membership it counts acks in S, so the later restarts keep the quorum",
+    };
+}
+
+/** The split: the migrating clients lose their quorum from the firewall until the targets elected their own leader. */
+const SPLIT_WINDOW: Window = {
+    group: "migrating",
+    reason: "the split: from the firewall until all targets have restarted and elected their own leader",
+};
+
+/**
+ * Before anything changes: every server reaches every other one on the client and election ports
+ * (the peer port listens only on a leader, so it cannot be checked from every host). The targets
+ * do not run yet (they are empty and join later): for them a refused connection proves the path.
+ * Targets also get the firewall's prerequisites and prove they are empty.
+ */
+function preflightOf(e: MitosisConfig, s: ServerState): PreflightCheck {
+    const all = [...e.source.map((x) => ({ ...x, listening: true })), ...e.target.map((x) => ({ ...x, listening: false }))].filter((x) => x.id !== s.id);
+    const target = s.role === "target";
+    return {
+        reach: all.flatMap((x) => [
+            { address: x.host, port: e.ports.client, listening: x.listening },
+            { address: x.host, port: e.ports.election, listening: x.listening },
+        ]),
+        requireCommands: ["timeout", ...(target ? ["iptables"] : [])],
+        ...(target ? { noLeftoverSplit: true, emptyTarget: { maxZnodes: e.emptyTargetMaxZnodes } } : {}),
+    };
+}
+
+function plan(ctx: PlanContext<MitosisConfig>): RoomPlan {
+    const { e, from, to } = ctx;
+    const warnings: string[] = [];
+    const restartOrder = mitosisRestartGroups(e, from, to, ctx.leader, warnings);
+    const windows: Window[] = [];
+    const applied = to.firewall.some((f) => !from.firewall.some((x) => x.id === f.id));
+    const isSplit = applied && restartOrder.some((g) => g.ids.length > 1);
+    if (isSplit) windows.push(SPLIT_WINDOW);
+    const sourceWindow = sourceRestartWindow(e, from, to);
+    if (sourceWindow) {
+        windows.push(sourceWindow);
+        warnings.push(`${e.name}: ${sourceWindow.reason}`);
+    }
+    const roleOf = new Map(to.servers.map((s) => [s.id, s.role]));
+    const steps = hostSteps({
+        ensemble: e.name,
+        settings: e.host,
+        spacingSeconds: e.spacingSeconds,
+        from,
+        to,
+        groups: restartOrder,
+        firewallWindows: isSplit ? [SPLIT_WINDOW] : [],
+        groupWindows: (g) => [
+            ...(g.ids.length > 1 && applied ? [SPLIT_WINDOW] : []),
+            ...(sourceWindow && g.ids.some((id) => roleOf.get(id) === "source") ? [sourceWindow] : []),
+        ],
+        preflight: (s) => preflightOf(e, s),
+    });
+    let brokerOrder: RoomPlan["brokerOrder"];
+    if (to.clients.kafka) {
+        const info = e.kafka?.controller !== undefined ? { controller: e.kafka.controller, detail: "clients.kafka.controller" } : (ctx.kafka ?? { detail: "not probed" });
+        const brokers = brokerSteps(from, to, info, declaredIds(steps));
+        steps.push(...brokers.steps);
+        brokerOrder = { ids: brokers.order.brokers.map((b) => b.id), reason: brokers.order.reason, ...(brokers.order.warning ? { warning: brokers.order.warning } : {}) };
+        // The order's warning matters only where the brokers restart.
+        if (brokers.order.warning && brokers.moves) warnings.push(`${e.name}: ${brokers.order.warning}`);
+    }
+    steps.push(...closingSteps(from, to, clientGroups));
+    return { steps, restartOrder, windows, warnings, brokerOrder };
+}
+
+export const mitosis: Procedure<MitosisConfig> = {
+    name: "mitosis",
+    phases: MITOSIS_PHASES,
+    componentType: "zkmigrate:mitosis:Ensemble",
+    schema: mitosisSchema,
+    managesServers: true,
+    back: BACK,
+    resolve: resolve as Procedure<MitosisConfig>["resolve"],
+    validate,
+    groups,
+    desired: (e, at) => mitosisDesired(e, at.phase),
+    clientGroups,
+    transitionIssues: () => [],
+    appliedExtra: () => ({ cutover: [] }),
+    plan,
+};

@@ -1,16 +1,10 @@
 // renderWriteConfig: rewrites only the membership of a host's ZooKeeper config (and its myid).
+import { BLOCK_BEGIN, BLOCK_END, serverLine } from "../format/zoo-cfg";
 import type { HostSettings, Membership, ServerId } from "../types";
 import { LOG, ROOT } from "./lib";
 import { checkAddress, checkInt, checkPath, checkPort, fail, renderScript, sh } from "./shell";
 
-export const BLOCK_BEGIN = "# BEGIN zkmigrate membership";
-export const BLOCK_END = "# END zkmigrate membership";
-
-/** `server.<id>=<address>:<peer>:<election>`; IPv6 literals in brackets, as ZooKeeper 3.5+ parses them. */
-export function serverLine(m: { id: ServerId; address: string; peerPort: number; electionPort: number }): string {
-    const address = m.address.includes(":") && !m.address.startsWith("[") ? `[${m.address}]` : m.address;
-    return `server.${m.id}=${address}:${m.peerPort}:${m.electionPort}`;
-}
+export { BLOCK_BEGIN, BLOCK_END, serverLine };
 
 /** The server lines of a membership, sorted by id, after validating it. */
 export function serverLines(membership: Membership): string[] {

@@ -6,3 +6,5 @@ export { renderHealthGate, renderRestart, renderStop } from "./service";
 export { firewallChainName, renderFirewallApply, renderFirewallRemove, type FirewallRules } from "./firewall";
 export { renderPreflight, type PreflightArgs } from "./preflight";
 export { renderKafkaBroker, type KafkaBrokerScriptArgs } from "./kafka";
+export { renderBlockScript, renderCopyScript, renderSwitchScript, renderUnblockScript } from "./block-copy";
+export { commandsOf, isCommandStep, type CommandStep, type StepCommands } from "./steps";

@@ -9,8 +9,10 @@
 //  - kafka-topics.sh --describe --under-replicated-partitions: empty once every replica of every
 //    partition (internal topics included) is back in its ISR.
 // Both are bounded (each call and the whole wait), so a broker that does not come back stops
-// `pulumi up` at this broker with the tools' last answer and the service status.
-import { formatConnect } from "../procedures/common";
+// `pulumi up` at this broker with the tools' last answer and the service status. A broker whose
+// listener needs SASL/SSL gets its client properties file (kafka.commandConfig) through both
+// tools' --command-config.
+import { formatConnectString as formatConnect } from "../format/connect-string";
 import type { ConnectString, KafkaSettings } from "../types";
 import { REPLACE_FILE } from "./config";
 import { LOG, ROOT, SERVICE } from "./lib";
@@ -29,6 +31,7 @@ function checkKafka(k: KafkaSettings): void {
     checkInt("kafka.spacingSeconds", k.spacingSeconds, 0, 3600);
     checkText("kafka.service.restart", k.service.restart);
     checkText("kafka.service.status", k.service.status);
+    if (k.commandConfig !== undefined) checkPath("kafka.commandConfig", k.commandConfig);
 }
 
 /** The chroot of a connect string as the script compares it: "" when there is none. */
@@ -36,12 +39,16 @@ export function chrootOf(c: ConnectString): string {
     return c.chroot ?? "";
 }
 
-/** Kafka's CLI tools, bounded per call. Reads BIN_DIR, TOOL_TIMEOUT, BOOTSTRAP, BROKER_ID; sets LAST. */
+/** Kafka's CLI tools, bounded per call. Reads BIN_DIR, TOOL_TIMEOUT, COMMAND_CONFIG, BOOTSTRAP, BROKER_ID; sets LAST. */
 const KAFKA_GATE = sh`
 # kafka_tool TOOL ARGS...: runs a tool of BIN_DIR, at most TOOL_TIMEOUT s; prints stdout and stderr.
+# With COMMAND_CONFIG (a SASL/SSL listener's client properties), the tool gets --command-config.
 kafka_tool() {
     local tool="$BIN_DIR/$1"
     shift
+    if [[ -n "$COMMAND_CONFIG" ]]; then
+        set -- "$@" --command-config "$COMMAND_CONFIG"
+    fi
     timeout -k 5 "$TOOL_TIMEOUT" "$tool" "$@" 2>&1
 }
 
@@ -162,7 +169,7 @@ export function renderKafkaBroker(a: KafkaBrokerScriptArgs): string {
     if (mode !== "restart" && mode !== "adopt") fail(`mode must be restart or adopt, got ${String(mode)}`);
     if (connect.servers.length === 0) fail("zookeeper.connect needs at least one server");
     for (const s of connect.servers) {
-        checkAddress("zookeeper.connect server", s.address);
+        checkAddress("zookeeper.connect server", s.host);
         checkPort("zookeeper.connect port", s.port);
     }
     const value = formatConnect(connect);
@@ -179,6 +186,10 @@ as_root test -f "$PROPERTIES" || die "$PROPERTIES does not exist (is Kafka insta
 for tool in kafka-broker-api-versions.sh kafka-topics.sh; do
     [[ -x "$BIN_DIR/$tool" ]] || die "$BIN_DIR/$tool is not an executable (kafka.binDir must hold Kafka's bin/ scripts)"
 done
+# The tools run as this user (not through sudo): it must be able to read the client properties.
+if [[ -n "$COMMAND_CONFIG" ]] && ! [[ -f "$COMMAND_CONFIG" && -r "$COMMAND_CONFIG" ]]; then
+    die "$COMMAND_CONFIG (kafka.commandConfig) is not a file $(id -un) can read: the gate's tools run as $(id -un) with --command-config"
+fi
 id="$(property broker.id)"
 if [[ -n "$id" && "$id" != "$BROKER_ID" ]]; then
     die "$PROPERTIES says broker.id=$id, expected $BROKER_ID: refusing (wrong host for this broker?)"
@@ -240,6 +251,7 @@ fi
             ["BOOTSTRAP", bootstrap],
             ["PROPERTIES", k.serverProperties],
             ["BIN_DIR", k.binDir],
+            ["COMMAND_CONFIG", k.commandConfig ?? ""],
             ["CONNECT", value],
             ["MODE", mode],
             ["ALLOW_CHROOT_CHANGE", k.allowChrootChange ? "true" : "false"],

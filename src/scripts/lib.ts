@@ -72,6 +72,30 @@ explain_answer() {
     else
         printf 'an answer without a Mode line: %s' "$(tr '\n' ' ' <<<"$answer" | cut -c1-300)"
     fi
+}
+
+# await_mode TIMEOUT INTERVAL [ALIVE]: polls srvr on 127.0.0.1:CLIENT_PORT until it answers with a
+# Mode (the server has joined a quorum and synced); sets SRVR_MODE, SRVR_ZXID, SRVR_ANSWER and SRVR_RC. Returns
+# 1 at the deadline, or at once when the command ALIVE (when given) fails: the server is gone.
+# shellcheck disable=SC2034 # the SRVR_* results are read by the callers
+await_mode() {
+    local deadline=$((SECONDS + $1 + 1)) interval="$2" alive="\${3:-}"
+    while :; do
+        SRVR_RC=0
+        SRVR_ANSWER="$(zk_ask srvr)" || SRVR_RC=$?
+        SRVR_MODE="$(awk '/^Mode:/ { print $2; exit }' <<<"$SRVR_ANSWER")"
+        if [[ -n "$SRVR_MODE" ]]; then
+            SRVR_ZXID="$(awk '/^Zxid:/ { print $2; exit }' <<<"$SRVR_ANSWER")"
+            return 0
+        fi
+        if [[ -n "$alive" ]] && ! "$alive" >/dev/null; then
+            return 1
+        fi
+        if ((SECONDS >= deadline)); then
+            return 1
+        fi
+        sleep "$interval"
+    done
 }`;
 
 /** Stopping: until the server no longer listens. Reads SERVICE_STOP, CLIENT_PORT, HEALTH_TIMEOUT; needs SERVICE, ZK. */
@@ -109,26 +133,16 @@ stop_and_wait() {
  */
 export const HEALTH = sh`
 health_gate() {
-    local deadline=$((SECONDS + HEALTH_TIMEOUT + 1)) answer="" rc=0 mode="" zxid="" status="" status_rc=0
+    local status="" status_rc=0
     say "health gate: waiting up to $HEALTH_TIMEOUT s for srvr on 127.0.0.1:$CLIENT_PORT to report a Mode (serving, synced)"
-    while :; do
-        rc=0
-        answer="$(zk_ask srvr)" || rc=$?
-        mode="$(awk '/^Mode:/ { print $2; exit }' <<<"$answer")"
-        if [[ -n "$mode" ]]; then
-            zxid="$(awk '/^Zxid:/ { print $2; exit }' <<<"$answer")"
-            say "healthy: 127.0.0.1:$CLIENT_PORT serves, Mode: $mode, Zxid: \${zxid:-unknown}"
-            return 0
-        fi
-        if ((SECONDS >= deadline)); then
-            break
-        fi
-        sleep 0.5
-    done
+    if await_mode "$HEALTH_TIMEOUT" 0.5; then
+        say "healthy: 127.0.0.1:$CLIENT_PORT serves, Mode: $SRVR_MODE, Zxid: \${SRVR_ZXID:-unknown}"
+        return 0
+    fi
     status="$(as_root timeout -k 5 30 bash -c "$SERVICE_STATUS" 2>&1)" || status_rc=$?
     {
         printf 'zkmigrate: health gate failed: 127.0.0.1:%s did not answer srvr with a Mode within %s s\n' "$CLIENT_PORT" "$HEALTH_TIMEOUT"
-        printf 'zkmigrate: last answer: %s\n' "$(explain_answer srvr "$rc" "$answer")"
+        printf 'zkmigrate: last answer: %s\n' "$(explain_answer srvr "$SRVR_RC" "$SRVR_ANSWER")"
         printf 'zkmigrate: service status (%s) exited %s:\n' "$SERVICE_STATUS" "$status_rc"
         printf '%s\n' "$status" | sed 's/^/    /'
     } >&2

@@ -1,6 +1,5 @@
 // ZooKeeper's four-letter words over plain TCP (the server closes the connection after answering).
 import { Socket } from "node:net";
-import type { LeaderInfo } from "../plan";
 import type { ServerId } from "../types";
 
 /**
@@ -71,8 +70,15 @@ export function parseMode(srvr: string): string | undefined {
     return /^Mode: (\S+)/m.exec(srvr)?.[1];
 }
 
+/** Which servers answered `Mode: leader` (known: false when none could be asked, with why). */
+export interface LeaderReading {
+    leaders: ServerId[];
+    known: boolean;
+    detail?: string;
+}
+
 /** Asks every server for its mode, in parallel; the leader(s) restart last. */
-export async function probeLeaders(servers: { id: ServerId; address: string; port: number }[], timeoutMs: number): Promise<LeaderInfo> {
+export async function probeLeaders(servers: { id: ServerId; address: string; port: number }[], timeoutMs: number): Promise<LeaderReading> {
     const answers = await Promise.allSettled(servers.map((s) => fourLetterWord(s.address, s.port, "srvr", timeoutMs)));
     const leaders: ServerId[] = [];
     const errors: string[] = [];

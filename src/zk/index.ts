@@ -1,6 +1,6 @@
 export * from "./four-letter";
 export * from "./four-letter-answers";
-export * from "./connect-string";
+export * from "../format/connect-string";
 export * from "./table";
 export * from "./session";
 export * from "./status";

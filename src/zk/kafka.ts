@@ -1,8 +1,24 @@
 // Reading Kafka's controller from ZooKeeper (`/controller` under the brokers' chroot), so that the
 // rolling restart of the brokers can put the controller last.
 import type { Buffer } from "node:buffer";
-import { parseControllerZnode, type KafkaControllerInfo } from "../procedures/kafka";
 import { call, connectClient, zkErrorName } from "./session";
+
+/** The controller as read (broker.id), or why it could not be. */
+export interface KafkaControllerInfo {
+    controller?: number;
+    /** Where it came from, or why it is unknown. */
+    detail: string;
+}
+
+/** The broker id in the data of Kafka's /controller znode (`{"version":1|2,"brokerid":N,...}`). */
+export function parseControllerZnode(data: string): number | undefined {
+    try {
+        const v = (JSON.parse(data) as { brokerid?: unknown }).brokerid;
+        return typeof v === "number" && Number.isInteger(v) && v >= 0 ? v : undefined;
+    } catch {
+        return undefined;
+    }
+}
 
 /** The controller as /controller names it, read through `connect` (with the brokers' chroot). Never throws. */
 export async function probeKafkaController(connect: string, timeoutMs: number): Promise<KafkaControllerInfo> {

@@ -1,12 +1,13 @@
 // Lean requests on a node-zookeeper-client session: our own encoding of the few requests the
 // copy sends most (getACL, getData, getChildren2 and ZooKeeper 3.6's read-only multi, opcode 22,
-// which node-zookeeper-client does not know), queued through the client's connection so that
+// which node-zookeeper-client does not know), and the change journal's (3.6's addWatch, opcode
+// 106, and sync, with the watch notifications), queued through the client's connection so that
 // xids, session, auth and reconnects stay the client's. The reply frame comes back whole (see
 // the frame splitter in session.ts) and is decoded here without the client's generic records.
 import type * as zookeeper from "node-zookeeper-client";
-import { RAW_REPLY } from "./session";
+import { RAW_NOTIFY, RAW_REPLY } from "./session";
 
-export const OP = { getData: 4, getChildren: 8, getACL: 6, getChildren2: 12, multiRead: 22, error: -1 } as const;
+export const OP = { getData: 4, getChildren: 8, getACL: 6, sync: 9, getChildren2: 12, multiRead: 22, addWatch: 106, error: -1 } as const;
 
 /** ZooKeeper error codes the copy tells apart. */
 export const ERR = { ok: 0, noNode: -101, noAuth: -102, unimplemented: -6, connectionLoss: -4 } as const;
@@ -108,6 +109,10 @@ function pathRequest(path: string): Buffer {
 
 function getAclRequest(path: string): Buffer {
     return new Writer().str(path).done();
+}
+
+function addWatchRequest(path: string, mode: number): Buffer {
+    return new Writer().str(path).int(mode).done();
 }
 
 export type ReadOp = { op: "getData" | "getChildren"; path: string };
@@ -275,4 +280,58 @@ export async function rawMultiRead(client: zookeeper.Client, ops: ReadOp[]): Pro
 export function lastZxidOf(client: zookeeper.Client): bigint {
     const cm = (client as unknown as { connectionManager?: { zxid?: Buffer } }).connectionManager;
     return cm?.zxid && cm.zxid.length === 8 ? cm.zxid.readBigInt64BE(0) : 0n;
+}
+
+/** addWatch modes (ZooKeeper 3.6+). */
+export const WATCH_MODE = { persistent: 0, persistentRecursive: 1 } as const;
+
+/**
+ * ZooKeeper 3.6+'s addWatch: a watch that stays (persistent), on the node and every descendant
+ * (recursive). Its events come as notifications (see onNotification). Throws RawError
+ * UNIMPLEMENTED on older servers (which then drop the connection). Resolves with the server's
+ * last zxid at the time the watch was set.
+ */
+export async function rawAddWatch(client: zookeeper.Client, path: string, mode: number): Promise<bigint> {
+    const r = await send(client, OP.addWatch, addWatchRequest(path, mode));
+    if (r.err !== 0) throw new RawError(r.err, `addWatch ${path}`);
+    return r.zxid;
+}
+
+/**
+ * sync: the server answers once it has applied everything the leader committed before it, and
+ * the notifications of those changes go out on the connection before the answer.
+ */
+export async function rawSync(client: zookeeper.Client, path: string): Promise<bigint> {
+    const r = await send(client, OP.sync, getAclRequest(path));
+    if (r.err !== 0) throw new RawError(r.err, `sync ${path}`);
+    return r.zxid;
+}
+
+/** Watch event types on the wire. */
+export const EVENT = { none: -1, created: 1, deleted: 2, dataChanged: 3, childrenChanged: 4 } as const;
+
+export interface Notification {
+    type: number;
+    state: number;
+    path: string;
+    /** The zxid of the change when the server sends it (0 or -1 when it does not). */
+    zxid: bigint;
+}
+
+/**
+ * Calls `f` with every watch notification of the client's connection (decoded from the frame
+ * before node-zookeeper-client sees it). Returns a function that stops it.
+ */
+export function onNotification(client: zookeeper.Client, f: (n: Notification) => void): () => void {
+    const cm = (client as unknown as { connectionManager: Record<string, unknown> }).connectionManager;
+    cm[RAW_NOTIFY] = (frame: Buffer) => {
+        const r = new Reader(frame);
+        r.at = 8; // length, xid
+        const zxid = r.long();
+        r.int(); // err
+        f({ type: r.int(), state: r.int(), path: r.str(), zxid });
+    };
+    return () => {
+        delete cm[RAW_NOTIFY];
+    };
 }

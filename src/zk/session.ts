@@ -2,7 +2,7 @@
 // promises, every call bounded by a timeout.
 import { isIPv6 } from "node:net";
 import * as zookeeper from "node-zookeeper-client";
-import { formatServer, singleServerConnectString, type ZkServerAddress } from "./connect-string";
+import { formatServer, singleServerConnectString, type ZkServerAddress } from "../format/connect-string";
 
 /**
  * node-zookeeper-client 1.1.3 parses one reply per call of its socket handler and carries the
@@ -13,6 +13,8 @@ import { formatServer, singleServerConnectString, type ZkServerAddress } from ".
  */
 /** Marks a request whose reply frame goes to its callback as it is (see raw.ts). */
 export const RAW_REPLY = "__zkmigrateRawReply";
+/** The connection manager's field holding a listener of watch notifications' frames (see raw.ts). */
+export const RAW_NOTIFY = "__zkmigrateRawNotify";
 
 interface PendingPacket {
     request: { header: { xid: number } | null; [RAW_REPLY]?: boolean };
@@ -33,6 +35,9 @@ function installFrameSplitter(): void {
             if (size < 0 || buf.length - at < size + 4) break;
             const frame = buf.subarray(at, at + size + 4);
             const head = this.pendingQueue[0];
+            // A watch notification (xid -1), for a raw listener (the change journal) when one is set.
+            const notify = (this as unknown as Record<string, unknown>)[RAW_NOTIFY] as ((f: Buffer) => void) | undefined;
+            if (notify && this.state !== 1 && size >= 16 && frame.readInt32BE(4) === -1) notify(frame);
             // A raw request's reply (never during connect: the first frame is the connect reply).
             if (this.state !== 1 && head?.request[RAW_REPLY] && size >= 16 && frame.readInt32BE(4) === head.request.header?.xid) {
                 this.pendingQueue.shift();
@@ -52,6 +57,22 @@ function installFrameSplitter(): void {
     p.onSocketClosed = function (this: { __frameRest?: Buffer }, hadError: boolean) {
         this.__frameRest = undefined;
         return closed.call(this, hadError);
+    };
+    // Corking: the client writes each request with its own socket.write (a syscall and often a
+    // TCP segment each); many queued in one tick (hundreds of pipelined reads) go out together.
+    const q = CM.prototype as { onPacketQueueReadable: () => void };
+    const readable = q.onPacketQueueReadable;
+    q.onPacketQueueReadable = function (this: { socket?: { cork(): void; uncork(): void; writable?: boolean }; __corked?: boolean }) {
+        const socket = this.socket;
+        if (socket && !this.__corked && socket.writable !== false) {
+            this.__corked = true;
+            socket.cork();
+            process.nextTick(() => {
+                this.__corked = false;
+                socket.uncork();
+            });
+        }
+        return readable.call(this);
     };
     proto.__zkmigrateFrames = true;
 }
@@ -109,8 +130,74 @@ export function createSingleServerClient(server: ZkServerAddress, chroot: string
 }
 
 /**
- * Opens a session to exactly one server, resolving once it is connected or rejecting after
- * `timeoutMs`.
+ * Socket errors that a retry within seconds does not cure: nothing listens on the port, no route
+ * to the host, no such host name (or none that resolves now).
+ */
+export const REFUSAL_CODES: ReadonlySet<string> = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN", "EADDRNOTAVAIL"]);
+
+/** The text of a socket error; Node's happy-eyeballs connect (a name with several addresses) throws an AggregateError without one. */
+function socketErrorText(e: Error & { code?: string; errors?: Error[] }): string {
+    if (e.message) return e.message;
+    const inner = (e.errors ?? []).map((x) => x.message).filter(Boolean);
+    return inner.length > 0 ? inner.join(", ") : (e.code ?? String(e));
+}
+
+/**
+ * Calls `onRefused` once every server of the client's list has refused its latest connection
+ * attempt (see REFUSAL_CODES), with the servers and their socket errors. node-zookeeper-client
+ * retries a refused connection forever (every `spinDelay` ms, its `retries` option does not
+ * bound it), so without this a session to servers that are all down ends only at the caller's
+ * timeout. A server that accepted a connection (even one that then went silent) is not refusing:
+ * the caller's timeout decides then. Returns a function that stops watching.
+ */
+export function whenEveryServerRefuses(client: zookeeper.Client, onRefused: (why: string) => void): () => void {
+    const cm = (client as unknown as { connectionManager?: ConnectionHooks }).connectionManager;
+    if (!cm) return () => {};
+    const refused = new Map<string, string>();
+    let current: { host: string; port: number | string } | undefined;
+    let watching = true;
+    const key = (s: { host: string; port: number | string }) => formatServer({ host: s.host, port: Number(s.port) });
+    const find = cm.findNextServer;
+    const error = cm.onSocketError;
+    const connected = cm.onSocketConnected;
+    cm.findNextServer = function (this: ConnectionHooks, cb: (server: { host: string; port: number | string }) => void) {
+        return find.call(this, (server) => {
+            current = server;
+            cb(server);
+        });
+    };
+    cm.onSocketError = function (this: ConnectionHooks, e: Error & { code?: string }) {
+        if (watching && current) {
+            if (e.code !== undefined && REFUSAL_CODES.has(e.code)) refused.set(key(current), socketErrorText(e));
+            else refused.delete(key(current));
+            const all = cm.servers.map(key);
+            if (all.length > 0 && all.every((k) => refused.has(k))) {
+                watching = false;
+                const names = [...new Set(all)];
+                onRefused(names.length === 1 ? refused.get(names[0])! : names.map((k) => `${k}: ${refused.get(k)}`).join("; "));
+            }
+        }
+        return error.call(this, e);
+    };
+    cm.onSocketConnected = function (this: ConnectionHooks) {
+        if (current) refused.delete(key(current));
+        return connected.call(this);
+    };
+    return () => {
+        watching = false;
+    };
+}
+
+interface ConnectionHooks {
+    servers: { host: string; port: number | string }[];
+    findNextServer(cb: (server: { host: string; port: number | string }) => void): void;
+    onSocketError(e: Error): void;
+    onSocketConnected(): void;
+}
+
+/**
+ * Opens a session to exactly one server, resolving once it is connected, rejecting after
+ * `timeoutMs`, or at once (code REFUSED) when the server refuses the connection.
  */
 export function openSession(server: ZkServerAddress, chroot: string | undefined, timeoutMs: number): Promise<Session> {
     const name = formatServer(server);
@@ -119,9 +206,15 @@ export function openSession(server: ZkServerAddress, chroot: string | undefined,
     return new Promise((resolve, reject) => {
         const started = performance.now();
         const timer = setTimeout(() => {
+            stopWatching();
             abort(client);
             reject(new ZkOperationError(`no session with ${name} within ${timeoutMs} ms`, "TIMEOUT"));
         }, timeoutMs);
+        const stopWatching = whenEveryServerRefuses(client, (why) => {
+            clearTimeout(timer);
+            abort(client);
+            reject(new ZkOperationError(`no session with ${name}: ${why}`, "REFUSED"));
+        });
         client.on("state", (state: zookeeper.State) => {
             if (state === zookeeper.State.SYNC_CONNECTED) {
                 alive = true;
@@ -131,6 +224,7 @@ export function openSession(server: ZkServerAddress, chroot: string | undefined,
         });
         client.once("connected", () => {
             clearTimeout(timer);
+            stopWatching();
             resolve({ server: name, client, connectMs: performance.now() - started, alive: () => alive });
         });
         client.connect();

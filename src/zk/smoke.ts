@@ -5,7 +5,7 @@
 // and seen through another after a sync, and the latency of every operation.
 import { randomBytes } from "node:crypto";
 import * as zookeeper from "node-zookeeper-client";
-import { type ConnectString, formatConnectString, formatServer, type ZkServerAddress } from "./connect-string";
+import { type ConnectString, formatConnectString, formatServer, type ZkServerAddress } from "../format/connect-string";
 import { FourLetterError, fourLetterWord } from "./four-letter";
 import { isNotServing, parseSrvr } from "./four-letter-answers";
 import { call, closeSession, openSession, type Session, syncBarrier, waitForLiveSession, ZkOperationError } from "./session";
@@ -249,6 +249,11 @@ export async function runSmoke(connect: ConnectString, opts: SmokeOptions): Prom
                 recorders[i].add("connect", session.connectMs);
                 return session;
             } catch (e) {
+                // Refused (nothing listens, no route): said at once, no need to ask srvr.
+                if (e instanceof ZkOperationError && e.code === "REFUSED") {
+                    servers[i].failures.push(`${servers[i].server}: no session: ${e.message.replace(/^no session with \S+: /, "")}`);
+                    return undefined;
+                }
                 const why = await diagnose(s, opts.timeoutMs);
                 servers[i].failures.push(`${servers[i].server}: no session within ${opts.timeoutMs} ms: ${why}`);
                 return undefined;

@@ -1,5 +1,5 @@
 // `zkmigrate status`: per server of a connect string, what `srvr`, `mntr` and `conf` say.
-import { type ConnectString, formatServer, type ZkServerAddress } from "./connect-string";
+import { type ConnectString, formatServer, type ZkServerAddress } from "../format/connect-string";
 import { FourLetterError, type FourLetterErrorKind, fourLetterWord } from "./four-letter";
 import {
     type ConfAnswer,

@@ -1,14 +1,19 @@
-// BlockCopyEnsemble under Pulumi mocks: which resources exist per phase, their commands, where
+// A block-copy ensemble (MigrationEnsemble over its plan) under Pulumi mocks: which resources exist per phase, their commands, where
 // they run, and their dependsOn chain (precopy -> blocks -> final copy -> switches).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { appliedOf, loadConfig, type BlockCopyConfig } from "../../src/config";
-import { BLOCK_COPY_PHASES } from "../../src/phases";
-import { renderBlockScript, renderCopyScript, renderSwitchScript, renderUnblockScript } from "../../src/procedures/block-copy";
+import { BLOCK_COPY_PHASES, blockCopySpec } from "../../src/procedures/block-copy";
 import { asRemoteCommand } from "../../src/scripts";
+import * as scripts from "../../src/scripts/block-copy";
 import { blockCopyRaw } from "../fixtures";
 import { runFleet, valueOf } from "./harness";
+
+const renderCopyScript = (e: BlockCopyConfig, mode: "full" | "incremental") => scripts.renderCopyScript(blockCopySpec(e), mode);
+const renderBlockScript = (e: BlockCopyConfig) => scripts.renderBlockScript(blockCopySpec(e));
+const renderUnblockScript = (e: BlockCopyConfig) => scripts.renderUnblockScript(blockCopySpec(e));
+const renderSwitchScript = (e: BlockCopyConfig) => scripts.renderSwitchScript(blockCopySpec(e));
 
 interface Declared {
     name: string;
@@ -35,17 +40,17 @@ async function declare(phase: string, extra: Record<string, unknown> = {}): Prom
         "dev",
         false,
     );
-    const { BlockCopyEnsemble } = await import("../../components");
+    const { MigrationEnsemble } = await import("../../components");
     const { planEnsemble } = await import("../../src/model");
     const config = bc(phase, extra);
     const e = config.ensembles[0] as BlockCopyConfig;
     const deps = new Map<string, Promise<string[]>>();
     const ignored = new Map<string, string[] | undefined>();
     const order: string[] = [];
-    const plan = planEnsemble(e, phase === "precopy" ? {} : { [e.name]: { ...appliedOf(e), phase: BLOCK_COPY_PHASES[BLOCK_COPY_PHASES.indexOf(phase as any) - 1] } });
-    const c = new BlockCopyEnsemble(
+    const plan = planEnsemble(e, phase === "precopy" ? {} : { [e.name]: { ...appliedOf(e), phase: BLOCK_COPY_PHASES[BLOCK_COPY_PHASES.indexOf(phase as (typeof BLOCK_COPY_PHASES)[number]) - 1] } });
+    const c = new MigrationEnsemble(
         e.name,
-        { ensemble: e, plan, ssh: { user: "zookeeper", port: 22, privateKey: pulumi.secret("test-key") } },
+        { plan, ssh: { user: "zookeeper", port: 22, privateKey: pulumi.secret("test-key") } },
         {
             transformations: [
                 (a) => {
@@ -67,7 +72,7 @@ async function declare(phase: string, extra: Record<string, unknown> = {}): Prom
 const remote = (script: string) => asRemoteCommand(script);
 const hostOf = (d: Declared) => (d.inputs.connection?.value ?? d.inputs.connection)?.host;
 
-describe("BlockCopyEnsemble (mocks)", () => {
+describe("block-copy ensemble (mocks)", () => {
     it("declares per phase what that phase and the earlier ones run, chained in order", async () => {
         const e = bc("done").ensembles[0] as BlockCopyConfig;
         const want: Record<string, [string, string[]][]> = {

@@ -56,7 +56,7 @@ function runs(prev: FleetRun | undefined, cur: FleetRun): string[] {
         const b = /^(.*)-kafka-broker-(\d+)$/.exec(name);
         if (b) {
             const child = cur.fleet.ensembles.get(b[1]);
-            return child && "kafka" in child && child.kafka ? child.kafka.order.brokers.findIndex((x) => x.id === Number(b[2])) : -1;
+            return child?.kafka ? child.kafka.order.ids.indexOf(Number(b[2])) : -1;
         }
         const m = /^(.*)-restart-(\d+)$/.exec(name);
         if (!m) return 0;
@@ -202,7 +202,7 @@ describe("Pulumi.dev.yaml through every phase (mocks)", () => {
             const prevRun = results[i - 1].run;
             for (const child of run.fleet.ensembles.values()) {
                 const planned = new Set(child.restartOrder.flatMap((g) => g.ids));
-                for (const id of child.hosts.restart.keys()) {
+                for (const id of [...child.resources.keys()].filter((k) => k.startsWith("restart-")).map((k) => Number(k.slice("restart-".length)))) {
                     const name = `${child === run.fleet.ensembles.get("kafka-main") ? "kafka-main" : "shared"}-restart-${id}`;
                     const changed = prevRun.byName.get(name)?.inputs.update !== run.byName.get(name)!.inputs.update;
                     assert.equal(changed, planned.has(id), `${results[i].label}: ${name} changed=${changed}, planned=${planned.has(id)}`);

@@ -1,8 +1,7 @@
 // Runs the Fleet component under Pulumi mocks and records every resource it declares.
 import * as pulumi from "@pulumi/pulumi";
 import { appliedOf, type AppliedState, type FleetConfig } from "../../src/config";
-import type { LeaderInfo } from "../../src/plan";
-import type { KafkaControllerInfo } from "../../src/procedures/kafka";
+import type { KafkaControllerInfo, LeaderInfo } from "../../src/steps";
 
 export interface Recorded {
     type: string;
@@ -54,8 +53,8 @@ export async function runFleet(
     );
     const { Fleet } = await import("../../components");
     const { planFleet } = await import("../../src/model");
-    const plans = planFleet(config, applied, leaders);
-    const fleet = new Fleet("fleet", { config, plans, privateKey: pulumi.secret("test-key"), kafkaControllers });
+    const plans = planFleet(config, applied, leaders, kafkaControllers);
+    const fleet = new Fleet("fleet", { config, plans, privateKey: pulumi.secret("test-key") });
     const appliedNow = await valueOf(fleet.applied);
     const outputs: Record<string, any> = {};
     for (const [name, s] of Object.entries(fleet.summary)) {
@@ -64,8 +63,7 @@ export async function runFleet(
     const urns = new Map<string, string>();
     for (const child of fleet.ensembles.values()) {
         urns.set((await valueOf(child.urn)).split("::").pop()!, await valueOf(child.urn));
-        const kafka = "kafka" in child && child.kafka ? [...child.kafka.brokers.values()] : [];
-        for (const r of [...child.hosts.all, ...kafka]) {
+        for (const r of child.resources.values()) {
             urns.set(await valueOf(r.urn).then((u) => u.split("::").pop()!), await valueOf(r.urn));
         }
     }

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { FleetConfig } from "../../src/config";
-import { MITOSIS_PHASES } from "../../src/phases";
+import { MITOSIS_PHASES } from "../../src/procedures/mitosis";
 import type { KafkaControllerInfo } from "../../src/procedures/kafka";
 import { devFleet, devRawConfig, edited } from "../fixtures";
 import { loadConfig } from "../../src/config";
@@ -74,7 +74,7 @@ describe("KafkaBrokers (mocks), Pulumi.dev.yaml through every phase", () => {
             const child = run.fleet.ensembles.get("kafka-main")!;
             assert.ok("kafka" in child && child.kafka, phase);
             assert.deepEqual(
-                child.kafka.order.brokers.map((b) => b.id),
+                child.kafka.order.ids,
                 [22, 23, 21],
                 phase,
             );
@@ -101,7 +101,7 @@ describe("KafkaBrokers (mocks), Pulumi.dev.yaml through every phase", () => {
         const child = r.fleet.ensembles.get("kafka-main")!;
         assert.ok("kafka" in child && child.kafka);
         assert.deepEqual(
-            child.kafka.order.brokers.map((b) => b.id),
+            child.kafka.order.ids,
             BROKERS,
         );
         assert.match(child.kafka.order.warning ?? "", /Kafka controller unknown \(not probed\): brokers restart in config order/);

@@ -13,7 +13,10 @@ import * as zookeeper from "node-zookeeper-client";
 import { hostsOf } from "../../rehearsal/fleet";
 import { DEFAULT_ZK_VERSION } from "../../rehearsal/zookeeper";
 import { loadConfig, type BlockCopyConfig } from "../../src/config";
-import { renderCopyScript } from "../../src/procedures/block-copy";
+import { blockCopySpec } from "../../src/procedures/block-copy";
+import * as scripts from "../../src/scripts/block-copy";
+
+const renderCopyScript = (e: BlockCopyConfig, mode: "full" | "incremental") => scripts.renderCopyScript(blockCopySpec(e), mode);
 import { digestId } from "../../src/zk/copy";
 import { call, connectClient } from "../../src/zk/session";
 import { ROOT, TEST_PRIVATE_KEY } from "../fixtures";

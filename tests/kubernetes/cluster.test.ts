@@ -19,7 +19,7 @@ import { checkClusterPrerequisites, destroyCluster, ensureVolumes, kubectl, kube
 import type { KubernetesConfig } from "../../src/config";
 import { makeConfigMap, makeEndpoints, makeHeadlessService, makePodDisruptionBudget, makeService, makeStatefulSet, makeZooCfg } from "../../src/kubernetes";
 import { desiredState } from "../../src/model";
-import { KUBERNETES_PHASES } from "../../src/phases";
+import { KUBERNETES_PHASES } from "../../src/procedures/kubernetes";
 import type { KubernetesState } from "../../src/types";
 import { PULUMI_HOME, useEngine } from "../helpers/engine";
 import { devFleet } from "../fixtures";

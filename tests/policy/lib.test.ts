@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parseConnect, parseMembership, restartOutcome, scriptParams, writtenMembership, zooSettings } from "../../policy/lib";
-import { formatConnect } from "../../src/procedures/common";
+import { formatConnectString as formatConnect } from "../../src/format/connect-string";
 import { renderFirewallApply, renderRestart, renderStop, renderWriteConfig } from "../../src/scripts";
 import type { Membership } from "../../src/types";
 import { devFleet } from "../fixtures";
@@ -40,7 +40,7 @@ describe("rendered scripts read back", () => {
             ],
             quorumListenOnAllIPs: false,
         });
-        const connect = formatConnect({ servers: [{ id: 1, address: "192.0.2.1", port: 2181 }, { id: 2, address: "2001:db8::2", port: 2181 }], chroot: "/kafka" });
+        const connect = formatConnect({ servers: [{ id: 1, host: "192.0.2.1", port: 2181 }, { id: 2, host: "2001:db8::2", port: 2181 }], chroot: "/kafka" });
         assert.deepEqual(parseConnect(connect), [{ address: "192.0.2.1", port: 2181 }, { address: "2001:db8::2", port: 2181 }]);
     });
     it("ZooKeeper settings in zoo.cfg lines and Java properties", () => {

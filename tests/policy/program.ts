@@ -74,7 +74,7 @@ export async function programStack(step: Step, previous?: Step): Promise<Program
         });
     }
     for (const [name, child] of run.fleet.ensembles) {
-        const firewalls = [...child.hosts.firewall.keys()].map((id) => `${name}-firewall-${id}`);
+        const firewalls = [...child.resources.keys()].filter((k) => k.startsWith("firewall-")).map((k) => `${name}-${k}`);
         child.restartOrder.forEach((g, i) => {
             const previous = i > 0 ? child.restartOrder[i - 1].ids.map((id) => `${name}-restart-${id}`) : [];
             for (const id of g.ids) {

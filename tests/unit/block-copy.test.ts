@@ -7,9 +7,17 @@ import { describe, it } from "node:test";
 import { parse } from "yaml";
 import { appliedOf, ConfigError, loadConfig, validateTransitions, type BlockCopyConfig, type RawConfig } from "../../src/config";
 import { desiredState, planEnsemble } from "../../src/model";
-import { BLOCK_COPY_PHASES, phasesOf } from "../../src/phases";
 import { describePlan } from "../../src/plan";
-import { BLOCK_COPY_TABLE, renderBlockScript, renderCopyScript, renderSwitchScript, renderUnblockScript } from "../../src/procedures/block-copy";
+import { BLOCK_COPY_PHASES, BLOCK_COPY_TABLE, blockCopySpec } from "../../src/procedures/block-copy";
+import { procedureOf } from "../../src/procedures/registry";
+import * as scripts from "../../src/scripts/block-copy";
+
+// The commands are rendered from the ensemble's spec (what the plan's steps carry).
+const renderCopyScript = (e: BlockCopyConfig, mode: "full" | "incremental") => scripts.renderCopyScript(blockCopySpec(e), mode);
+const renderBlockScript = (e: BlockCopyConfig) => scripts.renderBlockScript(blockCopySpec(e));
+const renderUnblockScript = (e: BlockCopyConfig) => scripts.renderUnblockScript(blockCopySpec(e));
+const renderSwitchScript = (e: BlockCopyConfig) => scripts.renderSwitchScript(blockCopySpec(e));
+const phasesOf = (p: "block-copy") => procedureOf(p).phases;
 import { blockCopyRaw, edited, ROOT, TEST_PRIVATE_KEY } from "../fixtures";
 
 const bc = (phase = "precopy", extra: Record<string, unknown> = {}) => loadConfig(blockCopyRaw(phase, extra)).ensembles[0] as BlockCopyConfig;
@@ -156,7 +164,7 @@ describe("block-copy phases", () => {
             assert.deepEqual(d.firewall, []);
             const want = p === "switched" || p === "done" ? "192.0.2.11:2181,192.0.2.12:2181,192.0.2.13:2181/kafka" : "192.0.2.1:2181,192.0.2.2:2181,192.0.2.3:2181/kafka";
             const c = d.clients.current;
-            assert.equal(c.servers.map((s) => `${s.address}:${s.port}`).join(",") + c.chroot, want, p);
+            assert.equal(c.servers.map((s) => `${s.host}:${s.port}`).join(",") + c.chroot, want, p);
         }
     });
 

@@ -3,10 +3,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ConfigError, loadConfig, type MitosisConfig, type RawConfig } from "../../src/config";
-import { formatConnect } from "../../src/procedures/common";
-import { kafkaRestartOrder, parseControllerZnode } from "../../src/procedures/kafka";
-import { mitosisDesired } from "../../src/procedures/mitosis";
-import { MITOSIS_PHASES } from "../../src/phases";
+import { formatConnectString as formatConnect } from "../../src/format/connect-string";
+import { kafkaRestartOrder } from "../../src/procedures/kafka";
+import { parseControllerZnode } from "../../src/zk/kafka";
+import { MITOSIS_PHASES, mitosisDesired } from "../../src/procedures/mitosis";
 import { devRawConfig, edited } from "../fixtures";
 
 function refusal(raw: RawConfig): ConfigError {
@@ -40,6 +40,11 @@ describe("clients.kafka config", () => {
         });
         assert.equal(e.kafka?.controller, undefined);
         assert.equal(e.newChroot, undefined);
+    });
+
+    it("commandConfig (SASL/SSL listeners) reaches the brokers' settings", () => {
+        const e = mitosis(edited(devRawConfig(), (r) => (kafkaOf(r).commandConfig = "/etc/kafka/admin.properties")));
+        assert.equal(e.kafka?.settings.commandConfig, "/etc/kafka/admin.properties");
     });
 
     it("refuses a new chroot that differs from the old one, with the exact reason", () => {
@@ -86,6 +91,8 @@ describe("clients.kafka config", () => {
         { name: "no brokers", edit: (k) => (k.brokers = []), path: ".clients.kafka.brokers", reason: /at least one broker/ },
         { name: "a controller that is no broker", edit: (k) => (k.controller = 7), path: ".clients.kafka.controller", reason: /broker\.id 7 is not one of clients\.kafka\.brokers/ },
         { name: "a relative serverProperties", edit: (k) => (k.serverProperties = "server.properties"), path: ".clients.kafka.serverProperties", reason: /an absolute path/ },
+        { name: "a relative commandConfig", edit: (k) => (k.commandConfig = "admin.properties"), path: ".clients.kafka.commandConfig", reason: /an absolute path/ },
+        { name: "a commandConfig that is no string", edit: (k) => (k.commandConfig = true), path: ".clients.kafka.commandConfig", reason: /string/ },
         { name: "an unknown key", edit: (k) => (k.restart = "always"), path: ".clients.kafka", reason: /restart/ },
         { name: "a bad host", edit: (k) => (k.brokers[0].host = "not a host"), path: ".clients.kafka.brokers[0].host", reason: /not an IP address or host name/ },
     ];

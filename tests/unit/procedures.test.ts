@@ -4,8 +4,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { KubernetesConfig, MitosisConfig } from "../../src/config";
 import { desiredState } from "../../src/model";
-import { KUBERNETES_PHASES, MITOSIS_PHASES } from "../../src/phases";
-import { formatConnect } from "../../src/procedures/common";
+import { KUBERNETES_PHASES } from "../../src/procedures/kubernetes";
+import { MITOSIS_PHASES } from "../../src/procedures/mitosis";
+import { formatConnectString as formatConnect } from "../../src/format/connect-string";
 import type { DesiredState, Membership } from "../../src/types";
 import { devFleet } from "../fixtures";
 
@@ -82,7 +83,7 @@ describe("kubernetes phase table", () => {
             assert.equal(d.servers.filter((s) => s.location === "pod").map((s) => s.id).join(","), t.pods);
             assert.ok(d.servers.filter((s) => s.location === "pod").every((s) => s.decommissioned));
             assert.equal(d.kubernetes!.statefulSet?.replicas, t.replicas);
-            assert.ok(d.clients.current.servers[0].address === (t.clients === "hosts" ? "198.51.100.11" : svc(11)));
+            assert.ok(d.clients.current.servers[0].host === (t.clients === "hosts" ? "198.51.100.11" : svc(11)));
         });
     }
     it("maps StatefulSet ordinals to myids in cutover order (myids need not be contiguous)", () => {

@@ -2,8 +2,10 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { KubernetesConfig, MitosisConfig } from "../../src/config";
 import { desiredState, planEnsemble } from "../../src/model";
-import { KUBERNETES_PHASES, MITOSIS_PHASES } from "../../src/phases";
-import { planTransition, UNKNOWN_LEADER, type LeaderInfo, type Plan } from "../../src/plan";
+import { planTransition, UNKNOWN_LEADER, type LeaderInfo } from "../../src/plan";
+import { KUBERNETES_PHASES } from "../../src/procedures/kubernetes";
+import { MITOSIS_PHASES } from "../../src/procedures/mitosis";
+import { effectsOf, type Effect, type MigrationPlan as Plan } from "../../src/steps";
 import { simulate, UnsafePlanError } from "../../src/safety";
 import type { DesiredState } from "../../src/types";
 import { devFleet } from "../fixtures";
@@ -12,6 +14,14 @@ const fleet = devFleet();
 const mitosis = fleet.ensembles.find((e) => e.procedure === "mitosis") as MitosisConfig;
 const kube = fleet.ensembles.find((e) => e.procedure === "kubernetes") as KubernetesConfig;
 const leaderIs = (...ids: number[]): LeaderInfo => ({ leaders: ids, known: true });
+
+/** The plan's events: the effects of its steps, in order (one restart group is one event). */
+const events = (p: Plan) => effectsOf(p.steps);
+/** `plan` with `effects` as its events, each carried by a step of its own. */
+const withEvents = (plan: Plan, effects: Effect[]): Plan => ({
+    ...plan,
+    steps: effects.map((effect, i) => ({ id: `test-${i}`, kind: "clients-connect", declare: false, after: [], effect })),
+});
 
 function step(e: MitosisConfig | KubernetesConfig, from: DesiredState, to: DesiredState, leader = leaderIs(3, 13)) {
     const plan = planTransition(e, from, to, leader);
@@ -86,7 +96,7 @@ describe("safe sequences of the seeds", () => {
             const to = desiredState(kube, ...seq[i]);
             const { plan, violations } = step(kube, from, to, leaderIs(12));
             assert.deepEqual(violations, [], `${seq[i][0]} ${seq[i][1]}: ${JSON.stringify(violations)}`);
-            seen.push(plan.steps.map((s) => s.kind + (s.kind === "restart" ? `:${s.group.ids}` : s.kind === "cutover" ? `:${s.ids}` : "")).join(" "));
+            seen.push(events(plan).map((s) => s.kind + (s.kind === "restart" ? `:${s.group.ids}` : s.kind === "cutover" ? `:${s.ids}` : "")).join(" "));
         }
         assert.deepEqual(seen, [
             "services-create",
@@ -110,10 +120,7 @@ describe("unsafe plans are refused", () => {
         const from = desiredState(kube, "clients");
         const to = desiredState(kube, "peers");
         const plan = planTransition(kube, from, to, leaderIs(12));
-        const twoAtOnce: Plan = {
-            ...plan,
-            steps: [{ kind: "restart", group: { ids: [11, 13], reason: "test" }, windows: [] }, ...plan.steps.filter((s) => s.kind === "restart" && s.group.ids[0] === 12)],
-        };
+        const twoAtOnce = withEvents(plan, [{ kind: "restart", group: { ids: [11, 13], reason: "test" }, windows: [] }, ...events(plan).filter((s) => s.kind === "restart" && s.group.ids[0] === 12)]);
         unsafe(simulate(from, to, twoAtOnce), /clients clients .* reach no server in a quorum/);
     });
 
@@ -173,14 +180,11 @@ describe("unsafe plans are refused", () => {
         const from = desiredState(mitosis, "separate");
         const to = desiredState(mitosis, "joined");
         const plan = planTransition(mitosis, from, to, leaderIs(3));
-        const parallel: Plan = {
-            ...plan,
-            steps: [
-                ...plan.steps.filter((s) => s.kind === "restart" && s.group.ids.some((id) => id > 3)),
-                { kind: "restart", group: { ids: [2, 3], reason: "test" }, windows: [] },
-                { kind: "restart", group: { ids: [1], reason: "test" }, windows: [] },
-            ],
-        };
+        const parallel = withEvents(plan, [
+            ...events(plan).filter((s) => s.kind === "restart" && s.group.ids.some((id) => id > 3)),
+            { kind: "restart", group: { ids: [2, 3], reason: "test" }, windows: [] },
+            { kind: "restart", group: { ids: [1], reason: "test" }, windows: [] },
+        ]);
         unsafe(simulate(from, to, parallel), /source-users clients .* reach no server in a quorum/);
     });
 

@@ -142,6 +142,41 @@ for (const version of ["3.5", "3.9"]) {
             assert.deepEqual(s.problems, []);
         });
 
+        it("the bin (npx zkmigrate) with --verbose: the same checks, what it does on stderr", async () => {
+            const r = await runCli(["--verbose", "smoke", `127.0.0.1:${zk.port}`, "--count", "2"], 60_000, { bin: true, cwd: "/" });
+            assert.equal(r.code, 0, r.stdout + r.stderr);
+            assert.match(r.stdout, /^smoke ok: 1 server, test znodes /m);
+            assert.match(r.stderr, /^\[\d+\.\d{3}s\] smoke: 1 server\(s\), 2 rounds each, timeout 5000 ms$/m);
+            assert.match(r.stderr, new RegExp(`^\\[\\d+\\.\\d{3}s\\] smoke: 127\\.0\\.0\\.1:${zk.port} \\(peer 127\\.0\\.0\\.1:${zk.port}\\) /zkmigrate-smoke/[0-9a-f]{8}-1$`, "m"));
+            assert.match(r.stderr, /\] smoke: exit 0$/m);
+            const st = await runCli(["status", `127.0.0.1:${zk.port}`, "-v"], 60_000, { bin: true });
+            assert.equal(st.code, 0, st.stdout + st.stderr);
+            assert.match(st.stderr, new RegExp(`status: 127\\.0\\.0\\.1:${zk.port}: answered \\(standalone\\)$`, "m"));
+        });
+
+        it("copy: --verbose names the stages; a missing source path is a JSON error of kind check (exit 1) under --json", async () => {
+            await withSession(`127.0.0.1:${zk.port}`, async (s) => {
+                await call<string>("create /cli-copy", 10_000, (cb) => s.client.create("/cli-copy", Buffer.from("x"), cb));
+                await call<string>("create /cli-copy/a", 10_000, (cb) => s.client.create("/cli-copy/a", Buffer.from("y"), cb));
+            });
+            const ok = await runCli(["copy", `127.0.0.1:${zk.port}/cli-copy`, `127.0.0.1:${zk.port}/cli-copied`, "--verbose", "--verify"]);
+            assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+            assert.match(ok.stderr, /\] copy: 127\.0\.0\.1:\d+\/cli-copy -> 127\.0\.0\.1:\d+\/cli-copied: batches of at most 1000 ops, target jute\.maxbuffer 1048575$/m);
+            assert.match(ok.stderr, /\] copy: read source done: 2 znodes$/m);
+            assert.match(ok.stderr, /\] copy: read target done: \d+ znodes$/m);
+            assert.match(ok.stderr, /\] copy: write done: 2\/2 znodes$/m);
+            assert.match(ok.stderr, /\] copy: exit 0$/m);
+            assert.deepEqual(await withSession(`127.0.0.1:${zk.port}`, (s) => children(s, "/cli-copied")), ["a"]);
+            const missing = await runCli(["copy", `127.0.0.1:${zk.port}/cli-nothing`, `127.0.0.1:${zk.port}/cli-never`, "--json"]);
+            assert.equal(missing.code, 1, missing.stdout + missing.stderr);
+            assert.deepEqual(JSON.parse(missing.stdout), {
+                ok: false,
+                exitCode: 1,
+                error: { kind: "check", message: `source path /cli-nothing does not exist on 127.0.0.1:${zk.port}`, command: "copy" },
+            });
+            assert.equal(missing.stderr, "");
+        });
+
         it("a server down among live ones fails the check (exit 1) and is named", async () => {
             const down = await closedPort();
             const st = await runCli(["status", `127.0.0.1:${zk.port},127.0.0.1:${down}`, "--timeout", "2000"]);
@@ -149,16 +184,24 @@ for (const version of ["3.5", "3.9"]) {
             assert.match(st.stdout, new RegExp(`note: 127\\.0\\.0\\.1:${down} does not answer \\(connect ECONNREFUSED`));
             const sm = await runCli(["smoke", `127.0.0.1:${zk.port},127.0.0.1:${down}`, "--count", "2", "--timeout", "2000"]);
             assert.equal(sm.code, 1, sm.stdout + sm.stderr);
-            assert.match(sm.stdout, new RegExp(`FAILED 127\\.0\\.0\\.1:${down}: no session within 2000 ms: connect ECONNREFUSED`));
+            assert.match(sm.stdout, new RegExp(`FAILED 127\\.0\\.0\\.1:${down}: no session: connect ECONNREFUSED`));
             assert.match(sm.stdout, new RegExp(`^127\\.0\\.0\\.1:${zk.port}\\s+127\\.0\\.0\\.1:${zk.port}\\s+connect\\s+1\\s+.*ok$`, "m"), "the live server is checked with a second session of its own");
         });
 
-        it("once the server is stopped, smoke and status exit 3 and say why", async () => {
+        it("once the server is stopped, smoke, copy and status exit 3 at once and say why", async () => {
             await zk.server.stop();
-            const sm = await runCli(["smoke", `127.0.0.1:${zk.port},localhost:${zk.port}`, "--timeout", "2000"]);
+            // --timeout 20 s: only the refusal can end these within seconds.
+            let started = Date.now();
+            const sm = await runCli(["smoke", `127.0.0.1:${zk.port},localhost:${zk.port}`, "--timeout", "20000"]);
+            assert.ok(Date.now() - started < 8000, `smoke took ${Date.now() - started} ms`);
             assert.equal(sm.code, 3, sm.stdout + sm.stderr);
-            assert.match(sm.stdout, new RegExp(`FAILED 127\\.0\\.0\\.1:${zk.port}: no session within 2000 ms: connect ECONNREFUSED`));
+            assert.match(sm.stdout, new RegExp(`FAILED 127\\.0\\.0\\.1:${zk.port}: no session: connect ECONNREFUSED`));
             assert.match(sm.stdout, /^cannot connect: no session with any of the 2 servers$/m);
+            started = Date.now();
+            const cp = await runCli(["copy", `127.0.0.1:${zk.port}/a`, `127.0.0.1:${zk.port}/b`, "--timeout", "20000"]);
+            assert.ok(Date.now() - started < 8000, `copy took ${Date.now() - started} ms`);
+            assert.equal(cp.code, 3, cp.stdout + cp.stderr);
+            assert.match(cp.stderr, new RegExp(`^zkmigrate copy: cannot reach the source ensemble 127\\.0\\.0\\.1:${zk.port}: 127\\.0\\.0\\.1:${zk.port}: connect ECONNREFUSED`));
             const st = await runCli(["status", `127.0.0.1:${zk.port}`, "--timeout", "2000"]);
             assert.equal(st.code, 3, st.stdout + st.stderr);
             assert.match(st.stdout, new RegExp(`note: 127\\.0\\.0\\.1:${zk.port} does not answer \\(connect ECONNREFUSED 127\\.0\\.0\\.1:${zk.port}\\)`));

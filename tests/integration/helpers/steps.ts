@@ -7,7 +7,7 @@ import { host as fleetHost, runScript, stackHostConfig, type Fleet, type ScriptR
 import { loadConfig, type EnsembleConfig, type RawConfig } from "../../../src/config";
 import { renderRestart, renderStop, renderWriteConfig } from "../../../src/scripts";
 import type { HostSettings, Membership, RestartGroup, ServerId, ServerState } from "../../../src/types";
-import type { Window } from "../../../rehearsal/stress";
+import type { Window } from "../../../rehearsal/gaps";
 
 /** A validated ensemble config for the fleet's hosts (the fleet's host settings, a short spacing). */
 export function ensembleConfig(f: Fleet, ensemble: Record<string, unknown>, o: { spacingSeconds?: number } = {}): EnsembleConfig {

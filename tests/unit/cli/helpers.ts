@@ -62,13 +62,17 @@ export interface CliResult {
     stderr: string;
 }
 
-/** Runs `node --import tsx cli/zkmigrate.ts ...args` (asynchronously: fakes in this process keep answering). */
-export function runCli(args: string[], timeoutMs = 60000): Promise<CliResult> {
+/**
+ * Runs `node --import tsx cli/zkmigrate.ts ...args` (asynchronously: fakes in this process keep
+ * answering); `o.bin` runs the package's bin (cli/zkmigrate.cjs) instead, `o.nodeArgs` go before it.
+ */
+export function runCli(args: string[], timeoutMs = 60000, o: { bin?: boolean; nodeArgs?: string[]; cwd?: string } = {}): Promise<CliResult> {
+    const entry = o.bin ? [join(REPO, "cli", "zkmigrate.cjs")] : ["--import", "tsx", join(REPO, "cli", "zkmigrate.ts")];
     return new Promise((resolve, reject) => {
         execFile(
             process.execPath,
-            ["--import", "tsx", join(REPO, "cli", "zkmigrate.ts"), ...args],
-            { cwd: REPO, timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 16 * 1024 * 1024 },
+            [...(o.nodeArgs ?? []), ...entry, ...args],
+            { cwd: o.cwd ?? REPO, timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 16 * 1024 * 1024 },
             (err, stdout, stderr) => {
                 if (err && typeof (err as { code?: unknown }).code !== "number") {
                     reject(new Error(`zkmigrate ${args.join(" ")}: ${err.message}\n${stderr}`));

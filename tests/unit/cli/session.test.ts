@@ -1,8 +1,10 @@
-// Session helpers without a server: the one-server client (IPv6, chroot) and bounded calls.
+// Session helpers without a server: the one-server client (IPv6, chroot), bounded calls, and a
+// refused connection failing at once (node-zookeeper-client alone retries it until the timeout).
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import * as zookeeper from "node-zookeeper-client";
-import { call, createSingleServerClient, ZkOperationError } from "../../../src/zk";
+import { abort, call, createSingleServerClient, openSession, whenEveryServerRefuses, ZkOperationError } from "../../../src/zk";
+import { closedPort, type Fake, fakeFourLetterServer } from "./helpers";
 
 type Internals = { connectionManager: { servers: { host: string; port: number | string }[]; chrootPath?: string } };
 
@@ -38,5 +40,61 @@ describe("sessions", () => {
             }),
             /create bad: Node path must start with \/ character\./,
         );
+    });
+});
+
+describe("a refused connection fails at once", () => {
+    let down1 = 0;
+    let down2 = 0;
+    let mute: Fake;
+    before(async () => {
+        down1 = await closedPort();
+        down2 = await closedPort();
+        mute = await fakeFourLetterServer(() => undefined);
+    });
+    after(() => mute.close());
+
+    it("openSession rejects with REFUSED, naming the address, long before its timeout", async () => {
+        const started = Date.now();
+        await assert.rejects(openSession({ host: "127.0.0.1", port: down1 }, undefined, 20_000), (e: unknown) => {
+            assert.ok(e instanceof ZkOperationError);
+            assert.equal(e.code, "REFUSED");
+            assert.equal(e.message, `no session with 127.0.0.1:${down1}: connect ECONNREFUSED 127.0.0.1:${down1}`);
+            return true;
+        });
+        assert.ok(Date.now() - started < 1000, `refused after ${Date.now() - started} ms`);
+    });
+
+    it("a server that accepts but does not answer is not refusing: the timeout decides", async () => {
+        const started = Date.now();
+        await assert.rejects(openSession({ host: "127.0.0.1", port: mute.port }, undefined, 600), (e: unknown) => e instanceof ZkOperationError && e.code === "TIMEOUT");
+        assert.ok(Date.now() - started >= 550);
+    });
+
+    it("watches every server of a client: fires once all refused their latest attempt, with each address", async () => {
+        const both = zookeeper.createClient(`127.0.0.1:${down1},127.0.0.1:${down2}`, { sessionTimeout: 10_000, spinDelay: 50, retries: 0 });
+        const why = await new Promise<string>((resolve) => {
+            whenEveryServerRefuses(both, resolve);
+            both.connect();
+        });
+        abort(both);
+        for (const p of [down1, down2]) assert.ok(why.includes(`127.0.0.1:${p}: connect ECONNREFUSED 127.0.0.1:${p}`), why);
+
+        // One refusing and one silent server: never "every server refuses".
+        const mixed = zookeeper.createClient(`127.0.0.1:${down1},127.0.0.1:${mute.port}`, { sessionTimeout: 2000, spinDelay: 50, retries: 0 });
+        let fired = false;
+        whenEveryServerRefuses(mixed, () => (fired = true));
+        mixed.connect();
+        await new Promise((r) => setTimeout(r, 1500));
+        abort(mixed);
+        assert.equal(fired, false);
+    });
+
+    it("an unknown host name counts as refused (getaddrinfo ENOTFOUND)", async () => {
+        await assert.rejects(openSession({ host: "no-such-host.invalid", port: 2181 }, undefined, 20_000), (e: unknown) => {
+            assert.ok(e instanceof ZkOperationError && e.code === "REFUSED", String(e));
+            assert.match(e.message, /^no session with no-such-host\.invalid:2181: getaddrinfo (ENOTFOUND|EAI_AGAIN) no-such-host\.invalid$/);
+            return true;
+        });
     });
 });

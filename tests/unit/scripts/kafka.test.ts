@@ -17,8 +17,8 @@ before(() => {
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const OLD: ConnectString = { servers: [1, 2, 3].map((id) => ({ id, address: `192.0.2.${id}`, port: 2181 })), chroot: "/kafka" };
-const NEW: ConnectString = { servers: [4, 5, 6].map((id) => ({ id, address: `192.0.2.${id}`, port: 2181 })), chroot: "/kafka" };
+const OLD: ConnectString = { servers: [1, 2, 3].map((id) => ({ id, host: `192.0.2.${id}`, port: 2181 })), chroot: "/kafka" };
+const NEW: ConnectString = { servers: [4, 5, 6].map((id) => ({ id, host: `192.0.2.${id}`, port: 2181 })), chroot: "/kafka" };
 const OLD_TEXT = "192.0.2.1:2181,192.0.2.2:2181,192.0.2.3:2181/kafka";
 const NEW_TEXT = "192.0.2.4:2181,192.0.2.5:2181,192.0.2.6:2181/kafka";
 
@@ -27,6 +27,8 @@ interface Install {
     props: string;
     settings: KafkaSettings;
     restarts(): number;
+    /** The gate's tool calls so far, each `<tool> <args>`. */
+    calls(): string[];
     /** Sets what the fake tools answer: the brokers in the cluster metadata and the under-replicated partitions. */
     cluster(o: { brokers?: number[]; urp?: string[]; apiFails?: boolean }): void;
 }
@@ -41,7 +43,8 @@ function install(properties: string, o: { onRestart?: string; timeout?: number; 
     writeFileSync(props, properties);
     const state = join(dir, "state");
     const tool = (name: string, body: string) => {
-        writeFileSync(join(dir, "bin", name), `#!/usr/bin/env bash\nS='${state}'\n${body}\n`);
+        // Each call's arguments are recorded (state/calls), one line per call.
+        writeFileSync(join(dir, "bin", name), `#!/usr/bin/env bash\nS='${state}'\necho "${name} $*" >>"$S/calls"\n${body}\n`);
         chmodSync(join(dir, "bin", name), 0o755);
     };
     tool(
@@ -63,6 +66,7 @@ function install(properties: string, o: { onRestart?: string; timeout?: number; 
             allowChrootChange: o.allowChrootChange ?? false,
         },
         restarts: () => (existsSync(join(state, "restarts")) ? readFileSync(join(state, "restarts"), "utf8").trim().split("\n").length : 0),
+        calls: () => (existsSync(join(state, "calls")) ? readFileSync(join(state, "calls"), "utf8").trim().split("\n") : []),
         cluster: (c) => {
             writeFileSync(join(state, "brokers"), (c.brokers ?? [1, 2, 3]).join(" "));
             writeFileSync(join(state, "urp"), (c.urp ?? []).map((l) => `${l}\n`).join(""));
@@ -186,13 +190,52 @@ describe("renderKafkaBroker", () => {
         assert.equal(i.restarts(), 0);
     });
 
-    it("is shellcheck-clean in both modes, with and without chroot, IPv6 and odd paths", () => {
+    it("without commandConfig the tools get no --command-config", TEST, async () => {
         const i = install(PROPS);
-        const v6: ConnectString = { servers: [{ id: 4, address: "2001:db8::4", port: 2181 }] };
+        const r = await runScript(script(i, "restart"), { binDir: bin });
+        assert.equal(r.code, 0, r.stderr);
+        assert.ok(i.calls().length >= 4, i.calls().join("\n"));
+        for (const c of i.calls()) assert.doesNotMatch(c, /--command-config/);
+    });
+
+    it("commandConfig (a SASL/SSL listener): both tools of the gate get --command-config <file>, on every call", TEST, async () => {
+        const i = install(PROPS);
+        const file = join(i.dir, "client ssl.properties");
+        writeFileSync(file, "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n");
+        i.settings.commandConfig = file;
+        const r = await runScript(script(i, "restart"), { binDir: bin });
+        assert.equal(r.code, 0, r.stderr);
+        const calls = i.calls();
+        assert.deepEqual(
+            [...new Set(calls.map((c) => c.split(" ")[0]))].sort(),
+            ["kafka-broker-api-versions.sh", "kafka-topics.sh"],
+        );
+        for (const c of calls) assert.ok(c.endsWith(` --command-config ${file}`), c);
+        assert.ok(calls.includes(`kafka-broker-api-versions.sh --bootstrap-server 192.0.2.21:9092 --command-config ${file}`), calls.join("\n"));
+        assert.ok(calls.includes(`kafka-topics.sh --bootstrap-server 192.0.2.21:9092 --describe --under-replicated-partitions --command-config ${file}`), calls.join("\n"));
+    });
+
+    it("refuses a commandConfig that is not there, before touching anything", TEST, async () => {
+        const i = install(PROPS);
+        i.settings.commandConfig = join(i.dir, "missing.properties");
+        const r = await runScript(script(i, "restart"), { binDir: bin });
+        assert.equal(r.code, 1);
+        assert.match(r.stderr, /missing\.properties \(kafka\.commandConfig\) is not a file \S+ can read: the gate's tools run as \S+ with --command-config/);
+        assert.deepEqual(i.calls(), []);
+        assert.equal(i.restarts(), 0);
+        assert.equal(readFileSync(i.props, "utf8"), PROPS);
+    });
+
+    it("is shellcheck-clean in both modes, with and without chroot, IPv6, odd paths and a commandConfig", () => {
+        const i = install(PROPS);
+        const v6: ConnectString = { servers: [{ id: 4, host: "2001:db8::4", port: 2181 }] };
         for (const mode of ["restart", "adopt"] as const) {
             for (const c of [NEW, v6]) {
-                const s = renderKafkaBroker({ brokerId: 7, host: "2001:db8::21", kafka: { ...i.settings, serverProperties: "/etc/kafka dir/server.properties" }, connect: c, mode });
-                assert.equal(shellcheck(s), "", `${mode} ${JSON.stringify(c)}`);
+                for (const commandConfig of [undefined, "/etc/kafka/admin client.properties"]) {
+                    const kafka = { ...i.settings, serverProperties: "/etc/kafka dir/server.properties", ...(commandConfig ? { commandConfig } : {}) };
+                    const s = renderKafkaBroker({ brokerId: 7, host: "2001:db8::21", kafka, connect: c, mode });
+                    assert.equal(shellcheck(s), "", `${mode} ${JSON.stringify(c)} ${commandConfig}`);
+                }
             }
         }
     });
@@ -202,5 +245,6 @@ describe("renderKafkaBroker", () => {
         assert.throws(() => renderKafkaBroker({ brokerId: -1, host: "h", kafka: i.settings, connect: NEW, mode: "restart" }), /broker id must be an integer/);
         assert.throws(() => renderKafkaBroker({ brokerId: 1, host: "h", kafka: { ...i.settings, binDir: "bin" }, connect: NEW, mode: "restart" }), /kafka\.binDir must be an absolute path/);
         assert.throws(() => renderKafkaBroker({ brokerId: 1, host: "h", kafka: i.settings, connect: { servers: [] }, mode: "restart" }), /at least one server/);
+        assert.throws(() => renderKafkaBroker({ brokerId: 1, host: "h", kafka: { ...i.settings, commandConfig: "admin.properties" }, connect: NEW, mode: "restart" }), /kafka\.commandConfig must be an absolute path/);
     });
 });

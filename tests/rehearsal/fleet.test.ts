@@ -20,13 +20,13 @@ import {
     type Fleet,
 } from "../../rehearsal/fleet";
 import { DEFAULT_ZK_VERSION } from "../../rehearsal/zookeeper";
-import { assertFleetGone, useFleet } from "./helpers/fleet";
+import { assertFleetGone, useFleet } from "../integration/helpers/fleet";
 
 const ROOT = join(__dirname, "..", "..");
 
 /** Runs a snippet with the rehearsal module loaded in a child process, with the given env and user. */
 function child(code: string, o: { env?: NodeJS.ProcessEnv; user?: string } = {}): { status: number | null; stderr: string } {
-    const node = [process.execPath, "--import", "tsx", "-e", `const r = require(${JSON.stringify(join(ROOT, "rehearsal", "fleet.ts"))}); ${code}`];
+    const node = [process.execPath, "--import", "tsx", "-e", `const r = require(${JSON.stringify(join(ROOT, "rehearsal", "fleet", "index.ts"))}); ${code}`];
     const argv = o.user ? ["runuser", "-u", o.user, "--", ...node] : node;
     const r = spawnSync(argv[0], argv.slice(1), { cwd: ROOT, env: o.env ?? process.env, encoding: "utf8", timeout: 60_000 });
     return { status: r.status, stderr: r.stderr };

@@ -1,5 +1,7 @@
 // ZooKeeper connect strings: `host:port,host:port[/chroot]`, IPv6 literals in brackets
-// (`[::1]:2181`), the port defaulting to 2181. Shared by the smoke and status tools.
+// (`[::1]:2181`), the port defaulting to 2181. The one type, formatter and parser of the project:
+// the model (where clients point), the host scripts (Kafka's zookeeper.connect), the client tools
+// (smoke, status, copy) and the policy pack all use these.
 import { isIP, isIPv6 } from "node:net";
 
 export const DEFAULT_CLIENT_PORT = 2181;
@@ -8,6 +10,8 @@ export interface ZkServerAddress {
     /** A hostname, an IPv4 address or an IPv6 address without its brackets. */
     host: string;
     port: number;
+    /** The server's myid, when the model knows it (never part of the text form). */
+    id?: number;
 }
 
 export interface ConnectString {
@@ -96,9 +100,15 @@ export function chrootProblem(path: string): string | undefined {
     return undefined;
 }
 
+/** A connect string of `servers` (by myid) on one client port, with an optional chroot. */
+export function connectStringOf(servers: { id: number; host: string }[], port: number, chroot?: string): ConnectString {
+    const list = servers.map((s) => ({ id: s.id, host: s.host, port }));
+    return chroot === undefined ? { servers: list } : { servers: list, chroot };
+}
+
 /** `host:port`, with an IPv6 address in brackets. */
 export function formatServer(s: ZkServerAddress): string {
-    return isIPv6(s.host) ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`;
+    return s.host.includes(":") ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`;
 }
 
 /** The connect string of one server with the chroot: what a session to just that server uses. */

@@ -1,21 +1,22 @@
 // `zkmigrate copy` against real ZooKeeper ensembles of the local fleet. One test per fault that
 // users of older copy tools report (open ACLs instead of the source's, ephemerals copied as
 // persistent nodes, large znodes over jute.maxbuffer, lost sequential counters); each also runs
-// the old behaviour (CopyOptions.legacy) to show that its check catches the fault. Then a round
-// trip with --verify through the CLI, the incremental copy, the refusals, and ZooKeeper 3.5
-// (no read-only multi).
+// the old behaviour (the test double legacy-copy.ts) to show that its check catches the fault.
+// Then a round trip with --verify through the CLI, the incremental copy, the refusals, and
+// ZooKeeper 3.5 (no read-only multi).
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as zookeeper from "node-zookeeper-client";
-import { connectString, hostsOf, type Fleet } from "../../rehearsal/fleet";
-import { ZK_VERSIONS, resolveVersion } from "../../rehearsal/zookeeper";
-import { main } from "../../cli/zkmigrate";
-import { CopyError, copyTree, digestId, type AuthInfo, type CopyOptions } from "../../src/zk/copy";
-import { call, connectClient, ZkOperationError } from "../../src/zk/session";
-import { useFleet } from "./helpers/fleet";
+import { connectString, hostsOf, type Fleet } from "../../../rehearsal/fleet";
+import { ZK_VERSIONS, resolveVersion } from "../../../rehearsal/zookeeper";
+import { main } from "../../../cli/zkmigrate";
+import { CopyError, copyTree, digestId, type AuthInfo, type CopyOptions } from "../../../src/zk/copy";
+import { call, connectClient, ZkOperationError } from "../../../src/zk/session";
+import { useFleet } from "../helpers/fleet";
+import { type LegacyFaults, legacyCopy } from "./legacy-copy";
 
 const ADMIN = "copy-admin:admin-secret";
 const OTHER = "copy-other:other-secret";
@@ -114,6 +115,8 @@ suite(resolveVersion(ZK_VERSIONS["3.9"]), { source: 3, target: 3 }, ({ src, dst 
         if (dir) rmSync(dir, { recursive: true, force: true });
     });
     const copy = (from: string, to: string, o: CopyOptions = {}) => copyTree(`${src()}${from}`, `${dst()}${to}`, { sourceAuth: auth(ADMIN, OTHER), targetAuth: auth(ADMIN), ...o });
+    /** The same with the fault of an older copy tool (legacy-copy.ts). */
+    const oldCopy = (from: string, to: string, faults: LegacyFaults, o: CopyOptions = {}) => legacyCopy(`${src()}${from}`, `${dst()}${to}`, { sourceAuth: auth(ADMIN, OTHER), targetAuth: auth(ADMIN), ...o }, faults);
 
     it("copies ACLs as they are, digest ACLs verbatim, also one that locks the copy out of its children (the old copy wrote open ACLs)", async () => {
         await s.create("/acl", "root", OPEN);
@@ -140,7 +143,7 @@ suite(resolveVersion(ZK_VERSIONS["3.9"]), { source: 3, target: 3 }, ({ src, dst 
             dAll.close();
         }
         // The old behaviour: every ACL open. The same check sees it.
-        const old = await copy("/acl", "/acl-old", { legacy: { acl: "open" }, verify: true });
+        const old = await oldCopy("/acl", "/acl-old", { acl: "open" }, { verify: true });
         assert.equal(await d.acl("/acl-old/admin"), "world:anyone:31");
         assert.notEqual(await d.acl("/acl-old/admin"), await s.acl("/acl/admin"));
         assert.equal(old.verify?.ok, true, "verify compares with what was asked (--acl open)");
@@ -170,7 +173,7 @@ suite(resolveVersion(ZK_VERSIONS["3.9"]), { source: 3, target: 3 }, ({ src, dst 
         try {
             await broker.create("/eph/brokers/ids/1", '{"host":"b1"}', OPEN, zookeeper.CreateMode.EPHEMERAL);
             // The old behaviour: the registration becomes a persistent node on the target.
-            await copy("/eph", "/eph", { legacy: { copyEphemeralAsPersistent: true } });
+            await oldCopy("/eph", "/eph", { copyEphemeralAsPersistent: true });
             const stale = await d.exists("/eph/brokers/ids/1");
             assert.ok(stale, "the old behaviour copied the ephemeral node");
             assert.equal(stale!.ephemeralOwner.readBigInt64BE(0), 0n, "as a persistent node");
@@ -196,7 +199,7 @@ suite(resolveVersion(ZK_VERSIONS["3.9"]), { source: 3, target: 3 }, ({ src, dst 
         assert.equal(ok.verify?.ok, true, JSON.stringify(ok.verify?.differences));
         assert.ok(ok.written.batches >= 5, `one 600 KB znode per batch at most (${ok.written.batches} batches)`);
         // The old behaviour: one multi of 3 MB. The server drops it; the multi changed nothing.
-        await assert.rejects(copy("/big", "/big-old", { legacy: { ignoreByteBound: true }, stallTimeoutMs: 15_000 }), (e: unknown) => {
+        await assert.rejects(oldCopy("/big", "/big-old", { ignoreByteBound: true }, { stallTimeoutMs: 15_000 }), (e: unknown) => {
             assert.ok(e instanceof CopyError, String(e));
             assert.equal(e.kind, "write", e.message);
             return true;
@@ -233,7 +236,7 @@ suite(resolveVersion(ZK_VERSIONS["3.9"]), { source: 3, target: 3 }, ({ src, dst 
         assert.ok(Number(next.slice(-10)) >= Number(sourceNext.slice(-10)), `${next} not before the source's ${sourceNext}`);
         // The old behaviour: the counter restarts at the number of copied children, and the next
         // sequential create collides with the first copied one.
-        await copy("/seq", "/seq-old", { legacy: { keepCounters: false } });
+        await oldCopy("/seq", "/seq-old", { keepCounters: false });
         assert.deepEqual(await d.children("/seq-old"), ["item-0000000003", "item-0000000004", "item-0000000005", sourceNext.slice("/seq/".length)]);
         assert.equal(await failure(d.create("/seq-old/item-", "new", OPEN, zookeeper.CreateMode.PERSISTENT_SEQUENTIAL)), "NODE_EXISTS");
     });

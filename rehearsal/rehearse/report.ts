@@ -1,0 +1,194 @@
+// The rehearsal's report: what the runner measured (RehearsalResult), the one-line JSON summary,
+// the full JSON report file, and the table printed at the end. Pure: no fleet, no engine.
+import type { KafkaFigures, KafkaLoad } from "../kafka-load";
+
+export interface GroupFigures {
+    maxGapMs: number;
+    groupGapMs: number;
+    acknowledged: number;
+    failedOps: number;
+}
+
+export interface PhaseReport {
+    phase: string;
+    attempt: number;
+    result: "succeeded" | "failed";
+    /** When the phase's `pulumi up` started (ISO). */
+    startedAt: string;
+    wallMs: number;
+    clients: Record<string, GroupFigures>;
+    /** With --kafka: the producers in this phase. */
+    kafka?: { acknowledged: number; failedSends: number; maxProduceGapMs: number };
+    connect: string;
+    /** startMs: from the start of the phase. */
+    steps: { name: string; op: string; startMs: number; ms: number; failed?: boolean; leaderAtStart?: number[] }[];
+    error?: string;
+}
+
+export interface RollingStep {
+    phase: string;
+    step: string;
+    server: number;
+    restartsLeader: boolean;
+    maxGapMs: number;
+}
+
+export interface SplitFigures {
+    firewallUpAt?: number;
+    sourceMaxGapMs?: number;
+    targetUnavailableMs?: number;
+    targetsServingMs?: number;
+}
+
+export interface Verdict {
+    lost: number;
+    acknowledged: number;
+    lostSample: string[];
+    sourceUsersLost: number;
+    sourceUsersAcknowledged: number;
+}
+
+/** What a run measured; filled as it goes, so a failed run reports what it reached. */
+export interface RehearsalResult {
+    scenario: string;
+    kafka: boolean;
+    fleet: string;
+    report: string;
+    started: number;
+    phases: PhaseReport[];
+    rolling: RollingStep[];
+    split: SplitFigures;
+    verdict?: Verdict;
+    kafkaVerdict?: KafkaFigures;
+    /** The Kafka controller just before `clients` (read from /controller), which must restart last. */
+    kafkaController?: number;
+    /** The Kafka load, for its crashes, stalls and failures. */
+    kafkaLoad?: Pick<KafkaLoad, "crashes" | "stalls" | "producers" | "consumerErrors">;
+    failure?: string;
+}
+
+export function newResult(o: { scenario: string; kafka: boolean; fleetName: string; report: string }, started: number): RehearsalResult {
+    return { scenario: o.scenario, kafka: o.kafka, fleet: o.fleetName, report: o.report, started, phases: [], rolling: [], split: {} };
+}
+
+/** The one-line JSON summary (the last line printed); `ok` only with 0 lost and every phase applied. */
+export function summarize(r: RehearsalResult, now: number = Date.now()) {
+    const { phases, rolling, split, verdict, kafkaVerdict, failure } = r;
+    const nonLeader = rolling.filter((x) => !x.restartsLeader);
+    const summary = {
+        scenario: r.scenario,
+        ok: false,
+        lost: verdict ? verdict.lost + verdict.sourceUsersLost : null,
+        acknowledged: verdict ? verdict.acknowledged + verdict.sourceUsersAcknowledged : null,
+        splitSourceMaxGapMs: split.sourceMaxGapMs ?? null,
+        splitTargetUnavailableMs: split.targetUnavailableMs ?? null,
+        splitTargetsServingMs: split.targetsServingMs ?? null,
+        maxRollingGapMs: nonLeader.length > 0 ? Math.max(...nonLeader.map((x) => x.maxGapMs)) : null,
+        maxLeaderRestartGapMs: rolling.some((x) => x.restartsLeader) ? Math.max(...rolling.filter((x) => x.restartsLeader).map((x) => x.maxGapMs)) : null,
+        failedOps: phases.reduce((n, p) => n + p.clients.migrating.failedOps + p.clients["source-users"].failedOps, 0),
+        ...(r.kafka
+            ? {
+                  kafka: kafkaVerdict
+                      ? {
+                            acknowledged: kafkaVerdict.acknowledged,
+                            consumed: kafkaVerdict.consumed,
+                            lost: kafkaVerdict.lost,
+                            duplicated: kafkaVerdict.duplicated,
+                            redelivered: kafkaVerdict.redelivered,
+                            failedSends: kafkaVerdict.failedSends,
+                            workerCrashes: kafkaVerdict.workerCrashes,
+                            consumerStalls: kafkaVerdict.consumerStalls,
+                            maxProduceGapMs: Math.max(0, ...phases.map((p) => p.kafka?.maxProduceGapMs ?? 0)),
+                            controller: r.kafkaController ?? null,
+                            // The brokers restarted in `clients`, in the order they started.
+                            restartOrder: (phases.find((p) => p.phase === "clients")?.steps ?? [])
+                                .filter((x) => x.op === "update" && /-broker-\d+$/.test(x.name))
+                                .sort((a, b) => a.startMs - b.startMs)
+                                .map((x) => Number(/-broker-(\d+)$/.exec(x.name)![1])),
+                        }
+                      : null,
+              }
+            : {}),
+        wallMs: now - r.started,
+        phases: Object.fromEntries(
+            phases.map((p) => [
+                p.attempt > 1 ? `${p.phase}#${p.attempt}` : p.phase,
+                {
+                    result: p.result,
+                    wallMs: p.wallMs,
+                    maxGapMs: Math.max(p.clients.migrating.maxGapMs, p.clients["source-users"].maxGapMs),
+                    failedOps: p.clients.migrating.failedOps + p.clients["source-users"].failedOps,
+                    ...(p.kafka ? { kafkaMaxProduceGapMs: p.kafka.maxProduceGapMs } : {}),
+                },
+            ]),
+        ),
+        ...(failure ? { failure: failure.split("\n")[0] } : {}),
+    };
+    summary.ok = !failure && summary.lost === 0 && phases.length > 0 && (!r.kafka || (kafkaVerdict !== undefined && kafkaVerdict.lost === 0));
+    return summary;
+}
+
+export type Summary = ReturnType<typeof summarize>;
+
+/** The report file: the summary and everything behind it. */
+export function fullReport(r: RehearsalResult, summary: Summary) {
+    const k = r.kafkaLoad;
+    return {
+        summary,
+        phases: r.phases,
+        rolling: r.rolling,
+        split: r.split,
+        verdict: r.verdict ?? null,
+        kafka: r.kafkaVerdict ?? null,
+        kafkaCrashes: k?.crashes ?? [],
+        kafkaConsumerStalls: k?.stalls ?? [],
+        kafkaSendFailures: k?.producers.flatMap((p) => p.failures.map((f) => ({ producer: p.name, ...f }))).slice(0, 50) ?? [],
+        kafkaClientErrors: k?.consumerErrors.slice(0, 50) ?? [],
+        fleet: r.fleet,
+        at: new Date(r.started).toISOString(),
+    };
+}
+
+/** The table printed at the end (before the JSON summary line). */
+export function renderReport(r: RehearsalResult, summary: Summary): string {
+    const { phases, rolling, split, verdict, kafkaVerdict, failure } = r;
+    const lines = [
+        "",
+        `zkmigrate rehearsal (${r.scenario}${r.kafka ? ", with Kafka" : ""}): ${summary.ok ? "PASSED" : "FAILED"}${failure ? ` — ${failure.split("\n")[0]}` : ""}`,
+        "",
+        `${"phase".padEnd(20)}${"result".padEnd(11)}${"wall s".padStart(8)}${"migrating gap ms".padStart(18)}${"source-users gap ms".padStart(21)}${"failed ops".padStart(12)}${r.kafka ? `${"kafka acks".padStart(12)}${"produce gap ms".padStart(16)}` : ""}`,
+        ...phases.map((p) =>
+            [
+                (p.attempt > 1 ? `${p.phase} (#${p.attempt})` : p.phase).padEnd(20),
+                p.result.padEnd(11),
+                (p.wallMs / 1000).toFixed(1).padStart(8),
+                String(p.clients.migrating.maxGapMs).padStart(18),
+                String(p.clients["source-users"].maxGapMs).padStart(21),
+                String(p.clients.migrating.failedOps + p.clients["source-users"].failedOps).padStart(12),
+                ...(p.kafka ? [String(p.kafka.acknowledged).padStart(12), String(p.kafka.maxProduceGapMs).padStart(16)] : []),
+            ].join(""),
+        ),
+        "",
+        "rolling restart steps (longest write gap of any session while the step ran):",
+        ...rolling.map((x) => `  ${x.phase.padEnd(17)} ${x.step.padEnd(22)} ${x.restartsLeader ? "leader    " : "not leader"} ${String(x.maxGapMs).padStart(6)} ms`),
+        "",
+        `split: sources' longest write gap ${split.sourceMaxGapMs ?? "-"} ms; targets unavailable ${split.targetUnavailableMs ?? "-"} ms after the firewall went up (all serving by srvr after ${split.targetsServingMs ?? "-"} ms)`,
+        verdict
+            ? `loss check: ${verdict.acknowledged} acknowledged writes of the migrating clients, ${verdict.lost} lost; ${verdict.sourceUsersAcknowledged} of the source's other users, ${verdict.sourceUsersLost} lost${verdict.lostSample.length ? ` (e.g. ${verdict.lostSample.join(", ")})` : ""}`
+            : "loss check: not reached",
+        ...(r.kafka
+            ? [
+                  "",
+                  "Kafka brokers (rolling restart in clients, the controller last):",
+                  ...phases.flatMap((p) =>
+                      p.steps.filter((x) => /-broker-\d+$/.test(x.name) && x.op === "update").map((x) => `  ${p.phase.padEnd(17)} ${x.name.padEnd(28)} ${(x.ms / 1000).toFixed(1).padStart(6)} s${x.failed ? " FAILED" : ""}`),
+                  ),
+                  kafkaVerdict
+                      ? `Kafka loss check: ${kafkaVerdict.acknowledged} acknowledged, ${kafkaVerdict.consumed} consumed, ${kafkaVerdict.lost} lost, ${kafkaVerdict.duplicated} duplicated in the log (${kafkaVerdict.redelivered} redelivered to consumers, ${kafkaVerdict.failedSends} sends not acknowledged, ${kafkaVerdict.workerCrashes} client processes crashed and ${kafkaVerdict.consumerStalls} stalled consumers replaced)${kafkaVerdict.lostDetail.length ? `; lost: ${kafkaVerdict.lostDetail.map((d) => `${d.id} acknowledged ${d.ackedAt} at ${d.offset ?? "?"}, now there: ${d.nowAtOffset}`).join("; ")}` : ""}`
+                      : "Kafka loss check: not reached",
+              ]
+            : []),
+        `report: ${r.report}`,
+    ];
+    return lines.join("\n");
+}

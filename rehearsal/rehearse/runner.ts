@@ -1,0 +1,303 @@
+// The rehearsal's runner: the engine, a fleet, a stack of a copy of the project on a local file
+// backend, the load, one `pulumi up` per phase as the scenario says, the loss check; the fleet,
+// the stack and the temp dir are always destroyed (also on failure and on SIGINT). It fills a
+// RehearsalResult as it goes (report.ts turns it into the report).
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { spawnSync } from "node:child_process";
+import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automation";
+import { REPO, copyProject, engineEnv, findEngine } from "../engine";
+import { createFleet, destroyFleet, hostsOf, stackHostConfig, type Fleet } from "../fleet";
+import type { Window } from "../gaps";
+import { StressGroup } from "../stress";
+import { withTimeout } from "../with-timeout";
+import { Display } from "./display";
+import { KafkaPart, kafkaClients, kafkaFleet } from "./kafka";
+import { ModeMonitor } from "./monitor";
+import type { Options } from "./options";
+import { newResult, type GroupFigures, type PhaseReport, type RehearsalResult } from "./report";
+import { PROCEDURES, SCENARIOS, type Rehearsal, type Scenario } from "./scenarios";
+import { recordSteps, type StepTiming } from "./steps";
+
+/** The ensemble's name in the stack config. */
+const ENSEMBLE = "kafka";
+/** Kafka's chroot on the source: the migrating clients' connect string ends with it. */
+const CHROOT = "/kafka";
+const STACK = "rehearsal";
+const UP_TIMEOUT_MS = 10 * 60_000;
+
+/** The installed engine; built by tools/pulumi/install.sh first when there is none. */
+function ensureEngine(): string {
+    const found = findEngine();
+    if (found) return found;
+    console.error("rehearse: no Pulumi engine installed; building it (tools/pulumi/install.sh)");
+    const r = spawnSync("bash", [path.join(REPO, "tools/pulumi/install.sh")], { stdio: "inherit", timeout: 3600_000 });
+    if (r.status !== 0) throw new Error("tools/pulumi/install.sh failed: the Pulumi engine is needed for the rehearsal");
+    const built = findEngine();
+    if (!built) throw new Error("tools/pulumi/install.sh ran but no pulumi and pulumi-language-nodejs were found");
+    return built;
+}
+
+/** Runs the rehearsal the options describe; never throws (a failure is in `failure`). */
+export async function runRehearsal(o: Options): Promise<RehearsalResult> {
+    const started = Date.now();
+    const result = newResult(o, started);
+    const scenario: Scenario = SCENARIOS[o.scenario];
+    const procedure = PROCEDURES[scenario.procedure];
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "zkmigrate-rehearse-"));
+    let fleet: Fleet | undefined;
+    let stack: Stack | undefined;
+    const groups: StressGroup[] = [];
+    let kafka: KafkaPart | undefined;
+    let monitor: ModeMonitor | undefined;
+    let display: Display | undefined;
+    let phaseLabel = "setup";
+    const say = (s: string) => (display ? display.line(s) : console.error(s));
+    let interrupted = false;
+    const onSignal = () => {
+        interrupted = true;
+        say("rehearse: interrupted; cleaning up");
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+
+    const cleanup = async () => {
+        display?.stop();
+        await kafka?.load.stop(0).catch(() => undefined);
+        await Promise.all(groups.map((g) => g.stop().catch(() => undefined)));
+        await monitor?.stop().catch(() => undefined);
+        if (stack) {
+            try {
+                await withTimeout(stack.destroy({}), 5 * 60_000, "pulumi destroy");
+            } catch (e) {
+                console.error(`rehearse: pulumi destroy failed (${(e as Error).message.split("\n")[0]}); removing the stack anyway`);
+            }
+            await stack.workspace.removeStack(STACK, { force: true }).catch(() => undefined);
+        }
+        if (fleet) await destroyFleet(fleet.name, {}).catch((e) => console.error(`rehearse: destroying fleet ${fleet?.name}: ${(e as Error).message}`));
+        fs.rmSync(tmp, { recursive: true, force: true });
+    };
+
+    try {
+        // 1. The engine and the fleet.
+        const bin = ensureEngine();
+        const envVars = engineEnv(bin, path.join(tmp, "state"), `rehearsal-${process.pid}`);
+        fs.mkdirSync(path.join(tmp, "state"));
+        // The Automation API checks the CLI version before any workspace exists: this process's env too.
+        for (const [k, v] of Object.entries(envVars)) process.env[k] = v;
+        const pulumiCommand = await PulumiCommand.get({ root: path.dirname(bin) });
+        console.error(`rehearse: scenario ${o.scenario}; Pulumi ${pulumiCommand.version?.toString() ?? "?"} from ${bin}`);
+
+        console.error(`rehearse: creating fleet ${o.fleetName} (source 1-3, target 4-6 empty; both serving${o.kafka ? `; Kafka brokers 1-3 on the source's ${CHROOT}` : ""})`);
+        fleet = await createFleet(
+            {
+                name: o.fleetName,
+                ensembles: procedure.ensembles,
+                ...(o.version ? { version: o.version } : {}),
+                ...(o.kafka ? { kafka: kafkaFleet(CHROOT) } : {}),
+            },
+            { log: (l) => console.error(`fleet: ${l}`) },
+        );
+        const f = fleet;
+        const sources = hostsOf(f, "source");
+        const targets = hostsOf(f, "target");
+        const sourceConnect = sources.map((h) => `${h.address}:2181`).join(",");
+
+        // 2. The stack: a copy of the project, config describing the fleet.
+        const project = path.join(tmp, "project");
+        copyProject(project);
+        const entry = { name: ENSEMBLE, ...procedure.ensemble(f), clients: { chroot: CHROOT, ...(o.kafka ? kafkaClients(f) : {}) } };
+        const ensemble = scenario.ensemble ? scenario.ensemble(entry) : entry;
+        const stackConfig = {
+            config: {
+                "zkmigrate:sshUser": "root",
+                "zkmigrate:defaults": { ...stackHostConfig(f), spacingSeconds: o.spacingSeconds },
+                "zkmigrate:ensembles": [ensemble],
+            },
+        };
+        fs.writeFileSync(path.join(project, `Pulumi.${STACK}.yaml`), JSON.stringify(stackConfig, null, 2));
+        stack = await LocalWorkspace.createStack({ stackName: STACK, workDir: project }, { pulumiCommand, envVars });
+        await stack.setConfig("zkmigrate:sshPrivateKey", { value: fs.readFileSync(f.sshKey, "utf8"), secret: true });
+
+        // 3. Load: Kafka's chroot on the source, two client groups, the mode monitor.
+        const setup = await StressGroup.start({ name: "setup", connect: sourceConnect, base: `${CHROOT}/.setup`, sessions: 1, pauseMs: 1000 });
+        await setup.stop();
+        const migrating = await StressGroup.start({ name: "migrating", connect: `${sourceConnect}${CHROOT}`, base: "/stress", sessions: 3 });
+        groups.push(migrating);
+        const sourceUsers = await StressGroup.start({ name: "source-users", connect: sourceConnect, base: "/other-tenant/stress", sessions: 2 });
+        groups.push(sourceUsers);
+        if (o.kafka) {
+            kafka = await KafkaPart.start(f);
+            result.kafkaLoad = kafka.load;
+        }
+        const kp = kafka;
+        monitor = new ModeMonitor([...sources, ...targets]);
+        monitor.start();
+        const m = monitor;
+        const phaseStart = { t: Date.now() };
+        display = new Display(o.live, () => {
+            const w = { start: phaseStart.t, end: Date.now() };
+            const g1 = migrating.gaps(w);
+            const g2 = sourceUsers.gaps(w);
+            const k = kp ? kp.status(w) : "";
+            return `[${phaseLabel} ${((Date.now() - phaseStart.t) / 1000).toFixed(0)} s] acks ${migrating.acknowledged}+${sourceUsers.acknowledged} · longest gap migrating ${g1.perSessionMs} ms, source-users ${g2.perSessionMs} ms${k} · ${m.current()}`;
+        });
+        display.start();
+
+        // 4. The phases, as the scenario runs each.
+        const runPhase = async (phase: string, attempt: number, before?: () => Promise<void>): Promise<PhaseReport> => {
+            phaseLabel = phase;
+            await stack!.setConfig("zkmigrate:ensembles[0].phase", { value: phase }, true);
+            if (before) await before();
+            const { steps, onEvent } = recordSteps(phase, say);
+            say(`rehearse: phase ${phase}${attempt > 1 ? ` (attempt ${attempt})` : ""}: pulumi up`);
+            phaseStart.t = Date.now();
+            const t0 = phaseStart.t;
+            let outcome: "succeeded" | "failed" = "succeeded";
+            let error: string | undefined;
+            let connect = migrating.currentConnect;
+            try {
+                const up = await withTimeout(stack!.up({ onEvent }), UP_TIMEOUT_MS, `pulumi up (${phase})`);
+                const ens = (up.outputs.ensembles?.value ?? {}) as Record<string, { connect?: string }>;
+                connect = ens[ENSEMBLE]?.connect ?? connect;
+            } catch (e) {
+                outcome = "failed";
+                error = (e as Error).message.replace(/: running "(?:[^"\\]|\\.)*"/g, "");
+            }
+            const t1 = Date.now();
+            // Kafka moves to the connect string the phase publishes.
+            if (outcome === "succeeded" && connect !== migrating.currentConnect) {
+                say(`  ${phase}: clients move to ${connect}`);
+                migrating.setConnect(connect);
+            }
+            const w: Window = { start: t0, end: t1 };
+            const report: PhaseReport = {
+                phase,
+                attempt,
+                result: outcome,
+                startedAt: new Date(t0).toISOString(),
+                wallMs: t1 - t0,
+                clients: { migrating: groupFigures(migrating, w), "source-users": groupFigures(sourceUsers, w) },
+                ...(kp ? { kafka: kp.phaseFigures(w) } : {}),
+                connect,
+                steps: [...steps.values()]
+                    .filter((s) => s.op !== "same")
+                    .map((s) => ({
+                        name: s.name,
+                        op: s.op,
+                        startMs: s.start - t0,
+                        ms: (s.end ?? t1) - s.start,
+                        ...(s.failed ? { failed: true } : {}),
+                        ...(/-restart-\d+$/.test(s.name) ? { leaderAtStart: m.leadersAt(s.start) } : {}),
+                    })),
+                ...(error ? { error } : {}),
+            };
+            result.phases.push(report);
+            const c = report.clients;
+            say(
+                `rehearse: phase ${phase} ${outcome} in ${(report.wallMs / 1000).toFixed(1)} s; longest write gap migrating ${c.migrating.maxGapMs} ms, source-users ${c["source-users"].maxGapMs} ms; failed ops ${c.migrating.failedOps}+${c["source-users"].failedOps}` +
+                    (report.kafka ? `; kafka: ${report.kafka.acknowledged} acknowledged, longest produce gap ${report.kafka.maxProduceGapMs} ms, failed sends ${report.kafka.failedSends}` : ""),
+            );
+            if (phase !== "split") {
+                result.rolling.push(...rollingSteps(phase, steps, t1, m, migrating, sourceUsers));
+            } else if (outcome === "succeeded") {
+                result.split = splitFigures(steps, w, m, targets.map((h) => h.id), migrating, sourceUsers);
+            }
+            if (interrupted) throw new Error("interrupted");
+            return report;
+        };
+
+        const rehearsal: Rehearsal = { fleet: f, sources, targets, say, runPhase };
+        const phases: Partial<Record<string, (r: Rehearsal, phase: string) => Promise<void>>> = scenario.phases ?? {};
+        for (const phase of procedure.phases) {
+            const own = phases[phase];
+            if (own) {
+                await own(rehearsal, phase);
+                continue;
+            }
+            if (kp) await kp.beforePhase(phase, `${sourceConnect}${CHROOT}`, say);
+            const r = await runPhase(phase, 1);
+            if (r.result !== "succeeded") throw new Error(`phase ${phase} failed: ${r.error}`);
+        }
+
+        // 5. The loss check.
+        phaseLabel = "loss check";
+        await Promise.all(groups.map((g) => g.stop()));
+        const finalConnect = migrating.currentConnect;
+        const mv = await migrating.verify(finalConnect);
+        const sv = await sourceUsers.verify(sourceConnect);
+        result.verdict = {
+            lost: mv.lost.length,
+            acknowledged: mv.acknowledged,
+            lostSample: mv.lost.slice(0, 10),
+            sourceUsersLost: sv.lost.length,
+            sourceUsersAcknowledged: sv.acknowledged,
+        };
+        say(`rehearse: loss check on ${finalConnect}: ${mv.acknowledged} acknowledged, ${mv.present} present, ${mv.lost.length} lost; source-users on ${sourceConnect}: ${sv.acknowledged} acknowledged, ${sv.lost.length} lost`);
+        if (kp) {
+            result.kafkaVerdict = await kp.verify(say);
+        }
+    } catch (e) {
+        result.failure = (e as Error).message;
+        say(`rehearse: FAILED: ${result.failure}`);
+    } finally {
+        display?.stop();
+        display = undefined;
+        console.error("rehearse: destroying the stack and the fleet");
+        await cleanup();
+    }
+    result.kafkaController = kafka?.controller;
+    return result;
+}
+
+/** A client group's figures within a phase's window. */
+function groupFigures(g: StressGroup, w: Window): GroupFigures {
+    const gaps = g.gaps(w);
+    return {
+        maxGapMs: gaps.perSessionMs,
+        groupGapMs: gaps.groupMs,
+        acknowledged: g.stats.reduce((n, s) => n + s.acked.filter((a) => a.at >= w.start && a.at <= w.end).length, 0),
+        failedOps: g.failuresIn(w),
+    };
+}
+
+/** Rolling steps: each restart outside the split, judged by whether it restarted the leader. */
+function rollingSteps(phase: string, steps: Map<string, StepTiming>, t1: number, m: ModeMonitor, migrating: StressGroup, sourceUsers: StressGroup): RehearsalResult["rolling"] {
+    const out: RehearsalResult["rolling"] = [];
+    for (const s of steps.values()) {
+        const mm = /-restart-(\d+)$/.exec(s.name);
+        // Only restarts: an update of a restart resource (a create only checks health);
+        // a server that stops for good (the dormant target at `joined`) is no restart.
+        if (!mm || s.op !== "update" || s.failed || s.stops) continue;
+        const id = Number(mm[1]);
+        const sw = { start: s.start, end: s.end ?? t1 };
+        const leaders = new Set([...m.leadersAt(s.start), ...m.leadersAt(sw.end)]);
+        out.push({
+            phase,
+            step: s.name,
+            server: id,
+            restartsLeader: leaders.has(id),
+            maxGapMs: Math.max(migrating.gaps(sw).perSessionMs, sourceUsers.gaps(sw).perSessionMs),
+        });
+    }
+    return out;
+}
+
+/** The split: the sources' longest gap, and how long the targets were unavailable after the firewall went up. */
+function splitFigures(steps: Map<string, StepTiming>, w: Window, m: ModeMonitor, targetIds: number[], migrating: StressGroup, sourceUsers: StressGroup): RehearsalResult["split"] {
+    const fw = [...steps.values()].filter((s) => /-firewall-\d+$/.test(s.name) && s.end !== undefined);
+    const up = fw.length > 0 ? Math.max(...fw.map((s) => s.end!)) : undefined;
+    return {
+        firewallUpAt: up,
+        sourceMaxGapMs: sourceUsers.gaps(w).perSessionMs,
+        ...(up !== undefined
+            ? {
+                  // The migrating clients already use the targets: how long after the
+                  // firewall went up until they were acknowledged again (0: never stopped).
+                  targetUnavailableMs: migrating.gaps({ start: up, end: w.end }).groupMs,
+                  targetsServingMs: (m.firstServing(targetIds, up) ?? w.end) - up,
+              }
+            : {}),
+    };
+}

@@ -1,0 +1,144 @@
+// Loading the stack config: the raw values Pulumi hands the program, the schema (the leaf plus each
+// procedure's part, from the registry), the resolved ensembles and the checks across them. Every
+// problem is reported at once, with its config path.
+import { z } from "zod";
+import { PROCEDURE_NAMES, PROCEDURES, procedureOf, type EnsembleConfig } from "../procedures/registry";
+import { ConfigError, ensemblePath, NAMESPACE, type ConfigIssue } from "./errors";
+import { CONFIG_KEYS, hostDefaultsSchema, settingsSchema, type Settings } from "./schema";
+
+export interface FleetConfig {
+    settings: Settings;
+    ensembles: EnsembleConfig[];
+}
+
+/** Raw config values by key (without the `zkmigrate:` prefix), as Pulumi config returns them. */
+export type RawConfig = Record<string, unknown>;
+
+/** Settings that arrive as strings from the config but are numbers, booleans or objects. */
+const JSON_KEYS = new Set(["sshPort", "leaderProbe", "leaderProbeTimeoutMs", "defaults", "ensembles"]);
+
+/** The raw config from Pulumi's `allConfig()` (`zkmigrate:<key>` -> string), JSON keys parsed. */
+export function rawConfigOf(all: Record<string, string>): RawConfig {
+    const raw: RawConfig = {};
+    for (const [key, value] of Object.entries(all)) {
+        if (!key.startsWith(`${NAMESPACE}:`)) continue;
+        const k = key.slice(NAMESPACE.length + 1);
+        try {
+            raw[k] = JSON_KEYS.has(k) ? JSON.parse(value) : value;
+        } catch {
+            raw[k] = value; // the schema names the key and what it expected
+        }
+    }
+    return raw;
+}
+
+const schemas = PROCEDURE_NAMES.map((n) => PROCEDURES[n].schema) as unknown as [z.ZodObject, ...z.ZodObject[]];
+const ensembleSchema = z.discriminatedUnion("procedure", schemas as any, {
+    error: (iss) => (iss.code === "invalid_union" ? `unknown procedure (one of: ${PROCEDURE_NAMES.map((n) => JSON.stringify(n)).join(", ")})` : undefined),
+});
+
+function formatPath(key: string, path: readonly PropertyKey[]): string {
+    let s = `${NAMESPACE}:${key}`;
+    for (const p of path) {
+        s += typeof p === "number" ? `[${p}]` : `.${String(p)}`;
+    }
+    return s;
+}
+
+function parseKey<T extends z.ZodType>(key: string, schema: T, value: unknown, issues: ConfigIssue[]): z.output<T> | undefined {
+    const r = schema.safeParse(value);
+    if (r.success) {
+        return r.data;
+    }
+    for (const i of r.error.issues) {
+        issues.push({ path: formatPath(key, i.path), reason: i.message });
+    }
+    return undefined;
+}
+
+/**
+ * Parses and checks the whole stack config. Throws a ConfigError listing every problem.
+ * `isSecret(key)` tells whether a config key was given as a secret (the SSH key must be one).
+ */
+export function loadConfig(raw: RawConfig, isSecret: (key: string) => boolean = () => true): FleetConfig {
+    const issues: ConfigIssue[] = [];
+    const { defaults: rawDefaults, ensembles: rawEnsembles, ...scalars } = raw;
+    const settings = parseSettings(scalars, issues);
+    const defaults = parseKey("defaults", hostDefaultsSchema, rawDefaults ?? {}, issues);
+    const ensemblesRaw = parseKey("ensembles", z.array(ensembleSchema).min(1, "at least one ensemble"), rawEnsembles, issues);
+
+    if (settings?.sshPrivateKey !== undefined && !isSecret(`${NAMESPACE}:sshPrivateKey`)) {
+        issues.push({
+            path: `${NAMESPACE}:sshPrivateKey`,
+            reason: "the SSH private key must be a secret: pulumi config set --secret zkmigrate:sshPrivateKey < key",
+        });
+    }
+    if (!settings || !defaults || !ensemblesRaw) {
+        throw new ConfigError(issues);
+    }
+    const ensembles = (ensemblesRaw as { procedure: EnsembleConfig["procedure"] }[]).map((e, index) => procedureOf(e).resolve(e as never, index, defaults));
+    issues.push(...validateFleet(ensembles));
+    if (settings.sshPrivateKey === undefined) {
+        issues.push({
+            path: `${NAMESPACE}:sshPrivateKey`,
+            reason: "required to run the host steps over SSH: pulumi config set --secret zkmigrate:sshPrivateKey < key",
+        });
+    }
+    if (issues.length > 0) {
+        throw new ConfigError(issues);
+    }
+    return { settings, ensembles };
+}
+
+/** The scalar keys are separate config keys: report each under its own name. */
+function parseSettings(scalars: Record<string, unknown>, issues: ConfigIssue[]): Settings | undefined {
+    const r = settingsSchema.safeParse(scalars);
+    if (r.success) {
+        return r.data;
+    }
+    for (const i of r.error.issues) {
+        if (i.code === "unrecognized_keys") {
+            for (const k of i.keys) {
+                issues.push({ path: `${NAMESPACE}:${k}`, reason: `unknown key (known: ${CONFIG_KEYS.join(", ")})` });
+            }
+        } else {
+            issues.push({ path: formatPath(String(i.path[0]), i.path.slice(1)), reason: i.message });
+        }
+    }
+    return undefined;
+}
+
+/** Checks one fleet's ensembles: each by its procedure's rules, then across them (pure, for table tests). */
+export function validateFleet(ensembles: EnsembleConfig[]): ConfigIssue[] {
+    const issues: ConfigIssue[] = [];
+    const names = new Map<string, number>();
+    const endpoints = new Map<string, string>();
+    for (const e of ensembles) {
+        if (!/^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(e.name) || e.name.length > 40) {
+            issues.push({ path: ensemblePath(e, ".name"), reason: `"${e.name}" is not a DNS label of at most 40 characters (a-z, 0-9, -)` });
+        }
+        const other = names.get(e.name);
+        if (other !== undefined) {
+            issues.push({ path: ensemblePath(e, ".name"), reason: `ensemble name "${e.name}" is used twice (also zkmigrate:ensembles[${other}])` });
+        }
+        names.set(e.name, e.index);
+        const p = procedureOf(e);
+        issues.push(...p.validate(e));
+        // A host:port is one ZooKeeper server; two ensembles cannot both manage it. Procedures that
+        // manage no server (block & copy only reads and writes znodes) may share them.
+        if (!p.managesServers) continue;
+        for (const [group, list] of p.groups(e)) {
+            list.forEach((s, i) => {
+                const key = `${s.host}:${e.ports.client}`;
+                const where = ensemblePath(e, `.${group}[${i}].host`);
+                const seen = endpoints.get(key);
+                if (seen !== undefined) {
+                    issues.push({ path: where, reason: `host ${s.host} is listed twice (also ${seen})` });
+                } else {
+                    endpoints.set(key, where);
+                }
+            });
+        }
+    }
+    return issues;
+}

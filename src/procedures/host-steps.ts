@@ -1,0 +1,129 @@
+// The host side of a plan, shared by the procedures whose servers run on hosts: per server a
+// preflight (in the phases that have one), a config write, a firewall split where the phase has
+// one, and a restart step whose effect is a restart exactly when what the server runs changes.
+import { formatConnectString } from "../format/connect-string";
+import { sameMembership } from "../format/zoo-cfg";
+import type { ClientGroup, Effect, PreflightCheck, Step, Window } from "../steps";
+import type { DesiredState, HostSettings, RestartGroup, ServerState } from "../types";
+
+/** Whether a server's running state changes between two desired states (a host restart or stop). */
+export function needsRestart(a: ServerState, b: ServerState): boolean {
+    if (b.location === "pod" || a.location === "pod") {
+        return false; // moving into a pod is a cutover step, not a host restart
+    }
+    if (a.running !== b.running) {
+        return true;
+    }
+    return b.running && !sameMembership(a.runningWith, b.runningWith);
+}
+
+/** The servers whose running state changes, in `to`'s order. */
+export function changedServers(from: DesiredState, to: DesiredState): ServerState[] {
+    const before = new Map(from.servers.map((s) => [s.id, s]));
+    return to.servers.filter((s) => needsRestart(before.get(s.id)!, s));
+}
+
+export interface HostStepsArgs {
+    ensemble: string;
+    settings: HostSettings;
+    spacingSeconds: number;
+    from: DesiredState;
+    to: DesiredState;
+    groups: RestartGroup[];
+    /** The windows each restart group falls in. */
+    groupWindows: (g: RestartGroup) => Window[];
+    /** The windows the firewall going up opens. */
+    firewallWindows: Window[];
+    /** The preflight of one server, in phases with a preflight. */
+    preflight?: (s: ServerState) => PreflightCheck;
+    /** Steps every preflight and restart waits for (e.g. the Services the new membership names). */
+    after?: string[];
+}
+
+const target = (s: ServerState) => ({ host: s.host, ...(s.sshHost ? { sshHost: s.sshHost } : {}) });
+
+export function hostSteps(a: HostStepsArgs): Step[] {
+    const { from, to } = a;
+    const after = a.after ?? [];
+    const onHosts = to.servers.filter((s) => s.location === "host");
+    const steps: Step[] = [];
+
+    // Preflight: read-only checks; nothing is written anywhere until all of them passed.
+    const preflight: string[] = [];
+    if (to.preflight && a.preflight) {
+        for (const s of onHosts) {
+            const id = `preflight-${s.id}`;
+            steps.push({ id, kind: "preflight", after, target: target(s), server: s.id, settings: a.settings, ensemble: a.ensemble, check: a.preflight(s) });
+            preflight.push(id);
+        }
+    }
+
+    // The config writes keep every other setting and back the file up.
+    for (const s of onHosts) {
+        steps.push({ id: `config-${s.id}`, kind: "config-write", after: preflight, target: target(s), server: s.id, settings: a.settings, membership: s.written });
+    }
+    const configs = onHosts.map((s) => `config-${s.id}`);
+
+    // The firewall split goes up before the targets restart at the split, and comes down (the
+    // engine deletes the resource) only when the phase no longer has it.
+    const fwBefore = new Set(from.firewall.map((f) => f.id));
+    const applied = to.firewall.filter((f) => !fwBefore.has(f.id)).map((f) => f.id);
+    const apply: Effect | undefined = applied.length > 0 ? { kind: "firewall-apply", ids: applied, windows: a.firewallWindows } : undefined;
+    const firewalls: string[] = [];
+    for (const f of to.firewall) {
+        const s = to.servers.find((x) => x.id === f.id)!;
+        const id = `firewall-${f.id}`;
+        steps.push({ id, kind: "firewall", after: configs, target: target(s), server: f.id, ensemble: a.ensemble, peers: f.peers, ...(applied.includes(f.id) ? { effect: apply } : {}) });
+        firewalls.push(id);
+    }
+
+    // Restarts, chained in the planned order: each group waits for the previous group.
+    const position = new Map<number, number>();
+    a.groups.forEach((g, i) => g.ids.forEach((id) => position.set(id, i)));
+    const effects = a.groups.map((g): Effect => ({ kind: "restart", group: g, windows: a.groupWindows(g) }));
+    const members: string[][] = a.groups.map(() => []);
+    const ordered = [...onHosts].sort((x, y) => (position.get(x.id) ?? -1) - (position.get(y.id) ?? -1));
+    for (const s of ordered) {
+        const pos = position.get(s.id);
+        const id = `restart-${s.id}`;
+        steps.push({
+            id,
+            kind: "restart",
+            after: [`config-${s.id}`, ...(pos !== undefined && pos > 0 ? members[pos - 1] : []), ...firewalls, ...after],
+            target: target(s),
+            server: s.id,
+            settings: a.settings,
+            running: s.running && !s.decommissioned,
+            membership: s.runningWith,
+            wipeData: s.wipeDataOnStart,
+            spacingSeconds: a.spacingSeconds,
+            ...(pos !== undefined ? { group: pos, effect: effects[pos] } : {}),
+        });
+        if (pos !== undefined) members[pos].push(id);
+    }
+    return steps;
+}
+
+/** The engine's own steps at the end of an update: firewall removal, then the clients' new connect strings. */
+export function closingSteps(from: DesiredState, to: DesiredState, groups: (d: DesiredState) => ClientGroup[]): Step[] {
+    const steps: Step[] = [];
+    const fwAfter = new Set(to.firewall.map((f) => f.id));
+    const removed = from.firewall.filter((f) => !fwAfter.has(f.id)).map((f) => f.id);
+    // Removed resources are deleted last in a Pulumi update: the firewall comes down after all else.
+    if (removed.length > 0) {
+        steps.push({ id: "firewall-remove", kind: "firewall-remove", declare: false, after: [], effect: { kind: "firewall-remove", ids: removed } });
+    }
+    const before = new Map(groups(from).map((g) => [g.name, g]));
+    for (const g of groups(to)) {
+        const prev = before.get(g.name);
+        if (prev && formatConnectString(prev.connect) !== formatConnectString(g.connect)) {
+            steps.push({ id: `connect-${g.name}`, kind: "clients-connect", declare: false, after: [], effect: { kind: "clients-switch", group: g.name, to: g.connect } });
+        }
+    }
+    return steps;
+}
+
+/** The ids of the declared steps (those that become resources). */
+export function declaredIds(steps: Step[]): string[] {
+    return steps.filter((s) => !("declare" in s)).map((s) => s.id);
+}

@@ -1,0 +1,48 @@
+// The registry: the model reaches a procedure only through here, never by testing its name.
+import type { ProcedureName } from "../types";
+import { blockCopy, type BlockCopyConfig } from "./block-copy";
+import { kubernetes, type KubernetesConfig } from "./kubernetes";
+import { mitosis, type MitosisConfig } from "./mitosis";
+import type { AnyProcedure, Procedure } from "./procedure";
+
+export type EnsembleConfig = MitosisConfig | KubernetesConfig | BlockCopyConfig;
+
+export const PROCEDURES: Readonly<Record<ProcedureName, AnyProcedure>> = {
+    mitosis,
+    kubernetes,
+    "block-copy": blockCopy,
+};
+
+export const PROCEDURE_NAMES = Object.keys(PROCEDURES) as ProcedureName[];
+
+/** The procedure of an ensemble (or of a procedure name). */
+export function procedureOf(e: { procedure: ProcedureName } | ProcedureName): Procedure<EnsembleConfig> {
+    return PROCEDURES[typeof e === "string" ? e : e.procedure];
+}
+
+/** The procedure whose component has Pulumi type `type` (the policy pack reads resources by type). */
+export function procedureOfComponent(type: string): AnyProcedure | undefined {
+    return Object.values(PROCEDURES).find((p) => p.componentType === type);
+}
+
+/** Every server of an ensemble (source and target, or servers). */
+export function serversOf(e: EnsembleConfig) {
+    return procedureOf(e).groups(e).flatMap(([, list]) => list);
+}
+
+/** The index of `phase` among its procedure's phases; throws on an unknown phase. */
+export function phaseIndex(procedure: ProcedureName, phase: string): number {
+    const phases = PROCEDURES[procedure].phases;
+    const i = phases.indexOf(phase);
+    if (i < 0) throw new Error(`unknown ${procedure} phase "${phase}" (one of: ${phases.join(", ")})`);
+    return i;
+}
+
+export function firstPhase(procedure: ProcedureName): string {
+    return PROCEDURES[procedure].phases[0];
+}
+
+/** Whether a record was applied under the ensemble's current procedure (a procedure never changes mid-way). */
+export function sameProcedure(a: { procedure: ProcedureName }, e: { procedure: ProcedureName }): boolean {
+    return a.procedure === e.procedure;
+}

@@ -1,0 +1,75 @@
+// What each host step of a plan runs: the bash of its create, update and delete, rendered from the
+// step alone. The components declare these; the integration tests run the same renderers.
+import type { Step } from "../steps";
+import { renderBlockScript, renderCopyScript, renderSwitchScript, renderUnblockScript } from "./block-copy";
+import { renderWriteConfig } from "./config";
+import { firewallChainName, renderFirewallApply, renderFirewallRemove } from "./firewall";
+import { renderKafkaBroker } from "./kafka";
+import { renderPreflight } from "./preflight";
+import { renderHealthGate, renderRestart, renderStop } from "./service";
+
+/** A step that runs commands, and its scripts (bash). `update` and `delete` when the step has them. */
+export interface StepCommands {
+    create: string;
+    update?: string;
+    delete?: string;
+}
+
+export type CommandStep = Extract<Step, { kind: "preflight" | "config-write" | "firewall" | "restart" | "decommission" | "broker" | "copy" | "clients-block" | "clients-switch-host" }>;
+
+export function isCommandStep(s: Step): s is CommandStep {
+    return ["preflight", "config-write", "firewall", "restart", "decommission", "broker", "copy", "clients-block", "clients-switch-host"].includes(s.kind);
+}
+
+/**
+ * The scripts of one step.
+ * - restart: `create` only adopts the server as it runs (a health gate, or a stop for a server that
+ *   must not run): the first phase changes nothing. `update` restarts (or stops) it into the state
+ *   of the phase; its text carries the membership the server must run with, so it changes exactly
+ *   when that does (a `triggers` change would replace the resource and run `create` instead).
+ * - firewall: `delete` lifts the split (the engine runs it when the phase no longer has one).
+ * - broker: `create` adopts the broker, `update` moves it to the step's connect string.
+ * - clients-block: `delete` starts the clients again (clients.unblock), when configured.
+ */
+export function commandsOf(s: CommandStep): StepCommands {
+    switch (s.kind) {
+        case "preflight":
+            return {
+                create: renderPreflight({
+                    host: s.settings,
+                    reach: s.check.reach,
+                    resolveNames: s.check.resolveNames,
+                    requireCommands: s.check.requireCommands,
+                    noLeftoverChain: s.check.noLeftoverSplit ? firewallChainName(s.ensemble) : undefined,
+                    emptyTarget: s.check.emptyTarget,
+                }),
+            };
+        case "config-write":
+            return { create: renderWriteConfig({ host: s.settings, myid: s.server, membership: s.membership }) };
+        case "firewall": {
+            const rules = { chain: firewallChainName(s.ensemble), tag: `zkmigrate:${s.ensemble}`, peers: s.peers };
+            return { create: renderFirewallApply(rules), delete: renderFirewallRemove(rules) };
+        }
+        case "restart":
+            return {
+                create: s.running ? renderHealthGate({ host: s.settings }) : renderStop({ host: s.settings, disable: false }),
+                update: s.running
+                    ? renderRestart({ host: s.settings, myid: s.server, mode: "restart", wipeData: s.wipeData, spacingSeconds: s.spacingSeconds, expect: s.membership })
+                    : renderStop({ host: s.settings, disable: false }),
+            };
+        case "decommission":
+            return { create: renderStop({ host: s.settings, disable: true }) };
+        case "broker": {
+            const script = (mode: "adopt" | "restart") => renderKafkaBroker({ brokerId: s.broker.id, host: s.broker.host, kafka: s.settings, connect: s.connect, mode });
+            return { create: script("adopt"), update: script("restart") };
+        }
+        case "copy":
+            return { create: renderCopyScript(s.spec, s.mode) };
+        case "clients-block": {
+            const unblock = renderUnblockScript(s.spec);
+            return { create: renderBlockScript(s.spec), ...(unblock ? { delete: unblock } : {}) };
+        }
+        case "clients-switch-host":
+            return { create: renderSwitchScript(s.spec) };
+    }
+}

@@ -1,0 +1,156 @@
+// The plan's vocabulary (leaf types): the steps one update takes. `MigrationPlan.steps` is the
+// only input of the components (each step becomes one resource, its `after` the resource's
+// dependsOn), and the safety check simulates the same steps' effects in the same order.
+import type { ConnectString } from "./format/connect-string";
+import type { BlockCopySpec, HostSettings, KafkaBroker, KafkaSettings, KubernetesServer, KubernetesState, Membership, RestartGroup, ServerId } from "./types";
+
+/** A known, declared stretch in which a client group may go without a quorum. */
+export interface Window {
+    group: string;
+    reason: string;
+}
+
+/** A client group that must keep being served, and where it connects. */
+export interface ClientGroup {
+    name: string;
+    connect: ConnectString;
+}
+
+/** What pulumi could read of the servers' roles, with `srvr`, from where it runs. */
+export interface LeaderInfo {
+    /** Servers that answered `Mode: leader`. */
+    leaders: ServerId[];
+    /** False when no server could be asked (fixed order then). */
+    known: boolean;
+    /** Why the leader is unknown, for the warning. */
+    detail?: string;
+}
+
+export const UNKNOWN_LEADER: LeaderInfo = { leaders: [], known: false, detail: "not probed" };
+
+/** Kafka's controller as read at preview (or configured), so that it restarts last. */
+export interface KafkaControllerInfo {
+    /** broker.id of the controller, when known. */
+    controller?: number;
+    /** Where it came from, or why it is unknown (printed in the preview). */
+    detail: string;
+}
+
+/** Where a step runs: a host reached over SSH, or (no target) where `pulumi up` runs. */
+export interface HostTarget {
+    host: string;
+    sshHost?: string;
+}
+
+/** Read-only checks of one host before anything is written. */
+export interface PreflightCheck {
+    /** Addresses that must accept TCP (with listening: false a refused connection passes too). */
+    reach: { address: string; port: number; listening?: boolean }[];
+    resolveNames?: string[];
+    requireCommands: string[];
+    /** The firewall chain of this ensemble must not exist yet (a leftover split). */
+    noLeftoverSplit?: boolean;
+    /** The local server must be empty (at most maxZnodes znodes). */
+    emptyTarget?: { maxZnodes: number };
+}
+
+/**
+ * What a step does to the running ensemble in this update, for the safety simulation and the
+ * preview. A step without an effect changes nothing now (it adopts, or it is unchanged).
+ * Consecutive steps with the same effect (a restart group, the Services) are one event.
+ */
+export type Effect =
+    | { kind: "services-create" }
+    | { kind: "firewall-apply"; ids: ServerId[]; windows: Window[] }
+    | { kind: "restart"; group: RestartGroup; windows: Window[] }
+    | { kind: "cutover"; ids: ServerId[] }
+    | { kind: "firewall-remove"; ids: ServerId[] }
+    | { kind: "clients-switch"; group: string; to: ConnectString }
+    | { kind: "broker-restart"; broker: number; connect: ConnectString; reason: string }
+    | { kind: "copy"; mode: "full" | "incremental" }
+    | { kind: "clients-block"; hosts: string[] }
+    | { kind: "clients-unblock"; hosts: string[] }
+    | { kind: "clients-repoint"; to: ConnectString };
+
+interface StepBase {
+    /** Unique in the ensemble; the resource is named `<ensemble>-<id>`. */
+    id: string;
+    /** Ids of the steps this one waits for (the resource's dependsOn). */
+    after: string[];
+    /** What it changes in this update (absent: nothing). */
+    effect?: Effect;
+    /** Once past its own phase the step ignores changes of its command: a re-run would be harmful. */
+    frozen?: boolean;
+}
+
+/**
+ * The steps. Kinds that carry `declare: false` are done by the engine (it deletes the firewall or
+ * block resource, whose delete command lifts the split or starts the clients) or published as
+ * outputs (the clients' new connect string), not declared as resources.
+ */
+export type Step = StepBase &
+    (
+        | { kind: "preflight"; target: HostTarget; server: ServerId; settings: HostSettings; ensemble: string; check: PreflightCheck }
+        | { kind: "config-write"; target: HostTarget; server: ServerId; settings: HostSettings; membership: Membership }
+        | { kind: "firewall"; target: HostTarget; server: ServerId; ensemble: string; peers: string[] }
+        | {
+              kind: "restart";
+              target: HostTarget;
+              server: ServerId;
+              settings: HostSettings;
+              /** The state the server runs in after the step: stopped, or running with `membership`. */
+              running: boolean;
+              membership: Membership;
+              wipeData: boolean;
+              spacingSeconds: number;
+              /** The restart group (0-based) in this update's order, when the server restarts now. */
+              group?: number;
+          }
+        | { kind: "decommission"; target: HostTarget; server: ServerId; settings: HostSettings }
+        | { kind: "broker"; target: HostTarget; broker: KafkaBroker; settings: KafkaSettings; connect: ConnectString; position: number }
+        | { kind: "copy"; target?: HostTarget; mode: "full" | "incremental"; spec: BlockCopySpec }
+        | { kind: "clients-block"; target: HostTarget; spec: BlockCopySpec }
+        | { kind: "clients-switch-host"; target: HostTarget; spec: BlockCopySpec }
+        | { kind: "k8s-service"; k8s: KubernetesState; server: KubernetesServer }
+        | { kind: "k8s-endpoints"; k8s: KubernetesState; server: KubernetesServer }
+        | { kind: "k8s-configmap"; k8s: KubernetesState }
+        | { kind: "k8s-headless"; k8s: KubernetesState }
+        | { kind: "k8s-pdb"; k8s: KubernetesState }
+        | { kind: "k8s-statefulset"; k8s: KubernetesState }
+        | { kind: "firewall-remove"; declare: false }
+        | { kind: "clients-unblock"; declare: false }
+        | { kind: "clients-connect"; declare: false }
+    );
+
+export type StepKind = Step["kind"];
+
+/** The checked plan of one update of one ensemble. */
+export interface MigrationPlan {
+    ensemble: string;
+    from: string;
+    to: string;
+    /** Every step of the update, in an order that respects `after` (and that the simulation follows). */
+    steps: Step[];
+    /** The restart groups in order, for reports and the policy pack. */
+    restartOrder: RestartGroup[];
+    /** The Kafka brokers in restart order (controller last) and why, when the ensemble has brokers. */
+    brokerOrder?: { ids: number[]; reason: string; warning?: string };
+    /** Servers whose written config changes in this step. */
+    configChanges: ServerId[];
+    windows: Window[];
+    warnings: string[];
+}
+
+/** The effects of a plan's steps as events: consecutive equal effects (one restart group) merged. */
+export function effectsOf(steps: Step[]): Effect[] {
+    const out: Effect[] = [];
+    let last: Effect | undefined;
+    for (const s of steps) {
+        const e = s.effect;
+        if (!e) continue;
+        if (e === last) continue; // the same effect object: one event over several resources
+        out.push(e);
+        last = e;
+    }
+    return out;
+}

@@ -1,0 +1,51 @@
+// The rehearsal's command line (rehearsal/rehearse/options.ts): the flags, their refusals, and
+// the fleet's name per scenario (the tests and the report find a run's fleet by it).
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { HelpRequested, USAGE, UsageError, parseArgs } from "../../../rehearsal/rehearse/options";
+
+const at = { pid: 4242, tty: true, cwd: "/work" };
+
+describe("rehearse options", () => {
+    it("defaults: mitosis, live on a terminal, the report in the current directory, spacing 10 s", () => {
+        assert.deepEqual(parseArgs([], at), {
+            scenario: "mitosis",
+            report: "/work/rehearsal-report.json",
+            spacingSeconds: 10,
+            live: true,
+            fleetName: "rh-4242",
+            kafka: false,
+        });
+    });
+
+    it("names the fleet after the scenario, and rk… with --kafka", () => {
+        const cases: [string[], string][] = [
+            [["--scenario", "mitosis"], "rh-4242"],
+            [["--scenario", "fault"], "rf-4242"],
+            [["--kafka"], "rkh-4242"],
+            [["--scenario", "fault", "--kafka"], "rkf-4242"],
+        ];
+        for (const [argv, name] of cases) assert.equal(parseArgs(argv, at).fleetName, name, argv.join(" "));
+    });
+
+    it("takes every flag", () => {
+        const o = parseArgs(["--scenario", "fault", "--kafka", "--report", "r.json", "--spacing", "0", "--version", "3.8", "--plain"], at);
+        assert.deepEqual(o, { scenario: "fault", report: "/work/r.json", spacingSeconds: 0, live: false, fleetName: "rkf-4242", kafka: true, version: "3.8" });
+    });
+
+    it("refuses bad arguments with the reason", () => {
+        const cases: [string[], string][] = [
+            [["--scenario", "abort"], "--scenario abort: expected mitosis or fault"],
+            [["--scenario"], "--scenario needs a value"],
+            [["--spacing", "1.5"], "--spacing: expected whole seconds 0..300"],
+            [["--spacing", "301"], "--spacing: expected whole seconds 0..300"],
+            [["--bogus"], "unknown argument --bogus"],
+        ];
+        for (const [argv, message] of cases) assert.throws(() => parseArgs(argv, at), (e: Error) => e instanceof UsageError && e.message === message, argv.join(" "));
+    });
+
+    it("--help asks for the usage line", () => {
+        assert.throws(() => parseArgs(["--help"], at), (e: Error) => e instanceof HelpRequested && e.message === USAGE);
+        assert.equal(USAGE, "usage: rehearse [--scenario mitosis|fault] [--kafka] [--report FILE] [--spacing S] [--version V] [--plain]");
+    });
+});

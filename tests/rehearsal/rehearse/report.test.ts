@@ -1,0 +1,119 @@
+// The rehearsal's report (rehearsal/rehearse/report.ts) from a made-up result: the JSON summary's
+// keys and figures (the tests of `npm run rehearse` and its readers rely on them), `ok` only with
+// 0 lost, and the table's lines.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { fullReport, newResult, renderReport, summarize, type PhaseReport, type RehearsalResult } from "../../../rehearsal/rehearse/report";
+
+function phase(name: string, o: Partial<PhaseReport> & { gaps?: [number, number]; failedOps?: [number, number] } = {}): PhaseReport {
+    const [g1, g2] = o.gaps ?? [100, 50];
+    const [f1, f2] = o.failedOps ?? [0, 0];
+    return {
+        phase: name,
+        attempt: o.attempt ?? 1,
+        result: o.result ?? "succeeded",
+        startedAt: "2026-01-01T00:00:00.000Z",
+        wallMs: o.wallMs ?? 12_345,
+        clients: {
+            migrating: { maxGapMs: g1, groupGapMs: g1, acknowledged: 10, failedOps: f1 },
+            "source-users": { maxGapMs: g2, groupGapMs: g2, acknowledged: 10, failedOps: f2 },
+        },
+        ...(o.kafka ? { kafka: o.kafka } : {}),
+        connect: "c",
+        steps: o.steps ?? [],
+    };
+}
+
+function result(o: Partial<RehearsalResult> = {}): RehearsalResult {
+    return {
+        ...newResult({ scenario: "mitosis", kafka: false, fleetName: "rh-1", report: "/tmp/r.json" }, 1_000),
+        phases: [phase("separate"), phase("joined", { gaps: [300, 900], failedOps: [1, 2] })],
+        rolling: [
+            { phase: "joined", step: "kafka-restart-4", server: 4, restartsLeader: false, maxGapMs: 400 },
+            { phase: "joined", step: "kafka-restart-1", server: 1, restartsLeader: true, maxGapMs: 1500 },
+        ],
+        split: { firewallUpAt: 5, sourceMaxGapMs: 120, targetUnavailableMs: 800, targetsServingMs: 900 },
+        verdict: { lost: 0, acknowledged: 5000, lostSample: [], sourceUsersLost: 0, sourceUsersAcknowledged: 3000 },
+        ...o,
+    };
+}
+
+describe("rehearse report", () => {
+    it("summarizes: totals, split, rolling gaps by leader or not, per phase", () => {
+        const s = summarize(result(), 61_000);
+        assert.deepEqual(s, {
+            scenario: "mitosis",
+            ok: true,
+            lost: 0,
+            acknowledged: 8000,
+            splitSourceMaxGapMs: 120,
+            splitTargetUnavailableMs: 800,
+            splitTargetsServingMs: 900,
+            maxRollingGapMs: 400,
+            maxLeaderRestartGapMs: 1500,
+            failedOps: 3,
+            wallMs: 60_000,
+            phases: {
+                separate: { result: "succeeded", wallMs: 12_345, maxGapMs: 100, failedOps: 0 },
+                joined: { result: "succeeded", wallMs: 12_345, maxGapMs: 900, failedOps: 3 },
+            },
+        });
+    });
+
+    it("is not ok with a loss, a failure, no phase, or a missing loss check", () => {
+        assert.equal(summarize(result({ verdict: { lost: 0, acknowledged: 1, lostSample: [], sourceUsersLost: 1, sourceUsersAcknowledged: 1 } })).ok, false);
+        const failed = summarize(result({ failure: "phase split failed: x\nmore" }));
+        assert.equal(failed.ok, false);
+        assert.equal(failed.failure, "phase split failed: x");
+        assert.equal(summarize(result({ phases: [] })).ok, false);
+        const none = summarize(result({ verdict: undefined }));
+        assert.equal(none.ok, false);
+        assert.equal(none.lost, null);
+    });
+
+    it("names a second attempt `<phase>#2`", () => {
+        const s = summarize(result({ scenario: "fault", phases: [phase("joined", { result: "failed" }), phase("joined", { attempt: 2 })] }));
+        assert.deepEqual(Object.keys(s.phases), ["joined", "joined#2"]);
+        assert.match(renderReport(result({ phases: [phase("joined", { attempt: 2 })] }), s), /^joined \(#2\) {9}succeeded/m);
+    });
+
+    it("with --kafka: the Kafka figures, the controller and the brokers' restart order in clients", () => {
+        const steps = [
+            { name: "kafka-broker-3", op: "update", startMs: 9000, ms: 20_000 },
+            { name: "kafka-broker-1", op: "update", startMs: 100, ms: 4000 },
+            { name: "kafka-broker-2", op: "update", startMs: 5000, ms: 4000 },
+        ];
+        const r = result({
+            kafka: true,
+            phases: [phase("separate", { kafka: { acknowledged: 10, failedSends: 0, maxProduceGapMs: 40 } }), phase("clients", { steps, kafka: { acknowledged: 20, failedSends: 1, maxProduceGapMs: 700 } })],
+            kafkaController: 3,
+            kafkaVerdict: { acknowledged: 30, consumed: 30, lost: 0, duplicated: 0, redelivered: 2, failedSends: 1, notConsumedLive: 0, inLog: 30, workerCrashes: 0, consumerStalls: 0, lostSample: [], lostDetail: [] },
+        });
+        const s = summarize(r);
+        assert.equal(s.ok, true);
+        assert.deepEqual(s.kafka, { acknowledged: 30, consumed: 30, lost: 0, duplicated: 0, redelivered: 2, failedSends: 1, workerCrashes: 0, consumerStalls: 0, maxProduceGapMs: 700, controller: 3, restartOrder: [1, 2, 3] });
+        assert.equal(s.phases.clients.kafkaMaxProduceGapMs, 700);
+        assert.equal(summarize({ ...r, kafkaVerdict: undefined }).ok, false, "no Kafka loss check: not ok");
+        const text = renderReport(r, s);
+        assert.match(text, /^zkmigrate rehearsal \(mitosis, with Kafka\): PASSED$/m);
+        assert.match(text, /^ {2}clients +kafka-broker-3 +20\.0 s$/m);
+        assert.match(text, /^Kafka loss check: 30 acknowledged, 30 consumed, 0 lost, 0 duplicated in the log/m);
+    });
+
+    it("renders the table and the loss check; the report file carries the summary and the details", () => {
+        const r = result();
+        const s = summarize(r);
+        const lines = renderReport(r, s).split("\n");
+        assert.equal(lines[1], "zkmigrate rehearsal (mitosis): PASSED");
+        assert.equal(lines[3], `${"phase".padEnd(20)}${"result".padEnd(11)}${"wall s".padStart(8)}${"migrating gap ms".padStart(18)}${"source-users gap ms".padStart(21)}${"failed ops".padStart(12)}`);
+        assert.equal(lines[5], `${"joined".padEnd(20)}${"succeeded".padEnd(11)}${"12.3".padStart(8)}${"300".padStart(18)}${"900".padStart(21)}${"3".padStart(12)}`);
+        assert.ok(lines.includes("  joined            kafka-restart-1        leader       1500 ms"), lines.join("\n"));
+        assert.ok(lines.includes("split: sources' longest write gap 120 ms; targets unavailable 800 ms after the firewall went up (all serving by srvr after 900 ms)"));
+        assert.ok(lines.includes("loss check: 5000 acknowledged writes of the migrating clients, 0 lost; 3000 of the source's other users, 0 lost"));
+        assert.equal(lines[lines.length - 1], "report: /tmp/r.json");
+        const full = fullReport(r, s);
+        assert.deepEqual(Object.keys(full), ["summary", "phases", "rolling", "split", "verdict", "kafka", "kafkaCrashes", "kafkaConsumerStalls", "kafkaSendFailures", "kafkaClientErrors", "fleet", "at"]);
+        assert.equal(full.fleet, "rh-1");
+        assert.equal(full.at, new Date(1_000).toISOString());
+    });
+});
