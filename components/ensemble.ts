@@ -11,7 +11,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { formatConnectString } from "../src/format/connect-string";
 import { membershipLines } from "../src/format/zoo-cfg";
-import { makeConfigMap, makeEndpoints, makeHeadlessService, makePodDisruptionBudget, makeService, makeStatefulSet } from "../src/kubernetes";
+import { makeConfigMap, makeEndpointSlice, makeEndpoints, makeHeadlessService, makePodDisruptionBudget, makeService, makeStatefulSet } from "../src/kubernetes";
 import type { EnsemblePlan } from "../src/model";
 import { asRemoteCommand, commandsOf, isCommandStep } from "../src/scripts";
 import type { Step } from "../src/steps";
@@ -126,6 +126,11 @@ export class MigrationEnsemble extends pulumi.ComponentResource {
             case "k8s-service":
                 return new k8s.core.v1.Service(rname, makeService(step.k8s, step.server) as any, ko);
             case "k8s-endpoints":
+                if (step.k8s.endpointsKind === "EndpointSlice") {
+                    // Deleted once the server is cut over (at the end of that update): the cluster's
+                    // endpointslice controller writes the pod's slice beside it, never over it.
+                    return new k8s.discovery.v1.EndpointSlice(rname, makeEndpointSlice(step.k8s, step.server) as any, ko);
+                }
                 // retainOnDelete: at cutover the Service gains a selector and Kubernetes' endpoints
                 // controller takes this object over; deleting it then would cut the server off.
                 return new k8s.core.v1.Endpoints(rname, makeEndpoints(step.k8s, step.server) as any, { ...ko, retainOnDelete: true });

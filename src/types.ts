@@ -192,7 +192,28 @@ export interface KubernetesState {
         zooCfg: string;
         /** Extra container resources (requests/limits) as Kubernetes takes them. */
         resources?: Record<string, unknown>;
+        /** sha256:<hex> of the image's manifest: the pods run `<image repository>@<digest>`. */
+        imageDigest?: string;
+        /** A volume claim of its own for zoo.cfg's dataLogDir (the transaction log), of this size. */
+        dataLogStorageSize?: string;
+        /** Pod scheduling, passed through: nodeSelector, tolerations, topologySpreadConstraints, priorityClassName. */
+        scheduling?: KubernetesScheduling;
+        /** Seconds a pod has to stop (default 60). */
+        terminationGracePeriodSeconds?: number;
     };
+    /**
+     * Which object carries the manual endpoints of a server on a host: `Endpoints` (v1, mirrored
+     * to EndpointSlices by the cluster; deprecated from Kubernetes 1.33) or `EndpointSlice`
+     * (discovery.k8s.io/v1). Default `Endpoints`; see `endpointsKindFor` in src/kubernetes.
+     */
+    endpointsKind?: "Endpoints" | "EndpointSlice";
+}
+
+export interface KubernetesScheduling {
+    nodeSelector?: Record<string, string>;
+    tolerations?: Record<string, unknown>[];
+    topologySpreadConstraints?: Record<string, unknown>[];
+    priorityClassName?: string;
 }
 
 /** The complete desired state of one ensemble in one phase. */

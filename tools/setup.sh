@@ -18,12 +18,21 @@ declare -A PACKAGES=(
     [maven]=mvn
     [default-jre-headless]=java
     [procps]=pgrep
+    # The local Kubernetes of the kubernetes tests and rehearsal (rehearsal/kubernetes/): run by
+    # the cluster itself, in its own network namespace (no service is started at install: this
+    # machine has no systemd, and its policy-rc.d refuses init scripts).
+    [etcd-server]=etcd
+    [containerd]=containerd
+    [runc]=runc
+    [containernetworking-plugins]=host-local
+    [conntrack]=conntrack
+    [openssl]=openssl
 )
 
 missing=()
 for pkg in "${!PACKAGES[@]}"; do
-    # sbin is not on every PATH; look there too.
-    PATH="$PATH:/usr/sbin:/sbin" command -v "${PACKAGES[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
+    # sbin is not on every PATH, nor the CNI plugins' directory; look there too.
+    PATH="$PATH:/usr/sbin:/sbin:/usr/lib/cni" command -v "${PACKAGES[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if ((${#missing[@]} > 0)); then
     if [[ "$(id -u)" -ne 0 ]]; then
@@ -68,3 +77,6 @@ fi
 
 # The Pulumi engine (CLI, Node.js language host, command provider plugin), unless installed.
 bash tools/pulumi/install.sh
+
+# The Kubernetes binaries of the local cluster (kubernetes tests and rehearsal), unless built.
+bash rehearsal/kubernetes/build.sh

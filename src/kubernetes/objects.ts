@@ -6,7 +6,7 @@ import { isIP } from "node:net";
 import { FOUR_LETTER_WHITELIST, renderZooCfg, ZOO_CFG_BASE } from "../format/zoo-cfg";
 import { serverLines } from "../scripts/config";
 import { sh } from "../scripts/shell";
-import type { KubernetesServer, KubernetesState, MemberLine, ServerId } from "../types";
+import type { KubernetesScheduling, KubernetesServer, KubernetesState, MemberLine, ServerId } from "../types";
 
 // ---- Manifest shapes (only the fields these builders set). ----
 
@@ -18,6 +18,8 @@ export interface ObjectMeta {
 
 /** The names of the three ZooKeeper ports, the same in Services, Endpoints and containers. */
 export type PortName = "client" | "peer" | "leader-election";
+/** The container port of ZooKeeper's Prometheus metrics (zoo.cfg `metricsProvider.httpPort`). */
+export type ContainerPortName = PortName | "metrics";
 
 export interface ServicePort {
     name: PortName;
@@ -53,6 +55,16 @@ export interface EndpointsManifest {
     subsets: { addresses: { ip: string }[]; ports: EndpointPort[] }[];
 }
 
+/** discovery.k8s.io/v1 EndpointSlice: the manual endpoints of a server on a host, from Kubernetes 1.33 on. */
+export interface EndpointSliceManifest {
+    apiVersion: "discovery.k8s.io/v1";
+    kind: "EndpointSlice";
+    metadata: ObjectMeta;
+    addressType: "IPv4" | "IPv6";
+    endpoints: { addresses: string[]; conditions: { ready: boolean } }[];
+    ports: EndpointPort[];
+}
+
 export interface ConfigMapManifest {
     apiVersion: "v1";
     kind: "ConfigMap";
@@ -75,15 +87,25 @@ export interface EnvVar {
     valueFrom?: { fieldRef: { fieldPath: string } };
 }
 
+export interface ContainerSecurityContext {
+    runAsNonRoot: true;
+    readOnlyRootFilesystem: true;
+    allowPrivilegeEscalation: false;
+    capabilities: { drop: ["ALL"] };
+    seccompProfile: { type: "RuntimeDefault" };
+}
+
 export interface Container {
     name: string;
     image: string;
     command: string[];
     env: EnvVar[];
-    ports?: { name: PortName; containerPort: number; protocol: "TCP" }[];
+    ports?: { name: ContainerPortName; containerPort: number; protocol: "TCP" }[];
     readinessProbe?: ExecProbe;
     livenessProbe?: ExecProbe;
+    lifecycle?: { preStop: { exec: { command: string[] } } };
     resources?: Record<string, unknown>;
+    securityContext: ContainerSecurityContext;
     volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
 }
 
@@ -105,6 +127,11 @@ export interface StatefulSetManifest {
             metadata: { labels: Record<string, string> };
             spec: {
                 securityContext: Record<string, unknown>;
+                terminationGracePeriodSeconds: number;
+                nodeSelector?: Record<string, string>;
+                tolerations?: Record<string, unknown>[];
+                topologySpreadConstraints?: Record<string, unknown>[];
+                priorityClassName?: string;
                 affinity: {
                     podAntiAffinity: {
                         requiredDuringSchedulingIgnoredDuringExecution: { labelSelector: LabelSelector; topologyKey: string }[];
@@ -321,6 +348,57 @@ export function makeEndpoints(k: KubernetesState, s: KubernetesServer): Endpoint
     };
 }
 
+/** The label that ties an EndpointSlice to its Service. */
+export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
+/** Who manages the slices zkmigrate writes: the cluster's endpointslice controllers leave them alone. */
+export const SLICE_MANAGER = "zkmigrate.io/kubernetes";
+
+/**
+ * The Kubernetes release from which the manual endpoints are an EndpointSlice rather than a v1
+ * Endpoints: 1.33 deprecates v1 Endpoints (the API server answers every write with a warning).
+ * Before it, the v1 Endpoints object is what the cluster mirrors into an EndpointSlice itself.
+ */
+export const ENDPOINT_SLICES_FROM = { major: 1, minor: 33 };
+
+/**
+ * `Endpoints` or `EndpointSlice` for a cluster of `version` (`v1.34.4`, `1.32`, `v1.33.0-eks-1`,
+ * as `kubectl version` or the API server's /version give it).
+ */
+export function endpointsKindFor(version: string): "Endpoints" | "EndpointSlice" {
+    const m = /^v?(\d+)\.(\d+)/.exec(version.trim());
+    if (!m) fail(`cannot read a Kubernetes version from ${JSON.stringify(version)} (expected e.g. v1.33.2)`);
+    const [major, minor] = [Number(m[1]), Number(m[2])];
+    const slices = major > ENDPOINT_SLICES_FROM.major || (major === ENDPOINT_SLICES_FROM.major && minor >= ENDPOINT_SLICES_FROM.minor);
+    return slices ? "EndpointSlice" : "Endpoints";
+}
+
+/**
+ * The EndpointSlice `<service>-zkmigrate` of a server that still runs on its host: label
+ * `kubernetes.io/service-name` binds it to the Service (no selector), `managed-by` keeps the
+ * cluster's controllers off it, one endpoint (the host, ready) and the Service's named ports.
+ * Same checks as {@link makeEndpoints}.
+ */
+export function makeEndpointSlice(k: KubernetesState, s: KubernetesServer): EndpointSliceManifest {
+    const e = makeEndpoints(k, s);
+    return {
+        apiVersion: "discovery.k8s.io/v1",
+        kind: "EndpointSlice",
+        metadata: {
+            ...e.metadata,
+            name: `${s.serviceName}-zkmigrate`,
+            labels: { ...e.metadata.labels, [SERVICE_NAME_LABEL]: s.serviceName, "endpointslice.kubernetes.io/managed-by": SLICE_MANAGER },
+        },
+        addressType: isIP(s.host) === 6 ? "IPv6" : "IPv4",
+        endpoints: [{ addresses: [s.host], conditions: { ready: true } }],
+        ports: e.subsets[0].ports,
+    };
+}
+
+/** The manual endpoints of a server on its host, as the ensemble's `endpointsKind` says (default v1 Endpoints). */
+export function makeServerEndpoints(k: KubernetesState, s: KubernetesServer): EndpointsManifest | EndpointSliceManifest {
+    return k.endpointsKind === "EndpointSlice" ? makeEndpointSlice(k, s) : makeEndpoints(k, s);
+}
+
 /**
  * The init script of the pods (ConfigMap key `init.sh`, run by bash in the init container).
  * Paths come from the environment so that it runs anywhere (tests set them to a temp dir):
@@ -475,6 +553,81 @@ export function livenessScript(clientPort: number): string {
     ].join("; ");
 }
 
+const QUANTITY_UNITS: Record<string, number> = {
+    "": 1,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    P: 1e15,
+    E: 1e18,
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
+    Pi: 2 ** 50,
+    Ei: 2 ** 60,
+};
+
+/** Bytes of a Kubernetes memory quantity (`2Gi`, `1500M`, `1073741824`, `1e9`). */
+export function quantityBytes(q: string | number): number {
+    const m = /^([0-9]+(?:\.[0-9]+)?)(?:e([0-9]+))?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/.exec(String(q).trim());
+    if (!m) fail(`memory ${JSON.stringify(q)} is not a Kubernetes quantity (e.g. 2Gi)`);
+    return Number(m[1]) * 10 ** Number(m[2] ?? 0) * QUANTITY_UNITS[m[3] ?? ""];
+}
+
+/** The share of the memory limit given to the heap: the rest is the JVM's own (metaspace, threads, direct buffers) and the page cache ZooKeeper's snapshots pass through. */
+export const HEAP_SHARE = 0.75;
+
+/**
+ * The JVM heap in MiB for a container memory limit: {@link HEAP_SHARE} of it, refused below
+ * 256Mi (a heap under 192 MiB cannot hold a real ensemble's tree and sessions).
+ */
+export function heapMegabytes(memoryLimit: string | number): number {
+    const bytes = quantityBytes(memoryLimit);
+    if (bytes < 256 * 2 ** 20) fail(`memory limit ${memoryLimit} is below 256Mi: too small for a ZooKeeper server`);
+    return Math.floor((bytes * HEAP_SHARE) / 2 ** 20);
+}
+
+/** `<repository>@<digest>`: the image pinned by digest (a tag or an earlier digest dropped). */
+export function imageReference(image: string, digest?: string): string {
+    if (digest === undefined) return image;
+    if (!/^sha256:[0-9a-f]{64}$/.test(digest)) fail(`imageDigest ${JSON.stringify(digest)} is not sha256:<64 hex digits>`);
+    let repo = image.split("@")[0];
+    const slash = repo.lastIndexOf("/");
+    const colon = repo.lastIndexOf(":");
+    if (colon > slash) repo = repo.slice(0, colon);
+    return `${repo}@${digest}`;
+}
+
+function checkScheduling(sc: KubernetesScheduling | undefined): void {
+    if (!sc) return;
+    for (const [key, value] of Object.entries(sc.nodeSelector ?? {})) {
+        if (typeof value !== "string") fail(`scheduling.nodeSelector.${key} must be a string`);
+    }
+    if (sc.priorityClassName !== undefined && !DNS1123.test(sc.priorityClassName.replace(/\./g, "-"))) {
+        fail(`scheduling.priorityClassName ${JSON.stringify(sc.priorityClassName)} is not a DNS-1123 name`);
+    }
+}
+
+/** The securityContext of every container: no root, nothing written outside the volumes, no privilege. */
+export const CONTAINER_SECURITY: ContainerSecurityContext = {
+    runAsNonRoot: true,
+    readOnlyRootFilesystem: true,
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ["ALL"] },
+    seccompProfile: { type: "RuntimeDefault" },
+};
+
+/**
+ * Seconds the preStop hook waits before ZooKeeper gets SIGTERM: the time for the API server to
+ * mark the pod terminating and for kube-proxy on every node to take it out of the Services, so
+ * that clients that reconnect meanwhile go to another server rather than to this one.
+ */
+export const PRE_STOP_SECONDS = 5;
+/** Default terminationGracePeriodSeconds: the preStop wait plus ZooKeeper's own shutdown (a snapshot flush). */
+export const DEFAULT_GRACE_SECONDS = 60;
+
 /** Whether `dir` is `base` or inside it (both absolute, normalized enough for config paths). */
 function within(dir: string, base: string): boolean {
     const b = base.replace(/\/+$/, "");
@@ -515,9 +668,24 @@ export function makeStatefulSet(k: KubernetesState): StatefulSetManifest {
         fail(`dataDir ${dataDir} overlaps ${CONF_MOUNT} or ${CONFIGMAP_MOUNT}`);
     }
     const dataLogDir = zooCfgValue(st.zooCfg, "dataLogDir");
-    if (dataLogDir !== undefined && !within(dataLogDir, dataDir)) {
-        fail(`dataLogDir ${dataLogDir} is outside dataDir ${dataDir}: the transaction log would not be on the volume claim`);
+    if (st.dataLogStorageSize !== undefined) {
+        // The transaction log on a claim of its own (a faster disk, as ZooKeeper's admin guide advises).
+        if (!dataLogDir || !dataLogDir.startsWith("/")) fail("dataLogStorageSize is set, but zoo.cfg of the pods has no absolute dataLogDir");
+        if (within(dataLogDir, dataDir) || within(dataDir, dataLogDir)) fail(`dataLogDir ${dataLogDir} overlaps dataDir ${dataDir}: a volume of its own needs a directory of its own`);
+        if (within(dataLogDir, CONF_MOUNT) || within(dataLogDir, CONFIGMAP_MOUNT)) fail(`dataLogDir ${dataLogDir} overlaps ${CONF_MOUNT} or ${CONFIGMAP_MOUNT}`);
+        if (!/^[0-9]+(\.[0-9]+)?([EPTGMK]i?|[mk])?$/.test(st.dataLogStorageSize)) fail(`dataLogStorageSize ${JSON.stringify(st.dataLogStorageSize)} is not a Kubernetes quantity`);
+    } else if (dataLogDir !== undefined && !within(dataLogDir, dataDir)) {
+        fail(`dataLogDir ${dataLogDir} is outside dataDir ${dataDir}: the transaction log would not be on the volume claim (or give it one: dataLogStorageSize)`);
     }
+    const metricsPort = zooCfgValue(st.zooCfg, "metricsProvider.httpPort");
+    if (metricsPort !== undefined && !(Number.isInteger(Number(metricsPort)) && Number(metricsPort) >= 1 && Number(metricsPort) <= 65535)) {
+        fail(`zoo.cfg has metricsProvider.httpPort=${metricsPort}, not a port`);
+    }
+    checkScheduling(st.scheduling);
+    const grace = st.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS;
+    if (!Number.isInteger(grace) || grace <= PRE_STOP_SECONDS) fail(`terminationGracePeriodSeconds must be an integer above the preStop wait (${PRE_STOP_SECONDS} s), got ${grace}`);
+    const limits = (st.resources?.limits ?? {}) as Record<string, string | number>;
+    const heap = limits.memory !== undefined ? heapMegabytes(limits.memory) : undefined;
     const clientPort = zooCfgValue(st.zooCfg, "clientPort");
     if (clientPort !== String(k.ports.client)) fail(`zoo.cfg has clientPort=${clientPort}, but the client port is ${k.ports.client}`);
     for (const [o, id] of rows) {
@@ -529,16 +697,23 @@ export function makeStatefulSet(k: KubernetesState): StatefulSetManifest {
         }
     }
     if (!st.image || /\s/.test(st.image)) fail(`image ${JSON.stringify(st.image)} is not an image reference`);
+    const image = imageReference(st.image, st.imageDigest);
     if (!/^[0-9]+(\.[0-9]+)?([EPTGMK]i?|[mk])?$/.test(st.storageSize)) fail(`storageSize ${JSON.stringify(st.storageSize)} is not a Kubernetes quantity`);
 
     const selector: LabelSelector = { matchLabels: { ...k.labels } };
     const dataMount = { name: "data", mountPath: dataDir };
     const confMount = { name: "conf", mountPath: CONF_MOUNT };
+    const dataLogMount = st.dataLogStorageSize !== undefined ? [{ name: "datalog", mountPath: dataLogDir! }] : [];
+    // The root filesystem is read-only: the JVM's and the image's scratch directories are emptyDirs.
+    const scratchMounts = [
+        { name: "tmp", mountPath: "/tmp" },
+        { name: "logs", mountPath: "/logs" },
+    ];
     const probe = (script: string, p: Omit<ExecProbe, "exec">): ExecProbe => ({ exec: { command: ["bash", "-c", script] }, ...p });
 
     const init: Container = {
         name: "init-myid",
-        image: st.image,
+        image,
         command: ["bash", `${CONFIGMAP_MOUNT}/init.sh`],
         env: [
             { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
@@ -547,14 +722,19 @@ export function makeStatefulSet(k: KubernetesState): StatefulSetManifest {
             { name: "CONF_DIR", value: CONF_MOUNT },
             { name: "IMAGE_CONF_DIR", value: IMAGE_CONF_DIR },
         ],
-        volumeMounts: [{ name: "configmap", mountPath: CONFIGMAP_MOUNT, readOnly: true }, confMount, dataMount],
+        securityContext: CONTAINER_SECURITY,
+        volumeMounts: [{ name: "configmap", mountPath: CONFIGMAP_MOUNT, readOnly: true }, confMount, dataMount, ...dataLogMount],
     };
     const zookeeper: Container = {
         name: "zookeeper",
-        image: st.image,
+        image,
         command: ["zkServer.sh", "start-foreground"],
-        env: [{ name: "ZOOCFGDIR", value: CONF_MOUNT }],
-        ports: named(k, (name, port) => ({ name, containerPort: port, protocol: "TCP" as const })),
+        // ZK_SERVER_HEAP (MiB) is what the release's zkEnv.sh turns into -Xmx.
+        env: [{ name: "ZOOCFGDIR", value: CONF_MOUNT }, ...(heap !== undefined ? [{ name: "ZK_SERVER_HEAP", value: String(heap) }] : [])],
+        ports: [
+            ...named(k, (name, port) => ({ name, containerPort: port, protocol: "TCP" as const })),
+            ...(metricsPort !== undefined ? [{ name: "metrics" as const, containerPort: Number(metricsPort), protocol: "TCP" as const }] : []),
+        ],
         readinessProbe: probe(readinessScript(k.ports.client), {
             initialDelaySeconds: 5,
             periodSeconds: 5,
@@ -569,8 +749,10 @@ export function makeStatefulSet(k: KubernetesState): StatefulSetManifest {
             successThreshold: 1,
             failureThreshold: 6,
         }),
+        lifecycle: { preStop: { exec: { command: ["sleep", String(PRE_STOP_SECONDS)] } } },
         ...(st.resources ? { resources: st.resources } : {}),
-        volumeMounts: [confMount, dataMount],
+        securityContext: CONTAINER_SECURITY,
+        volumeMounts: [confMount, dataMount, ...dataLogMount, ...scratchMounts],
     };
 
     return {
@@ -592,7 +774,13 @@ export function makeStatefulSet(k: KubernetesState): StatefulSetManifest {
                         runAsNonRoot: true,
                         fsGroup: ZOOKEEPER_UID,
                         fsGroupChangePolicy: "OnRootMismatch",
+                        seccompProfile: { type: "RuntimeDefault" },
                     },
+                    terminationGracePeriodSeconds: grace,
+                    ...(st.scheduling?.nodeSelector ? { nodeSelector: { ...st.scheduling.nodeSelector } } : {}),
+                    ...(st.scheduling?.tolerations ? { tolerations: [...st.scheduling.tolerations] } : {}),
+                    ...(st.scheduling?.topologySpreadConstraints ? { topologySpreadConstraints: [...st.scheduling.topologySpreadConstraints] } : {}),
+                    ...(st.scheduling?.priorityClassName ? { priorityClassName: st.scheduling.priorityClassName } : {}),
                     affinity: {
                         podAntiAffinity: {
                             requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: selector, topologyKey: "kubernetes.io/hostname" }],
@@ -603,6 +791,8 @@ export function makeStatefulSet(k: KubernetesState): StatefulSetManifest {
                     volumes: [
                         { name: "configmap", configMap: { name: `${k.name}-config` } },
                         { name: "conf", emptyDir: {} },
+                        { name: "tmp", emptyDir: {} },
+                        { name: "logs", emptyDir: {} },
                     ],
                 },
             },
@@ -615,6 +805,18 @@ export function makeStatefulSet(k: KubernetesState): StatefulSetManifest {
                         resources: { requests: { storage: st.storageSize } },
                     },
                 },
+                ...(st.dataLogStorageSize !== undefined
+                    ? [
+                          {
+                              metadata: { name: "datalog", labels: { ...k.labels } },
+                              spec: {
+                                  accessModes: ["ReadWriteOnce"] as ["ReadWriteOnce"],
+                                  ...(st.storageClassName ? { storageClassName: st.storageClassName } : {}),
+                                  resources: { requests: { storage: st.dataLogStorageSize } },
+                              },
+                          },
+                      ]
+                    : []),
             ],
         },
     };
@@ -642,7 +844,14 @@ export interface ZooCfgArgs {
     quorumListenOnAllIPs: boolean;
     /** Extra or overriding settings (tickTime, initLimit, autopurge...). */
     settings?: Record<string, string | number | boolean>;
+    /** The transaction log has a volume of its own: dataLogDir may then be outside dataDir. */
+    separateDataLog?: boolean;
+    /** Serve Prometheus metrics on this port (ZooKeeper >= 3.6's PrometheusMetricsProvider). */
+    metricsPort?: number;
 }
+
+/** ZooKeeper's Prometheus metrics provider (3.6 and later). */
+export const PROMETHEUS_PROVIDER = "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider";
 
 /** Settings that `settings` may not set, and why. */
 const RESERVED: [RegExp, string][] = [
@@ -682,7 +891,18 @@ export function makeZooCfg(a: ZooCfgArgs): string {
         ["admin.enableServer", "false"],
         ["standaloneEnabled", "false"],
         ["reconfigEnabled", "false"],
+        // Old snapshots and logs purged hourly, the newest 3 kept (ZooKeeper keeps all by default
+        // and fills the volume claim).
+        ["autopurge.snapRetainCount", "3"],
+        ["autopurge.purgeInterval", "1"],
     ]);
+    if (a.metricsPort !== undefined) {
+        if (!Number.isInteger(a.metricsPort) || a.metricsPort < 1 || a.metricsPort > 65535) fail(`metricsPort must be an integer in 1..65535, got ${a.metricsPort}`);
+        if (a.metricsPort === a.clientPort) fail(`metricsPort ${a.metricsPort} is the client port`);
+        entries.set("metricsProvider.className", PROMETHEUS_PROVIDER);
+        entries.set("metricsProvider.httpPort", String(a.metricsPort));
+        entries.set("metricsProvider.exportJvmInfo", "true");
+    }
     for (const [key, raw] of Object.entries(a.settings ?? {})) {
         if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(key)) fail(`zoo.cfg setting ${JSON.stringify(key)} is not a property name`);
         const reserved = RESERVED.find(([re]) => re.test(key));
@@ -697,7 +917,7 @@ export function makeZooCfg(a: ZooCfgArgs): string {
                 if (!words.includes(need)) fail(`4lw.commands.whitelist must include ${need} (the pods' probes use it)`);
             }
         }
-        if (key === "dataLogDir" && !within(value, a.dataDir)) {
+        if (key === "dataLogDir" && !a.separateDataLog && !within(value, a.dataDir)) {
             fail(`dataLogDir ${value} must be inside dataDir ${a.dataDir} (only dataDir is on the volume claim)`);
         }
         entries.set(key, value);

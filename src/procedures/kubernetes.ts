@@ -14,7 +14,7 @@ import { isIP } from "node:net";
 import { z } from "zod";
 import { ensemblePath, type ConfigIssue } from "../config/errors";
 import { absPath, chroot, hostOverrides, myid, phaseOf, resolveBase, serverSchema, type EnsembleBase, type HostDefaults, type ServerSpec } from "../config/schema";
-import { makeZooCfg } from "../kubernetes";
+import { endpointsKindFor, makeZooCfg } from "../kubernetes";
 import type { ClientGroup, Step } from "../steps";
 import type { AppliedEnsemble, DesiredState, KubernetesServer, KubernetesState, Membership, ServerId, ServerState } from "../types";
 import { duplicateIds, ensembleSizeIssue, hostMembership, leaderIssue, memberLines, serversConnect, unknownLeaderWarning } from "./common";
@@ -41,6 +41,24 @@ const kubernetesSettingsSchema = z.strictObject({
     settings: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
     /** dataDir inside the pods. */
     dataDir: absPath.default("/data"),
+    /** sha256:<hex> of the image: the pods run <image repository>@<digest>. */
+    imageDigest: z.string().regex(/^sha256:[0-9a-f]{64}$/, "sha256:<64 hex digits>").optional(),
+    /** A volume claim of this size for the transaction log (settings.dataLogDir, outside dataDir). */
+    dataLogStorageSize: z.string().regex(/^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$/, "a Kubernetes quantity such as 10Gi").optional(),
+    /** Prometheus metrics on this port (ZooKeeper >= 3.6). */
+    metricsPort: z.number().int().min(1).max(65535).optional(),
+    /** Pod scheduling, passed through to the StatefulSet's pods. */
+    scheduling: z
+        .strictObject({
+            nodeSelector: z.record(z.string(), z.string()).optional(),
+            tolerations: z.array(z.record(z.string(), z.unknown())).optional(),
+            topologySpreadConstraints: z.array(z.record(z.string(), z.unknown())).optional(),
+            priorityClassName: z.string().optional(),
+        })
+        .optional(),
+    terminationGracePeriodSeconds: z.number().int().min(6).optional(),
+    /** The cluster's Kubernetes version (e.g. v1.34.4): from 1.33 the manual endpoints are EndpointSlices. */
+    clusterVersion: z.string().regex(/^v?\d+\.\d+/, "a version such as v1.34.4").optional(),
 });
 
 export const kubernetesSchema = z.strictObject({
@@ -109,7 +127,15 @@ function validate(e: KubernetesConfig): ConfigIssue[] {
     // The pods' zoo.cfg refuses settings that zkmigrate owns (membership, dataDir, ...): say so here.
     try {
         const members = e.servers.map((s) => ({ id: s.id, address: `${e.kubernetes.name}-${s.id}`, peerPort: e.ports.peer, electionPort: e.ports.election }));
-        makeZooCfg({ dataDir: e.kubernetes.dataDir, clientPort: e.ports.client, members, quorumListenOnAllIPs: true, settings: e.kubernetes.settings });
+        makeZooCfg({
+            dataDir: e.kubernetes.dataDir,
+            clientPort: e.ports.client,
+            members,
+            quorumListenOnAllIPs: true,
+            settings: e.kubernetes.settings,
+            separateDataLog: e.kubernetes.dataLogStorageSize !== undefined,
+            metricsPort: e.kubernetes.metricsPort,
+        });
     } catch (err) {
         issues.push({ path: ensemblePath(e, ".kubernetes.settings"), reason: (err as Error).message.replace(/^zkmigrate kubernetes: /, "") });
     }
@@ -248,10 +274,23 @@ export function kubernetesDesired(e: KubernetesConfig, phase: string = e.phase, 
                       image: k.image,
                       storageSize: k.storageSize,
                       storageClassName: k.storageClassName,
-                      zooCfg: makeZooCfg({ dataDir: k.dataDir, clientPort: e.ports.client, members: services.members, quorumListenOnAllIPs: true, settings: k.settings }),
+                      zooCfg: makeZooCfg({
+                          dataDir: k.dataDir,
+                          clientPort: e.ports.client,
+                          members: services.members,
+                          quorumListenOnAllIPs: true,
+                          settings: k.settings,
+                          separateDataLog: k.dataLogStorageSize !== undefined,
+                          metricsPort: k.metricsPort,
+                      }),
                       resources: k.resources,
+                      imageDigest: k.imageDigest,
+                      dataLogStorageSize: k.dataLogStorageSize,
+                      scheduling: k.scheduling,
+                      terminationGracePeriodSeconds: k.terminationGracePeriodSeconds,
                   }
                 : undefined,
+        endpointsKind: k.clusterVersion ? endpointsKindFor(k.clusterVersion) : "Endpoints",
     };
 
     const old = serversConnect(e.servers, e.ports.client, e.chroot);

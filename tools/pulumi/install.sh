@@ -20,6 +20,7 @@
 #
 #   tools/pulumi/install.sh [--force]     --force rebuilds even when the cache is up to date
 set -euo pipefail
+bash "$(dirname "${BASH_SOURCE[0]}")/kubernetes-provider.sh"  # plugin resource kubernetes (own stamp; issue 14)
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"

@@ -282,14 +282,22 @@ describe("StatefulSet", () => {
         ]);
         assert.equal(zk.image, "zookeeper:3.9.3");
         assert.deepEqual(zk.command, ["zkServer.sh", "start-foreground"]);
-        assert.deepEqual(zk.env, [{ name: "ZOOCFGDIR", value: "/zkmigrate/conf" }]);
+        // The 1Gi memory limit gives a heap of 768 MiB (75 %).
+        assert.deepEqual(zk.env, [
+            { name: "ZOOCFGDIR", value: "/zkmigrate/conf" },
+            { name: "ZK_SERVER_HEAP", value: "768" },
+        ]);
         assert.deepEqual(zk.volumeMounts, [
             { name: "conf", mountPath: "/zkmigrate/conf" },
             { name: "data", mountPath: "/data" },
+            { name: "tmp", mountPath: "/tmp" },
+            { name: "logs", mountPath: "/logs" },
         ]);
         assert.deepEqual(pod.volumes, [
             { name: "configmap", configMap: { name: "zk-config" } },
             { name: "conf", emptyDir: {} },
+            { name: "tmp", emptyDir: {} },
+            { name: "logs", emptyDir: {} },
         ]);
         assert.equal(pod.securityContext.fsGroup, 1000);
     });
@@ -463,6 +471,8 @@ describe("zoo.cfg of the pods", () => {
                 "admin.enableServer=false",
                 "standaloneEnabled=false",
                 "reconfigEnabled=false",
+                "autopurge.snapRetainCount=3",
+                "autopurge.purgeInterval=1",
                 "# BEGIN zkmigrate membership",
                 `server.3=${fqdn(3)}:2888:3888`,
                 `server.7=${fqdn(7)}:2888:3888`,
