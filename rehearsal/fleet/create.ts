@@ -12,7 +12,7 @@ import { checkNetworkFree, ensureBridge, ensureHostNetwork, fleetNetwork, netnsL
 import { hostService, processMark, tcpOpen, zkPid } from "./processes";
 import { renderServiceScript, type ServiceScriptSpec } from "./service-script";
 import { ensureFleetKey, ensureSshd, installSshd, waitSshd, writeKnownHosts } from "./sshd";
-import { checkName, fleetDir, kafkaConnect, loadFleet, saveFleet, type Fleet, type FleetHost, type FleetSpec } from "./state";
+import { checkName, fleetDir, kafkaConnect, loadFleet, saveFleet, type LocalFleet, type FleetHost, type FleetSpec } from "./state";
 import { waitServing } from "./status";
 
 const ENSEMBLE = /^[a-z][a-z0-9]{0,11}$/;
@@ -88,7 +88,7 @@ function layout(spec: FleetSpec, prefix: string): Omit<FleetHost, "dir" | "sshdC
  * keys, sshd per host, ZooKeeper installed (config and myid written only when missing), and the
  * ensembles with `start` running and serving.
  */
-export async function createFleet(spec: FleetSpec, o: { log?: (line: string) => void } = {}): Promise<Fleet> {
+export async function createFleet(spec: FleetSpec, o: { log?: (line: string) => void } = {}): Promise<LocalFleet> {
     const say = o.log ?? (() => undefined);
     const tools = checkPrerequisites();
     checkName(spec.name);
@@ -146,7 +146,7 @@ export async function createFleet(spec: FleetSpec, o: { log?: (line: string) => 
             sshdPid: prev?.sshdPid,
         };
     });
-    const fleet: Fleet = {
+    const fleet: LocalFleet = {
         name: spec.name,
         dir,
         stateFile: join(dir, "fleet.json"),
@@ -228,7 +228,7 @@ export async function createFleet(spec: FleetSpec, o: { log?: (line: string) => 
 }
 
 /** zk-service of a ZooKeeper host: QuorumPeerMain on conf/zoo.cfg; `disable` for a host replaced by a pod. */
-function zooKeeperService(f: Fleet, h: FleetHost, java: string, classpath: string): ServiceScriptSpec {
+function zooKeeperService(f: LocalFleet, h: FleetHost, java: string, classpath: string): ServiceScriptSpec {
     return {
         command: "zk-service",
         product: "ZooKeeper",
@@ -250,7 +250,7 @@ function zooKeeperService(f: Fleet, h: FleetHost, java: string, classpath: strin
 }
 
 /** A broker host: the common host files, server.properties (when missing), log4j configs, kafka-service and the tools. */
-async function installKafkaHost(f: Fleet, h: FleetHost, classpath: string, tools: Record<string, string>): Promise<void> {
+async function installKafkaHost(f: LocalFleet, h: FleetHost, classpath: string, tools: Record<string, string>): Promise<void> {
     await installHost(f, h, "", tools);
     const props = join(h.dir, "conf", "server.properties");
     if (!existsSync(props)) {
@@ -269,7 +269,7 @@ async function installKafkaHost(f: Fleet, h: FleetHost, classpath: string, tools
 }
 
 /** Host files: directories, host key, sshd config, zoo.cfg and myid (when missing), the service script. */
-async function installHost(f: Fleet, h: FleetHost, classpath: string, tools: Record<string, string>): Promise<void> {
+async function installHost(f: LocalFleet, h: FleetHost, classpath: string, tools: Record<string, string>): Promise<void> {
     for (const d of ["conf", "data", "logs", "run", "bin", "ssh", "etc"]) mkdirSync(join(h.dir, d), { recursive: true });
     writeFileSync(
         join(h.dir, "etc", "hosts"),

@@ -34,7 +34,7 @@ export {
     loadFleet,
     runRoot,
     stackHostConfig,
-    type Fleet,
+    type LocalFleet,
     type FleetEnsembleSpec,
     type FleetHost,
     type FleetKafkaSpec,

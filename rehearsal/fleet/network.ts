@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { findCommand } from "../zookeeper";
 import { must, run, type Run } from "./processes";
-import { checkName, type Fleet, type FleetHost } from "./state";
+import { checkName, type LocalFleet, type FleetHost } from "./state";
 
 function fleetHash(name: string): Buffer {
     return createHash("sha256").update(`zkmigrate-fleet:${name}`).digest();
@@ -89,7 +89,7 @@ export function rootRulesFor(name: string, bridge: string): string[][] {
 }
 
 /** The bridge with the root namespace's address on it, up, and the fleet's root-namespace rules. */
-export async function ensureBridge(f: Fleet, say: (line: string) => void, saveRules: (rules: string[][]) => void): Promise<void> {
+export async function ensureBridge(f: LocalFleet, say: (line: string) => void, saveRules: (rules: string[][]) => void): Promise<void> {
     const net = fleetNetwork(f.name);
     if ((await run("ip", ["link", "show", "dev", net.bridge])).code !== 0) {
         say(`bridge ${net.bridge} ${net.subnet}`);
@@ -108,7 +108,7 @@ export async function ensureBridge(f: Fleet, say: (line: string) => void, saveRu
 }
 
 /** A host's namespace, veth on the bridge, address and default route (each step only when missing). */
-export async function ensureHostNetwork(f: Fleet, h: FleetHost, existingNs: Set<string>, say: (line: string) => void): Promise<void> {
+export async function ensureHostNetwork(f: LocalFleet, h: FleetHost, existingNs: Set<string>, say: (line: string) => void): Promise<void> {
     if (!existingNs.has(h.netns)) {
         say(`host ${h.name}: namespace ${h.netns}, ${h.address}`);
         await must("ip", ["netns", "add", h.netns], `creating the namespace of ${h.name}`);
@@ -131,7 +131,7 @@ export async function ensureHostNetwork(f: Fleet, h: FleetHost, existingNs: Set<
 }
 
 /** Runs a command in a host's network namespace (from the root's mount namespace); for tests and checks. */
-export function inNetns(f: Fleet, h: FleetHost, argv: string[], timeoutMs = 30_000): Promise<Run> {
+export function inNetns(f: LocalFleet, h: FleetHost, argv: string[], timeoutMs = 30_000): Promise<Run> {
     return run("ip", ["netns", "exec", h.netns, ...argv], { timeoutMs });
 }
 

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { findCommand, sleep } from "../zookeeper";
-import type { Fleet, FleetHost } from "./state";
+import type { LocalFleet, FleetHost } from "./state";
 
 export interface Run {
     code: number;
@@ -127,13 +127,13 @@ export function isHostServer(fleet: string, host: string, pid: number | undefine
 }
 
 /** The server's current pid on a host (from its pid file, checked against the process), or undefined. */
-export function zkPid(f: Fleet, h: FleetHost): number | undefined {
+export function zkPid(f: LocalFleet, h: FleetHost): number | undefined {
     const pid = readPid(h.zkPidFile);
     return isHostServer(f.name, h.name, pid) ? pid : undefined;
 }
 
 /** Runs the host's service script directly (not over SSH) in the host's namespaces (those of its sshd). */
-export async function hostService(f: Fleet, h: FleetHost, verb: "start" | "stop" | "restart" | "status" | "disable" | "enable"): Promise<Run> {
+export async function hostService(f: LocalFleet, h: FleetHost, verb: "start" | "stop" | "restart" | "status" | "disable" | "enable"): Promise<Run> {
     if (h.sshdPid === undefined || !pidAlive(h.sshdPid)) {
         throw new Error(`zkmigrate fleet ${f.name}: sshd of ${h.name} does not run (its namespaces hold the host's view of files)`);
     }

@@ -9,7 +9,7 @@ import { asRemoteCommand } from "../../src/scripts";
 import { findCommand, sleep } from "../zookeeper";
 import { fleetTag } from "./network";
 import { cmdline, must, pidAlive, readPid, tcpOpen } from "./processes";
-import { host, type Fleet, type FleetHost, type ScriptResult } from "./state";
+import { host, type LocalFleet, type FleetHost, type ScriptResult } from "./state";
 
 /** The fleet's key pair (made once) and the authorized_keys every host's sshd reads. */
 export async function ensureFleetKey(sshDir: string, name: string, tools: Record<string, string>): Promise<{ sshKey: string; knownHosts: string }> {
@@ -23,7 +23,7 @@ export async function ensureFleetKey(sshDir: string, name: string, tools: Record
 }
 
 /** A host's host key (made once) and its sshd_config. */
-export async function installSshd(f: Fleet, h: FleetHost, tools: Record<string, string>): Promise<void> {
+export async function installSshd(f: LocalFleet, h: FleetHost, tools: Record<string, string>): Promise<void> {
     chmodSync(join(h.dir, "ssh"), 0o700);
     const hostKey = join(h.dir, "ssh", "ssh_host_ed25519_key");
     if (!existsSync(hostKey)) {
@@ -66,7 +66,7 @@ export function isOurSshd(mountPoint: string, pid: number): boolean {
 }
 
 
-export async function writeKnownHosts(f: Fleet): Promise<void> {
+export async function writeKnownHosts(f: LocalFleet): Promise<void> {
     const lines = f.hosts.map((h) => {
         const pub = readFileSync(join(h.dir, "ssh", "ssh_host_ed25519_key.pub"), "utf8").trim().split(/\s+/);
         return `${h.address} ${pub[0]} ${pub[1]}\n`;
@@ -75,7 +75,7 @@ export async function writeKnownHosts(f: Fleet): Promise<void> {
 }
 
 /** Starts the host's sshd (in the host's network, mount and UTS namespaces) unless it runs. */
-export async function ensureSshd(f: Fleet, h: FleetHost, tools: Record<string, string>): Promise<void> {
+export async function ensureSshd(f: LocalFleet, h: FleetHost, tools: Record<string, string>): Promise<void> {
     if (h.sshdPid !== undefined && isOurSshd(f.mountPoint, h.sshdPid)) {
         return;
     }
@@ -132,7 +132,7 @@ export async function ensureSshd(f: Fleet, h: FleetHost, tools: Record<string, s
 }
 
 /** Waits (bounded, 20 s for all) until every host's sshd accepts connections. */
-export async function waitSshd(f: Fleet, hosts: FleetHost[]): Promise<void> {
+export async function waitSshd(f: LocalFleet, hosts: FleetHost[]): Promise<void> {
     const sshDeadline = Date.now() + 20_000;
     for (const h of hosts) {
         while (!(await tcpOpen(h.address, 22))) {
@@ -145,7 +145,7 @@ export async function waitSshd(f: Fleet, hosts: FleetHost[]): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // SSH, as @pulumi/command runs a script
 
-export function sshArgs(f: Fleet, h: FleetHost, remoteCommand: string): string[] {
+export function sshArgs(f: LocalFleet, h: FleetHost, remoteCommand: string): string[] {
     return [
         "-F",
         "/dev/null",
@@ -171,13 +171,13 @@ export function sshArgs(f: Fleet, h: FleetHost, remoteCommand: string): string[]
 }
 
 /** Runs a rendered script on a host over SSH; resolves with its exit code and output (124 on timeout). */
-export function runScript(f: Fleet, h: FleetHost | string | number, script: string, o: { timeoutMs?: number } = {}): Promise<ScriptResult> {
+export function runScript(f: LocalFleet, h: FleetHost | string | number, script: string, o: { timeoutMs?: number } = {}): Promise<ScriptResult> {
     const target = typeof h === "object" ? h : host(f, h);
     return sshRun(f, target, asRemoteCommand(script), o.timeoutMs ?? 300_000);
 }
 
 /** Runs a plain command line on a host over SSH (same options as runScript). */
-export function sshRun(f: Fleet, h: FleetHost, remoteCommand: string, timeoutMs = 60_000): Promise<ScriptResult> {
+export function sshRun(f: LocalFleet, h: FleetHost, remoteCommand: string, timeoutMs = 60_000): Promise<ScriptResult> {
     const started = Date.now();
     return new Promise((resolve) => {
         const child = spawn(findCommand("ssh") ?? "ssh", sshArgs(f, h, remoteCommand), { stdio: ["ignore", "pipe", "pipe"] });

@@ -70,7 +70,8 @@ export interface FleetHost {
     kind?: "kafka";
 }
 
-export interface Fleet {
+/** A fleet of local hosts (network namespaces) as fleet.json records it; not the Pulumi `Fleet` component. */
+export interface LocalFleet {
     name: string;
     /** The fleet's directory (state, keys, hosts). */
     dir: string;
@@ -128,10 +129,10 @@ export function checkName(name: string): void {
 // ---------------------------------------------------------------------------------------------
 // The record
 
-export function loadFleet(name: string): Fleet | undefined {
+export function loadFleet(name: string): LocalFleet | undefined {
     const file = join(fleetDir(name), "fleet.json");
     if (!existsSync(file)) return undefined;
-    return JSON.parse(readFileSync(file, "utf8")) as Fleet;
+    return JSON.parse(readFileSync(file, "utf8")) as LocalFleet;
 }
 
 export function listFleets(): string[] {
@@ -139,24 +140,24 @@ export function listFleets(): string[] {
     return readdirSync(runRoot()).filter((n) => FLEET_NAME.test(n) && existsSync(join(runRoot(), n, "fleet.json")));
 }
 
-export function saveFleet(f: Fleet): void {
+export function saveFleet(f: LocalFleet): void {
     const tmp = `${f.stateFile}.tmp`;
     writeFileSync(tmp, JSON.stringify(f, null, 2) + "\n", { mode: 0o600 });
     renameSync(tmp, f.stateFile);
 }
 
-export function host(f: Fleet, name: string | number): FleetHost {
+export function host(f: LocalFleet, name: string | number): FleetHost {
     const h = f.hosts.find((x) => x.name === name || x.id === name);
     if (!h) throw new Error(`zkmigrate fleet ${f.name}: no host ${name} (hosts: ${f.hosts.map((x) => `${x.name} (myid ${x.id})`).join(", ")})`);
     return h;
 }
 
-export function hostsOf(f: Fleet, ensemble: string): FleetHost[] {
+export function hostsOf(f: LocalFleet, ensemble: string): FleetHost[] {
     return f.hosts.filter((h) => h.ensemble === ensemble);
 }
 
 /** `addr:2181,...` of an ensemble (or of the given hosts). */
-export function connectString(f: Fleet, hosts: string | FleetHost[]): string {
+export function connectString(f: LocalFleet, hosts: string | FleetHost[]): string {
     const list = typeof hosts === "string" ? hostsOf(f, hosts) : hosts;
     return list.map((h) => `${h.address}:${f.hostSettings.clientPort}`).join(",");
 }
@@ -165,7 +166,7 @@ export function connectString(f: Fleet, hosts: string | FleetHost[]): string {
  * The fleet's part of a stack config: per-ensemble `zookeeper`, `service` and
  * `healthTimeoutSeconds` keys (the same for every ensemble of the fleet).
  */
-export function stackHostConfig(f: Fleet): Record<string, unknown> {
+export function stackHostConfig(f: LocalFleet): Record<string, unknown> {
     const s = f.hostSettings;
     return {
         zookeeper: { clientPort: s.clientPort, configFile: s.paths.configFile, dataDir: s.paths.dataDir, myidFile: s.paths.myidFile },
@@ -175,13 +176,13 @@ export function stackHostConfig(f: Fleet): Record<string, unknown> {
 }
 
 /** `host:port,...[/chroot]` the brokers start with (their ensemble's servers and the chroot). */
-export function kafkaConnect(f: Fleet): string {
+export function kafkaConnect(f: LocalFleet): string {
     const k = f.spec.kafka;
     if (!k) throw new Error(`zkmigrate fleet ${f.name} has no Kafka`);
     return `${connectString(f, k.zookeeper)}${k.chroot ?? ""}`;
 }
 
 /** `address:9092` of every broker. */
-export function kafkaBootstrap(f: Fleet): string[] {
+export function kafkaBootstrap(f: LocalFleet): string[] {
     return f.hosts.filter((h) => h.kind === "kafka").map((h) => `${h.address}:${KAFKA_PORT}`);
 }

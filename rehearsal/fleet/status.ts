@@ -3,10 +3,10 @@
 import { fourLetter, modeOf, sleep } from "../zookeeper";
 import { netnsList } from "./network";
 import { pidAlive, zkPid } from "./processes";
-import type { Fleet, FleetHost } from "./state";
+import type { LocalFleet, FleetHost } from "./state";
 
 /** Waits until every host's ZooKeeper answers srvr with a Mode on its address, at most timeoutMs. */
-export async function waitServing(f: Fleet, hosts: FleetHost[], timeoutMs = 120_000): Promise<Record<string, string>> {
+export async function waitServing(f: LocalFleet, hosts: FleetHost[], timeoutMs = 120_000): Promise<Record<string, string>> {
     const deadline = Date.now() + timeoutMs;
     const modes: Record<string, string> = {};
     const last: Record<string, string> = {};
@@ -48,7 +48,7 @@ export interface HostStatus {
     detail?: string;
 }
 
-export async function fleetStatus(f: Fleet): Promise<HostStatus[]> {
+export async function fleetStatus(f: LocalFleet): Promise<HostStatus[]> {
     const ns = new Set(await netnsList());
     return Promise.all(
         f.hosts.map(async (h) => {

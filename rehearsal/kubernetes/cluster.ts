@@ -27,7 +27,7 @@ import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Fleet } from "../fleet";
+import type { LocalFleet } from "../fleet";
 import { cacheDir, findCommand, sleep } from "../zookeeper";
 import { pauseImage, zookeeperImage, type OciImage } from "./image";
 
@@ -429,7 +429,7 @@ iptables: {localhostNodePorts: false}
 // ---------------------------------------------------------------------------------------------
 // Network
 
-async function ensureNetwork(c: Cluster, f: Fleet): Promise<void> {
+async function ensureNetwork(c: Cluster, f: LocalFleet): Promise<void> {
     const nsList = (await run("ip", ["netns", "list"])).stdout;
     if (!nsList.split("\n").some((l) => l.split(" ")[0] === c.netns)) {
         await must("ip", ["netns", "add", c.netns], "creating the node's namespace");
@@ -458,7 +458,7 @@ async function ensureNetwork(c: Cluster, f: Fleet): Promise<void> {
 }
 
 /** Points the fleet's hosts at the cluster's DNS (their resolv.conf is a file of the fleet, bind-mounted: written in place). */
-function ensureHostDns(c: Cluster, f: Fleet): void {
+function ensureHostDns(c: Cluster, f: LocalFleet): void {
     for (const h of f.hosts) {
         const file = join(h.dir, "etc", "resolv.conf");
         if (!existsSync(file)) continue;
@@ -552,7 +552,7 @@ function startComponent(c: Cluster, component: Component, argv: string[]): void 
 
 export interface StartOptions {
     /** The fleet the cluster joins (its bridge, hosts). */
-    fleet: Fleet;
+    fleet: LocalFleet;
     /** ZooKeeper version of the image k8s.local/zookeeper (default: the fleet's default). */
     zookeeperVersion?: string;
     log?: (line: string) => void;

@@ -3,7 +3,7 @@
 // controller last), under producers (idempotent, acks=all) and a consumer group through every
 // phase (rehearsal/kafka-load.ts defines each figure).
 import { probeKafkaController } from "../../src/zk/kafka";
-import { hostsOf, kafkaBootstrap, type Fleet, type FleetKafkaSpec } from "../fleet";
+import { hostsOf, kafkaBootstrap, type LocalFleet, type FleetKafkaSpec } from "../fleet";
 import type { Window } from "../gaps";
 import { KafkaLoad, createTopic, type KafkaFigures } from "../kafka-load";
 import type { PhaseReport } from "./report";
@@ -16,7 +16,7 @@ export function kafkaFleet(chroot: string): FleetKafkaSpec {
 }
 
 /** The stack's `clients.kafka` entry for the fleet's brokers. */
-export function kafkaClients(f: Fleet): Record<string, unknown> {
+export function kafkaClients(f: LocalFleet): Record<string, unknown> {
     if (!f.kafkaSettings) return {};
     return {
         kafka: {
@@ -36,7 +36,7 @@ export class KafkaPart {
     controller?: number;
     private constructor(readonly load: KafkaLoad) {}
 
-    static async start(f: Fleet): Promise<KafkaPart> {
+    static async start(f: LocalFleet): Promise<KafkaPart> {
         const bootstrap = kafkaBootstrap(f);
         console.error(`rehearse: Kafka: topic ${TOPIC} (3 partitions, replication factor 3, min.insync.replicas 2), producers and consumers on ${bootstrap.join(",")}`);
         await createTopic(bootstrap, TOPIC);

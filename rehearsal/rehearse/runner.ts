@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automation";
 import { REPO, copyProject, engineEnv, findEngine } from "../engine";
-import { createFleet, destroyFleet, hostsOf, stackHostConfig, type Fleet } from "../fleet";
+import { createFleet, destroyFleet, hostsOf, stackHostConfig, type LocalFleet } from "../fleet";
 import type { Window } from "../gaps";
 import { StressGroup } from "../stress";
 import { withTimeout } from "../with-timeout";
@@ -46,7 +46,7 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
     const scenario: Scenario = SCENARIOS[o.scenario];
     const procedure = PROCEDURES[scenario.procedure];
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "zkmigrate-rehearse-"));
-    let fleet: Fleet | undefined;
+    let fleet: LocalFleet | undefined;
     let stack: Stack | undefined;
     const groups: StressGroup[] = [];
     let kafka: KafkaPart | undefined;

@@ -9,12 +9,12 @@
 // `ensemble` adjusts the entry; a comparison of two runs composes the runner twice (rehearse.ts).
 import { MITOSIS_PHASES } from "../../src/procedures/mitosis";
 import { fourLetterWord, parseMode } from "../../src/zk/four-letter";
-import { hostsOf, runScript, type Fleet, type FleetEnsembleSpec, type FleetHost } from "../fleet";
+import { hostsOf, runScript, type LocalFleet, type FleetEnsembleSpec, type FleetHost } from "../fleet";
 import type { PhaseReport } from "./report";
 
 /** What a scenario's phase function works with: the fleet, and one `pulumi up` of a phase. */
 export interface Rehearsal {
-    fleet: Fleet;
+    fleet: LocalFleet;
     sources: FleetHost[];
     targets: FleetHost[];
     say(line: string): void;
@@ -31,7 +31,7 @@ export interface Procedure {
     /** The fleet's ensembles (names "source" and "target": the stress clients use them). */
     ensembles: FleetEnsembleSpec[];
     /** The stack config's entry for the ensemble under migration (the chroot and clients added by the runner). */
-    ensemble(f: Fleet): Record<string, unknown>;
+    ensemble(f: LocalFleet): Record<string, unknown>;
 }
 
 export interface Scenario {
@@ -54,7 +54,7 @@ export const PROCEDURES = {
             { name: "source", servers: 3, firstId: 1 },
             { name: "target", servers: 3, firstId: 4 },
         ],
-        ensemble(f: Fleet): Record<string, unknown> {
+        ensemble(f: LocalFleet): Record<string, unknown> {
             const sources = hostsOf(f, "source");
             const targets = hostsOf(f, "target");
             return {

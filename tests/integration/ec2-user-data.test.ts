@@ -10,7 +10,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync } from "node:fs";
 import { basename, join } from "node:path";
 import { after, describe, it } from "node:test";
-import { hostsOf, runScript, sshRun, type Fleet, type FleetHost } from "../../rehearsal/fleet";
+import { hostsOf, runScript, sshRun, type LocalFleet, type FleetHost } from "../../rehearsal/fleet";
 import { ensureZooKeeper, findCommand, fourLetter, modeOf } from "../../rehearsal/zookeeper";
 import { launcherPath, renderUnit, renderUserData, renderZooCfg, resolveEc2Ensemble, hostSettingsOf, membershipOf, type Ec2Ensemble } from "../../src/ec2";
 import { asRemoteCommand, renderHealthGate, renderWriteConfig, shellQuote } from "../../src/scripts";
@@ -19,7 +19,7 @@ import { describeResult } from "./helpers/steps";
 import { create, getData, openClient } from "./helpers/zk";
 
 /** The ensemble as the component would resolve it, on the fleet's hosts and under their own directory. */
-function ensembleOn(f: Fleet, version: string): Ec2Ensemble {
+function ensembleOn(f: LocalFleet, version: string): Ec2Ensemble {
     const hosts = hostsOf(f, "ec2");
     const root = join(f.mountPoint, "ec2");
     return resolveEc2Ensemble("ec2ud", {
@@ -46,10 +46,10 @@ function ensembleOn(f: Fleet, version: string): Ec2Ensemble {
 }
 
 /** A path the hosts see under the mount point, as the test sees it for host `h`. */
-const onHost = (f: Fleet, h: FleetHost, p: string) => join(h.dir, p.slice(f.mountPoint.length));
+const onHost = (f: LocalFleet, h: FleetHost, p: string) => join(h.dir, p.slice(f.mountPoint.length));
 
 /** The user data over SSH, with the documented variables set for a namespace host. */
-function runUserData(f: Fleet, h: FleetHost, script: string, env: Record<string, string>) {
+function runUserData(f: LocalFleet, h: FleetHost, script: string, env: Record<string, string>) {
     const vars = Object.entries(env)
         .map(([k, v]) => `${k}=${shellQuote(v)}`)
         .join(" ");

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createServer, type AddressInfo } from "node:net";
 import { describe, it } from "node:test";
-import { host as fleetHost, hostsOf, inNetns, runScript, type Fleet, type FleetHost } from "../../rehearsal/fleet";
+import { host as fleetHost, hostsOf, inNetns, runScript, type LocalFleet, type FleetHost } from "../../rehearsal/fleet";
 import { fourLetter, modeOf } from "../../rehearsal/zookeeper";
 import { desiredState } from "../../src/model";
 import { firewallChainName, renderFirewallApply, renderFirewallRemove, type FirewallRules } from "../../src/scripts";
@@ -15,14 +15,14 @@ import { describeResult, ensembleConfig, serversOf } from "./helpers/steps";
 const ENSEMBLE = "fw";
 
 /** `iptables -S` of a host's namespace (filter table), as lines. */
-async function rules(f: Fleet, h: FleetHost, tool = "iptables"): Promise<string[]> {
+async function rules(f: LocalFleet, h: FleetHost, tool = "iptables"): Promise<string[]> {
     const r = await inNetns(f, h, [tool, "-w", "10", "-S"]);
     assert.equal(r.code, 0, r.stderr);
     return r.stdout.trim().split("\n");
 }
 
 /** A TCP connect from inside a host's namespace: "connected" or the error code, and how long it took. */
-async function probe(f: Fleet, from: FleetHost, address: string, port: number): Promise<{ result: string; ms: number }> {
+async function probe(f: LocalFleet, from: FleetHost, address: string, port: number): Promise<{ result: string; ms: number }> {
     const code =
         `const n=require("net");const t0=Date.now();const s=n.connect({host:${JSON.stringify(address)},port:${port}});` +
         `const done=(r)=>{console.log(JSON.stringify({result:r,ms:Date.now()-t0}));s.destroy();process.exit(0)};` +

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { connectString, hostsOf, inNetns, runScript, zkPid, type Fleet, type FleetHost } from "../../rehearsal/fleet";
+import { connectString, hostsOf, inNetns, runScript, zkPid, type LocalFleet, type FleetHost } from "../../rehearsal/fleet";
 import { fourLetter, modeOf } from "../../rehearsal/zookeeper";
 import { renderRestart, renderStop } from "../../src/scripts";
 import type { HostSettings, Membership } from "../../src/types";
@@ -17,11 +17,11 @@ import { create, getChildren, openClient, writeData } from "./helpers/zk";
 
 const GATE_SECONDS = 15;
 
-function membershipOf(f: Fleet): Membership {
+function membershipOf(f: LocalFleet): Membership {
     return { members: hostsOf(f, "zk").map((h) => ({ id: h.id, address: h.address, peerPort: 2888, electionPort: 3888 })), quorumListenOnAllIPs: false };
 }
 
-function restart(f: Fleet, h: FleetHost, host: HostSettings, wipeData = false) {
+function restart(f: LocalFleet, h: FleetHost, host: HostSettings, wipeData = false) {
     return runScript(f, h, renderRestart({ host, myid: h.id, mode: "restart", wipeData, spacingSeconds: 0, expect: membershipOf(f) }), { timeoutMs: (host.healthTimeoutSeconds + 150) * 1000 });
 }
 
@@ -30,7 +30,7 @@ function sha(file: string): string {
 }
 
 /** The other servers: same pids, same config, still serving, and the ensemble takes writes. */
-async function assertOthersUntouched(f: Fleet, others: FleetHost[], pids: Map<number, number | undefined>, cfgs: Map<number, string>, probe: string): Promise<void> {
+async function assertOthersUntouched(f: LocalFleet, others: FleetHost[], pids: Map<number, number | undefined>, cfgs: Map<number, string>, probe: string): Promise<void> {
     for (const h of others) {
         assert.equal(zkPid(f, h), pids.get(h.id), `${h.name} keeps its pid`);
         assert.equal(sha(join(h.dir, "conf", "zoo.cfg")), cfgs.get(h.id), `${h.name} keeps its zoo.cfg`);
@@ -49,7 +49,7 @@ async function assertOthersUntouched(f: Fleet, others: FleetHost[], pids: Map<nu
  * A follower of the fleet's ensemble to break, and the check that the others stay as they are
  * now: same pids, same zoo.cfg, serving, and the ensemble takes writes.
  */
-async function pickFollower(f: Fleet): Promise<{ x: FleetHost; othersUntouched(probe: string): Promise<void> }> {
+async function pickFollower(f: LocalFleet): Promise<{ x: FleetHost; othersUntouched(probe: string): Promise<void> }> {
     const hosts = hostsOf(f, "zk");
     const modes = await Promise.all(hosts.map(async (h) => modeOf(await fourLetter(h.address, 2181, "srvr"))));
     const x = hosts[modes.indexOf("follower")];

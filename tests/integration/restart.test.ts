@@ -4,14 +4,14 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { hostsOf, runScript, zkPid, type Fleet } from "../../rehearsal/fleet";
+import { hostsOf, runScript, zkPid, type LocalFleet } from "../../rehearsal/fleet";
 import { fourLetter, modeOf } from "../../rehearsal/zookeeper";
 import { BLOCK_BEGIN, BLOCK_END, renderHealthGate, renderRestart, renderWriteConfig } from "../../src/scripts";
 import type { Membership } from "../../src/types";
 import { VERSIONS, fleetName, useFleet } from "./helpers/fleet";
 import { describeResult } from "./helpers/steps";
 
-function membershipOf(f: Fleet, ensemble: string): Membership {
+function membershipOf(f: LocalFleet, ensemble: string): Membership {
     return {
         members: hostsOf(f, ensemble).map((h) => ({ id: h.id, address: h.address, peerPort: 2888, electionPort: 3888 })),
         quorumListenOnAllIPs: false,

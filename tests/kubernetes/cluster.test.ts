@@ -14,7 +14,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { linkNodeModules } from "../../rehearsal/engine";
-import { checkPrerequisites, createFleet, destroyFleet, hostService, inNetns, runScript, waitServing, type Fleet } from "../../rehearsal/fleet";
+import { checkPrerequisites, createFleet, destroyFleet, hostService, inNetns, runScript, waitServing, type LocalFleet } from "../../rehearsal/fleet";
 import { checkClusterPrerequisites, destroyCluster, ensureVolumes, kubectl, kubectlMust, loadCluster, startCluster, type Cluster } from "../../rehearsal/kubernetes/cluster";
 import type { KubernetesConfig } from "../../src/config";
 import { makeConfigMap, makeEndpoints, makeHeadlessService, makePodDisruptionBudget, makeService, makeStatefulSet, makeZooCfg } from "../../src/kubernetes";
@@ -26,7 +26,7 @@ import { devFleet } from "../fixtures";
 import { assertFleetGone } from "../integration/helpers/fleet";
 
 const NAME = "it-k8s";
-let theFleet: Fleet | undefined;
+let theFleet: LocalFleet | undefined;
 let cluster: Cluster | undefined;
 const fleet = () => {
     if (!theFleet) throw new Error(`fleet ${NAME} was not created`);

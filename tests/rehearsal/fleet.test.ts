@@ -17,7 +17,7 @@ import {
     sshArgs,
     sshRun,
     zkPid,
-    type Fleet,
+    type LocalFleet,
 } from "../../rehearsal/fleet";
 import { DEFAULT_ZK_VERSION } from "../../rehearsal/zookeeper";
 import { assertFleetGone, useFleet } from "../integration/helpers/fleet";
@@ -113,7 +113,7 @@ describe("the local fleet", { timeout: 600_000 }, () => {
 
         it("create again completes nothing and changes nothing (idempotent)", async () => {
             const f = fleet();
-            const again: Fleet = await createFleet(spec);
+            const again: LocalFleet = await createFleet(spec);
             assert.deepEqual(
                 again.hosts.map((h) => [h.name, h.address, h.sshdPid]),
                 f.hosts.map((h) => [h.name, h.address, h.sshdPid]),

@@ -8,7 +8,7 @@ import {
     destroyFleet,
     fleetNetwork,
     fleetTag,
-    type Fleet,
+    type LocalFleet,
     type FleetSpec,
 } from "../../../rehearsal/fleet";
 import { DEFAULT_ZK_VERSION, ZK_VERSIONS, resolveVersion } from "../../../rehearsal/zookeeper";
@@ -37,8 +37,8 @@ const log = (l: string) => {
  * Registers `before` (prerequisites, leftovers removed, fleet created) and `after` (destroyed,
  * then checked gone) in the current suite. The returned getter throws until the fleet exists.
  */
-export function useFleet(spec: FleetSpec, o: { createTimeoutMs?: number } = {}): () => Fleet {
-    let fleet: Fleet | undefined;
+export function useFleet(spec: FleetSpec, o: { createTimeoutMs?: number } = {}): () => LocalFleet {
+    let fleet: LocalFleet | undefined;
     before(
         async () => {
             // A missing prerequisite fails the suite (never a skip), naming the Debian package.
@@ -97,6 +97,6 @@ export function assertFleetGone(name: string): void {
 }
 
 /** The fleet's host settings with another health timeout (failure tests wait less). */
-export function withHealthTimeout(f: Fleet, seconds: number): HostSettings {
+export function withHealthTimeout(f: LocalFleet, seconds: number): HostSettings {
     return { ...f.hostSettings, healthTimeoutSeconds: seconds };
 }

@@ -3,14 +3,14 @@
 // then the restart groups in the planned order, each server's script over SSH.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { host as fleetHost, runScript, stackHostConfig, type Fleet, type ScriptResult } from "../../../rehearsal/fleet";
+import { host as fleetHost, runScript, stackHostConfig, type LocalFleet, type ScriptResult } from "../../../rehearsal/fleet";
 import { loadConfig, type EnsembleConfig, type RawConfig } from "../../../src/config";
 import { renderRestart, renderStop, renderWriteConfig } from "../../../src/scripts";
 import type { HostSettings, Membership, RestartGroup, ServerId, ServerState } from "../../../src/types";
 import type { Window } from "../../../rehearsal/gaps";
 
 /** A validated ensemble config for the fleet's hosts (the fleet's host settings, a short spacing). */
-export function ensembleConfig(f: Fleet, ensemble: Record<string, unknown>, o: { spacingSeconds?: number } = {}): EnsembleConfig {
+export function ensembleConfig(f: LocalFleet, ensemble: Record<string, unknown>, o: { spacingSeconds?: number } = {}): EnsembleConfig {
     const raw: RawConfig = {
         sshUser: "root",
         sshPrivateKey: readFileSync(f.sshKey, "utf8"),
@@ -22,7 +22,7 @@ export function ensembleConfig(f: Fleet, ensemble: Record<string, unknown>, o: {
 }
 
 /** The fleet's hosts as config servers ({ id, host }). */
-export function serversOf(f: Fleet, ensemble: string): { id: number; host: string }[] {
+export function serversOf(f: LocalFleet, ensemble: string): { id: number; host: string }[] {
     return f.hosts.filter((h) => h.ensemble === ensemble).map((h) => ({ id: h.id, host: h.address }));
 }
 
@@ -37,7 +37,7 @@ export function describeResult(id: ServerId, r: ScriptResult): string {
 }
 
 /** Writes each server's membership (renderWriteConfig), all servers at once; every script must succeed. */
-export async function writeConfigs(f: Fleet, host: HostSettings, configs: { id: ServerId; membership: Membership }[]): Promise<Map<ServerId, ScriptResult>> {
+export async function writeConfigs(f: LocalFleet, host: HostSettings, configs: { id: ServerId; membership: Membership }[]): Promise<Map<ServerId, ScriptResult>> {
     const results = new Map<ServerId, ScriptResult>();
     await Promise.all(
         configs.map(async (c) => {
@@ -60,7 +60,7 @@ export function restartScript(host: HostSettings, spacingSeconds: number, s: Ser
  * first failing group, as `pulumi up` does. `onStep` sees each group when it is done.
  */
 export async function runRestarts(
-    f: Fleet,
+    f: LocalFleet,
     host: HostSettings,
     spacingSeconds: number,
     groups: RestartGroup[],

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as zookeeper from "node-zookeeper-client";
-import { connectString, hostsOf, type Fleet } from "../../../rehearsal/fleet";
+import { connectString, hostsOf, type LocalFleet } from "../../../rehearsal/fleet";
 import { ZK_VERSIONS, resolveVersion } from "../../../rehearsal/zookeeper";
 import { main } from "../../../cli/zkmigrate";
 import { CopyError, copyTree, digestId, type AuthInfo, type CopyOptions } from "../../../src/zk/copy";
@@ -86,7 +86,7 @@ async function failure(x: Promise<unknown>): Promise<string> {
     return "no error";
 }
 
-function suite(version: string, layout: { source: number; target: number }, body: (ctx: { fleet: () => Fleet; src: () => string; dst: () => string }) => void) {
+function suite(version: string, layout: { source: number; target: number }, body: (ctx: { fleet: () => LocalFleet; src: () => string; dst: () => string }) => void) {
     describe(`zkmigrate copy, ZooKeeper ${version}`, { timeout: 900_000 }, () => {
         const fleet = useFleet({
             name: `it-copy-${version.replace(/\./g, "")}`,

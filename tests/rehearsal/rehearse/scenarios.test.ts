@@ -4,11 +4,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MITOSIS_PHASES } from "../../../src/procedures/mitosis";
-import type { Fleet, FleetHost } from "../../../rehearsal/fleet";
+import type { LocalFleet, FleetHost } from "../../../rehearsal/fleet";
 import { PROCEDURES, SCENARIOS } from "../../../rehearsal/rehearse/scenarios";
 
-function fleetOf(hosts: [string, number][]): Fleet {
-    return { hosts: hosts.map(([ensemble, id]) => ({ name: `${ensemble}-${id}`, ensemble, id, address: `10.0.0.${10 + id}` }) as FleetHost) } as Fleet;
+function fleetOf(hosts: [string, number][]): LocalFleet {
+    return { hosts: hosts.map(([ensemble, id]) => ({ name: `${ensemble}-${id}`, ensemble, id, address: `10.0.0.${10 + id}` }) as FleetHost) } as LocalFleet;
 }
 
 describe("rehearse scenarios", () => {
