@@ -61,6 +61,8 @@ export interface BlockCopyFigures {
     fullCopyMs: number;
     /** Whether the final copy visited the journal's paths (else the scan). */
     journal: boolean;
+    /** The journal's last state (and why it broke, when it did). */
+    journalState: string;
     acknowledged: number;
     acknowledgedOnTarget: number;
     lost: number;
@@ -211,7 +213,7 @@ export function renderReport(r: RehearsalResult, summary: Summary): string {
             : "loss check: not reached",
         ...(r.blockCopy
             ? [
-                  `block & copy: blocked -> switched ${(r.blockCopy.blockedMs / 1000).toFixed(1)} s (the stand-in client's own gap ${(r.blockCopy.clientGapMs / 1000).toFixed(1)} s); final copy ${(r.blockCopy.finalCopyMs / 1000).toFixed(1)} s (${r.blockCopy.journal ? "by the change journal" : "by the scan"}), full copy ${(r.blockCopy.fullCopyMs / 1000).toFixed(1)} s`,
+                  `block & copy: blocked -> switched ${(r.blockCopy.blockedMs / 1000).toFixed(1)} s (the stand-in client's own gap ${(r.blockCopy.clientGapMs / 1000).toFixed(1)} s); final copy ${(r.blockCopy.finalCopyMs / 1000).toFixed(1)} s (${r.blockCopy.journal ? "by the change journal" : `by the scan; journal ${r.blockCopy.journalState}`}), full copy ${(r.blockCopy.fullCopyMs / 1000).toFixed(1)} s`,
                   `block & copy loss check: ${r.blockCopy.acknowledged} sequence numbers acknowledged to the stand-in client, ${r.blockCopy.acknowledgedOnTarget} of them on the target after the switch, ${r.blockCopy.lost} lost${r.blockCopy.lostSample.length ? ` (e.g. ${r.blockCopy.lostSample.join(", ")})` : ""}`,
               ]
             : []),

@@ -118,7 +118,7 @@ describe("rehearse report", () => {
     });
 
     it("block-copy: the blocked window, the copies and the stand-in client's loss check; a loss there is not ok", () => {
-        const blockCopy = { blockedMs: 4200, clientGapMs: 4600, finalCopyMs: 1800, fullCopyMs: 3900, journal: true, acknowledged: 700, acknowledgedOnTarget: 120, lost: 0, lostSample: [] };
+        const blockCopy = { blockedMs: 4200, clientGapMs: 4600, finalCopyMs: 1800, fullCopyMs: 3900, journal: true, journalState: "stopped", acknowledged: 700, acknowledgedOnTarget: 120, lost: 0, lostSample: [] };
         const r = result({ scenario: "block-copy", blockCopy });
         const s = summarize(r);
         assert.equal(s.ok, true);
