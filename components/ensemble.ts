@@ -20,8 +20,12 @@ import { connectionOf, type SshArgs } from "./ssh";
 
 export const KAFKA_BROKERS_TYPE = "zkmigrate:kafka:Brokers";
 
-/** What a command of an earlier phase ignores: a change there would replace it and run it again. */
-export const FROZEN = ["create", "interpreter", "connection", "triggers"] as const;
+/**
+ * What a command of an earlier phase ignores: a change there would replace it or update it, and
+ * an update without an `update` script runs `create` again (so `delete` too: a precopy that gained
+ * its journal-stopping delete must not copy again after the switch).
+ */
+export const FROZEN = ["create", "delete", "interpreter", "connection", "triggers"] as const;
 
 export interface MigrationEnsembleArgs {
     /** The checked plan of this update (src/model.ts `planFleet`). */
@@ -116,7 +120,7 @@ export class MigrationEnsemble extends pulumi.ComponentResource {
                 );
             } else {
                 // A step without a host runs where `pulumi up` runs (the project directory).
-                cmd = new command.local.Command(rname, { create: c.create, interpreter: ["/bin/bash", "-c"] }, o);
+                cmd = new command.local.Command(rname, { create: c.create, ...(c.delete !== undefined ? { delete: c.delete } : {}), interpreter: ["/bin/bash", "-c"] }, o);
             }
             this.commands.push(cmd);
             return cmd;

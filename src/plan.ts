@@ -42,7 +42,10 @@ export function describePlan(p: MigrationPlan): string[] {
             case "broker-restart":
                 return `restart Kafka broker ${s.broker} on ${formatConnectString(s.connect)} (${s.reason})`;
             case "copy":
-                return s.mode === "full" ? "full copy while the clients run (precopy)" : "incremental copy of what changed since the precopy, verified (clients blocked)";
+                if (s.mode === "full") return s.journal ? "change journal started, then full copy while the clients run (precopy)" : "full copy while the clients run (precopy)";
+                return s.journal
+                    ? "incremental copy of the paths the change journal recorded since the precopy (the scan if it broke), verified (clients blocked); the journal stops"
+                    : "incremental copy of what changed since the precopy, verified (clients blocked)";
             case "clients-block":
                 return `block the clients on ${s.hosts.join(", ")}`;
             case "clients-unblock":

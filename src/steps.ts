@@ -67,7 +67,7 @@ export type Effect =
     | { kind: "firewall-remove"; ids: ServerId[] }
     | { kind: "clients-switch"; group: string; to: ConnectString }
     | { kind: "broker-restart"; broker: number; connect: ConnectString; reason: string }
-    | { kind: "copy"; mode: "full" | "incremental" }
+    | { kind: "copy"; mode: "full" | "incremental"; journal: boolean }
     | { kind: "clients-block"; hosts: string[] }
     | { kind: "clients-unblock"; hosts: string[] }
     | { kind: "clients-repoint"; to: ConnectString };

@@ -260,6 +260,8 @@ export interface BlockCopySpec {
         sourceAuthEnv?: string;
         targetAuthEnv?: string;
         delete: boolean;
+        /** A change journal (`zkmigrate journal`) from the precopy to the final copy, which then visits only the changed paths. */
+        journal: boolean;
         extraArgs: string[];
     };
     clients: { hosts: { host: string; sshHost?: string }[]; block: string; switch: string; unblock?: string };

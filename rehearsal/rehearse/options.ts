@@ -1,7 +1,7 @@
 // The rehearsal's command line.
-//   rehearse [--scenario mitosis|fault] [--kafka] [--report FILE] [--spacing S] [--version V] [--plain]
+//   rehearse [--scenario mitosis|fault|block-copy] [--procedure mitosis|block-copy] [--kafka] [--report FILE] [--spacing S] [--version V] [--plain]
 import * as path from "node:path";
-import { SCENARIOS, isScenario, type ScenarioName } from "./scenarios";
+import { PROCEDURES, SCENARIOS, isScenario, type ScenarioName } from "./scenarios";
 
 export interface Options {
     scenario: ScenarioName;
@@ -18,7 +18,9 @@ export class UsageError extends Error {}
 
 const NAMES = Object.keys(SCENARIOS);
 
-export const USAGE = `usage: rehearse [--scenario ${NAMES.join("|")}] [--kafka] [--report FILE] [--spacing S] [--version V] [--plain]`;
+const PROCEDURE_NAMES = Object.keys(PROCEDURES);
+
+export const USAGE = `usage: rehearse [--scenario ${NAMES.join("|")}] [--procedure ${PROCEDURE_NAMES.join("|")}] [--kafka] [--report FILE] [--spacing S] [--version V] [--plain]`;
 
 export function parseArgs(argv: string[], o: { pid?: number; tty?: boolean; cwd?: string } = {}): Options {
     const pid = o.pid ?? process.pid;
@@ -41,6 +43,12 @@ export function parseArgs(argv: string[], o: { pid?: number; tty?: boolean; cwd?
             const v = value();
             if (!isScenario(v)) throw new UsageError(`--scenario ${v}: expected ${NAMES.slice(0, -1).join(", ")}${NAMES.length > 1 ? " or " : ""}${NAMES[NAMES.length - 1]}`);
             opts.scenario = v;
+        } else if (a === "--procedure") {
+            // The procedure's first scenario: its whole run under load.
+            const v = value();
+            const first = (Object.keys(SCENARIOS) as ScenarioName[]).find((n) => SCENARIOS[n].procedure === v);
+            if (!first) throw new UsageError(`--procedure ${v}: expected ${PROCEDURE_NAMES.join(" or ")}`);
+            opts.scenario = first;
         } else if (a === "--report") opts.report = path.resolve(o.cwd ?? process.cwd(), value());
         else if (a === "--spacing") {
             const v = Number(value());
@@ -52,6 +60,7 @@ export function parseArgs(argv: string[], o: { pid?: number; tty?: boolean; cwd?
         else if (a === "--help" || a === "-h") throw new HelpRequested();
         else throw new UsageError(`unknown argument ${a}`);
     }
+    if (opts.kafka && SCENARIOS[opts.scenario].procedure !== "mitosis") throw new UsageError(`--kafka: only with a mitosis scenario (Kafka brokers move in mitosis's clients phase), not ${opts.scenario}`);
     opts.fleetName = `${SCENARIOS[opts.scenario].fleetPrefix}-${pid}`;
     if (opts.kafka) opts.fleetName = `rk${opts.fleetName.slice(1)}`;
     return opts;

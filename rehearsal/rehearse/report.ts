@@ -49,6 +49,26 @@ export interface Verdict {
 }
 
 /** What a run measured; filled as it goes, so a failed run reports what it reached. */
+/** Block & copy: the stand-in client's blocked window and its loss check (scenarios.ts). */
+export interface BlockCopyFigures {
+    /** From the start of the first block command to the end of the last switch command. */
+    blockedMs: number;
+    /** The stand-in client's own gap: its last write acknowledged on the source to its first on the target. */
+    clientGapMs: number;
+    /** The final copy's step (wall time of `zkmigrate copy --journal`, the CLI's start included). */
+    finalCopyMs: number;
+    /** The precopy's step (the journal's start and the full copy). */
+    fullCopyMs: number;
+    /** Whether the final copy visited the journal's paths (else the scan). */
+    journal: boolean;
+    /** The journal's last state (and why it broke, when it did). */
+    journalState: string;
+    acknowledged: number;
+    acknowledgedOnTarget: number;
+    lost: number;
+    lostSample: number[];
+}
+
 export interface RehearsalResult {
     scenario: string;
     kafka: boolean;
@@ -66,6 +86,7 @@ export interface RehearsalResult {
     kafkaController?: number;
     /** The Kafka load, for its crashes, stalls and failures. */
     kafkaLoad?: Pick<KafkaLoad, "crashes" | "stalls" | "producers" | "consumerErrors">;
+    blockCopy?: BlockCopyFigures;
     failure?: string;
 }
 
@@ -80,8 +101,8 @@ export function summarize(r: RehearsalResult, now: number = Date.now()) {
     const summary = {
         scenario: r.scenario,
         ok: false,
-        lost: verdict ? verdict.lost + verdict.sourceUsersLost : null,
-        acknowledged: verdict ? verdict.acknowledged + verdict.sourceUsersAcknowledged : null,
+        lost: verdict ? verdict.lost + verdict.sourceUsersLost + (r.blockCopy?.lost ?? 0) : null,
+        acknowledged: verdict ? verdict.acknowledged + verdict.sourceUsersAcknowledged + (r.blockCopy?.acknowledged ?? 0) : null,
         splitSourceMaxGapMs: split.sourceMaxGapMs ?? null,
         splitTargetUnavailableMs: split.targetUnavailableMs ?? null,
         splitTargetsServingMs: split.targetsServingMs ?? null,
@@ -109,6 +130,19 @@ export function summarize(r: RehearsalResult, now: number = Date.now()) {
                                 .map((x) => Number(/-broker-(\d+)$/.exec(x.name)![1])),
                         }
                       : null,
+              }
+            : {}),
+        ...(r.blockCopy
+            ? {
+                  blockCopy: {
+                      blockedMs: r.blockCopy.blockedMs,
+                      clientGapMs: r.blockCopy.clientGapMs,
+                      finalCopyMs: r.blockCopy.finalCopyMs,
+                      fullCopyMs: r.blockCopy.fullCopyMs,
+                      journal: r.blockCopy.journal,
+                      acknowledged: r.blockCopy.acknowledged,
+                      lost: r.blockCopy.lost,
+                  },
               }
             : {}),
         wallMs: now - r.started,
@@ -142,6 +176,7 @@ export function fullReport(r: RehearsalResult, summary: Summary) {
         rolling: r.rolling,
         split: r.split,
         verdict: r.verdict ?? null,
+        ...(r.blockCopy ? { blockCopy: r.blockCopy } : {}),
         kafka: r.kafkaVerdict ?? null,
         kafkaCrashes: k?.crashes ?? [],
         kafkaConsumerStalls: k?.stalls ?? [],
@@ -180,6 +215,12 @@ export function renderReport(r: RehearsalResult, summary: Summary): string {
             ? `loss check: ${verdict.acknowledged} acknowledged writes of the migrating clients, ${verdict.lost} lost; ${verdict.sourceUsersAcknowledged} of the source's other users, ${verdict.sourceUsersLost} lost${verdict.lostSample.length ? ` (e.g. ${verdict.lostSample.join(", ")})` : ""}`
             : "loss check: not reached",
         `environment refused by the hosts' sshd: ${r.refusedEnv.length ? r.refusedEnv.join(", ") : "none"}`,
+        ...(r.blockCopy
+            ? [
+                  `block & copy: blocked -> switched ${(r.blockCopy.blockedMs / 1000).toFixed(1)} s (the stand-in client's own gap ${(r.blockCopy.clientGapMs / 1000).toFixed(1)} s); final copy ${(r.blockCopy.finalCopyMs / 1000).toFixed(1)} s (${r.blockCopy.journal ? "by the change journal" : `by the scan; journal ${r.blockCopy.journalState}`}), full copy ${(r.blockCopy.fullCopyMs / 1000).toFixed(1)} s`,
+                  `block & copy loss check: ${r.blockCopy.acknowledged} sequence numbers acknowledged to the stand-in client, ${r.blockCopy.acknowledgedOnTarget} of them on the target after the switch, ${r.blockCopy.lost} lost${r.blockCopy.lostSample.length ? ` (e.g. ${r.blockCopy.lostSample.join(", ")})` : ""}`,
+              ]
+            : []),
         ...(r.kafka
             ? [
                   "",

@@ -17,7 +17,7 @@ import { KafkaPart, kafkaClients, kafkaFleet } from "./kafka";
 import { ModeMonitor } from "./monitor";
 import type { Options } from "./options";
 import { newResult, type GroupFigures, type PhaseReport, type RehearsalResult } from "./report";
-import { PROCEDURES, SCENARIOS, type Rehearsal, type Scenario } from "./scenarios";
+import { PROCEDURES, SCENARIOS, type Procedure, type Rehearsal, type Scenario } from "./scenarios";
 import { recordSteps, type StepTiming } from "./steps";
 
 /** The ensemble's name in the stack config. */
@@ -44,7 +44,7 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
     const started = Date.now();
     const result = newResult(o, started);
     const scenario: Scenario = SCENARIOS[o.scenario];
-    const procedure = PROCEDURES[scenario.procedure];
+    const procedure: Procedure = PROCEDURES[scenario.procedure];
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "zkmigrate-rehearse-"));
     let fleet: LocalFleet | undefined;
     let stack: Stack | undefined;
@@ -89,7 +89,8 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
         const pulumiCommand = await PulumiCommand.get({ root: path.dirname(bin) });
         console.error(`rehearse: scenario ${o.scenario}; Pulumi ${pulumiCommand.version?.toString() ?? "?"} from ${bin}`);
 
-        console.error(`rehearse: creating fleet ${o.fleetName} (source 1-3, target 4-6 empty; both serving${o.kafka ? `; Kafka brokers 1-3 on the source's ${CHROOT}` : ""})`);
+        const layout = procedure.ensembles.map((e) => `${e.name} ${e.firstId ?? 1}-${(e.firstId ?? 1) + e.servers - 1}`).join(", ");
+        console.error(`rehearse: creating fleet ${o.fleetName} (${layout}; both serving${o.kafka ? `; Kafka brokers 1-3 on the source's ${CHROOT}` : ""})`);
         fleet = await createFleet(
             {
                 name: o.fleetName,
@@ -107,7 +108,9 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
         // 2. The stack: a copy of the project, config describing the fleet.
         const project = path.join(tmp, "project");
         copyProject(project);
-        const entry = { name: ENSEMBLE, ...procedure.ensemble(f), clients: { chroot: CHROOT, ...(o.kafka ? kafkaClients(f) : {}) } };
+        // A procedure whose entry names its own clients (block-copy: hosts and commands) keeps them.
+        const own = procedure.ensemble(f);
+        const entry = { name: ENSEMBLE, ...own, clients: own.clients ?? { chroot: CHROOT, ...(o.kafka ? kafkaClients(f) : {}) } };
         const ensemble = scenario.ensemble ? scenario.ensemble(entry) : entry;
         const stackConfig = {
             config: {
@@ -123,7 +126,11 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
         // 3. Load: Kafka's chroot on the source, two client groups, the mode monitor.
         const setup = await StressGroup.start({ name: "setup", connect: sourceConnect, base: `${CHROOT}/.setup`, sessions: 1, pauseMs: 1000 });
         await setup.stop();
-        const migrating = await StressGroup.start({ name: "migrating", connect: `${sourceConnect}${CHROOT}`, base: "/stress", sessions: 3 });
+        // The migrating clients write under the chroot and follow the connect string the phases
+        // publish; a procedure whose clients are blocked (block-copy: a stand-in client process)
+        // has them write beside the subtree instead, on the source, all along.
+        const follows = procedure.migratingFollowsConnect ?? true;
+        const migrating = await StressGroup.start({ name: "migrating", connect: follows ? `${sourceConnect}${CHROOT}` : sourceConnect, base: "/stress", sessions: 3 });
         groups.push(migrating);
         const sourceUsers = await StressGroup.start({ name: "source-users", connect: sourceConnect, base: "/other-tenant/stress", sessions: 2 });
         groups.push(sourceUsers);
@@ -167,7 +174,7 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
             }
             const t1 = Date.now();
             // Kafka moves to the connect string the phase publishes.
-            if (outcome === "succeeded" && connect !== migrating.currentConnect) {
+            if (follows && outcome === "succeeded" && connect !== migrating.currentConnect) {
                 say(`  ${phase}: clients move to ${connect}`);
                 migrating.setConnect(connect);
             }
@@ -209,7 +216,7 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
             return report;
         };
 
-        const rehearsal: Rehearsal = { fleet: f, sources, targets, say, runPhase };
+        const rehearsal: Rehearsal = { fleet: f, sources, targets, say, runPhase, result, project };
         const phases: Partial<Record<string, (r: Rehearsal, phase: string) => Promise<void>>> = scenario.phases ?? {};
         for (const phase of procedure.phases) {
             const own = phases[phase];
@@ -220,6 +227,10 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
             if (kp) await kp.beforePhase(phase, `${sourceConnect}${CHROOT}`, say);
             const r = await runPhase(phase, 1);
             if (r.result !== "succeeded") throw new Error(`phase ${phase} failed: ${r.error}`);
+        }
+        if (scenario.after) {
+            phaseLabel = "scenario check";
+            await scenario.after(rehearsal);
         }
 
         // 5. The loss check.

@@ -7,10 +7,17 @@
 // the phases it changes (as `fault` below). A new procedure (e.g. kubernetes) is a row in
 // PROCEDURES; a variant of the ensemble (e.g. targets joining as observers) a scenario whose
 // `ensemble` adjusts the entry; a comparison of two runs composes the runner twice (rehearse.ts).
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { clientCommands, readAcks } from "../block-copy-client";
+import { REPO } from "../engine";
+import { BLOCK_COPY_PHASES } from "../../src/procedures/block-copy";
 import { MITOSIS_PHASES } from "../../src/procedures/mitosis";
 import { fourLetterWord, parseMode } from "../../src/zk/four-letter";
-import { hostsOf, runScript, type LocalFleet, type FleetEnsembleSpec, type FleetHost } from "../fleet";
-import type { PhaseReport } from "./report";
+import { call, connectClient } from "../../src/zk/session";
+import { connectString, hostsOf, runScript, type LocalFleet, type FleetEnsembleSpec, type FleetHost } from "../fleet";
+import { planTree, TREE_ADMIN, writeOps } from "../tree";
+import type { PhaseReport, RehearsalResult } from "./report";
 
 /** What a scenario's phase function works with: the fleet, and one `pulumi up` of a phase. */
 export interface Rehearsal {
@@ -20,6 +27,10 @@ export interface Rehearsal {
     say(line: string): void;
     /** Sets the phase, runs `before`, then one `pulumi up`; the report of that attempt. */
     runPhase(phase: string, attempt: number, before?: () => Promise<void>): Promise<PhaseReport>;
+    /** What the run found so far (the phases' reports); a scenario adds its own figures. */
+    result: RehearsalResult;
+    /** The stack's project directory (where local commands run). */
+    project: string;
 }
 
 /** How one phase runs in a scenario; throws to end the rehearsal as failed. */
@@ -30,8 +41,10 @@ export interface Procedure {
     phases: readonly string[];
     /** The fleet's ensembles (names "source" and "target": the stress clients use them). */
     ensembles: FleetEnsembleSpec[];
-    /** The stack config's entry for the ensemble under migration (the chroot and clients added by the runner). */
+    /** The stack config's entry for the ensemble under migration (the chroot and clients added by the runner, unless it has `clients`). */
     ensemble(f: LocalFleet): Record<string, unknown>;
+    /** Whether the in-process migrating clients write under the chroot and follow the published connect string (default true); false: they write beside it on the source. */
+    migratingFollowsConnect?: boolean;
 }
 
 export interface Scenario {
@@ -44,6 +57,8 @@ export interface Scenario {
     phases?: Partial<Record<string, PhaseRun>>;
     /** Adjusts the stack's ensemble entry (a variant of the procedure). */
     ensemble?(entry: Record<string, unknown>): Record<string, unknown>;
+    /** Runs after the last phase, before the loss check; throws to fail the rehearsal. */
+    after?(r: Rehearsal): Promise<void>;
 }
 
 export const PROCEDURES = {
@@ -67,6 +82,34 @@ export const PROCEDURES = {
             };
         },
     },
+    "block-copy": {
+        phases: BLOCK_COPY_PHASES,
+        // A non-empty target ensemble of its own (that is why this is block & copy, not mitosis).
+        ensembles: [
+            { name: "source", servers: 3, firstId: 1 },
+            { name: "target", servers: 1, firstId: 4 },
+        ],
+        ensemble(f: LocalFleet): Record<string, unknown> {
+            const c = standIn(f);
+            return {
+                procedure: "block-copy",
+                phase: "precopy",
+                source: hostsOf(f, "source").map((h) => ({ id: h.id, host: h.address })),
+                target: hostsOf(f, "target").map((h) => ({ id: h.id, host: h.address })),
+                allowSingleServer: true,
+                path: "/kafka",
+                copy: {
+                    // The stack's project is a copy without cli/: the copy runs this repository's CLI.
+                    command: `node --import tsx ${REPO}/cli/zkmigrate.ts`,
+                    sourceAuthEnv: AUTH_ENV,
+                    targetAuthEnv: AUTH_ENV,
+                },
+                // No unblock: `pulumi destroy` at the end must not start the client again.
+                clients: { hosts: [{ host: c.host.address }], block: c.commands.stop, switch: c.commands.start },
+            };
+        },
+        migratingFollowsConnect: false,
+    },
 } satisfies Record<string, Procedure>;
 
 export const SCENARIOS = {
@@ -76,6 +119,13 @@ export const SCENARIOS = {
         fleetPrefix: "rf",
         procedure: "mitosis",
         phases: { joined: faultAtJoined },
+    },
+    "block-copy": {
+        about: "a whole block & copy under load: a stand-in client on a fleet host writes sequence numbers, blocked by `blocked`, switched to the target by `switched`",
+        fleetPrefix: "rb",
+        procedure: "block-copy",
+        phases: { precopy: blockCopyPrecopy },
+        after: blockCopyCheck,
     },
 } satisfies Record<string, Scenario>;
 
@@ -121,4 +171,108 @@ async function faultAtJoined(r: Rehearsal, phase: string): Promise<void> {
     };
     const second = await r.runPhase(phase, 2, repair);
     if (second.result !== "succeeded") throw new Error(`phase joined after the repair: ${second.error}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Block & copy: a stand-in client process on the first source host (its block command stops it,
+// its switch command starts it against ZK_CONNECT), a generated tree under the subtree, the
+// blocked window and the stand-in's loss check.
+
+/** The variable the copy and the journal read the digest credentials from (set for the engine). */
+const AUTH_ENV = "ZKMIGRATE_REHEARSAL_AUTH";
+const TREE_NODES = 5000;
+
+function standIn(f: LocalFleet) {
+    const host = hostsOf(f, "source")[0];
+    // Inside the host its directory is f.mountPoint; from here it is host.dir.
+    const inside = { ackLog: join(f.mountPoint, "run", "standin.acks"), pidFile: join(f.mountPoint, "run", "standin.pid") };
+    return { host, commands: clientCommands({ repo: REPO, ...inside }), ackLog: join(host.dir, "run", "standin.acks") };
+}
+
+/** The precopy: a tree under the subtree, the stand-in client started on the source, then the phase. */
+async function blockCopyPrecopy(r: Rehearsal, phase: string): Promise<void> {
+    const f = r.fleet;
+    process.env[AUTH_ENV] = `digest:${TREE_ADMIN}`;
+    const src = await connectClient(connectString(f, "source"), 20_000, 20_000);
+    try {
+        src.addAuthInfo("digest", Buffer.from(TREE_ADMIN));
+        const tree = planTree({ nodes: TREE_NODES });
+        const s = await writeOps(src, "/kafka/tree", tree.ops);
+        r.say(`rehearse: block-copy: ${tree.nodes.length} znodes under /kafka/tree on the source (${s.toFixed(1)} s)`);
+    } finally {
+        src.close();
+    }
+    const c = standIn(f);
+    const started = await runScript(f, c.host, `export ZK_CONNECT='${connectString(f, "source")}/kafka'\n${c.commands.start}\n`, { timeoutMs: 60_000 });
+    if (started.code !== 0) throw new Error(`block-copy: the stand-in client did not start on ${c.host.name}: ${started.stderr}`);
+    for (const t0 = Date.now(); readAcks(c.ackLog).length < 20; ) {
+        if (Date.now() - t0 > 30_000) throw new Error(`block-copy: the stand-in client on ${c.host.name} wrote fewer than 20 numbers in 30 s`);
+        await new Promise((res) => setTimeout(res, 100));
+    }
+    r.say(`rehearse: block-copy: the stand-in client writes on ${c.host.name} (${readAcks(c.ackLog).length} acknowledged)`);
+    const report = await r.runPhase(phase, 1);
+    if (report.result !== "succeeded") throw new Error(`phase ${phase} failed: ${report.error}`);
+}
+
+/** A step's absolute start and end (ms since the epoch) in a phase's report. */
+function stepTimes(r: RehearsalResult, phase: string, match: (name: string) => boolean): { start: number; end: number; ms: number }[] {
+    const p = r.phases.find((x) => x.phase === phase && x.result === "succeeded");
+    if (!p) return [];
+    const t0 = Date.parse(p.startedAt);
+    return p.steps.filter((s) => match(s.name) && s.op === "create").map((s) => ({ start: t0 + s.startMs, end: t0 + s.startMs + s.ms, ms: s.ms }));
+}
+
+/** After `done`: the blocked window, and every number the stand-in client was acknowledged is on the target. */
+async function blockCopyCheck(r: Rehearsal): Promise<void> {
+    const f = r.fleet;
+    const c = standIn(f);
+    const stopped = await runScript(f, c.host, `${c.commands.stop}\n`, { timeoutMs: 60_000 });
+    if (stopped.code !== 0) throw new Error(`block-copy: stopping the stand-in client: ${stopped.stderr}`);
+    const lines = existsSync(c.ackLog) ? readFileSync(c.ackLog, "utf8").split("\n").filter((l) => l !== "") : [];
+    const acks = lines.map((l) => l.split(" ").map(Number) as [number, number]);
+    const pre = stepTimes(r.result, "precopy", (n) => n.endsWith("-precopy"));
+    const blocks = stepTimes(r.result, "blocked", (n) => n.includes("-block-"));
+    const fin = stepTimes(r.result, "final-copy", (n) => n.endsWith("-final-copy"));
+    const switches = stepTimes(r.result, "switched", (n) => n.includes("-switch-"));
+    if (pre.length !== 1 || blocks.length === 0 || fin.length !== 1 || switches.length === 0) {
+        throw new Error("block-copy: the precopy, block, final-copy and switch steps are not all in the phases' reports");
+    }
+    const blockStart = Math.min(...blocks.map((b) => b.start));
+    const switchEnd = Math.max(...switches.map((x) => x.end));
+    let gap = 0;
+    for (let i = 1; i < acks.length; i++) gap = Math.max(gap, acks[i][1] - acks[i - 1][1]);
+    const dst = await connectClient(`${connectString(f, "target")}/kafka`, 20_000, 20_000);
+    let present: Set<string>;
+    try {
+        present = new Set(await call<string[]>("getChildren /seq", 20_000, (cb) => dst.getChildren("/seq", cb)));
+    } finally {
+        dst.close();
+    }
+    const lost = acks.filter(([n]) => !present.has(`n-${n}`)).map(([n]) => n);
+    const journalFile = join(r.project, ".zkmigrate", "kafka-copy-state.json.journal");
+    const j = existsSync(journalFile) ? (JSON.parse(readFileSync(journalFile, "utf8")) as { status: string; stoppedAt?: string; reason?: string }) : undefined;
+    const log = existsSync(`${journalFile}.log`) ? readFileSync(`${journalFile}.log`, "utf8").trim().split("\n").slice(-3).join(" | ") : "";
+    const stoppedAt = j?.stoppedAt ? Date.parse(j.stoppedAt) : NaN;
+    r.result.blockCopy = {
+        blockedMs: switchEnd - blockStart,
+        clientGapMs: gap,
+        finalCopyMs: fin[0].ms,
+        fullCopyMs: pre[0].ms,
+        // The final copy stopped the journal (it consumes it) while it ran.
+        journal: j?.status === "stopped" && stoppedAt >= fin[0].start && stoppedAt <= fin[0].end,
+        journalState: `${j?.status ?? "missing"}${j?.reason ? `: ${j.reason}` : ""}${log ? ` (log: ${log})` : ""}`,
+        acknowledged: acks.length,
+        acknowledgedOnTarget: acks.filter(([, at]) => at > switchEnd - 1).length,
+        lost: lost.length,
+        lostSample: lost.slice(0, 10),
+    };
+    const b = r.result.blockCopy;
+    r.say(`rehearse: block-copy: blocked -> switched ${b.blockedMs} ms (stand-in gap ${b.clientGapMs} ms), final copy ${b.finalCopyMs} ms (${b.journal ? "journal" : "scan"}), full copy ${b.fullCopyMs} ms; ${b.acknowledged} acknowledged, ${b.lost} lost`);
+    const problems: string[] = [];
+    if (b.acknowledgedOnTarget === 0) problems.push("the stand-in client wrote nothing on the target after the switch");
+    if (acks.filter(([, at]) => at < blockStart).length === 0) problems.push("the stand-in client wrote nothing on the source before the block");
+    // A journal that broke is no failure of the migration: the final copy scanned instead, and said
+    // so; the report shows why (b.journalState).
+    if (!b.journal) r.say(`rehearse: block-copy: the final copy scanned instead of using the journal: ${b.journalState}`);
+    if (problems.length > 0) throw new Error(`block-copy: ${problems.join("; ")}`);
 }

@@ -3,9 +3,11 @@
 // (the copy's state file), point the clients at the target and start them. Why each phase comes
 // where it does:
 //   precopy     the full copy runs while the clients write: it is the long part, outside the window.
+//               Before it reads, a change journal starts where the copy runs (copy.journal).
 //   blocked     the clients stop, one host after the other: from here nothing writes to the subtree.
 //   final-copy  the incremental copy of what changed since the precopy, verified: the clients'
-//               downtime is this copy, not the full one.
+//               downtime is this copy, not the full one. With the journal it visits only the
+//               paths the journal recorded (and stops it), so it grows with the change, not the tree.
 //   switched    the clients start against the target (ZK_CONNECT): the window ends.
 //   done        nothing new.
 // No ZooKeeper server changes in any phase: no restart, no membership line, no firewall.
@@ -44,6 +46,8 @@ const copySchema = z.strictObject({
     targetAuthEnv: envName.optional(),
     /** The final copy removes target nodes the source lacks (deleted since the precopy). */
     delete: z.boolean().default(true),
+    /** A change journal started by the precopy (where the copy runs): the final copy visits only the paths it recorded, and falls back to the scan, saying why, when it may miss one. */
+    journal: z.boolean().default(true),
     /** More `zkmigrate copy` options (e.g. --batch-ops 500, --timeout 20000). */
     extraArgs: z.array(z.string().min(1)).default([]),
 });
@@ -99,6 +103,7 @@ function resolve(e: BlockCopyInput, index: number, d: HostDefaults): BlockCopyCo
             sourceAuthEnv: e.copy.sourceAuthEnv,
             targetAuthEnv: e.copy.targetAuthEnv,
             delete: e.copy.delete,
+            journal: e.copy.journal,
             extraArgs: e.copy.extraArgs,
         },
         clients: e.clients,
@@ -111,7 +116,7 @@ const groups = (e: BlockCopyConfig): [string, ServerSpec[]][] => [
 ];
 
 const ZNODE_PATH = /^\/[^\0\n]*[^/]$/;
-const COPY_OWNED_ARGS = ["--mtime-since", "--state-file", "--delete", "--verify", "--dry-run", "--json"];
+const COPY_OWNED_ARGS = ["--mtime-since", "--state-file", "--journal", "--delete", "--verify", "--dry-run", "--json"];
 const AUTH_ARGS = ["--auth", "--src-auth", "--dst-auth"];
 
 /** Block & copy: two separate ensembles (or one, with disjoint paths), paths, the copy's arguments (exported for table tests). */
@@ -262,8 +267,9 @@ function transitionIssues(e: BlockCopyConfig, applied: AppliedEnsemble | undefin
 // Planning one step. Each command stays declared in the later phases, so nothing re-runs: a
 // command runs when it is created. Past its own phase a command ignores changes of its text (an
 // edited config must not replace it: a precopy re-run after the switch would write stale source
-// data over the clients' new writes). Stepping back deletes the later commands; only the block
-// has a delete (clients.unblock).
+// data over the clients' new writes). Stepping back deletes the later commands; the block's delete
+// starts the clients (clients.unblock), the precopy's stops the change journal (destroy), which
+// the final copy otherwise stops: the journal never outlives the migration.
 
 function plan(ctx: PlanContext<BlockCopyConfig>): RoomPlan {
     const { e, from, to } = ctx;
@@ -280,7 +286,7 @@ function plan(ctx: PlanContext<BlockCopyConfig>): RoomPlan {
     const frozen = (p: BlockCopyPhase) => (past(p) ? { frozen: true as const } : {});
 
     const steps: Step[] = [];
-    steps.push({ id: "precopy", kind: "copy", after: [], mode: "full", spec, ...where, ...frozen("precopy"), ...(copyNow && b.copy === "full" ? { effect: { kind: "copy", mode: "full" } } : {}) });
+    steps.push({ id: "precopy", kind: "copy", after: [], mode: "full", spec, ...where, ...frozen("precopy"), ...(copyNow && b.copy === "full" ? { effect: { kind: "copy", mode: "full", journal: e.copy.journal } } : {}) });
     let prev = "precopy";
     if (at("blocked")) {
         const block: Effect | undefined = b.clientsBlocked && !a.clientsBlocked ? { kind: "clients-block", hosts } : undefined;
@@ -291,7 +297,7 @@ function plan(ctx: PlanContext<BlockCopyConfig>): RoomPlan {
         }
     }
     if (at("final-copy")) {
-        steps.push({ id: "final-copy", kind: "copy", after: [prev], mode: "incremental", spec, ...where, ...frozen("final-copy"), ...(copyNow && b.copy === "incremental" ? { effect: { kind: "copy", mode: "incremental" } } : {}) });
+        steps.push({ id: "final-copy", kind: "copy", after: [prev], mode: "incremental", spec, ...where, ...frozen("final-copy"), ...(copyNow && b.copy === "incremental" ? { effect: { kind: "copy", mode: "incremental", journal: e.copy.journal } } : {}) });
         prev = "final-copy";
     }
     if (at("switched")) {

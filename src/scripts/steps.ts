@@ -1,7 +1,7 @@
 // What each host step of a plan runs: the bash of its create, update and delete, rendered from the
 // step alone. The components declare these; the integration tests run the same renderers.
 import type { Step } from "../steps";
-import { renderBlockScript, renderCopyScript, renderSwitchScript, renderUnblockScript } from "./block-copy";
+import { renderBlockScript, renderCopyScript, renderJournalStopScript, renderSwitchScript, renderUnblockScript } from "./block-copy";
 import { renderWriteConfig } from "./config";
 import { firewallChainName, renderFirewallApply, renderFirewallRemove } from "./firewall";
 import { renderKafkaBroker } from "./kafka";
@@ -29,6 +29,7 @@ export function isCommandStep(s: Step): s is CommandStep {
  *   when that does (a `triggers` change would replace the resource and run `create` instead).
  * - firewall: `delete` lifts the split (the engine runs it when the phase no longer has one).
  * - broker: `create` adopts the broker, `update` moves it to the step's connect string.
+ * - copy: the precopy's (mode full) `delete` stops its change journal.
  * - clients-block: `delete` starts the clients again (clients.unblock), when configured.
  */
 export function commandsOf(s: CommandStep): StepCommands {
@@ -64,7 +65,7 @@ export function commandsOf(s: CommandStep): StepCommands {
             return { create: script("adopt"), update: script("restart") };
         }
         case "copy":
-            return { create: renderCopyScript(s.spec, s.mode) };
+            return { create: renderCopyScript(s.spec, s.mode), ...(s.mode === "full" ? { delete: renderJournalStopScript(s.spec) } : {}) };
         case "clients-block": {
             const unblock = renderUnblockScript(s.spec);
             return { create: renderBlockScript(s.spec), ...(unblock ? { delete: unblock } : {}) };

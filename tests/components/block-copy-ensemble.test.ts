@@ -14,6 +14,7 @@ const renderCopyScript = (e: BlockCopyConfig, mode: "full" | "incremental") => s
 const renderBlockScript = (e: BlockCopyConfig) => scripts.renderBlockScript(blockCopySpec(e));
 const renderUnblockScript = (e: BlockCopyConfig) => scripts.renderUnblockScript(blockCopySpec(e));
 const renderSwitchScript = (e: BlockCopyConfig) => scripts.renderSwitchScript(blockCopySpec(e));
+const renderJournalStopScript = (e: BlockCopyConfig) => scripts.renderJournalStopScript(blockCopySpec(e));
 
 interface Declared {
     name: string;
@@ -107,8 +108,16 @@ describe("block-copy ensemble (mocks)", () => {
             const pre = by.get("kafka-bc-precopy")!;
             assert.equal(pre.type, "command:local:Command");
             assert.equal(pre.inputs.create, renderCopyScript(e, "full"));
+            assert.match(pre.inputs.create, /journal start .* --file "\$state\.journal"\n.* copy /);
+            // Its delete (step back, destroy) stops the journal, locally too.
+            assert.equal(pre.inputs.delete, renderJournalStopScript(e));
             assert.deepEqual(pre.inputs.interpreter, ["/bin/bash", "-c"]);
-            if (by.has("kafka-bc-final-copy")) assert.equal(by.get("kafka-bc-final-copy")!.inputs.create, renderCopyScript(e, "incremental"));
+            if (by.has("kafka-bc-final-copy")) {
+                const fin = by.get("kafka-bc-final-copy")!;
+                assert.equal(fin.inputs.create, renderCopyScript(e, "incremental"));
+                assert.match(fin.inputs.create, /--mtime-since "\$state" --journal "\$state\.journal"/);
+                assert.equal(fin.inputs.delete, undefined);
+            }
             for (const d of got.filter((x) => x.name.includes("-block-"))) {
                 assert.equal(d.type, "command:remote:Command");
                 assert.equal(d.inputs.create, remote(renderBlockScript(e)));
@@ -126,7 +135,8 @@ describe("block-copy ensemble (mocks)", () => {
     });
 
     it("freezes the commands of earlier phases (an edited config must not run them again)", async () => {
-        const frozen = ["create", "interpreter", "connection", "triggers"];
+        // `delete` too: a changed delete would update the command, which runs `create` again.
+        const frozen = ["create", "delete", "interpreter", "connection", "triggers"];
         const got = await declare("switched");
         assert.deepEqual(
             got.map((d) => [d.name, d.ignoreChanges]),
@@ -155,6 +165,18 @@ describe("block-copy ensemble (mocks)", () => {
             assert.match(d.inputs.create, /zkmigrate copy /);
             assert.match(d.inputs.create, /\/var\/lib\/zkmigrate\/kafka-bc-copy-state\.json/);
         }
+        // The journal runs where the copy runs, with the copy's credentials, and stops there.
+        const pre = got.find((x) => x.name === "kafka-bc-precopy")!;
+        assert.match(pre.inputs.create, /zkmigrate journal start '[^']+\/kafka' --file "\$state\.journal" --src-auth-env ZK_SRC_AUTH/);
+        assert.equal(pre.inputs.delete, remote(renderJournalStopScript(e)));
+    });
+
+    it("copy.journal false: no journal started or consumed", async () => {
+        const extra = { copy: { journal: false } };
+        const got = await declare("final-copy", extra);
+        const by = new Map(got.map((d) => [d.name, d]));
+        assert.doesNotMatch(by.get("kafka-bc-precopy")!.inputs.create, /journal start/);
+        assert.doesNotMatch(by.get("kafka-bc-final-copy")!.inputs.create, /--journal/);
     });
 
     it("sits in the fleet next to the other procedures, with its connect strings and applied phase", async () => {

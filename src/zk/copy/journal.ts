@@ -203,6 +203,15 @@ export async function recordJournal(o: RecordOptions): Promise<JournalState> {
     }
     state.status = "recording";
     writeJournalState(o.file, state);
+    // Keepalive of our own: node-zookeeper-client 1.1.3 pings only when its socket is idle both
+    // ways (socket.setTimeout), and the watch's notifications keep it busy: under a steady write
+    // load the journal never sent a ping, and the server expired its session after the session
+    // timeout (seen in the block-copy rehearsal). A cheap read a third of the timeout apart.
+    timers.push(
+        setInterval(() => {
+            if (!ended) c.exists("/", () => undefined);
+        }, Math.max(1000, Math.floor(o.sessionTimeoutMs / 3))),
+    );
     timers.push(
         setInterval(() => {
             if (ended) return;

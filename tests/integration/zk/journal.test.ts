@@ -114,6 +114,20 @@ suite(resolveVersion(ZK_VERSIONS["3.9"]), ({ src, dst, dir }) => {
         assert.ok(again.warnings.some((w) => /^change journal not used: the journal was stopped before this copy/.test(w)), again.warnings.join("\n"));
     });
 
+    it("keeps its session under a steady write load longer than its session timeout (node-zookeeper-client pings only on an idle socket)", async () => {
+        await create(s, "/busy");
+        const file = dir();
+        const j = await journalStart(`${src()}/busy`, file, ["--session-timeout", "4000"]);
+        assert.equal(j.status, "recording");
+        // 10 s of writes, one every 20 ms: the notifications keep the journal's socket busy.
+        for (let i = 0, t0 = Date.now(); Date.now() - t0 < 10_000; i++) {
+            await create(s, `/busy/n${i}`, "x");
+            await new Promise((r) => setTimeout(r, 20));
+        }
+        const stopped = await stopJournal(file);
+        assert.equal(stopped.status, "stopped", `${stopped.status}: ${stopped.reason ?? ""}`);
+    });
+
     it("a journal whose session expired: the final copy falls back to the scan, says why, and copies everything", async () => {
         await create(s, "/e");
         for (let i = 0; i < 20; i++) await create(s, `/e/n${i}`, `v${i}`);

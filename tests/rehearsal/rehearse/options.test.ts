@@ -35,7 +35,9 @@ describe("rehearse options", () => {
 
     it("refuses bad arguments with the reason", () => {
         const cases: [string[], string][] = [
-            [["--scenario", "abort"], "--scenario abort: expected mitosis or fault"],
+            [["--scenario", "abort"], "--scenario abort: expected mitosis, fault or block-copy"],
+            [["--procedure", "kubernetes"], "--procedure kubernetes: expected mitosis or block-copy"],
+            [["--procedure", "block-copy", "--kafka"], "--kafka: only with a mitosis scenario (Kafka brokers move in mitosis's clients phase), not block-copy"],
             [["--scenario"], "--scenario needs a value"],
             [["--spacing", "1.5"], "--spacing: expected whole seconds 0..300"],
             [["--spacing", "301"], "--spacing: expected whole seconds 0..300"],
@@ -46,6 +48,12 @@ describe("rehearse options", () => {
 
     it("--help asks for the usage line", () => {
         assert.throws(() => parseArgs(["--help"], at), (e: Error) => e instanceof HelpRequested && e.message === USAGE);
-        assert.equal(USAGE, "usage: rehearse [--scenario mitosis|fault] [--kafka] [--report FILE] [--spacing S] [--version V] [--plain]");
+        assert.equal(USAGE, "usage: rehearse [--scenario mitosis|fault|block-copy] [--procedure mitosis|block-copy] [--kafka] [--report FILE] [--spacing S] [--version V] [--plain]");
+    });
+
+    it("--procedure picks the procedure's whole run", () => {
+        assert.equal(parseArgs(["--procedure", "block-copy"], at).scenario, "block-copy");
+        assert.equal(parseArgs(["--procedure", "mitosis"], at).scenario, "mitosis");
+        assert.match(parseArgs(["--procedure", "block-copy"], at).fleetName, /^rb-/);
     });
 });

@@ -120,4 +120,21 @@ describe("rehearse report", () => {
         assert.equal(full.fleet, "rh-1");
         assert.equal(full.at, new Date(1_000).toISOString());
     });
+
+    it("block-copy: the blocked window, the copies and the stand-in client's loss check; a loss there is not ok", () => {
+        const blockCopy = { blockedMs: 4200, clientGapMs: 4600, finalCopyMs: 1800, fullCopyMs: 3900, journal: true, journalState: "stopped", acknowledged: 700, acknowledgedOnTarget: 120, lost: 0, lostSample: [] };
+        const r = result({ scenario: "block-copy", blockCopy });
+        const s = summarize(r);
+        assert.equal(s.ok, true);
+        assert.equal(s.lost, 0);
+        assert.equal(s.acknowledged, 5000 + 3000 + 700);
+        assert.deepEqual(s.blockCopy, { blockedMs: 4200, clientGapMs: 4600, finalCopyMs: 1800, fullCopyMs: 3900, journal: true, acknowledged: 700, lost: 0 });
+        const text = renderReport(r, s);
+        assert.match(text, /^block & copy: blocked -> switched 4\.2 s \(the stand-in client's own gap 4\.6 s\); final copy 1\.8 s \(by the change journal\), full copy 3\.9 s$/m);
+        assert.match(text, /^block & copy loss check: 700 sequence numbers acknowledged to the stand-in client, 120 of them on the target after the switch, 0 lost$/m);
+        assert.deepEqual(fullReport(r, s).blockCopy, blockCopy);
+        const lossy = summarize(result({ scenario: "block-copy", blockCopy: { ...blockCopy, lost: 2, lostSample: [5, 6] } }));
+        assert.equal(lossy.ok, false);
+        assert.equal(lossy.lost, 2);
+    });
 });

@@ -3,7 +3,10 @@
 // ensemble entry the rehearsal has always used.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { loadConfig } from "../../../src/config";
+import { BLOCK_COPY_PHASES } from "../../../src/procedures/block-copy";
 import { MITOSIS_PHASES } from "../../../src/procedures/mitosis";
+import { TEST_PRIVATE_KEY } from "../../fixtures";
 import type { LocalFleet, FleetHost } from "../../../rehearsal/fleet";
 import { PROCEDURES, SCENARIOS } from "../../../rehearsal/rehearse/scenarios";
 
@@ -22,7 +25,7 @@ describe("rehearse scenarios", () => {
             assert.ok(!prefixes.has(s.fleetPrefix), `${name}: its own fleet prefix`);
             prefixes.add(s.fleetPrefix);
         }
-        assert.deepEqual(Object.keys(SCENARIOS), ["mitosis", "fault"]);
+        assert.deepEqual(Object.keys(SCENARIOS), ["mitosis", "fault", "block-copy"]);
         assert.deepEqual(Object.keys(SCENARIOS.fault.phases), ["joined"]);
     });
 
@@ -42,5 +45,24 @@ describe("rehearse scenarios", () => {
             targetEmpty: true,
             activeTargets: [4, 5],
         });
+    });
+
+    it("block-copy: every phase, a stand-in client on source 1 blocked and switched by its own commands, a valid ensemble", () => {
+        const b = PROCEDURES["block-copy"];
+        assert.deepEqual(b.phases, BLOCK_COPY_PHASES);
+        const f = { ...fleetOf([["source", 1], ["source", 2], ["source", 3], ["target", 4]]), mountPoint: "/zk", hostSettings: { clientPort: 2181 } } as unknown as LocalFleet;
+        f.hosts[0].dir = "/run/fleet/source-1";
+        const e = b.ensemble(f) as Record<string, any>;
+        assert.equal(e.procedure, "block-copy");
+        assert.deepEqual(e.clients.hosts, [{ host: "10.0.0.11" }]);
+        assert.match(e.clients.block, /kill -TERM "\$pid"/);
+        assert.match(e.clients.switch, /ZK_CONNECT:\?/);
+        assert.match(e.clients.switch, /rehearsal\/block-copy-client\.ts "\$ZK_CONNECT" '\/zk\/run\/standin\.acks'/);
+        assert.equal(e.clients.unblock, undefined, "pulumi destroy must not start the client again");
+        assert.equal(b.migratingFollowsConnect, false);
+        // The entry loads as the stack would load it.
+        const config = loadConfig({ sshPrivateKey: TEST_PRIVATE_KEY, ensembles: [{ name: "kafka", ...e }] });
+        assert.equal(config.ensembles[0].procedure, "block-copy");
+        assert.deepEqual(Object.keys(SCENARIOS["block-copy"].phases), ["precopy"]);
     });
 });

@@ -10,6 +10,7 @@ import { desiredState, planEnsemble } from "../../../src/model";
 import { describePlan } from "../../../src/plan";
 import { BLOCK_COPY_PHASES, BLOCK_COPY_TABLE, blockCopySpec } from "../../../src/procedures/block-copy";
 import { procedureOf } from "../../../src/procedures/registry";
+import { commandsOf, isCommandStep } from "../../../src/scripts";
 import * as scripts from "../../../src/scripts/block-copy";
 
 // The commands are rendered from the ensemble's spec (what the plan's steps carry).
@@ -17,6 +18,7 @@ const renderCopyScript = (e: BlockCopyConfig, mode: "full" | "incremental") => s
 const renderBlockScript = (e: BlockCopyConfig) => scripts.renderBlockScript(blockCopySpec(e));
 const renderUnblockScript = (e: BlockCopyConfig) => scripts.renderUnblockScript(blockCopySpec(e));
 const renderSwitchScript = (e: BlockCopyConfig) => scripts.renderSwitchScript(blockCopySpec(e));
+const renderJournalStopScript = (e: BlockCopyConfig) => scripts.renderJournalStopScript(blockCopySpec(e));
 const phasesOf = (p: "block-copy") => procedureOf(p).phases;
 import { blockCopyRaw, edited, ROOT, TEST_PRIVATE_KEY } from "../../fixtures";
 
@@ -45,8 +47,10 @@ describe("block-copy config", () => {
             sourceAuthEnv: undefined,
             targetAuthEnv: undefined,
             delete: true,
+            journal: true,
             extraArgs: [],
         });
+        assert.equal(bc("precopy", { copy: { journal: false } }).copy.journal, false);
         const remote = bc("precopy", { copy: { runOn: { host: "192.0.2.30" } } });
         assert.deepEqual(remote.copy.host, { host: "192.0.2.30" });
         assert.equal(remote.copy.command, "zkmigrate");
@@ -89,6 +93,12 @@ describe("block-copy config", () => {
                     `${P}.copy.extraArgs[4]: --verify is set by the phase (precopy, final-copy); remove it`,
                 ],
             ],
+            [
+                "the journal in extraArgs (copy.journal says it)",
+                (r) => (r.ensembles[0].copy = { extraArgs: ["--journal", "/tmp/j"] }),
+                [`${P}.copy.extraArgs[0]: --journal is set by the phase (precopy, final-copy); remove it`],
+            ],
+            ["copy.journal that is no boolean", (r) => (r.ensembles[0].copy = { journal: "yes" }), [`${P}.copy.journal: Invalid input: expected boolean, received string`]],
             ["an auth variable that is no name", (r) => (r.ensembles[0].copy = { sourceAuthEnv: "ZK AUTH" }), [`${P}.copy.sourceAuthEnv: an environment variable name`]],
             ["no client hosts", (r) => (r.ensembles[0].clients.hosts = []), [`${P}.clients.hosts: at least one client host`]],
             [
@@ -174,18 +184,25 @@ describe("block-copy phases", () => {
             assert.deepEqual(p.plan.restartOrder, []);
             return describePlan(p.plan);
         };
-        assert.deepEqual(steps(undefined, "precopy"), ["full copy while the clients run (precopy)"]);
+        assert.deepEqual(steps(undefined, "precopy"), ["change journal started, then full copy while the clients run (precopy)"]);
         assert.deepEqual(steps("precopy", "blocked"), ["block the clients on 192.0.2.21, 192.0.2.22"]);
-        assert.deepEqual(steps("blocked", "final-copy"), ["incremental copy of what changed since the precopy, verified (clients blocked)"]);
+        assert.deepEqual(steps("blocked", "final-copy"), [
+            "incremental copy of the paths the change journal recorded since the precopy (the scan if it broke), verified (clients blocked); the journal stops",
+        ]);
         assert.deepEqual(steps("final-copy", "switched"), ["clients switched to 192.0.2.11:2181,192.0.2.12:2181,192.0.2.13:2181/kafka"]);
         assert.deepEqual(steps("switched", "done"), []);
         assert.deepEqual(steps("final-copy", "blocked"), []);
         assert.deepEqual(steps("blocked", "precopy"), ["unblock the clients on 192.0.2.21, 192.0.2.22"]);
+        const off = (from: string | undefined, to: string) =>
+            describePlan(planEnsemble(bc(to, { copy: { journal: false } }), from ? { "kafka-bc": appliedOf(bc(from, { copy: { journal: false } })) } : {}).plan);
+        assert.deepEqual(off(undefined, "precopy"), ["full copy while the clients run (precopy)"]);
+        assert.deepEqual(off("blocked", "final-copy"), ["incremental copy of what changed since the precopy, verified (clients blocked)"]);
     });
 });
 
 describe("block-copy commands", () => {
-    it("precopy: a full copy that starts a new state file", () => {
+    it("precopy: stops a leftover journal, starts a new one, then a full copy that starts a new state file", () => {
+        const src = "'192.0.2.1:2181,192.0.2.2:2181,192.0.2.3:2181/kafka'";
         assert.equal(
             renderCopyScript(bc(), "full"),
             [
@@ -193,11 +210,38 @@ describe("block-copy commands", () => {
                 "# zkmigrate block-copy kafka-bc: precopy (full, clients running)",
                 "state='.zkmigrate/kafka-bc-copy-state.json'",
                 'mkdir -p "$(dirname "$state")"',
+                `if [ -f "$state.journal" ]; then node --import tsx cli/zkmigrate.ts journal stop ${src} --file "$state.journal" || true; fi`,
                 'rm -f "$state"',
-                `node --import tsx cli/zkmigrate.ts copy '192.0.2.1:2181,192.0.2.2:2181,192.0.2.3:2181/kafka' '192.0.2.11:2181,192.0.2.12:2181,192.0.2.13:2181/kafka' --mtime-since "$state"`,
+                `node --import tsx cli/zkmigrate.ts journal start ${src} --file "$state.journal"`,
+                `node --import tsx cli/zkmigrate.ts copy ${src} '192.0.2.11:2181,192.0.2.12:2181,192.0.2.13:2181/kafka' --mtime-since "$state"`,
                 "",
             ].join("\n"),
         );
+        // The journal authenticates as the copy does: by the variable's name.
+        const auth = renderCopyScript(bc("precopy", { copy: { sourceAuthEnv: "ZK_SRC_AUTH", targetAuthEnv: "ZK_DST_AUTH" } }), "full");
+        assert.match(auth, /journal start '[^']+' --file "\$state\.journal" --src-auth-env ZK_SRC_AUTH\n/);
+        // Off: no journal is started (a leftover one is still stopped).
+        const off = renderCopyScript(bc("precopy", { copy: { journal: false } }), "full");
+        assert.doesNotMatch(off, /journal start/);
+        assert.match(off, /journal stop/);
+    });
+
+    it("the precopy's delete stops the journal where the copy runs, and never fails", () => {
+        const e = bc("precopy", { copy: { runOn: { host: "192.0.2.30" } } });
+        assert.equal(
+            renderJournalStopScript(e),
+            [
+                "# zkmigrate block-copy kafka-bc: stop the change journal, if one still records",
+                "state='/var/lib/zkmigrate/kafka-bc-copy-state.json'",
+                `if [ -f "$state.journal" ]; then zkmigrate journal stop '192.0.2.1:2181,192.0.2.2:2181,192.0.2.3:2181/kafka' --file "$state.journal" || true; fi`,
+                "",
+            ].join("\n"),
+        );
+        const precopy = planEnsemble(e, {}).plan.steps.find((s) => s.id === "precopy")!;
+        const finalCopy = planEnsemble(bc("final-copy"), { "kafka-bc": appliedOf(bc("blocked")) }).plan.steps.find((s) => s.id === "final-copy")!;
+        assert.ok(isCommandStep(precopy) && isCommandStep(finalCopy));
+        assert.equal(commandsOf(precopy).delete, renderJournalStopScript(e));
+        assert.equal(commandsOf(finalCopy).delete, undefined, "the final copy stops the journal itself");
     });
 
     it("final copy: incremental, --delete, --verify, credentials by variable name only", () => {
@@ -206,9 +250,10 @@ describe("block-copy commands", () => {
         assert.match(s, /^if \[ ! -f "\$state" \]; then$/m);
         assert.match(
             s,
-            /copy '192\.0\.2\.1:2181,192\.0\.2\.2:2181,192\.0\.2\.3:2181\/kafka' '192\.0\.2\.11:2181,192\.0\.2\.12:2181,192\.0\.2\.13:2181\/kafka-a' --mtime-since "\$state" --src-auth-env ZK_SRC_AUTH --dst-auth-env ZK_DST_AUTH --delete --verify '--batch-ops' '500'\n$/,
+            /copy '192\.0\.2\.1:2181,192\.0\.2\.2:2181,192\.0\.2\.3:2181\/kafka' '192\.0\.2\.11:2181,192\.0\.2\.12:2181,192\.0\.2\.13:2181\/kafka-a' --mtime-since "\$state" --journal "\$state\.journal" --src-auth-env ZK_SRC_AUTH --dst-auth-env ZK_DST_AUTH --delete --verify '--batch-ops' '500'\n$/,
         );
         assert.doesNotMatch(renderCopyScript(bc("final-copy", { copy: { delete: false } }), "incremental"), /--delete/);
+        assert.doesNotMatch(renderCopyScript(bc("final-copy", { copy: { journal: false } }), "incremental"), /--journal/);
     });
 
     it("clients: block, unblock, and switch with ZK_CONNECT", () => {
