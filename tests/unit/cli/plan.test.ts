@@ -57,7 +57,7 @@ describe("zkmigrate plan", () => {
         const r = await main(["plan", "--stack-config", file]);
         assert.equal(r.exitCode, EXIT.checkFailed);
         assert.equal(r.stdout, "");
-        assert.match(r.stderr, /^zkmigrate plan: .*Pulumi\.split\.yaml: invalid zkmigrate configuration \(1 problem\):\n {2}- zkmigrate:ensembles\[0\]\.phase: a new ensemble starts at the first phase "separate"/);
+        assert.match(r.stderr, /^zkmigrate plan: .*Pulumi\.split\.yaml: invalid zkmigrate configuration \(1 problem\):\n {2}- zkmigrate:ensembles\[kafka-main\]\.phase: a new ensemble starts at the first phase "separate"/);
         const j = await main(["plan", "--stack-config", file, "--applied", appliedAt("joined"), "--json"]);
         assert.equal(j.exitCode, EXIT.checkFailed);
         const doc = JSON.parse(j.stdout) as { ok: boolean; error: { kind: string; message: string } };
