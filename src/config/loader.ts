@@ -15,7 +15,7 @@ export interface FleetConfig {
 export type RawConfig = Record<string, unknown>;
 
 /** Settings that arrive as strings from the config but are numbers, booleans or objects. */
-const JSON_KEYS = new Set(["sshPort", "leaderProbe", "leaderProbeTimeoutMs", "defaults", "ensembles"]);
+export const JSON_KEYS = new Set(["sshPort", "leaderProbe", "leaderProbeTimeoutMs", "defaults", "ensembles"]);
 
 /** The raw config from Pulumi's `allConfig()` (`zkmigrate:<key>` -> string), JSON keys parsed. */
 export function rawConfigOf(all: Record<string, string>): RawConfig {

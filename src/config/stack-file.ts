@@ -3,7 +3,7 @@
 // and are not needed to plan: the SSH key is replaced by a placeholder.
 import { parse } from "yaml";
 import { ConfigError, NAMESPACE } from "./errors";
-import type { RawConfig } from "./loader";
+import { JSON_KEYS, type RawConfig } from "./loader";
 
 /** The `zkmigrate:` keys of a stack file, without the prefix (objects as they are in the YAML). */
 export function rawConfigOfStackFile(text: string, file: string): RawConfig {
@@ -20,7 +20,18 @@ export function rawConfigOfStackFile(text: string, file: string): RawConfig {
     const raw: RawConfig = {};
     for (const [key, value] of Object.entries(config as Record<string, unknown>)) {
         if (!key.startsWith(`${NAMESPACE}:`)) continue;
-        raw[key.slice(NAMESPACE.length + 1)] = value;
+        const k = key.slice(NAMESPACE.length + 1);
+        // `pulumi config set` writes every value as a string ("false", "22"); the engine hands the
+        // program strings too, and rawConfigOf parses these keys: the same here.
+        if (JSON_KEYS.has(k) && typeof value === "string") {
+            try {
+                raw[k] = JSON.parse(value);
+                continue;
+            } catch {
+                // the schema names the key and what it expected
+            }
+        }
+        raw[k] = value;
     }
     // Planning runs nothing on a host: the key (a secret, encrypted in the file) is not needed.
     raw.sshPrivateKey = "(not needed to plan)";

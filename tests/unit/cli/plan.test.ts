@@ -88,3 +88,13 @@ describe("zkmigrate plan", () => {
         assert.match(r.stderr, /Pulumi\.empty\.yaml: has no `config:` map/);
     });
 });
+
+describe("zkmigrate plan reads a stack file as pulumi config set writes it", () => {
+    it("scalar keys as strings (leaderProbe: \"false\", sshPort: \"22\") and a secure SSH key", async () => {
+        const file = join(dir, "Pulumi.written.yaml");
+        writeFileSync(file, DEV.replace("zkmigrate:leaderProbe: false", 'zkmigrate:leaderProbe: "false"\n  zkmigrate:sshPort: "22"\n  zkmigrate:sshPrivateKey:\n    secure: v1:abc'));
+        const r = await main(["plan", "--stack-config", file]);
+        assert.equal(r.exitCode, 0, r.stderr);
+        assert.match(r.stdout, /^kafka-main \(mitosis\): separate -> separate/);
+    });
+});
