@@ -6,6 +6,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, r
 import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
 import { fourLetterWord, parseMode } from "../src/zk/four-letter";
+import { FOUR_LETTER_WHITELIST, ZOO_CFG_BASE } from "../src/format/zoo-cfg";
 
 /**
  * The newest patch release of each line that Maven Central serves (checked with mvn: 3.5.11,
@@ -209,13 +210,11 @@ export const MAIN_CLASS = "org.apache.zookeeper.server.quorum.QuorumPeerMain";
 /** The settings every server gets (before any membership lines). */
 export function baseSettings(o: { dataDir: string; clientPort: number; clientPortAddress?: string }): Record<string, string> {
     return {
-        tickTime: "2000",
-        initLimit: "10",
-        syncLimit: "5",
+        ...Object.fromEntries(ZOO_CFG_BASE),
         dataDir: o.dataDir,
         clientPort: String(o.clientPort),
         ...(o.clientPortAddress ? { clientPortAddress: o.clientPortAddress } : {}),
-        "4lw.commands.whitelist": "srvr,mntr,conf,ruok",
+        "4lw.commands.whitelist": FOUR_LETTER_WHITELIST,
         "admin.enableServer": "false",
     };
 }

@@ -35,7 +35,14 @@ if ((${#missing[@]} > 0)); then
     timeout 900 apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# npm dependencies: install when node_modules is missing or older than the lockfile.
+# npm dependencies: install when node_modules is missing or older than the lockfile. A symlinked
+# node_modules (another checkout's) is refused: `npm ci` would empty the other checkout's copy.
+for dir in node_modules policy/node_modules; do
+    if [[ -L "$dir" ]]; then
+        echo "zkmigrate setup: $dir is a symlink (to $(readlink "$dir")); npm ci would empty what it points to. Remove the link and run again." >&2
+        exit 1
+    fi
+done
 if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
     echo "zkmigrate setup: npm ci"
     npm ci --no-audit --no-fund --loglevel=error

@@ -5,6 +5,7 @@
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { HostSettings } from "../../src/types";
+import { serverLine } from "../../src/format/zoo-cfg";
 import { KAFKA_PORT, KAFKA_TOOLS, DEFAULT_KAFKA_VERSION, ensureKafka, kafkaService, log4jProperties, serverProperties, toolScript } from "../kafka";
 import { DEBIAN_PACKAGES, JVM_OPTIONS, MAIN_CLASS, baseSettings, ensureZooKeeper, findCommand, renderSettings, resolveVersion, sleep } from "../zookeeper";
 import { checkNetworkFree, ensureBridge, ensureHostNetwork, fleetNetwork, netnsList, netnsName, vethName } from "./network";
@@ -287,7 +288,8 @@ async function installHost(f: Fleet, h: FleetHost, classpath: string, tools: Rec
             cfg,
             `# ZooKeeper ${h.version} of host ${h.name} (zkmigrate fleet ${f.name})\n` +
                 renderSettings(settings) +
-                members.map((m) => `server.${m.id}=${m.address}:2888:3888\n`).join(""),
+                // Unmarked, as an install leaves it: the first config step puts it in zkmigrate's block.
+                members.map((m) => `${serverLine({ id: m.id, address: m.address, peerPort: 2888, electionPort: 3888 })}\n`).join(""),
         );
     }
     const myid = join(h.dir, "data", "myid");

@@ -61,3 +61,12 @@ export function leaderIssue(e: EnsembleBase, servers: ServerSpec[]): ConfigIssue
         ? [{ path: ensemblePath(e, ".leader"), reason: `myid ${e.leader} is not a server of this ensemble` }]
         : [];
 }
+
+/** The warning of a rolling restart whose leader could not be read (myid order, the highest last). */
+export function unknownLeaderWarning(e: { name: string }, leader: { detail?: string }): string {
+    return (
+        `${e.name}: the current leader could not be read with srvr from here (${leader.detail ?? "unknown"}); ` +
+        "restarting in myid order, the highest last (ZooKeeper's election favours the highest myid), " +
+        "or set the ensemble's `leader` in the config"
+    );
+}

@@ -17,9 +17,8 @@ import { absPath, chroot, hostOverrides, myid, phaseOf, resolveBase, serverSchem
 import { makeZooCfg } from "../kubernetes";
 import type { ClientGroup, Step } from "../steps";
 import type { AppliedEnsemble, DesiredState, KubernetesServer, KubernetesState, Membership, ServerId, ServerState } from "../types";
-import { duplicateIds, ensembleSizeIssue, hostMembership, leaderIssue, memberLines, serversConnect } from "./common";
+import { duplicateIds, ensembleSizeIssue, hostMembership, leaderIssue, memberLines, serversConnect, unknownLeaderWarning } from "./common";
 import { changedServers, closingSteps, hostSteps } from "./host-steps";
-import { unknownLeaderWarning } from "./mitosis";
 import { phaseIndexIn, type BackStep, type PlanContext, type Procedure, type RoomPlan } from "./procedure";
 
 export const KUBERNETES_PHASES = ["hosts", "services", "clients", "peers", "pods", "done"] as const;

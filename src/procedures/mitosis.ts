@@ -23,7 +23,7 @@ import { ensemblePath, type ConfigIssue } from "../config/errors";
 import { absPath, chroot, hostName, hostOverrides, myid, phaseOf, port, resolveBase, sourceAndTarget, type EnsembleBase, type HostDefaults, type ServerSpec } from "../config/schema";
 import type { ClientGroup, PreflightCheck, Window } from "../steps";
 import type { DesiredState, FirewallSplit, KafkaBroker, KafkaSettings, Membership, RestartGroup, ServerId, ServerState } from "../types";
-import { duplicateIds, ensembleSizeIssue, hostMembership, leaderIssue, serversConnect } from "./common";
+import { duplicateIds, ensembleSizeIssue, hostMembership, leaderIssue, serversConnect, unknownLeaderWarning } from "./common";
 import { changedServers, closingSteps, declaredIds, hostSteps } from "./host-steps";
 import { brokerSteps } from "./kafka";
 import { phaseIndexIn, type BackStep, type PlanContext, type Procedure, type RoomPlan } from "./procedure";
@@ -450,14 +450,6 @@ export function mitosisRestartGroups(e: MitosisConfig, from: DesiredState, to: D
         ids: [s.id],
         reason: s.role === "target" ? (s.running ? "target" : "dormant target stops") : leaders.has(s.id) ? "leader last" : leader.known ? "follower" : "fixed order",
     }));
-}
-
-export function unknownLeaderWarning(e: { name: string }, leader: { detail?: string }): string {
-    return (
-        `${e.name}: the current leader could not be read with srvr from here (${leader.detail ?? "unknown"}); ` +
-        "restarting in myid order, the highest last (ZooKeeper's election favours the highest myid), " +
-        "or set the ensemble's `leader` in the config"
-    );
 }
 
 /**

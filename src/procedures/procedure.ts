@@ -5,7 +5,7 @@
 import type { z } from "zod";
 import type { ConfigIssue } from "../config/errors";
 import type { EnsembleBase, HostDefaults, ServerSpec } from "../config/schema";
-import type { ClientGroup, KafkaControllerInfo, LeaderInfo, MigrationPlan, Window } from "../steps";
+import type { ClientGroup, KafkaControllerInfo, LeaderInfo, MigrationPlan } from "../steps";
 import type { AppliedEnsemble, DesiredState, ProcedureName, ServerId } from "../types";
 
 /** A rule for stepping back one phase: allowed (and why it is safe), or refused with the reason. */
@@ -63,6 +63,3 @@ export function phaseIndexIn(procedure: string, phases: readonly string[], phase
     if (i < 0) throw new Error(`unknown ${procedure} phase "${phase}" (one of: ${phases.join(", ")})`);
     return i;
 }
-
-/** Windows declared by a room, by name, for the plan and the preview. */
-export type Windows = Record<string, Window>;

@@ -3,7 +3,7 @@ import type { ProcedureName } from "../types";
 import { blockCopy, type BlockCopyConfig } from "./block-copy";
 import { kubernetes, type KubernetesConfig } from "./kubernetes";
 import { mitosis, type MitosisConfig } from "./mitosis";
-import type { AnyProcedure, Procedure } from "./procedure";
+import { phaseIndexIn, type AnyProcedure, type Procedure } from "./procedure";
 
 export type EnsembleConfig = MitosisConfig | KubernetesConfig | BlockCopyConfig;
 
@@ -32,10 +32,7 @@ export function serversOf(e: EnsembleConfig) {
 
 /** The index of `phase` among its procedure's phases; throws on an unknown phase. */
 export function phaseIndex(procedure: ProcedureName, phase: string): number {
-    const phases = PROCEDURES[procedure].phases;
-    const i = phases.indexOf(phase);
-    if (i < 0) throw new Error(`unknown ${procedure} phase "${phase}" (one of: ${phases.join(", ")})`);
-    return i;
+    return phaseIndexIn(procedure, PROCEDURES[procedure].phases, phase);
 }
 
 export function firstPhase(procedure: ProcedureName): string {

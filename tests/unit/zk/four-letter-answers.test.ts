@@ -16,7 +16,7 @@ import {
     SRVR_35_STANDALONE,
     SRVR_39_FOLLOWER,
     SRVR_39_LEADER,
-} from "./fixtures";
+} from "../cli/fixtures";
 
 describe("zxid", () => {
     it("splits epoch (zxid >> 32) and counter", () => {

@@ -5,12 +5,12 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
-import { appliedOf, ConfigError, loadConfig, validateTransitions, type BlockCopyConfig, type RawConfig } from "../../src/config";
-import { desiredState, planEnsemble } from "../../src/model";
-import { describePlan } from "../../src/plan";
-import { BLOCK_COPY_PHASES, BLOCK_COPY_TABLE, blockCopySpec } from "../../src/procedures/block-copy";
-import { procedureOf } from "../../src/procedures/registry";
-import * as scripts from "../../src/scripts/block-copy";
+import { appliedOf, ConfigError, loadConfig, validateTransitions, type BlockCopyConfig, type RawConfig } from "../../../src/config";
+import { desiredState, planEnsemble } from "../../../src/model";
+import { describePlan } from "../../../src/plan";
+import { BLOCK_COPY_PHASES, BLOCK_COPY_TABLE, blockCopySpec } from "../../../src/procedures/block-copy";
+import { procedureOf } from "../../../src/procedures/registry";
+import * as scripts from "../../../src/scripts/block-copy";
 
 // The commands are rendered from the ensemble's spec (what the plan's steps carry).
 const renderCopyScript = (e: BlockCopyConfig, mode: "full" | "incremental") => scripts.renderCopyScript(blockCopySpec(e), mode);
@@ -18,7 +18,7 @@ const renderBlockScript = (e: BlockCopyConfig) => scripts.renderBlockScript(bloc
 const renderUnblockScript = (e: BlockCopyConfig) => scripts.renderUnblockScript(blockCopySpec(e));
 const renderSwitchScript = (e: BlockCopyConfig) => scripts.renderSwitchScript(blockCopySpec(e));
 const phasesOf = (p: "block-copy") => procedureOf(p).phases;
-import { blockCopyRaw, edited, ROOT, TEST_PRIVATE_KEY } from "../fixtures";
+import { blockCopyRaw, edited, ROOT, TEST_PRIVATE_KEY } from "../../fixtures";
 
 const bc = (phase = "precopy", extra: Record<string, unknown> = {}) => loadConfig(blockCopyRaw(phase, extra)).ensembles[0] as BlockCopyConfig;
 

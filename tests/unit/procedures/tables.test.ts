@@ -2,13 +2,13 @@
 // with, whether it runs, the firewall and the connect string, for every phase.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { KubernetesConfig, MitosisConfig } from "../../src/config";
-import { desiredState } from "../../src/model";
-import { KUBERNETES_PHASES } from "../../src/procedures/kubernetes";
-import { MITOSIS_PHASES } from "../../src/procedures/mitosis";
-import { formatConnectString as formatConnect } from "../../src/format/connect-string";
-import type { DesiredState, Membership } from "../../src/types";
-import { devFleet } from "../fixtures";
+import type { KubernetesConfig, MitosisConfig } from "../../../src/config";
+import { desiredState } from "../../../src/model";
+import { KUBERNETES_PHASES } from "../../../src/procedures/kubernetes";
+import { MITOSIS_PHASES } from "../../../src/procedures/mitosis";
+import { formatConnectString as formatConnect } from "../../../src/format/connect-string";
+import type { DesiredState, Membership } from "../../../src/types";
+import { devFleet } from "../../fixtures";
 
 const fleet = devFleet();
 const mitosis = fleet.ensembles[0] as MitosisConfig;

@@ -10,8 +10,8 @@ import {
     type KubernetesConfig,
     type MitosisConfig,
     type RawConfig,
-} from "../../src/config";
-import { devConfigAt, devFleet, devRawConfig, edited } from "../fixtures";
+} from "../../../src/config";
+import { devConfigAt, devFleet, devRawConfig, edited } from "../../fixtures";
 
 function refusal(raw: RawConfig, isSecret?: (k: string) => boolean): ConfigError {
     try {

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { fourLetterWord, parseMode, probeLeaders } from "../../src/zk";
+import { fourLetterWord, parseMode, probeLeaders } from "../../../src/zk";
 
 function fake(answer: (word: string) => string | undefined): Promise<{ server: Server; port: number }> {
     return new Promise((resolve) => {

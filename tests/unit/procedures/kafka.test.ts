@@ -2,12 +2,12 @@
 // the desired state per phase, and the restart order (controller last).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConfigError, loadConfig, type MitosisConfig, type RawConfig } from "../../src/config";
-import { formatConnectString as formatConnect } from "../../src/format/connect-string";
-import { kafkaRestartOrder } from "../../src/procedures/kafka";
-import { parseControllerZnode } from "../../src/zk/kafka";
-import { MITOSIS_PHASES, mitosisDesired } from "../../src/procedures/mitosis";
-import { devRawConfig, edited } from "../fixtures";
+import { ConfigError, loadConfig, type MitosisConfig, type RawConfig } from "../../../src/config";
+import { formatConnectString as formatConnect } from "../../../src/format/connect-string";
+import { kafkaRestartOrder } from "../../../src/procedures/kafka";
+import { parseControllerZnode } from "../../../src/zk/kafka";
+import { MITOSIS_PHASES, mitosisDesired } from "../../../src/procedures/mitosis";
+import { devRawConfig, edited } from "../../fixtures";
 
 function refusal(raw: RawConfig): ConfigError {
     try {

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as zookeeper from "node-zookeeper-client";
 import { abort, call, createSingleServerClient, openSession, whenEveryServerRefuses, ZkOperationError } from "../../../src/zk";
-import { closedPort, type Fake, fakeFourLetterServer } from "./helpers";
+import { closedPort, type Fake, fakeFourLetterServer } from "../cli/helpers";
 
 type Internals = { connectionManager: { servers: { host: string; port: number | string }[]; chrootPath?: string } };
 

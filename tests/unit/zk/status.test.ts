@@ -13,8 +13,8 @@ import {
     SRVR_35_FOLLOWER,
     SRVR_39_FOLLOWER,
     SRVR_39_LEADER,
-} from "./fixtures";
-import { closedPort, type Fake, fakeFourLetterServer, runCli } from "./helpers";
+} from "../cli/fixtures";
+import { closedPort, type Fake, fakeFourLetterServer, runCli } from "../cli/helpers";
 
 const answers = (m: Record<string, string>) => (w: string) => m[w] ?? "";
 
