@@ -2,7 +2,7 @@
 // applied, plan it quorum-safely, and declare it. Nothing is declared when any check fails.
 import * as pulumi from "@pulumi/pulumi";
 import { Fleet } from "./components";
-import { ConfigError, currentOf, loadConfig, NAMESPACE, parseApplied, rawConfigOf, serversOf, type AppliedState, type FleetConfig } from "./src/config";
+import { checkConfig, ConfigError, currentOf, NAMESPACE, parseApplied, rawConfigOf, serversOf, validateTransitions, type AppliedState, type FleetConfig } from "./src/config";
 import { formatConnectString } from "./src/format/connect-string";
 import { desiredState, planFleet, UnsafeFleetError } from "./src/model";
 import { procedureOf } from "./src/procedures/registry";
@@ -55,8 +55,13 @@ async function probeControllers(config: FleetConfig, applied: AppliedState): Pro
 
 async function main() {
     try {
-        const config = loadConfig(rawConfigOf(pulumi.runtime.allConfig()), isSecret);
+        // Every config problem in one pass: the schema, each ensemble's own rules, and the step
+        // of every ensemble that parsed against what was applied, before anything is probed.
+        const checked = checkConfig(rawConfigOf(pulumi.runtime.allConfig()), isSecret);
         const applied = parseApplied(await readApplied());
+        const issues = [...checked.issues, ...validateTransitions(checked.ensembles, applied)];
+        if (issues.length > 0 || !checked.config) throw new ConfigError(issues);
+        const config = checked.config;
         const leaders = config.settings.leaderProbe ? await probe(config) : {};
         const kafkaControllers = await probeControllers(config, applied);
         const plans = planFleet(config, applied, leaders, kafkaControllers);
@@ -71,4 +76,9 @@ async function main() {
     }
 }
 
-export = main();
+// The runtime takes this promise only after the module has loaded; a refusal thrown before that
+// would count as an unhandled rejection, handled later (Node's PromiseRejectionHandledWarning).
+// A handler attached now marks it handled; the runtime still receives the rejection and prints it.
+const result = main();
+result.catch(() => undefined);
+export = result;

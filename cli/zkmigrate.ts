@@ -3,8 +3,11 @@
 //   npm run zkmigrate -- smoke 127.0.0.1:2181/kafka --json
 //   node --import tsx cli/zkmigrate.ts copy ...
 // Arguments are split by node:util's parseArgs; this file checks them and names what is wrong.
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { ConfigError, loadConfig, parseApplied, rawConfigOfStackFile } from "../src/config";
+import { planFleet, UnsafeFleetError } from "../src/model";
+import { declaredBefore, planTable, renderJson, renderMarkdown, renderText } from "../src/plan-table";
 import { parseArgs } from "node:util";
 import { collectStatus, formatSmoke, formatStatus, runSmoke } from "../src/zk";
 import { type ConnectString, ConnectStringError, parseConnectString } from "../src/format/connect-string";
@@ -20,7 +23,7 @@ export const EXIT = { ok: 0, checkFailed: 1, usage: 2, cannotConnect: 3, writeFa
 type Opts = Record<string, string | boolean | string[]>;
 
 /** What went wrong, in --json output: `{ "ok": false, "exitCode": 2, "error": { "kind": "usage", ... } }`. */
-export type ErrorKind = CopyErrorKind | "internal";
+export type ErrorKind = CopyErrorKind | "internal" | "config" | "unsafe";
 
 export class UsageError extends Error {
     constructor(
@@ -108,7 +111,80 @@ function progressBar(): (p: Progress) => void {
     };
 }
 
+/** The stack file the plan reads by default: Pulumi.<stack>.yaml of the selected stack (PULUMI_STACK) or the only one here. */
+function defaultStackFile(): string {
+    if (process.env.PULUMI_STACK) return `Pulumi.${process.env.PULUMI_STACK.split("/").pop()}.yaml`;
+    const files = readdirSync(".").filter((f) => /^Pulumi\.[^.]+\.yaml$/.test(f));
+    if (files.length === 1) return files[0];
+    throw new UsageError(
+        files.length === 0 ? "no Pulumi.<stack>.yaml in this directory: give --stack-config FILE" : `several stack files here (${files.join(", ")}): give --stack-config FILE or set PULUMI_STACK`,
+        "plan",
+    );
+}
+
+function readText(file: string, option: string): string {
+    try {
+        return readFileSync(file, "utf8");
+    } catch (e) {
+        throw new UsageError(`--${option} ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, "plan");
+    }
+}
+
 const COMMANDS: Command[] = [
+    {
+        name: "plan",
+        summary: "the plan table of the next update of each ensemble, from the stack config alone",
+        usage: "zkmigrate plan [--stack-config FILE] [--applied FILE] [--format text|markdown|json]",
+        positionals: [],
+        description: `Reads the stack settings file (default: Pulumi.<stack>.yaml, the stack from PULUMI_STACK or
+the only stack file in this directory), checks it as \`pulumi preview\` does (the config, one step per
+update against the applied phases, the quorum safety of every step), and prints per ensemble the
+steps of the update in order: host, myid, action, membership before and after, why this order,
+the declared availability windows and their expected length, and what the preview's deletes are.
+Nothing is dialled: no engine, no leader probe (the config's \`leader\` or unknown). The SSH key
+is not needed.
+
+--applied FILE is the stack output \`applied\` as JSON (pulumi stack output applied --json);
+without it nothing counts as applied (every ensemble at its first phase). Markdown is for a pull
+request comment; json is the tables as data (the stack output ensembles.<name>.plan).
+Exits 1 when the config is invalid or a step is unsafe (the reasons with their config paths).`,
+        options: [
+            { name: "stack-config", value: "file", help: "the stack settings file (default Pulumi.<stack>.yaml)" },
+            { name: "applied", value: "file", help: "JSON of the stack output `applied` (default: nothing applied)" },
+            { name: "format", value: "text|markdown|json", help: "output format (default text)" },
+            { name: "json", help: "errors as JSON (the tables too, as --format json)" },
+        ],
+        async run(_connect, opts, _positionals, log) {
+            const format = (opts.format as string | undefined) ?? (opts.json ? "json" : "text");
+            if (!["text", "markdown", "json"].includes(format)) throw new UsageError(`--format must be text, markdown or json (got ${JSON.stringify(format)})`, "plan");
+            const file = (opts["stack-config"] as string | undefined) ?? defaultStackFile();
+            let appliedValue: unknown = {};
+            if (opts.applied !== undefined) {
+                const text = readText(opts.applied as string, "applied");
+                try {
+                    appliedValue = JSON.parse(text);
+                } catch (e) {
+                    throw new UsageError(`--applied ${opts.applied as string}: not JSON (${(e as Error).message})`, "plan");
+                }
+            }
+            log(`plan: ${file}${opts.applied ? `, applied from ${opts.applied as string}` : ", nothing applied"}`);
+            try {
+                const config = loadConfig(rawConfigOfStackFile(readText(file, "stack-config"), file));
+                const applied = parseApplied(appliedValue);
+                const plans = planFleet(config, applied);
+                const tables = config.ensembles.map((e) => {
+                    const p = plans.get(e.name)!;
+                    return planTable(p, declaredBefore(e, p));
+                });
+                const text = format === "json" ? renderJson(tables) : format === "markdown" ? renderMarkdown(tables) : renderText(tables);
+                return { exitCode: EXIT.ok, text, json: tables };
+            } catch (e) {
+                if (e instanceof ConfigError) return { exitCode: EXIT.checkFailed, text: "", json: null, error: { kind: "config", message: `${file}: ${e.message}` } };
+                if (e instanceof UnsafeFleetError) return { exitCode: EXIT.checkFailed, text: "", json: null, error: { kind: "unsafe", message: `${file}: ${e.message}` } };
+                throw e;
+            }
+        },
+    },
     {
         name: "copy",
         summary: "copy a znode subtree to another ensemble: ACLs, counters, no ephemerals, multi batches",
@@ -328,6 +404,9 @@ answer or is not serving, 3 when no server answers.`,
     },
 ];
 
+// In alphabetical order (help, "commands:" lists).
+COMMANDS.sort((a, b) => a.name.localeCompare(b.name));
+
 /** Options every command takes (shown last in its help). */
 const COMMON_OPTIONS: OptionSpec[] = [
     { name: "verbose", help: "say what is being done, on stderr (and the stack of an internal error)" },
@@ -449,7 +528,7 @@ export function parseArgv(argv: string[]): Parsed | { kind: "version"; text: str
     if (command.positionals) {
         const want = command.positionals;
         if (positionals.length !== want.length) {
-            throw new UsageError(`${command.name} takes ${want.join(" ")}, got ${positionals.length} argument(s)${positionals.length ? `: ${positionals.map((p) => JSON.stringify(p)).join(" ")}` : ""}`, command.name);
+            throw new UsageError(`${command.name} takes ${want.length ? want.join(" ") : "no arguments"}, got ${positionals.length} argument(s)${positionals.length ? `: ${positionals.map((p) => JSON.stringify(p)).join(" ")}` : ""}`, command.name);
         }
         return { kind: "run", command, connect: { servers: [] }, opts, positionals };
     }

@@ -3,7 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { appliedOf, type AppliedEnsemble, type FleetConfig } from "../src/config";
 import type { EnsemblePlan } from "../src/model";
-import { describePlan } from "../src/plan";
+import { declaredBefore, planTable, renderText, type PlanTable } from "../src/plan-table";
 import { MigrationEnsemble, serverSummary } from "./ensemble";
 import { sendNoPreviousOutput } from "./remote-command";
 
@@ -30,6 +30,8 @@ export interface EnsembleOutput {
     kafkaRestartOrder?: string[];
     warnings: string[];
     servers: ReturnType<typeof serverSummary>;
+    /** The plan table of this update (src/plan-table.ts; `zkmigrate plan --format json` prints the same). */
+    plan: PlanTable;
 }
 
 export class Fleet extends pulumi.ComponentResource {
@@ -60,9 +62,10 @@ export class Fleet extends pulumi.ComponentResource {
             const child = new MigrationEnsemble(e.name, { plan, ssh, provider }, { parent: this });
             this.ensembles.set(e.name, child);
             applied[e.name] = child.appliedPhase.apply(() => appliedOf(e));
-            // The preview shows the plan in words: what runs, in which order.
-            const steps = describePlan(plan.plan);
-            pulumi.log.info(`${e.name}: ${plan.plan.from} -> ${plan.plan.to}: ${steps.length > 0 ? steps.join("; ") : "no host or Kubernetes change"}`, this);
+            // The preview shows the plan table once per ensemble (what runs, where, in which order
+            // and why, the windows, the deletes); its warnings as warnings.
+            const table = planTable(plan, declaredBefore(e, plan));
+            pulumi.log.info(renderText([{ ...table, warnings: [] }]).trimEnd(), this);
             for (const w of plan.plan.warnings) pulumi.log.warn(w, this);
             const brokers = plan.plan.brokerOrder;
             this.summary[e.name] = {
@@ -75,6 +78,7 @@ export class Fleet extends pulumi.ComponentResource {
                 ...(brokers ? { kafkaRestartOrder: brokers.ids.map((id) => `broker ${id}`).concat(`(${brokers.reason})`) } : {}),
                 warnings: plan.plan.warnings,
                 servers: serverSummary(plan),
+                plan: table,
             };
         }
         this.applied = pulumi.output(applied) as pulumi.Output<Record<string, AppliedEnsemble>>;

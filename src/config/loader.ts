@@ -3,7 +3,7 @@
 // problem is reported at once, with its config path.
 import { z } from "zod";
 import { PROCEDURE_NAMES, PROCEDURES, procedureOf, type EnsembleConfig } from "../procedures/registry";
-import { ConfigError, ensemblePath, NAMESPACE, type ConfigIssue } from "./errors";
+import { ConfigError, ensembleLabel, ensemblePath, groupIssues, NAMESPACE, type ConfigIssue } from "./errors";
 import { CONFIG_KEYS, hostDefaultsSchema, settingsSchema, type Settings } from "./schema";
 
 export interface FleetConfig {
@@ -15,7 +15,7 @@ export interface FleetConfig {
 export type RawConfig = Record<string, unknown>;
 
 /** Settings that arrive as strings from the config but are numbers, booleans or objects. */
-const JSON_KEYS = new Set(["sshPort", "leaderProbe", "leaderProbeTimeoutMs", "defaults", "ensembles"]);
+export const JSON_KEYS = new Set(["sshPort", "leaderProbe", "leaderProbeTimeoutMs", "defaults", "ensembles"]);
 
 /** The raw config from Pulumi's `allConfig()` (`zkmigrate:<key>` -> string), JSON keys parsed. */
 export function rawConfigOf(all: Record<string, string>): RawConfig {
@@ -56,16 +56,40 @@ function parseKey<T extends z.ZodType>(key: string, schema: T, value: unknown, i
     return undefined;
 }
 
+/** What a check of the stack config found: every problem, and the ensembles that parsed (for the transition checks). */
+export interface ConfigCheck {
+    config?: FleetConfig;
+    /** The ensembles whose schema passed (also when others failed), resolved. */
+    ensembles: EnsembleConfig[];
+    issues: ConfigIssue[];
+}
+
 /**
- * Parses and checks the whole stack config. Throws a ConfigError listing every problem.
- * `isSecret(key)` tells whether a config key was given as a secret (the SSH key must be one).
+ * Checks the whole stack config in one pass: the scalar keys, the defaults, each ensemble on its
+ * own (one that fails the schema does not hide the others), then the semantic checks of every
+ * ensemble that parsed and the checks across them. `config` is set only when nothing is wrong.
  */
-export function loadConfig(raw: RawConfig, isSecret: (key: string) => boolean = () => true): FleetConfig {
+export function checkConfig(raw: RawConfig, isSecret: (key: string) => boolean = () => true): ConfigCheck {
     const issues: ConfigIssue[] = [];
     const { defaults: rawDefaults, ensembles: rawEnsembles, ...scalars } = raw;
     const settings = parseSettings(scalars, issues);
     const defaults = parseKey("defaults", hostDefaultsSchema, rawDefaults ?? {}, issues);
-    const ensemblesRaw = parseKey("ensembles", z.array(ensembleSchema).min(1, "at least one ensemble"), rawEnsembles, issues);
+    const parsed: { item: unknown; index: number }[] = [];
+    if (!Array.isArray(rawEnsembles)) {
+        parseKey("ensembles", z.array(ensembleSchema).min(1, "at least one ensemble"), rawEnsembles, issues);
+    } else if (rawEnsembles.length === 0) {
+        issues.push({ path: `${NAMESPACE}:ensembles`, reason: "at least one ensemble" });
+    } else {
+        rawEnsembles.forEach((item, index) => {
+            const r = ensembleSchema.safeParse(item);
+            if (r.success) {
+                parsed.push({ item: r.data, index });
+                return;
+            }
+            const label = ensembleLabel(index, (item as { name?: unknown } | null)?.name);
+            for (const i of r.error.issues) issues.push({ path: formatPath(`ensembles[${label}]`, i.path), reason: i.message });
+        });
+    }
 
     if (settings?.sshPrivateKey !== undefined && !isSecret(`${NAMESPACE}:sshPrivateKey`)) {
         issues.push({
@@ -73,21 +97,25 @@ export function loadConfig(raw: RawConfig, isSecret: (key: string) => boolean = 
             reason: "the SSH private key must be a secret: pulumi config set --secret zkmigrate:sshPrivateKey < key",
         });
     }
-    if (!settings || !defaults || !ensemblesRaw) {
-        throw new ConfigError(issues);
-    }
-    const ensembles = (ensemblesRaw as { procedure: EnsembleConfig["procedure"] }[]).map((e, index) => procedureOf(e).resolve(e as never, index, defaults));
+    // The ensembles need the defaults to resolve; with broken defaults only those are reported.
+    const ensembles = defaults ? parsed.map(({ item, index }) => procedureOf(item as { procedure: EnsembleConfig["procedure"] }).resolve(item as never, index, defaults)) : [];
     issues.push(...validateFleet(ensembles));
-    if (settings.sshPrivateKey === undefined) {
+    if (settings && settings.sshPrivateKey === undefined) {
         issues.push({
             path: `${NAMESPACE}:sshPrivateKey`,
             reason: "required to run the host steps over SSH: pulumi config set --secret zkmigrate:sshPrivateKey < key",
         });
     }
-    if (issues.length > 0) {
-        throw new ConfigError(issues);
-    }
-    return { settings, ensembles };
+    const complete = settings && defaults && Array.isArray(rawEnsembles) && parsed.length === rawEnsembles.length;
+    const labels = Array.isArray(rawEnsembles) ? rawEnsembles.map((item, i) => ensembleLabel(i, (item as { name?: unknown } | null)?.name)) : [];
+    return { ...(issues.length === 0 && complete ? { config: { settings, ensembles } } : {}), ensembles, issues: groupIssues(issues, labels) };
+}
+
+/** Parses and checks the whole stack config. Throws a ConfigError listing every problem. */
+export function loadConfig(raw: RawConfig, isSecret: (key: string) => boolean = () => true): FleetConfig {
+    const r = checkConfig(raw, isSecret);
+    if (!r.config) throw new ConfigError(r.issues);
+    return r.config;
 }
 
 /** The scalar keys are separate config keys: report each under its own name. */
@@ -119,7 +147,7 @@ export function validateFleet(ensembles: EnsembleConfig[]): ConfigIssue[] {
         }
         const other = names.get(e.name);
         if (other !== undefined) {
-            issues.push({ path: ensemblePath(e, ".name"), reason: `ensemble name "${e.name}" is used twice (also zkmigrate:ensembles[${other}])` });
+            issues.push({ path: ensemblePath(e, ".name"), reason: `ensemble name "${e.name}" is used twice (items ${other} and ${e.index} of zkmigrate:ensembles)` });
         }
         names.set(e.name, e.index);
         const p = procedureOf(e);

@@ -62,7 +62,7 @@ describe("index.ts (mocks)", () => {
         const applied = { "kafka-main": { procedure: "mitosis", phase: "clients", cutover: [], servers: [1, 2, 3, 4, 5, 6] } };
         const r = await runProgram({ ...base, ...devConfigAt({ "kafka-main": "split" }), leaderProbe: false, sshPrivateKey: TEST_PRIVATE_KEY }, applied);
         assert.ok(r.error instanceof pulumi.RunError, `expected a RunError, got ${String(r.error)}`);
-        assert.match(r.error.message, /zkmigrate:ensembles\[0\]\.phase: "split" is 2 steps from the applied phase "clients"/);
+        assert.match(r.error.message, /zkmigrate:ensembles\[kafka-main\]\.phase: "split" is 2 steps from the applied phase "clients"/);
         assert.deepEqual(
             r.resources.map((x) => x.type),
             ["pulumi:pulumi:StackReference"],
@@ -73,7 +73,24 @@ describe("index.ts (mocks)", () => {
         const r = await runProgram(base, undefined, []);
         assert.ok(r.error instanceof pulumi.RunError);
         assert.match(r.error.message, /zkmigrate:sshPrivateKey: the SSH private key must be a secret/);
-        assert.equal(r.resources.length, 0);
+        // Only the reference: the applied state is read before refusing, so that the steps are
+        // checked in the same pass.
+        assert.deepEqual(
+            r.resources.map((x) => x.type),
+            ["pulumi:pulumi:StackReference"],
+        );
+    });
+
+    it("reports schema, semantic and transition problems in one pass, each path with the ensemble's name", async () => {
+        const applied = { "kafka-main": { procedure: "mitosis", phase: "clients", cutover: [], servers: [1, 2, 3, 4, 5, 6] } };
+        const raw = devConfigAt({ "kafka-main": "split" }) as { ensembles: any[] };
+        raw.ensembles[0].activeTargets = [4, 5, 6]; // semantic: more than n-1 active targets
+        raw.ensembles[1].cutovr = [11]; // schema: an unknown key
+        const r = await runProgram({ ...base, ...raw, sshPort: "twenty-two", leaderProbe: false, sshPrivateKey: TEST_PRIVATE_KEY }, applied);
+        assert.ok(r.error instanceof pulumi.RunError, String(r.error));
+        const paths = [...r.error.message.matchAll(/^ {2}- ([^:]+:[^:]+): /gm)].map((m) => m[1]);
+        assert.deepEqual(paths, ["zkmigrate:sshPort", "zkmigrate:ensembles[kafka-main].activeTargets", "zkmigrate:ensembles[kafka-main].phase", "zkmigrate:ensembles[shared]"]);
+        assert.match(r.error.message, /^invalid zkmigrate configuration \(4 problems\):/);
     });
 
     it("refuses a mistyped scalar key with its name", async () => {

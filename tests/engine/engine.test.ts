@@ -160,6 +160,12 @@ describe("the Pulumi engine, offline (tools/pulumi/install.sh)", () => {
             }
             // What each server will be given is readable: myid 1 gets the source membership.
             assert.match(config1.create, /server\.1=192\.0\.2\.1:2888:3888/);
+            // The plan table, once per ensemble among the diagnostics (the engine also echoes the
+            // last line logged beside the resource while the preview runs).
+            const diagnostics = preview.stdout.slice(preview.stdout.indexOf("Diagnostics:"), preview.stdout.indexOf("Outputs:"));
+            assert.equal(diagnostics.match(/kafka-main \(mitosis\): separate -> separate/g)?.length, 1, preview.stdout);
+            assert.equal(diagnostics.match(/shared \(kubernetes\): hosts -> hosts/g)?.length, 1, preview.stdout);
+            assert.match(preview.stdout, /1\. 192\.0\.2\.1 myid 1 \[kafka-main-preflight-1\]/);
             console.log(`zkmigrate dev preview: ${commands.length} command:remote:Command to create\n${preview.stdout}`);
         });
 
@@ -169,8 +175,27 @@ describe("the Pulumi engine, offline (tools/pulumi/install.sh)", () => {
             await stack.setConfig("zkmigrate:ensembles[0].phase", { value: "split" }, true);
             await assert.rejects(stack.preview(), (err: Error) => {
                 assert.match(err.message, /invalid zkmigrate configuration/);
-                assert.match(err.message, /zkmigrate:ensembles\[0\]\.phase/);
+                assert.match(err.message, /zkmigrate:ensembles\[kafka-main\]\.phase/);
                 assert.match(err.message, /"split"/);
+                assert.doesNotMatch(err.message, /PromiseRejectionHandledWarning|UnhandledPromiseRejection/);
+                return true;
+            });
+        });
+
+        it("reports schema and semantic problems of every ensemble in one refusal, without rejection warnings", { timeout: STEP_TIMEOUT }, async () => {
+            const e = need();
+            const stack = await devStack(e, "many");
+            await stack.setConfig("zkmigrate:ensembles[0].phase", { value: "split" }, true); // a phase jump
+            await stack.setConfig("zkmigrate:ensembles[0].activeTargets[2]", { value: "6" }, true); // 3 active of 3 sources
+            await stack.setConfig("zkmigrate:ensembles[1].phase", { value: "podz" }, true); // not a phase
+            await assert.rejects(stack.preview(), (err: Error) => {
+                assert.match(err.message, /invalid zkmigrate configuration \(3 problems\)/);
+                // The refusal as the diagnostics print it (the message holds the CLI's stdout and stderr).
+                const block = err.message.slice(err.message.indexOf("Diagnostics:"));
+                const refusal = block.slice(0, block.indexOf("\n\n"));
+                const paths = [...refusal.matchAll(/ - (zkmigrate:ensembles\[[^\]]+\][.\w]*): /g)].map((m) => m[1]);
+                assert.deepEqual(paths, ["zkmigrate:ensembles[kafka-main].activeTargets", "zkmigrate:ensembles[kafka-main].phase", "zkmigrate:ensembles[shared].phase"], err.message);
+                assert.doesNotMatch(err.message, /PromiseRejectionHandledWarning|UnhandledPromiseRejection/);
                 return true;
             });
         });

@@ -72,103 +72,103 @@ const refusals: { name: string; edit: (r: any) => void; path: string; reason: Re
     {
         name: "duplicate myid inside the source",
         edit: (r) => (r.ensembles[0].source[1].id = 1),
-        path: "zkmigrate:ensembles[0].source[1].id",
+        path: "zkmigrate:ensembles[kafka-main].source[1].id",
         reason: /^myid 1 is used twice \(also source\[0\]\)$/,
     },
     {
         name: "duplicate myid across source and target",
         edit: (r) => (r.ensembles[0].target[0].id = 2),
-        path: "zkmigrate:ensembles[0].target[0].id",
+        path: "zkmigrate:ensembles[kafka-main].target[0].id",
         reason: /^myid 2 is used twice \(also source\[1\]\)$/,
     },
     {
         name: "myid above 255",
         edit: (r) => (r.ensembles[1].servers[0].id = 256),
-        path: "zkmigrate:ensembles[1].servers[0].id",
+        path: "zkmigrate:ensembles[shared].servers[0].id",
         reason: /^a myid is 1\.\.255$/,
     },
     {
         name: "myid 0",
         edit: (r) => (r.ensembles[0].source[0].id = 0),
-        path: "zkmigrate:ensembles[0].source[0].id",
+        path: "zkmigrate:ensembles[kafka-main].source[0].id",
         reason: /^a myid is 1\.\.255$/,
     },
     {
         name: "a host listed twice in one ensemble",
         edit: (r) => (r.ensembles[0].source[2].host = "192.0.2.1"),
-        path: "zkmigrate:ensembles[0].source[2].host",
-        reason: /^host 192\.0\.2\.1 is listed twice \(also zkmigrate:ensembles\[0\]\.source\[0\]\.host\)$/,
+        path: "zkmigrate:ensembles[kafka-main].source[2].host",
+        reason: /^host 192\.0\.2\.1 is listed twice \(also zkmigrate:ensembles\[kafka-main\]\.source\[0\]\.host\)$/,
     },
     {
         name: "a host listed in two ensembles",
         edit: (r) => (r.ensembles[1].servers[0].host = "192.0.2.4"),
-        path: "zkmigrate:ensembles[1].servers[0].host",
-        reason: /^host 192\.0\.2\.4 is listed twice \(also zkmigrate:ensembles\[0\]\.target\[0\]\.host\)$/,
+        path: "zkmigrate:ensembles[shared].servers[0].host",
+        reason: /^host 192\.0\.2\.4 is listed twice \(also zkmigrate:ensembles\[kafka-main\]\.target\[0\]\.host\)$/,
     },
     {
         name: "a server in both source and target",
         edit: (r) => (r.ensembles[0].target[2].host = "192.0.2.3"),
-        path: "zkmigrate:ensembles[0].target[2].host",
+        path: "zkmigrate:ensembles[kafka-main].target[2].host",
         reason: /^host 192\.0\.2\.3 is in both the source and the target$/,
     },
     {
         name: "a source of two servers",
         edit: (r) => r.ensembles[0].source.pop(),
-        path: "zkmigrate:ensembles[0].source",
+        path: "zkmigrate:ensembles[kafka-main].source",
         reason: /^2 servers: an ensemble needs an odd number of at least 3 servers/,
     },
     {
         name: "an even ensemble of four",
         edit: (r) => r.ensembles[1].servers.push({ id: 14, host: "198.51.100.14" }),
-        path: "zkmigrate:ensembles[1].servers",
+        path: "zkmigrate:ensembles[shared].servers",
         reason: /^4 servers: an ensemble needs an odd number of at least 3 servers/,
     },
     {
         name: "a single server without the dev flag",
         edit: (r) => (r.ensembles[1].servers = [r.ensembles[1].servers[0]]),
-        path: "zkmigrate:ensembles[1].servers",
+        path: "zkmigrate:ensembles[shared].servers",
         reason: /a single dev server needs allowSingleServer: true$/,
     },
     {
         name: "more than n-1 active targets",
         edit: (r) => (r.ensembles[0].activeTargets = [4, 5, 6]),
-        path: "zkmigrate:ensembles[0].activeTargets",
+        path: "zkmigrate:ensembles[kafka-main].activeTargets",
         reason: /^3 active targets against a source of 3: the source must stay a strict majority of the joint ensemble .* at most 2 targets may join$/,
     },
     {
         name: "an active target that is not a target",
         edit: (r) => (r.ensembles[0].activeTargets = [4, 3]),
-        path: "zkmigrate:ensembles[0].activeTargets[1]",
+        path: "zkmigrate:ensembles[kafka-main].activeTargets[1]",
         reason: /^myid 3 is not a target$/,
     },
     {
         name: "a target not marked empty",
         edit: (r) => delete r.ensembles[0].targetEmpty,
-        path: "zkmigrate:ensembles[0].targetEmpty",
+        path: "zkmigrate:ensembles[kafka-main].targetEmpty",
         reason: /^mitosis needs an empty target ensemble/,
     },
     {
         name: "an unknown mitosis phase",
         edit: (r) => (r.ensembles[0].phase = "splitted"),
-        path: "zkmigrate:ensembles[0].phase",
+        path: "zkmigrate:ensembles[kafka-main].phase",
         reason: /^unknown mitosis phase "splitted" \(one of: separate, joined, clients, prepared, split, source-restarted, done\)$/,
     },
     {
         name: "a kubernetes phase on a mitosis ensemble",
         edit: (r) => (r.ensembles[0].phase = "pods"),
-        path: "zkmigrate:ensembles[0].phase",
+        path: "zkmigrate:ensembles[kafka-main].phase",
         reason: /^unknown mitosis phase "pods"/,
     },
     {
         name: "an unknown procedure",
         edit: (r) => (r.ensembles[0].procedure = "meiosis"),
-        path: "zkmigrate:ensembles[0].procedure",
+        path: "zkmigrate:ensembles[kafka-main].procedure",
         reason: /unknown procedure|Invalid input/,
     },
     {
         name: "an unknown key in an ensemble",
         edit: (r) => (r.ensembles[1].cutovr = [11]),
-        path: "zkmigrate:ensembles[1]",
+        path: "zkmigrate:ensembles[shared]",
         reason: /cutovr/,
     },
     {
@@ -180,50 +180,50 @@ const refusals: { name: string; edit: (r: any) => void; path: string; reason: Re
     {
         name: "a chroot with a trailing slash",
         edit: (r) => (r.ensembles[0].clients.chroot = "/kafka/"),
-        path: "zkmigrate:ensembles[0].clients.chroot",
+        path: "zkmigrate:ensembles[kafka-main].clients.chroot",
         reason: /^a chroot is an absolute znode path without a trailing "\/"/,
     },
     {
         name: "a kubernetes server given by name (Endpoints need IPs)",
         edit: (r) => (r.ensembles[1].servers[0].host = "zk1.example.com"),
-        path: "zkmigrate:ensembles[1].servers[0].host",
+        path: "zkmigrate:ensembles[shared].servers[0].host",
         reason: /^"zk1\.example\.com" is not an IP address; the Service's manual Endpoints need the host's IP$/,
     },
     {
         name: "a cutover before the pods phase",
         edit: (r) => ((r.ensembles[1].phase = "peers"), (r.ensembles[1].cutover = [11])),
-        path: "zkmigrate:ensembles[1].cutover",
+        path: "zkmigrate:ensembles[shared].cutover",
         reason: /^servers move into pods only in phase "pods"/,
     },
     {
         name: "a cutover of a server that does not exist",
         edit: (r) => ((r.ensembles[1].phase = "pods"), (r.ensembles[1].cutover = [99])),
-        path: "zkmigrate:ensembles[1].cutover[0]",
+        path: "zkmigrate:ensembles[shared].cutover[0]",
         reason: /^myid 99 is not a server of this ensemble$/,
     },
     {
         name: "done with servers still on hosts",
         edit: (r) => ((r.ensembles[1].phase = "done"), (r.ensembles[1].cutover = [11, 12])),
-        path: "zkmigrate:ensembles[1].phase",
+        path: "zkmigrate:ensembles[shared].phase",
         reason: /^"done" needs every server cut over; still on hosts: 13$/,
     },
     {
         name: "a pod setting that zkmigrate owns",
         edit: (r) => (r.ensembles[1].kubernetes.settings = { "server.1": "x:1:2" }),
-        path: "zkmigrate:ensembles[1].kubernetes.settings",
+        path: "zkmigrate:ensembles[shared].kubernetes.settings",
         reason: /^zoo\.cfg setting server\.1 cannot be set/,
     },
     {
         name: "a four-letter-word whitelist of *",
         edit: (r) => (r.ensembles[1].kubernetes.settings = { "4lw.commands.whitelist": "*" }),
-        path: "zkmigrate:ensembles[1].kubernetes.settings",
+        path: "zkmigrate:ensembles[shared].kubernetes.settings",
         reason: /^4lw\.commands\.whitelist must never be \*/,
     },
     {
         name: "two ensembles of one name",
         edit: (r) => (r.ensembles[1].name = "kafka-main"),
-        path: "zkmigrate:ensembles[1].name",
-        reason: /^ensemble name "kafka-main" is used twice/,
+        path: "zkmigrate:ensembles[kafka-main].name",
+        reason: /^ensemble name "kafka-main" is used twice \(items 0 and 1 of zkmigrate:ensembles\)$/,
     },
     {
         name: "a port out of range",
@@ -267,13 +267,18 @@ describe("loadConfig refuses bad config with the path and the reason", () => {
                 r.ensembles[1].phase = "podz";
             }),
         );
+        // A schema error in one ensemble hides nothing of another: schema and semantic problems
+        // together, each ensemble's together, in the order of the ensembles.
         assert.deepEqual(
             err.issues.map((i) => i.path),
-            ["zkmigrate:ensembles[1].phase"],
-            "schema errors come first; cross-field checks need a parsed config",
+            ["zkmigrate:ensembles[kafka-main].source[1].id", "zkmigrate:ensembles[shared].phase"],
         );
+        assert.match(err.message, /^invalid zkmigrate configuration \(2 problems\):\n {2}- zkmigrate:ensembles\[kafka-main\]\.source\[1\]\.id: myid 1 is used twice[^\n]*\n {2}- zkmigrate:ensembles\[shared\]\.phase: /);
+        // Within one ensemble too: a schema error and a semantic one.
+        const err3 = refusal(edited(devRawConfig(), (r) => ((r.ensembles[0].source[1].id = 1), (r.ensembles[1].cutovr = [11]), (r.ensembles[1].servers[1].host = r.ensembles[1].servers[0].host), (r.sshPort = "x"))));
+        assert.deepEqual(err3.issues.map((i) => i.path), ["zkmigrate:sshPort", "zkmigrate:ensembles[kafka-main].source[1].id", "zkmigrate:ensembles[shared]"]);
         const err2 = refusal(edited(devRawConfig(), (r) => ((r.ensembles[0].source[1].id = 1), (r.ensembles[0].activeTargets = [4, 5, 6]))));
-        assert.deepEqual(err2.issues.map((i) => i.path).sort(), ["zkmigrate:ensembles[0].activeTargets", "zkmigrate:ensembles[0].source[1].id"]);
+        assert.deepEqual(err2.issues.map((i) => i.path).sort(), ["zkmigrate:ensembles[kafka-main].activeTargets", "zkmigrate:ensembles[kafka-main].source[1].id"]);
     });
 
     it("allows a single dev server with the flag", () => {
@@ -298,7 +303,7 @@ describe("validateTransitions: one step per update, read back from the stack", (
         const issues = issuesFor({ "kafka-main": "joined" }, {});
         assert.deepEqual(issues, [
             {
-                path: "zkmigrate:ensembles[0].phase",
+                path: "zkmigrate:ensembles[kafka-main].phase",
                 reason: 'a new ensemble starts at the first phase "separate" (its preflight checks run there); got "joined"',
             },
         ]);
@@ -315,7 +320,7 @@ describe("validateTransitions: one step per update, read back from the stack", (
         const issues = issuesFor({ "kafka-main": "split" }, applied({ "kafka-main": "clients" }));
         assert.deepEqual(issues, [
             {
-                path: "zkmigrate:ensembles[0].phase",
+                path: "zkmigrate:ensembles[kafka-main].phase",
                 reason: '"split" is 2 steps from the applied phase "clients": move one step per update (next: "prepared")',
             },
         ]);
@@ -326,7 +331,7 @@ describe("validateTransitions: one step per update, read back from the stack", (
         assert.deepEqual(issuesFor({ shared: "pods" }, a, [11, 12]), []);
         const two = issuesFor({ shared: "pods" }, a, [11, 12, 13]);
         assert.equal(two.length, 1);
-        assert.equal(two[0].path, "zkmigrate:ensembles[1].cutover");
+        assert.equal(two[0].path, "zkmigrate:ensembles[shared].cutover");
         assert.match(two[0].reason, /^2 servers added to the cutover in one update \(applied: \[11\]\); move one server per update/);
         const reorder = issuesFor({ shared: "pods" }, a, [12]);
         assert.match(reorder[0].reason, /^servers already in pods cannot leave or change order \(applied cutover: \[11\]\); only append$/);
@@ -336,7 +341,7 @@ describe("validateTransitions: one step per update, read back from the stack", (
         const a = applied({ shared: "pods" }, [11]);
         const raw = edited(devConfigAt({ shared: "pods" }, [11, 12]), (r) => (r.ensembles[1].kubernetes.storageSize = "20Gi"));
         const issues = validateTransitions(loadConfig(raw).ensembles, a);
-        assert.deepEqual(issues.map((i) => i.path), ["zkmigrate:ensembles[1].kubernetes"]);
+        assert.deepEqual(issues.map((i) => i.path), ["zkmigrate:ensembles[shared].kubernetes"]);
         assert.match(issues[0].reason, /applied: zookeeper\/zk-shared 10Gi \(default class\); now: zookeeper\/zk-shared 20Gi .* every pod at once$/);
         // Before any pod exists, it may change.
         assert.deepEqual(validateTransitions(loadConfig(edited(devConfigAt({ shared: "peers" }), (r) => (r.ensembles[1].kubernetes.storageSize = "20Gi"))).ensembles, applied({ shared: "clients" })), []);

@@ -34,7 +34,7 @@ function reasons(raw: RawConfig): string[] {
     assert.fail("expected the config to be refused");
 }
 
-const P = "zkmigrate:ensembles[0]";
+const P = "zkmigrate:ensembles[kafka-bc]";
 
 describe("block-copy config", () => {
     it("loads with its defaults", () => {

@@ -51,7 +51,7 @@ describe("clients.kafka config", () => {
         const err = refusal(edited(devRawConfig(), (r) => (r.ensembles[0].clients.newChroot = "/kafka-new")));
         assert.deepEqual(err.issues, [
             {
-                path: "zkmigrate:ensembles[0].clients.newChroot",
+                path: "zkmigrate:ensembles[kafka-main].clients.newChroot",
                 reason:
                     "the new connect string's chroot /kafka-new differs from the old one's /kafka: Kafka keeps all its state " +
                     "(brokers, topics, controller, ISR) under its chroot and mitosis moves the tree as it is, so brokers on another " +
@@ -99,7 +99,7 @@ describe("clients.kafka config", () => {
     for (const c of refusals) {
         it(`refuses ${c.name} with the path`, () => {
             const err = refusal(edited(devRawConfig(), (r) => c.edit(kafkaOf(r))));
-            const issue = err.issues.find((i) => i.path === `zkmigrate:ensembles[0]${c.path}`);
+            const issue = err.issues.find((i) => i.path === `zkmigrate:ensembles[kafka-main]${c.path}`);
             assert.ok(issue, `no issue at ${c.path}: ${err.message}`);
             assert.match(issue.reason, c.reason);
         });
@@ -107,7 +107,7 @@ describe("clients.kafka config", () => {
 
     it("is a mitosis key: a kubernetes ensemble refuses clients.kafka", () => {
         const err = refusal(edited(devRawConfig(), (r) => (r.ensembles[1].clients = { kafka: { brokers: [{ id: 1, host: "192.0.2.21" }] } })));
-        assert.match(err.message, /zkmigrate:ensembles\[1\]\.clients: .*kafka/);
+        assert.match(err.message, /zkmigrate:ensembles\[shared\]\.clients: .*kafka/);
     });
 });
 
