@@ -28,6 +28,7 @@ import { createHash } from "node:crypto";
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LocalFleet } from "../fleet";
+import { killPids } from "../fleet/processes";
 import { cacheDir, findCommand, sleep } from "../zookeeper";
 import { pauseImage, zookeeperImage, type OciImage } from "./image";
 
@@ -201,29 +202,6 @@ function cmdline(pid: number): string {
 /** Whether `pid` is still the component we started: its command line names the cluster's dir. */
 function isOurs(c: Cluster, pid: number | undefined): pid is number {
     return pid !== undefined && pidAlive(pid) && cmdline(pid).includes(c.dir);
-}
-
-async function killPids(pids: number[], graceMs: number): Promise<void> {
-    const live = () => pids.filter(pidAlive);
-    for (const p of live()) {
-        try {
-            process.kill(p, "SIGTERM");
-        } catch {
-            /* gone */
-        }
-    }
-    const deadline = Date.now() + graceMs;
-    while (live().length > 0 && Date.now() < deadline) await sleep(100);
-    for (const p of live()) {
-        try {
-            process.kill(p, "SIGKILL");
-        } catch {
-            /* gone */
-        }
-    }
-    const hard = Date.now() + 10_000;
-    while (live().length > 0 && Date.now() < hard) await sleep(50);
-    if (live().length > 0) fail(`processes ${live().join(", ")} survived SIGKILL for 10 s`);
 }
 
 /** Polls `check` every 250 ms until it is true or `timeoutMs` passed; the error says what was awaited. */
