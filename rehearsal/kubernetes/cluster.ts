@@ -28,7 +28,7 @@ import { createHash } from "node:crypto";
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LocalFleet } from "../fleet";
-import { killPids } from "../fleet/processes";
+import { killPids, pidAlive } from "../fleet/processes";
 import { cacheDir, findCommand, sleep } from "../zookeeper";
 import { pauseImage, zookeeperImage, type OciImage } from "./image";
 
@@ -179,16 +179,6 @@ async function must(cmd: string, args: string[], what: string, timeoutMs = 30_00
     const r = await run(cmd, args, { timeoutMs });
     if (r.code !== 0) fail(`${what} failed (${cmd} ${args.join(" ")}: exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
     return r.stdout;
-}
-
-function pidAlive(pid: number): boolean {
-    try {
-        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-        const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-        return state !== "Z" && state !== "X";
-    } catch {
-        return false;
-    }
 }
 
 function cmdline(pid: number): string {
