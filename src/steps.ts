@@ -4,10 +4,22 @@
 import type { ConnectString } from "./format/connect-string";
 import type { BlockCopySpec, HostSettings, KafkaBroker, KafkaSettings, KubernetesServer, KubernetesState, Membership, RestartGroup, ServerId } from "./types";
 
-/** A known, declared stretch in which a client group may go without a quorum. */
+/**
+ * A known stretch of a plan that the procedure declares by name instead of avoiding it: a client
+ * group without a quorum (`no-quorum`, the default), or two disjoint groups of servers that could
+ * each elect a leader (`split-brain`: ZooKeeper's own rules allow it; it needs an election inside
+ * the window, e.g. a leader crash). The safety check refuses every such state that no declared
+ * window covers, and records the plan steps in which each window is open.
+ */
 export interface Window {
+    /** The client group that may go unserved, or the window's name (split-brain windows). */
     group: string;
     reason: string;
+    kind?: "no-quorum" | "split-brain";
+    /** What could go wrong inside the window, for the preview. */
+    risk?: string;
+    /** Filled by the safety check: the plan's event numbers in which the window was open. */
+    steps?: number[];
 }
 
 /** A client group that must keep being served, and where it connects. */
@@ -62,7 +74,8 @@ export interface PreflightCheck {
 export type Effect =
     | { kind: "services-create" }
     | { kind: "firewall-apply"; ids: ServerId[]; windows: Window[] }
-    | { kind: "restart"; group: RestartGroup; windows: Window[] }
+    /** `wiped`: the servers of the group whose data is moved aside before they start (they hold none then). */
+    | { kind: "restart"; group: RestartGroup; windows: Window[]; wiped?: ServerId[] }
     | { kind: "cutover"; ids: ServerId[] }
     | { kind: "firewall-remove"; ids: ServerId[] }
     | { kind: "clients-switch"; group: string; to: ConnectString }
@@ -79,7 +92,11 @@ interface StepBase {
     after: string[];
     /** What it changes in this update (absent: nothing). */
     effect?: Effect;
-    /** Once past its own phase the step ignores changes of its command: a re-run would be harmful. */
+    /**
+     * The step's command must not run in this update: it ignores changes of its command (a change
+     * would re-run it). Every command step without an effect is frozen: nothing reaches a host
+     * except a planned step.
+     */
     frozen?: boolean;
 }
 
@@ -91,16 +108,17 @@ interface StepBase {
 export type Step = StepBase &
     (
         | { kind: "preflight"; target: HostTarget; server: ServerId; settings: HostSettings; ensemble: string; check: PreflightCheck }
-        | { kind: "config-write"; target: HostTarget; server: ServerId; settings: HostSettings; membership: Membership }
         | { kind: "firewall"; target: HostTarget; server: ServerId; ensemble: string; peers: string[] }
         | {
               kind: "restart";
               target: HostTarget;
               server: ServerId;
               settings: HostSettings;
-              /** The state the server runs in after the step: stopped, or running with `membership`. */
+              /** The state the server runs in after the step: stopped, or running with `membership` (written by this step). */
               running: boolean;
               membership: Membership;
+              /** What it runs before the step (the applied record): its config must hold this or `membership`. */
+              before?: Membership;
               wipeData: boolean;
               spacingSeconds: number;
               /** The restart group (0-based) in this update's order, when the server restarts now. */
@@ -135,7 +153,7 @@ export interface MigrationPlan {
     restartOrder: RestartGroup[];
     /** The Kafka brokers in restart order (controller last) and why, when the ensemble has brokers. */
     brokerOrder?: { ids: number[]; reason: string; warning?: string };
-    /** Servers whose written config changes in this step. */
+    /** Servers whose config (and with it what they run) changes in this step. */
     configChanges: ServerId[];
     windows: Window[];
     warnings: string[];

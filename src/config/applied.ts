@@ -48,7 +48,7 @@ export function appliedOf(e: EnsembleConfig): AppliedEnsemble {
 /** What each server of a desired state runs, by myid (the `running` part of the applied record). */
 export function fingerprintsOf(d: DesiredState): Record<string, ServerFingerprint> {
     return Object.fromEntries(
-        d.servers.map((s) => [String(s.id), { running: s.running && !s.decommissioned, location: s.location, membership: s.runningWith }]),
+        d.servers.map((s) => [String(s.id), { running: s.running, location: s.location, membership: s.runningWith }]),
     );
 }
 
@@ -65,7 +65,7 @@ export function runningState(d: DesiredState, a: AppliedEnsemble): DesiredState 
         ...d,
         servers: d.servers.map((s) => {
             const f = rec[String(s.id)];
-            if (!f || f.location !== s.location || s.decommissioned) return s;
+            if (!f || f.location !== s.location) return s;
             return { ...s, running: f.running, runningWith: f.membership };
         }),
     };

@@ -58,7 +58,8 @@ export function brokerSteps(from: DesiredState, to: DesiredState, info: KafkaCon
             settings: kafka.settings,
             connect: kafka.connect,
             position,
-            ...(moves ? { effect: { kind: "broker-restart" as const, broker: b.id, connect: kafka.connect, reason: position === order.brokers.length - 1 ? order.reason : "broker" } } : {}),
+            // Without a move the step only adopts the broker: an edited setting must not restart it.
+            ...(moves ? { effect: { kind: "broker-restart" as const, broker: b.id, connect: kafka.connect, reason: position === order.brokers.length - 1 ? order.reason : "broker" } } : { frozen: true }),
         });
         previous = id;
     });

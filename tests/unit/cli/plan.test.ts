@@ -36,7 +36,7 @@ describe("zkmigrate plan", () => {
         const r = await main(["plan", "--stack-config", stackAt("joined"), "--applied", appliedAt("separate"), "--format", "markdown"]);
         assert.equal(r.exitCode, 0, r.stderr);
         assert.match(r.stdout, /^### kafka-main \(mitosis\): `separate` → `joined`/);
-        assert.match(r.stdout, /\| 1 \| 192\.0\.2\.6<br>`kafka-main-restart-6` \| myid 6 \| write zoo.cfg, stop ZooKeeper \|/);
+        assert.match(r.stdout, /\| 1 \| 192\.0\.2\.6<br>`kafka-main-restart-6` \| myid 6 \| stop ZooKeeper \|/);
         assert.ok(r.stdout.includes("`server.1=192.0.2.1:2888:3888`<br>`server.2=192.0.2.2:2888:3888`<br>`server.3=192.0.2.3:2888:3888`<br>`server.4=192.0.2.4:2888:3888`<br>`server.5=192.0.2.5:2888:3888`"));
         assert.match(r.stdout, /\*\*Deleted \(the preview's deletes\)\*\*/);
         assert.match(r.stdout, /^### shared \(kubernetes\): `hosts` → `hosts`/m);
