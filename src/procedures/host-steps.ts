@@ -3,7 +3,7 @@
 // one, and a restart step whose effect is a restart exactly when what the server runs changes.
 import { formatConnectString } from "../format/connect-string";
 import { sameMembership } from "../format/zoo-cfg";
-import type { ClientGroup, Effect, PreflightCheck, Step, Window } from "../steps";
+import { hostTarget, type ClientGroup, type Effect, type PreflightCheck, type Step, type Window } from "../steps";
 import type { DesiredState, HostSettings, RestartGroup, ServerState } from "../types";
 
 /** Whether a server's running state changes between two desired states (a host restart or stop). */
@@ -40,7 +40,7 @@ export interface HostStepsArgs {
     after?: string[];
 }
 
-const target = (s: ServerState) => ({ host: s.host, ...(s.sshHost ? { sshHost: s.sshHost } : {}) });
+const target = (s: ServerState) => hostTarget(s);
 
 export function hostSteps(a: HostStepsArgs): Step[] {
     const { from, to } = a;
