@@ -160,20 +160,25 @@ export function lookupKnownHosts(kh: KnownHosts, name: string): { key: string } 
     return { reason: all.length > 0 ? `${kh.source} lists only revoked keys for ${name}` : `${kh.source} has no entry for ${name}` };
 }
 
+/** Whether a `zkmigrate:sshKnownHosts` value is known_hosts text rather than a path: a line break, or an entry's key type. */
+export function isKnownHostsText(value: string): boolean {
+    return value.includes("\n") || /\s(ssh-|ecdsa-|sk-)/.test(value);
+}
+
 /**
- * Reads `zkmigrate:sshKnownHosts`: the text of a known_hosts file when the value has a line
- * break, else a path (relative to `baseDir`, the project directory where pulumi runs the program).
+ * Reads `zkmigrate:sshKnownHosts`: the text of a known_hosts file (isKnownHostsText), else a
+ * path (relative to `baseDir`, the project directory where pulumi runs the program).
  */
 export function readKnownHosts(value: string, baseDir: string, issues: ConfigIssue[]): KnownHosts | undefined {
     const path = `${NAMESPACE}:sshKnownHosts`;
     let text = value;
     let source = "zkmigrate:sshKnownHosts";
-    if (!value.includes("\n")) {
+    if (!isKnownHostsText(value)) {
         const file = isAbsolute(value) ? value : resolve(baseDir, value);
         try {
             text = readFileSync(file, "utf8");
         } catch (err) {
-            issues.push({ path, reason: `cannot read the known_hosts file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)} (a value without a line break is a path; give the file's contents with a trailing line break instead)` });
+            issues.push({ path, reason: `cannot read the known_hosts file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)} (a value without a line break or key is a path)` });
             return undefined;
         }
         source = `known_hosts ${file}`;

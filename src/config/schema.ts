@@ -98,7 +98,7 @@ export const settingsSchema = z.strictObject({
     sshPort: port.default(22),
     /** The private key (PEM/OpenSSH); must be a secret config value. */
     sshPrivateKey: z.string().min(1).optional(),
-    /** A known_hosts file (path, or its contents with line breaks): the host keys of hosts without `hostKey`. */
+    /** A known_hosts file (a path, or its text): the host keys of hosts without `hostKey`. */
     sshKnownHosts: z.string().optional(),
     /** false: hosts without a key are reached WITHOUT verifying them (a warning in every preview). */
     sshHostKeyCheck: z.boolean().default(true),

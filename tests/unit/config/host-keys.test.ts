@@ -149,6 +149,8 @@ describe("the loader pins every SSH host's key, or says where one is missing", (
         const missing = checkConfig(withFile("nope/known_hosts"), () => true, { baseDir: dir });
         assert.deepEqual(missing.issues.map((i) => i.path), ["zkmigrate:sshKnownHosts"]);
         assert.match(missing.issues[0].reason, new RegExp(`cannot read the known_hosts file ${dir}/nope/known_hosts: ENOENT`));
+        // One line without its line break (as "$(cat known_hosts)" gives it) is still the text.
+        assert.deepEqual(paths(withFile(`* ${TEST_HOST_KEY}`)), []);
         const bad = checkConfig(withFile(`192.0.2.1 ssh-ed25519\n`), () => true, { baseDir: dir });
         assert.deepEqual(bad.issues.map((i) => [i.path, i.reason]), [["zkmigrate:sshKnownHosts", 'zkmigrate:sshKnownHosts: line 1: not "<hosts> <type> <base64-key> [comment]"']]);
     });
