@@ -61,6 +61,7 @@ async function main() {
         const applied = parseApplied(await readApplied());
         const issues = [...checked.issues, ...validateTransitions(checked.ensembles, applied)];
         if (issues.length > 0 || !checked.config) throw new ConfigError(issues);
+        for (const w of checked.warnings) void pulumi.log.warn(w);
         const config = checked.config;
         const leaders = config.settings.leaderProbe ? await probe(config) : {};
         const kafkaControllers = await probeControllers(config, applied);

@@ -4,7 +4,7 @@
 //   node --import tsx cli/zkmigrate.ts copy ...
 // Arguments are split by node:util's parseArgs; this file checks them and names what is wrong.
 import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { ConfigError, loadConfig, parseApplied, rawConfigOfStackFile } from "../src/config";
 import { planFleet, UnsafeFleetError } from "../src/model";
 import { declaredBefore, planTable, renderJson, renderMarkdown, renderText } from "../src/plan-table";
@@ -169,7 +169,8 @@ Exits 1 when the config is invalid or a step is unsafe (the reasons with their c
             }
             log(`plan: ${file}${opts.applied ? `, applied from ${opts.applied as string}` : ", nothing applied"}`);
             try {
-                const config = loadConfig(rawConfigOfStackFile(readText(file, "stack-config"), file));
+                // A relative zkmigrate:sshKnownHosts is in the project directory, beside the stack file.
+                const config = loadConfig(rawConfigOfStackFile(readText(file, "stack-config"), file), undefined, { baseDir: dirname(resolve(file)) });
                 const applied = parseApplied(appliedValue);
                 const plans = planFleet(config, applied);
                 const tables = config.ensembles.map((e) => {

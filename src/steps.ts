@@ -52,6 +52,16 @@ export interface KafkaControllerInfo {
 export interface HostTarget {
     host: string;
     sshHost?: string;
+    /**
+     * The host key the connection accepts (`<type> <base64>`, connection.hostKey); the config
+     * loader refuses a host without one unless `sshHostKeyCheck` is false.
+     */
+    hostKey?: string;
+}
+
+/** The target of a host as the config lists it (host, sshHost, hostKey). */
+export function hostTarget(s: { host: string; sshHost?: string; hostKey?: string }): HostTarget {
+    return { host: s.host, ...(s.sshHost ? { sshHost: s.sshHost } : {}), ...(s.hostKey ? { hostKey: s.hostKey } : {}) };
 }
 
 /** Read-only checks of one host before anything is written. */

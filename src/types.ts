@@ -71,6 +71,8 @@ export interface ServerState {
     host: string;
     /** Address pulumi uses to SSH to the host, when it differs from `host`. */
     sshHost?: string;
+    /** The host's pinned SSH host key (`<type> <base64>`), from the config. */
+    hostKey?: string;
     /** Where the server runs in this phase. */
     location: Location;
     /** Whether ZooKeeper runs (on the host, or in the pod when location is pod). */
@@ -126,6 +128,8 @@ export interface KafkaBroker {
     host: string;
     /** Where pulumi reaches the host over SSH, when that differs from `host`. */
     sshHost?: string;
+    /** The host's pinned SSH host key, from the config. */
+    hostKey?: string;
 }
 
 /** How zkmigrate handles the brokers' install (the same on every broker host). */
@@ -254,7 +258,7 @@ export interface BlockCopySpec {
     target: string;
     copy: {
         /** Where the copy runs: undefined = locally, where `pulumi up` runs. */
-        host?: { host: string; sshHost?: string };
+        host?: { host: string; sshHost?: string; hostKey?: string };
         command: string;
         stateFile: string;
         sourceAuthEnv?: string;
@@ -264,7 +268,7 @@ export interface BlockCopySpec {
         journal: boolean;
         extraArgs: string[];
     };
-    clients: { hosts: { host: string; sshHost?: string }[]; block: string; switch: string; unblock?: string };
+    clients: { hosts: { host: string; sshHost?: string; hostKey?: string }[]; block: string; switch: string; unblock?: string };
 }
 
 /** What the last successful update applied to one ensemble (the stack output `applied`). */

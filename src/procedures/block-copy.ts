@@ -15,7 +15,7 @@ import { z } from "zod";
 import { ensemblePath, type ConfigIssue } from "../config/errors";
 import { phaseOf, resolveBase, sourceAndTarget, sshTarget, zookeeperSchema, type EnsembleBase, type HostDefaults, type ServerSpec } from "../config/schema";
 import { formatConnectString } from "../format/connect-string";
-import type { Effect, Step } from "../steps";
+import { hostTarget, type Effect, type Step } from "../steps";
 import type { AppliedEnsemble, BlockCopySpec, BlockCopyState, DesiredState } from "../types";
 import { ensembleSizeIssue, serversConnect } from "./common";
 import { phaseIndexIn, type BackStep, type PlanContext, type Procedure, type RoomPlan } from "./procedure";
@@ -282,7 +282,7 @@ function plan(ctx: PlanContext<BlockCopyConfig>): RoomPlan {
     const fresh = from.phase === to.phase && to.phase === "precopy";
     const forward = idx(to.phase) > idx(from.phase);
     const copyNow = fresh || (forward && b.copy !== a.copy && b.copy !== "none");
-    const where = e.copy.host ? { target: { host: e.copy.host.host, ...(e.copy.host.sshHost ? { sshHost: e.copy.host.sshHost } : {}) } } : {};
+    const where = e.copy.host ? { target: hostTarget(e.copy.host) } : {};
     const frozen = (p: BlockCopyPhase) => (past(p) ? { frozen: true as const } : {});
 
     const steps: Step[] = [];
@@ -292,7 +292,7 @@ function plan(ctx: PlanContext<BlockCopyConfig>): RoomPlan {
         const block: Effect | undefined = b.clientsBlocked && !a.clientsBlocked ? { kind: "clients-block", hosts } : undefined;
         for (const h of e.clients.hosts) {
             const id = `block-${h.host}`;
-            steps.push({ id, kind: "clients-block", after: [prev], target: h, spec, ...frozen("blocked"), ...(block ? { effect: block } : {}) });
+            steps.push({ id, kind: "clients-block", after: [prev], target: hostTarget(h), spec, ...frozen("blocked"), ...(block ? { effect: block } : {}) });
             prev = id;
         }
     }
@@ -305,7 +305,7 @@ function plan(ctx: PlanContext<BlockCopyConfig>): RoomPlan {
         const repoint: Effect | undefined = b.clientsOn !== a.clientsOn ? { kind: "clients-repoint", to: to.clients.current } : undefined;
         for (const h of e.clients.hosts) {
             const id = `switch-${h.host}`;
-            steps.push({ id, kind: "clients-switch-host", after: [prev], target: h, spec, ...frozen("switched"), ...(repoint ? { effect: repoint } : {}) });
+            steps.push({ id, kind: "clients-switch-host", after: [prev], target: hostTarget(h), spec, ...frozen("switched"), ...(repoint ? { effect: repoint } : {}) });
             prev = id;
         }
     }
@@ -327,6 +327,8 @@ export const blockCopy: Procedure<BlockCopyConfig> = {
     resolve: resolve as Procedure<BlockCopyConfig>["resolve"],
     validate: validateBlockCopy,
     groups,
+    // Not its servers: the copy reaches them on their client port. Where the copy runs, and the clients.
+    sshHosts: (e) => [...(e.copy.host ? [{ path: ".copy.runOn", spec: e.copy.host }] : []), ...e.clients.hosts.map((spec, i) => ({ path: `.clients.hosts[${i}]`, spec }))],
     desired: (e, at) => blockCopyDesired(e, at.phase),
     // The clients are stopped on purpose while blocked, and move between two ensembles that never
     // shared a leader: what keeps their writes is the verified final copy taken while they were

@@ -11,7 +11,7 @@
 import { formatConnectString } from "../format/connect-string";
 import { sameMembership } from "../format/zoo-cfg";
 import type { Membership } from "../types";
-import type { ClientGroup, Effect, PreflightCheck, Step, Window } from "../steps";
+import { hostTarget, type ClientGroup, type Effect, type PreflightCheck, type Step, type Window } from "../steps";
 import type { DesiredState, HostSettings, RestartGroup, ServerState } from "../types";
 
 /** Whether a server's running state changes between two desired states (a host restart or stop). */
@@ -63,7 +63,7 @@ export interface HostStepsArgs {
     after?: string[];
 }
 
-const target = (s: ServerState) => ({ host: s.host, ...(s.sshHost ? { sshHost: s.sshHost } : {}) });
+const target = (s: ServerState) => hostTarget(s);
 
 export function hostSteps(a: HostStepsArgs): Step[] {
     const { from, to } = a;

@@ -5,7 +5,7 @@
 // /controller) and, if it came earlier, every later restart would run against a controller that
 // had just taken over. Last, there is one controller failover per rolling restart, not two.
 import { formatConnectString } from "../format/connect-string";
-import type { KafkaControllerInfo, Step } from "../steps";
+import { hostTarget, type KafkaControllerInfo, type Step } from "../steps";
 import type { DesiredState, KafkaBroker } from "../types";
 
 export type { KafkaControllerInfo } from "../steps";
@@ -53,7 +53,7 @@ export function brokerSteps(from: DesiredState, to: DesiredState, info: KafkaCon
             id,
             kind: "broker",
             after: [...after, ...(previous ? [previous] : [])],
-            target: { host: b.host, ...(b.sshHost ? { sshHost: b.sshHost } : {}) },
+            target: hostTarget(b),
             broker: b,
             settings: kafka.settings,
             connect: kafka.connect,

@@ -25,10 +25,10 @@
 //   done              the firewall goes: S no longer lists any target.
 import { z } from "zod";
 import { ensemblePath, type ConfigIssue } from "../config/errors";
-import { absPath, chroot, hostName, hostOverrides, myid, phaseOf, port, resolveBase, sourceAndTarget, type EnsembleBase, type HostDefaults, type ServerSpec } from "../config/schema";
+import { absPath, chroot, hostKey, hostName, hostOverrides, myid, phaseOf, port, resolveBase, sourceAndTarget, type EnsembleBase, type HostDefaults, type ServerSpec } from "../config/schema";
 import type { ClientGroup, PreflightCheck, Window } from "../steps";
 import type { DesiredState, FirewallSplit, KafkaBroker, KafkaSettings, Membership, RestartGroup, ServerId, ServerState } from "../types";
-import { duplicateIds, ensembleSizeIssue, hostMembership, leaderIssue, serversConnect, unknownLeaderWarning } from "./common";
+import { duplicateIds, ensembleSizeIssue, groupHosts, hostMembership, leaderIssue, serversConnect, unknownLeaderWarning } from "./common";
 import { changedServers, closingSteps, declaredIds, hostSteps } from "./host-steps";
 import { brokerSteps } from "./kafka";
 import { phaseIndexIn, type BackStep, type PlanContext, type Procedure, type RoomPlan } from "./procedure";
@@ -46,6 +46,8 @@ const kafkaBrokerSchema = z.strictObject({
     /** The broker's listener host (the gate bootstraps from host:port); also the SSH host unless sshHost. */
     host: hostName,
     sshHost: hostName.optional(),
+    /** The broker host's SSH host key; default: from zkmigrate:sshKnownHosts. */
+    hostKey: hostKey.optional(),
 });
 
 const kafkaSchema = z.strictObject({
@@ -364,6 +366,7 @@ export function mitosisDesired(e: MitosisConfig, phase: string = e.phase): Desir
         role,
         host: s.host,
         sshHost: s.sshHost,
+        hostKey: s.hostKey,
         location: "host",
         running: runs,
         written: memberships[running],
@@ -672,6 +675,8 @@ export const mitosis: Procedure<MitosisConfig> = {
     resolve: resolve as Procedure<MitosisConfig>["resolve"],
     validate,
     groups,
+    // Every server (the preflight reads each), and the Kafka brokers it restarts.
+    sshHosts: (e) => [...groupHosts(groups(e)), ...(e.kafka?.brokers ?? []).map((spec, i) => ({ path: `.clients.kafka.brokers[${i}]`, spec }))],
     desired: (e, at) => mitosisDesired(e, at.phase),
     clientGroups,
     transitionIssues: () => [],

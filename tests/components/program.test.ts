@@ -98,4 +98,26 @@ describe("index.ts (mocks)", () => {
         assert.ok(r.error instanceof pulumi.RunError);
         assert.match(r.error.message, /zkmigrate:sshPort: /);
     });
+
+    it("without host keys: refused at each host's hostKey path; with sshHostKeyCheck false it runs unverified, with a warning naming the hosts", async () => {
+        const { sshKnownHosts: _, ...noKeys } = base as Record<string, unknown>;
+        const refused = await runProgram(noKeys, undefined);
+        assert.match(String(refused.error?.message), /zkmigrate:ensembles\[kafka-main\]\.source\[0\]\.hostKey: no SSH host key for 192\.0\.2\.1/);
+        assert.equal(refused.resources.filter((x) => x.type === "command:remote:Command").length, 0, "nothing declared");
+
+        const warnings: string[] = [];
+        const log = pulumi.log as { warn: (m: string) => Promise<void> };
+        const warn = log.warn;
+        log.warn = async (m: string) => void warnings.push(m);
+        try {
+            const r = await runProgram({ ...noKeys, sshHostKeyCheck: false }, undefined);
+            assert.equal(r.error, undefined, String(r.error));
+            const remote = r.resources.filter((x) => x.type === "command:remote:Command");
+            assert.ok(remote.length > 0);
+            for (const c of remote) assert.equal((c.inputs.connection.value ?? c.inputs.connection).hostKey, undefined, c.name);
+        } finally {
+            log.warn = warn;
+        }
+        assert.equal(warnings.filter((w) => /^zkmigrate:sshHostKeyCheck is false: SSH to 192\.0\.2\.1, .* accepts ANY host key/.test(w)).length, 1, warnings.join("\n"));
+    });
 });

@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import { loadConfig } from "../../../src/config";
 import { BLOCK_COPY_PHASES } from "../../../src/procedures/block-copy";
 import { MITOSIS_PHASES } from "../../../src/procedures/mitosis";
-import { TEST_PRIVATE_KEY } from "../../fixtures";
+import { TEST_SSH } from "../../fixtures";
 import type { LocalFleet, FleetHost } from "../../../rehearsal/fleet";
 import { PROCEDURES, SCENARIOS } from "../../../rehearsal/rehearse/scenarios";
 
@@ -61,7 +61,7 @@ describe("rehearse scenarios", () => {
         assert.equal(e.clients.unblock, undefined, "pulumi destroy must not start the client again");
         assert.equal(b.migratingFollowsConnect, false);
         // The entry loads as the stack would load it.
-        const config = loadConfig({ sshPrivateKey: TEST_PRIVATE_KEY, ensembles: [{ name: "kafka", ...e }] });
+        const config = loadConfig({ ...TEST_SSH, ensembles: [{ name: "kafka", ...e }] });
         assert.equal(config.ensembles[0].procedure, "block-copy");
         assert.deepEqual(Object.keys(SCENARIOS["block-copy"].phases), ["precopy"]);
     });

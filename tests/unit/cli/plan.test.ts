@@ -98,3 +98,19 @@ describe("zkmigrate plan reads a stack file as pulumi config set writes it", () 
         assert.match(r.stdout, /^kafka-main \(mitosis\): separate -> separate/);
     });
 });
+
+describe("zkmigrate plan and zkmigrate:sshKnownHosts", () => {
+    it("reads a relative known_hosts beside the stack file (the project directory), not in the working directory", async () => {
+        const project = mkdtempSync(join(tmpdir(), "zkmigrate-plan-kh-"));
+        const inline = /  zkmigrate:sshKnownHosts: \|\n((?:    .*\n)+)/.exec(DEV)!;
+        writeFileSync(join(project, "known_hosts"), inline[1].replace(/^    /gm, ""));
+        const file = join(project, "Pulumi.kh.yaml");
+        writeFileSync(file, DEV.replace(inline[0], "  zkmigrate:sshKnownHosts: known_hosts\n"));
+        const r = await main(["plan", "--stack-config", file]);
+        assert.equal(r.exitCode, 0, r.stderr);
+        writeFileSync(join(project, "known_hosts"), "");
+        const missing = await main(["plan", "--stack-config", file]);
+        assert.equal(missing.exitCode, EXIT.checkFailed);
+        assert.match(missing.stderr, /zkmigrate:ensembles\[kafka-main\]\.source\[0\]\.hostKey: no SSH host key for 192\.0\.2\.1 \(known_hosts .*known_hosts has no entry for 192\.0\.2\.1/);
+    });
+});
