@@ -2,7 +2,7 @@
 // applied, plan it quorum-safely, and declare it. Nothing is declared when any check fails.
 import * as pulumi from "@pulumi/pulumi";
 import { Fleet } from "./components";
-import { checkConfig, ConfigError, currentOf, NAMESPACE, parseApplied, rawConfigOf, serversOf, validateTransitions, type AppliedState, type FleetConfig } from "./src/config";
+import { checkConfig, ConfigError, currentOf, NAMESPACE, parseApplied, rawConfigOf, resolvedHostIssues, serversOf, validateTransitions, type AppliedState, type FleetConfig } from "./src/config";
 import { formatConnectString } from "./src/format/connect-string";
 import { desiredState, planFleet, UnsafeFleetError } from "./src/model";
 import { procedureOf } from "./src/procedures/registry";
@@ -62,6 +62,12 @@ async function main() {
         const issues = [...checked.issues, ...validateTransitions(checked.ensembles, applied)];
         if (issues.length > 0 || !checked.config) throw new ConfigError(issues);
         const config = checked.config;
+        // A name and an address of one server (or two names of one host) show only where they
+        // resolve: with the probe on, each name is looked up once, bounded by the probe timeout.
+        if (config.settings.leaderProbe) {
+            const resolved = await resolvedHostIssues(config.ensembles, config.settings.leaderProbeTimeoutMs);
+            if (resolved.length > 0) throw new ConfigError(resolved);
+        }
         const leaders = config.settings.leaderProbe ? await probe(config) : {};
         const kafkaControllers = await probeControllers(config, applied);
         const plans = planFleet(config, applied, leaders, kafkaControllers);

@@ -20,6 +20,7 @@
 //   done              the firewall goes: S no longer lists any target.
 import { z } from "zod";
 import { ensemblePath, type ConfigIssue } from "../config/errors";
+import { canonicalHost } from "../config/hosts";
 import { absPath, chroot, hostName, hostOverrides, myid, phaseOf, port, resolveBase, sourceAndTarget, type EnsembleBase, type HostDefaults, type ServerSpec } from "../config/schema";
 import type { ClientGroup, PreflightCheck, Window } from "../steps";
 import type { DesiredState, FirewallSplit, KafkaBroker, KafkaSettings, Membership, RestartGroup, ServerId, ServerState } from "../types";
@@ -169,12 +170,7 @@ function validate(e: MitosisConfig): ConfigIssue[] {
         const i = ensembleSizeIssue(e, group, count);
         if (i) issues.push(i);
     }
-    const sourceHosts = new Set(e.source.map((s) => s.host));
-    e.target.forEach((t, i) => {
-        if (sourceHosts.has(t.host)) {
-            issues.push({ path: ensemblePath(e, `.target[${i}].host`), reason: `host ${t.host} is in both the source and the target` });
-        }
-    });
+    // A host in both the source and the target: src/config/rules.ts (hosts compared as the resolver reads them).
     if (!e.targetEmpty) {
         issues.push({
             path: ensemblePath(e, ".targetEmpty"),
@@ -229,10 +225,10 @@ export function validateMitosisClients(e: MitosisConfig): ConfigIssue[] {
         if (seenId !== undefined) {
             issues.push({ path: ensemblePath(e, `.clients.kafka.brokers[${i}].id`), reason: `broker.id ${b.id} is used twice (also clients.kafka.brokers[${seenId}])` });
         } else ids.set(b.id, i);
-        const seenHost = hosts.get(b.host);
+        const seenHost = hosts.get(canonicalHost(b.host));
         if (seenHost !== undefined) {
             issues.push({ path: ensemblePath(e, `.clients.kafka.brokers[${i}].host`), reason: `host ${b.host} is listed twice (also clients.kafka.brokers[${seenHost}])` });
-        } else hosts.set(b.host, i);
+        } else hosts.set(canonicalHost(b.host), i);
     });
     if (k.controller !== undefined && !ids.has(k.controller)) {
         issues.push({ path: ensemblePath(e, ".clients.kafka.controller"), reason: `broker.id ${k.controller} is not one of clients.kafka.brokers` });
