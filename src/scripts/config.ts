@@ -92,6 +92,32 @@ strip_membership() {
     '
 }`;
 
+/**
+ * Observers: zkmigrate writes voters only (its memberships have no roles). An observer in the
+ * current config (`server.N=...:observer`, or `peerType=observer` for this server) would be
+ * rewritten as a voter, or dropped, without a word: the write and the preflight refuse instead.
+ */
+export const OBSERVERS = sh`
+# observer_lines FILE...: prints the observer lines of the files (comments skipped; a missing file is none).
+observer_lines() {
+    local f
+    for f in "$@"; do
+        if [[ -z "$f" ]] || ! as_root test -f "$f"; then
+            continue
+        fi
+        as_root cat -- "$f" | awk -v file="$f" '
+            /^[ \t]*#/ { next }
+            /^[ \t]*server\.[0-9]+[ \t]*=/ && (/:[ \t]*observer[ \t\r]*;/ || /:[ \t]*observer[ \t\r]*$/) { sub(/\r$/, ""); print file ": " $0; next }
+            /^[ \t]*peerType[ \t]*=[ \t]*observer[ \t\r]*$/ { sub(/\r$/, ""); print file ": " $0 }
+        '
+    done
+}`;
+
+/** The refusal of the write when the current config has observers. */
+const OBSERVER_MESSAGE =
+    "zkmigrate manages voters only: the membership it writes would make these observers voters, or drop them. " +
+    "Turn the observers into voters or remove them (and restart) before migrating; nothing was changed";
+
 export function renderWriteConfig(a: { host: HostSettings; myid: ServerId; membership: Membership }): string {
     const { host, myid, membership } = a;
     checkHostPaths(host);
@@ -110,6 +136,12 @@ TEMPS=()
 trap cleanup EXIT
 
 as_root cat -- "$ZOO_CFG" >"$WORK/zoo.cfg.current"
+observers="$(observer_lines "$ZOO_CFG" "$DYNAMIC_CFG")"
+if [[ -n "$observers" ]]; then
+    printf 'zkmigrate: observer found:\n' >&2
+    printf '    %s\n' "$observers" >&2
+    die "$OBSERVER_MESSAGE"
+fi
 {
     strip_membership <"$WORK/zoo.cfg.current"
     printf '%s\n' "$BLOCK_BEGIN"
@@ -156,8 +188,9 @@ printf '    %s\n' "\${SERVER_LINES[@]}" "quorumListenOnAllIPs=$QUORUM_LISTEN_ON_
             ["QUORUM_LISTEN_ON_ALL_IPS", membership.quorumListenOnAllIPs ? "true" : "false"],
             ["BLOCK_BEGIN", BLOCK_BEGIN],
             ["BLOCK_END", BLOCK_END],
+            ["OBSERVER_MESSAGE", OBSERVER_MESSAGE],
         ],
-        functions: [LOG, ROOT, REPLACE_FILE, STRIP_MEMBERSHIP],
+        functions: [LOG, ROOT, REPLACE_FILE, STRIP_MEMBERSHIP, OBSERVERS],
         main,
     });
 }

@@ -1,6 +1,6 @@
 // renderPreflight: read-only checks before anything is written; reports every failure, then exits 1.
 import type { HostSettings } from "../types";
-import { checkHostPaths } from "./config";
+import { checkHostPaths, OBSERVERS } from "./config";
 import { LOG, ROOT, ZK } from "./lib";
 import { checkAddress, checkInt, checkPort, fail, renderScript, sh } from "./shell";
 
@@ -49,6 +49,16 @@ check_config() {
         failed "zoo.cfg $ZOO_CFG is not a readable file"
     else
         failed "zoo.cfg $ZOO_CFG does not exist"
+    fi
+}
+
+check_no_observers() {
+    local observers
+    observers="$(observer_lines "$ZOO_CFG" "$DYNAMIC_CFG")"
+    if [[ -n "$observers" ]]; then
+        failed "observers in the config, which zkmigrate would write as voters (it manages voters only): $(tr '\n' ' ' <<<"$observers")"
+    else
+        ok "no observer in the config"
     fi
 }
 
@@ -168,6 +178,7 @@ export function renderPreflight(a: PreflightArgs): string {
 say "preflight on $(uname -n) as $(id -un): read-only checks"
 check_root
 check_config
+check_no_observers
 check_commands
 check_reach
 check_names
@@ -186,6 +197,7 @@ say "preflight passed"
         title: "preflight: read-only checks before the migration touches this host",
         params: [
             ["ZOO_CFG", host.paths.configFile],
+            ["DYNAMIC_CFG", host.paths.dynamicConfigFile ?? ""],
             ["DATA_DIR", host.paths.dataDir],
             ["CLIENT_PORT", host.clientPort],
             ["REQUIRE_COMMANDS", [...new Set(a.requireCommands)]],
@@ -195,7 +207,7 @@ say "preflight passed"
             ["LEFTOVER_CHAIN", a.noLeftoverChain ?? ""],
             ["MAX_ZNODES", a.emptyTarget ? String(a.emptyTarget.maxZnodes) : ""],
         ],
-        functions: [LOG, ROOT, ZK, CHECKS],
+        functions: [LOG, ROOT, ZK, OBSERVERS, CHECKS],
         main,
     });
 }

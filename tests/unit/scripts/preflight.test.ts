@@ -125,6 +125,17 @@ describe("renderPreflight", () => {
         assert.match(r.stderr, /does not answer \(the server answers "This ZooKeeper instance is not currently serving requests"/);
     });
 
+    it("fails on observers in the config (zkmigrate would write them as voters)", TEST, async () => {
+        const { zk, env } = await install("observer");
+        writeFileSync(join(zk.conf, "zoo.cfg"), "tickTime=2000\nserver.1=a:2888:3888\nserver.4=b:2888:3888:observer\n");
+        const r = await runScript(renderPreflight({ host: zk.host(), reach: [], requireCommands: [] }), { binDir: bin, env });
+        assert.equal(r.code, 1, r.stdout);
+        assert.match(r.stderr, /FAILED: observers in the config, which zkmigrate would write as voters \(it manages voters only\): .*zoo\.cfg: server\.4=b:2888:3888:observer/);
+        writeFileSync(join(zk.conf, "zoo.cfg"), "tickTime=2000\nserver.1=a:2888:3888\n");
+        const ok = await runScript(renderPreflight({ host: zk.host(), reach: [], requireCommands: [] }), { binDir: bin, env });
+        assert.match(ok.stdout, /ok: no observer in the config/);
+    });
+
     it("validates its input", () => {
         const host = new FakeZk(join(root, "validate"), 2181).host();
         assert.throws(() => renderPreflight({ host, reach: [{ address: "a b", port: 1 }], requireCommands: [] }), /reach address/);
