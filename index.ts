@@ -6,6 +6,7 @@ import { checkConfig, ConfigError, currentOf, NAMESPACE, parseApplied, rawConfig
 import { formatConnectString } from "./src/format/connect-string";
 import { desiredState, planFleet, UnsafeFleetError } from "./src/model";
 import { procedureOf } from "./src/procedures/registry";
+import { versionGuard } from "./src/version-guard";
 import type { KafkaControllerInfo, LeaderInfo } from "./src/steps";
 import { probeKafkaController, probeLeaders } from "./src/zk";
 
@@ -71,6 +72,11 @@ async function main() {
         const leaders = config.settings.leaderProbe ? await probe(config) : {};
         const kafkaControllers = await probeControllers(config, applied);
         const plans = planFleet(config, applied, leaders, kafkaControllers);
+        // Known bugs of rolling membership changes: refused on the releases srvr reported, a
+        // warning where the version is unknown (src/version-guard.ts).
+        const guard = versionGuard(config.ensembles, plans, config.settings.leaderProbe ? leaders : undefined);
+        if (guard.issues.length > 0) throw new ConfigError(guard.issues);
+        for (const [name, warnings] of guard.warnings) plans.get(name)?.plan.warnings.push(...warnings);
         const fleet = new Fleet("fleet", { config, plans, privateKey: pulumi.secret(config.settings.sshPrivateKey!) });
         return { applied: fleet.applied, ensembles: fleet.summary };
     } catch (err) {

@@ -522,6 +522,8 @@ function preflightOf(e: MitosisConfig, s: ServerState): PreflightCheck {
             { address: x.host, port: e.ports.election, listening: x.listening },
         ]),
         requireCommands: ["timeout", ...(target ? ["iptables"] : [])],
+        // Every later phase changes the membership by rolling restart (ZOOKEEPER-3829/3830).
+        versionGuard: true,
         ...(target ? { noLeftoverSplit: true, emptyTarget: { maxZnodes: e.emptyTargetMaxZnodes } } : {}),
     };
 }
