@@ -220,15 +220,25 @@ export function validateMitosisClients(e: MitosisConfig): ConfigIssue[] {
     if (!k) return issues;
     const ids = new Map<number, number>();
     const hosts = new Map<string, number>();
+    const sshHosts = new Map<string, number>();
     k.brokers.forEach((b, i) => {
         const seenId = ids.get(b.id);
         if (seenId !== undefined) {
             issues.push({ path: ensemblePath(e, `.clients.kafka.brokers[${i}].id`), reason: `broker.id ${b.id} is used twice (also clients.kafka.brokers[${seenId}])` });
         } else ids.set(b.id, i);
         const seenHost = hosts.get(canonicalHost(b.host));
+        const ssh = canonicalHost(b.sshHost ?? b.host);
         if (seenHost !== undefined) {
             issues.push({ path: ensemblePath(e, `.clients.kafka.brokers[${i}].host`), reason: `host ${b.host} is listed twice (also clients.kafka.brokers[${seenHost}])` });
-        } else hosts.set(canonicalHost(b.host), i);
+        } else if (sshHosts.has(ssh)) {
+            // One machine, two brokers: they would share server.properties and the listener port.
+            issues.push({
+                path: ensemblePath(e, `.clients.kafka.brokers[${i}].${b.sshHost !== undefined ? "sshHost" : "host"}`),
+                reason: `SSH host ${b.sshHost ?? b.host} is also the SSH host of clients.kafka.brokers[${sshHosts.get(ssh)}]: two brokers on one machine would share server.properties and the listener port`,
+            });
+        }
+        if (seenHost === undefined) hosts.set(canonicalHost(b.host), i);
+        if (!sshHosts.has(ssh)) sshHosts.set(ssh, i);
     });
     if (k.controller !== undefined && !ids.has(k.controller)) {
         issues.push({ path: ensemblePath(e, ".clients.kafka.controller"), reason: `broker.id ${k.controller} is not one of clients.kafka.brokers` });

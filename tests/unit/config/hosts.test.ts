@@ -184,6 +184,12 @@ const refusals: { name: string; raw?: () => RawConfig; edit: (r: any) => void; p
         reason: /^host KAFKA-1\.example\. is listed twice \(also clients\.kafka\.brokers\[0\]\)$/,
     },
     {
+        name: "two Kafka brokers behind one sshHost",
+        edit: (r) => ((r.ensembles[0].clients.kafka.brokers[0].sshHost = "jump.example"), (r.ensembles[0].clients.kafka.brokers[1].sshHost = "JUMP.example")),
+        path: "zkmigrate:ensembles[kafka-main].clients.kafka.brokers[1].sshHost",
+        reason: /^SSH host JUMP\.example is also the SSH host of clients\.kafka\.brokers\[0\]: two brokers on one machine would share server\.properties and the listener port$/,
+    },
+    {
         name: "a block & copy client host listed twice in two spellings",
         raw: () => blockCopyRaw(),
         edit: (r) => (r.ensembles[0].clients.hosts[1].host = "::ffff:192.0.2.21"),
