@@ -2,10 +2,11 @@
 // applied, plan it quorum-safely, and declare it. Nothing is declared when any check fails.
 import * as pulumi from "@pulumi/pulumi";
 import { Fleet } from "./components";
-import { checkConfig, ConfigError, currentOf, NAMESPACE, parseApplied, rawConfigOf, serversOf, validateTransitions, type AppliedState, type FleetConfig } from "./src/config";
+import { checkConfig, ConfigError, currentOf, NAMESPACE, parseApplied, rawConfigOf, resolvedHostIssues, serversOf, validateTransitions, type AppliedState, type FleetConfig } from "./src/config";
 import { formatConnectString } from "./src/format/connect-string";
 import { desiredState, planFleet, UnsafeFleetError } from "./src/model";
 import { procedureOf } from "./src/procedures/registry";
+import { versionGuard } from "./src/version-guard";
 import type { KafkaControllerInfo, LeaderInfo } from "./src/steps";
 import { probeKafkaController, probeLeaders } from "./src/zk";
 
@@ -63,9 +64,20 @@ async function main() {
         if (issues.length > 0 || !checked.config) throw new ConfigError(issues);
         for (const w of checked.warnings) void pulumi.log.warn(w);
         const config = checked.config;
+        // A name and an address of one server (or two names of one host) show only where they
+        // resolve: with the probe on, each name is looked up once, bounded by the probe timeout.
+        if (config.settings.leaderProbe) {
+            const resolved = await resolvedHostIssues(config.ensembles, config.settings.leaderProbeTimeoutMs);
+            if (resolved.length > 0) throw new ConfigError(resolved);
+        }
         const leaders = config.settings.leaderProbe ? await probe(config) : {};
         const kafkaControllers = await probeControllers(config, applied);
         const plans = planFleet(config, applied, leaders, kafkaControllers);
+        // Known bugs of rolling membership changes: refused on the releases srvr reported, a
+        // warning where the version is unknown (src/version-guard.ts).
+        const guard = versionGuard(config.ensembles, plans, config.settings.leaderProbe ? leaders : undefined);
+        if (guard.issues.length > 0) throw new ConfigError(guard.issues);
+        for (const [name, warnings] of guard.warnings) plans.get(name)?.plan.warnings.push(...warnings);
         const fleet = new Fleet("fleet", { config, plans, privateKey: pulumi.secret(config.settings.sshPrivateKey!) });
         return { applied: fleet.applied, ensembles: fleet.summary };
     } catch (err) {

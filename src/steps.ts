@@ -36,6 +36,11 @@ export interface LeaderInfo {
     known: boolean;
     /** Why the leader is unknown, for the warning. */
     detail?: string;
+    /**
+     * The release each server that answered `srvr` runs (`3.9.5`), by myid; a server missing here
+     * did not answer. Read for the version guard (src/version-guard.ts).
+     */
+    versions?: Record<ServerId, string>;
 }
 
 export const UNKNOWN_LEADER: LeaderInfo = { leaders: [], known: false, detail: "not probed" };
@@ -74,6 +79,11 @@ export interface PreflightCheck {
     noLeftoverSplit?: boolean;
     /** The local server must be empty (at most maxZnodes znodes). */
     emptyTarget?: { maxZnodes: number };
+    /**
+     * The local server (when it answers `srvr`) must not run a release with a known bug that the
+     * procedure's rolling membership changes trigger (src/versions.ts: ZOOKEEPER-3829/3830).
+     */
+    versionGuard?: boolean;
 }
 
 /**

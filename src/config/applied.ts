@@ -96,6 +96,18 @@ export function validateTransitions(ensembles: EnsembleConfig[], applied: Applie
             continue;
         }
         const p = procedureOf(e);
+        if (a && !p.phases.includes(a.phase)) {
+            // Written by another zkmigrate version (a phase renamed, added or removed): nothing can
+            // be planned from a state this version does not know.
+            issues.push({
+                path: ensemblePath(e, ".phase"),
+                reason:
+                    `the stack's applied record says ensemble "${e.name}" is in ${e.procedure} phase "${a.phase}", which this zkmigrate does not know ` +
+                    `(its phases: ${p.phases.join(", ")}); it was written by another zkmigrate version: run that version (pulumi stack history shows when it ran) ` +
+                    "to finish or step back to a phase both know; nothing was changed",
+            });
+            continue;
+        }
         const cur = currentOf(e, applied);
         const from = phaseIndex(e.procedure, cur.phase);
         const to = phaseIndex(e.procedure, e.phase);
@@ -105,10 +117,11 @@ export function validateTransitions(ensembles: EnsembleConfig[], applied: Applie
                 reason: `a new ensemble starts at the first phase "${firstPhase(e.procedure)}" (its preflight checks run there); got "${e.phase}"`,
             });
         } else if (Math.abs(to - from) > 1) {
-            const next = p.phases[Math.min(from + 1, p.phases.length - 1)];
+            // The one step toward the requested phase: forward the next, backward the previous.
+            const step = to > from ? `next: "${p.phases[from + 1]}"` : `back: "${p.phases[from - 1]}"`;
             issues.push({
                 path: ensemblePath(e, ".phase"),
-                reason: `"${e.phase}" is ${Math.abs(to - from)} steps from the applied phase "${cur.phase}": move one step per update (next: "${next}")`,
+                reason: `"${e.phase}" is ${Math.abs(to - from)} steps from the applied phase "${cur.phase}": move one step per update (${step})`,
             });
         }
         const ids = serversOf(e).map((s) => s.id).sort((x, y) => x - y);

@@ -5,6 +5,7 @@ import { z } from "zod";
 import { PROCEDURE_NAMES, PROCEDURES, procedureOf, type EnsembleConfig } from "../procedures/registry";
 import { ConfigError, ensembleLabel, ensemblePath, groupIssues, NAMESPACE, type ConfigIssue } from "./errors";
 import { pinHostKeys, readKnownHosts } from "./host-keys";
+import { hostRules } from "./rules";
 import { CONFIG_KEYS, hostDefaultsSchema, settingsSchema, type Settings } from "./schema";
 
 export interface FleetConfig {
@@ -168,7 +169,6 @@ function parseSettings(scalars: Record<string, unknown>, issues: ConfigIssue[]):
 export function validateFleet(ensembles: EnsembleConfig[]): ConfigIssue[] {
     const issues: ConfigIssue[] = [];
     const names = new Map<string, number>();
-    const endpoints = new Map<string, string>();
     for (const e of ensembles) {
         if (!/^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(e.name) || e.name.length > 40) {
             issues.push({ path: ensemblePath(e, ".name"), reason: `"${e.name}" is not a DNS label of at most 40 characters (a-z, 0-9, -)` });
@@ -180,21 +180,8 @@ export function validateFleet(ensembles: EnsembleConfig[]): ConfigIssue[] {
         names.set(e.name, e.index);
         const p = procedureOf(e);
         issues.push(...p.validate(e));
-        // A host:port is one ZooKeeper server; two ensembles cannot both manage it. Procedures that
-        // manage no server (block & copy only reads and writes znodes) may share them.
-        if (!p.managesServers) continue;
-        for (const [group, list] of p.groups(e)) {
-            list.forEach((s, i) => {
-                const key = `${s.host}:${e.ports.client}`;
-                const where = ensemblePath(e, `.${group}[${i}].host`);
-                const seen = endpoints.get(key);
-                if (seen !== undefined) {
-                    issues.push({ path: where, reason: `host ${s.host} is listed twice (also ${seen})` });
-                } else {
-                    endpoints.set(key, where);
-                }
-            });
-        }
     }
+    // The rules about hosts, ports and what two ensembles on one host share (src/config/rules.ts).
+    issues.push(...hostRules(ensembles));
     return issues;
 }

@@ -1,18 +1,20 @@
 // The schema leaf: the zod pieces every procedure's config part is built from, the fleet-wide
 // settings, the host defaults, and the resolved base every ensemble shares. Types come from
 // `z.output` of these schemas; the procedures' rooms (src/procedures/) add their own parts.
-import { isIP } from "node:net";
 import { z } from "zod";
 import type { HostSettings, ServerId } from "../types";
 import { parseHostKey } from "./host-keys";
+import { hostSyntaxIssue } from "./hosts";
 
 export const port = z.int().min(1).max(65535);
 export const myid = z.int().min(1, "a myid is 1..255").max(255, "a myid is 1..255");
+/** A host name or IP address, in a spelling every program reads alike (src/config/hosts.ts). */
 export const hostName = z
     .string()
     .min(1)
-    .refine((h) => isIP(h) !== 0 || /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(h), {
-        message: "not an IP address or host name",
+    .superRefine((h, ctx) => {
+        const reason = hostSyntaxIssue(h);
+        if (reason) ctx.addIssue({ code: "custom", message: reason });
     });
 /**
  * A host's SSH public host key as `ssh-keyscan` prints it without the host name

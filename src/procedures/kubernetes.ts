@@ -375,6 +375,8 @@ function plan(ctx: PlanContext<KubernetesConfig>): RoomPlan {
                 ],
                 resolveNames: k.services ? k.servers.map((o) => o.serviceFqdn) : [],
                 requireCommands: ["timeout", "getent"],
+                // The peers move to the Service names by rolling restart (ZOOKEEPER-3829/3830).
+                versionGuard: true,
             }),
             after: servicesIds,
         }),

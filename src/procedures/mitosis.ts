@@ -25,6 +25,7 @@
 //   done              the firewall goes: S no longer lists any target.
 import { z } from "zod";
 import { ensemblePath, type ConfigIssue } from "../config/errors";
+import { canonicalHost } from "../config/hosts";
 import { absPath, chroot, hostKey, hostName, hostOverrides, myid, phaseOf, port, resolveBase, sourceAndTarget, type EnsembleBase, type HostDefaults, type ServerSpec } from "../config/schema";
 import type { ClientGroup, PreflightCheck, Window } from "../steps";
 import type { DesiredState, FirewallSplit, KafkaBroker, KafkaSettings, Membership, RestartGroup, ServerId, ServerState } from "../types";
@@ -176,12 +177,7 @@ function validate(e: MitosisConfig): ConfigIssue[] {
         const i = ensembleSizeIssue(e, group, count);
         if (i) issues.push(i);
     }
-    const sourceHosts = new Set(e.source.map((s) => s.host));
-    e.target.forEach((t, i) => {
-        if (sourceHosts.has(t.host)) {
-            issues.push({ path: ensemblePath(e, `.target[${i}].host`), reason: `host ${t.host} is in both the source and the target` });
-        }
-    });
+    // A host in both the source and the target: src/config/rules.ts (hosts compared as the resolver reads them).
     if (!e.targetEmpty) {
         issues.push({
             path: ensemblePath(e, ".targetEmpty"),
@@ -231,15 +227,25 @@ export function validateMitosisClients(e: MitosisConfig): ConfigIssue[] {
     if (!k) return issues;
     const ids = new Map<number, number>();
     const hosts = new Map<string, number>();
+    const sshHosts = new Map<string, number>();
     k.brokers.forEach((b, i) => {
         const seenId = ids.get(b.id);
         if (seenId !== undefined) {
             issues.push({ path: ensemblePath(e, `.clients.kafka.brokers[${i}].id`), reason: `broker.id ${b.id} is used twice (also clients.kafka.brokers[${seenId}])` });
         } else ids.set(b.id, i);
-        const seenHost = hosts.get(b.host);
+        const seenHost = hosts.get(canonicalHost(b.host));
+        const ssh = canonicalHost(b.sshHost ?? b.host);
         if (seenHost !== undefined) {
             issues.push({ path: ensemblePath(e, `.clients.kafka.brokers[${i}].host`), reason: `host ${b.host} is listed twice (also clients.kafka.brokers[${seenHost}])` });
-        } else hosts.set(b.host, i);
+        } else if (sshHosts.has(ssh)) {
+            // One machine, two brokers: they would share server.properties and the listener port.
+            issues.push({
+                path: ensemblePath(e, `.clients.kafka.brokers[${i}].${b.sshHost !== undefined ? "sshHost" : "host"}`),
+                reason: `SSH host ${b.sshHost ?? b.host} is also the SSH host of clients.kafka.brokers[${sshHosts.get(ssh)}]: two brokers on one machine would share server.properties and the listener port`,
+            });
+        }
+        if (seenHost === undefined) hosts.set(canonicalHost(b.host), i);
+        if (!sshHosts.has(ssh)) sshHosts.set(ssh, i);
     });
     if (k.controller !== undefined && !ids.has(k.controller)) {
         issues.push({ path: ensemblePath(e, ".clients.kafka.controller"), reason: `broker.id ${k.controller} is not one of clients.kafka.brokers` });
@@ -609,6 +615,8 @@ function preflightOf(e: MitosisConfig, s: ServerState, phase: MitosisPhase): Pre
             { address: x.host, port: e.ports.election, listening: x.listening },
         ]),
         requireCommands: ["timeout", ...(target ? ["iptables"] : [])],
+        // Every later phase changes the membership by rolling restart (ZOOKEEPER-3829/3830).
+        versionGuard: true,
         ...(target ? { noLeftoverSplit: true, emptyTarget: { maxZnodes: e.emptyTargetMaxZnodes } } : {}),
     };
 }

@@ -93,6 +93,32 @@ strip_membership() {
 }`;
 
 /**
+ * Observers: zkmigrate writes voters only (its memberships have no roles). An observer in the
+ * current config (`server.N=...:observer`, or `peerType=observer` for this server) would be
+ * rewritten as a voter, or dropped, without a word: the write and the preflight refuse instead.
+ */
+export const OBSERVERS = sh`
+# observer_lines FILE...: prints the observer lines of the files (comments skipped; a missing file is none).
+observer_lines() {
+    local f
+    for f in "$@"; do
+        if [[ -z "$f" ]] || ! as_root test -f "$f"; then
+            continue
+        fi
+        as_root cat -- "$f" | awk -v file="$f" '
+            /^[ \t]*#/ { next }
+            /^[ \t]*server\.[0-9]+[ \t]*=/ && (/:[ \t]*observer[ \t\r]*;/ || /:[ \t]*observer[ \t\r]*$/) { sub(/\r$/, ""); print file ": " $0; next }
+            /^[ \t]*peerType[ \t]*=[ \t]*observer[ \t\r]*$/ { sub(/\r$/, ""); print file ": " $0 }
+        '
+    done
+}`;
+
+/** The refusal of the write when the current config has observers. */
+const OBSERVER_MESSAGE =
+    "zkmigrate manages voters only: the membership it writes would make these observers voters, or drop them. " +
+    "Turn the observers into voters or remove them (and restart) before migrating; nothing was changed";
+
+/**
  * write_membership: rewrites the membership block of zoo.cfg (or the dynamic file) and the myid
  * file, keeping every other line. Reads ZOO_CFG, DYNAMIC_CFG, MYID_FILE, MYID, SERVER_LINES,
  * QUORUM_LISTEN_ON_ALL_IPS, BLOCK_BEGIN, BLOCK_END, STAMP, WORK.
@@ -101,6 +127,13 @@ export const WRITE_MEMBERSHIP = sh`
 write_membership() {
     as_root test -f "$ZOO_CFG" || die "zoo.cfg $ZOO_CFG does not exist (is ZooKeeper installed on $(uname -n), and paths.configFile right?)"
     as_root cat -- "$ZOO_CFG" >"$WORK/zoo.cfg.current"
+    local observers
+    observers="$(observer_lines "$ZOO_CFG" "$DYNAMIC_CFG")"
+    if [[ -n "$observers" ]]; then
+        printf 'zkmigrate: observer found:\n' >&2
+        printf '    %s\n' "$observers" >&2
+        die "$OBSERVER_MESSAGE"
+    fi
     {
         strip_membership <"$WORK/zoo.cfg.current"
         printf '%s\n' "$BLOCK_BEGIN"
@@ -152,11 +185,12 @@ export function writeParams(host: HostSettings, myid: ServerId, membership: Memb
         ["QUORUM_LISTEN_ON_ALL_IPS", membership.quorumListenOnAllIPs ? "true" : "false"],
         ["BLOCK_BEGIN", BLOCK_BEGIN],
         ["BLOCK_END", BLOCK_END],
+        ["OBSERVER_MESSAGE", OBSERVER_MESSAGE],
     ];
 }
 
 /** The functions write_membership needs. */
-export const WRITE_FUNCTIONS = [REPLACE_FILE, STRIP_MEMBERSHIP, WRITE_MEMBERSHIP];
+export const WRITE_FUNCTIONS = [REPLACE_FILE, STRIP_MEMBERSHIP, OBSERVERS, WRITE_MEMBERSHIP];
 
 /** Writes the membership alone (no restart): the tools' and tests' entry; plans write it in the restart step. */
 export function renderWriteConfig(a: { host: HostSettings; myid: ServerId; membership: Membership }): string {

@@ -43,6 +43,7 @@ export function commandsOf(s: CommandStep): StepCommands {
                     requireCommands: s.check.requireCommands,
                     noLeftoverChain: s.check.noLeftoverSplit ? firewallChainName(s.ensemble) : undefined,
                     emptyTarget: s.check.emptyTarget,
+                    versionGuard: s.check.versionGuard,
                 }),
             };
         case "firewall": {
