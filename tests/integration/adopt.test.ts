@@ -93,7 +93,7 @@ describe(`zkmigrate adopt on a local fleet, ZooKeeper ${version}`, { timeout: 60
         const adopted = JSON.parse(r.stdout) as Record<string, { phase: string; running: Record<string, { running: boolean }> }>;
         // The very record the update to `joined` writes as the stack output `applied`.
         assert.deepEqual(adopted, { [NAME]: appliedOf(joined.e) });
-        console.log(`  adopted ${NAME} at ${adopted[NAME].phase}: ${Object.entries(adopted[NAME].running).map(([id, x]) => `${id}${x.running ? "" : " (stopped)"}`).join(", ")}`);
+        console.log(`  adopted ${NAME} at ${adopted[NAME].phase}: ${Object.entries(adopted[NAME].running ?? {}).map(([id, x]) => `${id}${x.running ? "" : " (stopped)"}`).join(", ")}`);
 
         // Fed back as zkmigrate:adopted to a stack without outputs: the preview of `joined` changes no host.
         const merged = mergeAdopted(adopted, {}, [joined.e]);
