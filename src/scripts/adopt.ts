@@ -52,7 +52,7 @@ if port_open; then
     for word in srvr conf; do
         rc=0
         answer="$(zk_ask "$word")" || rc=$?
-        sed "s/^/$word /" <<<"$answer"
+        awk -v word="$word" '{ print word " " $0 }' <<<"$answer"
         echo "$word-rc $rc"
     done
 else
