@@ -5,7 +5,7 @@
 // alike on the hosts, so it asks for --phase; fed back as zkmigrate:adopted, the next preview of
 // `joined` has no host change. A stopped server makes it refuse, naming that server.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -100,8 +100,13 @@ describe(`zkmigrate adopt on a local fleet, ZooKeeper ${version}`, { timeout: 60
         assert.deepEqual(merged.issues, []);
         assert.deepEqual(validateTransitions([joined.e], merged.applied), []);
         const again = planEnsemble(joined.e, merged.applied, leader).plan;
-        assert.deepEqual(again.restartOrder, [], "no restart");
-        assert.deepEqual(again.configChanges, [], "no config written");
+        assert.deepEqual(again.restartOrder, [], "no server restarts or stops");
+        // The same through the stack file, as the README's steps do it (adopt's stdout pasted under zkmigrate:adopted).
+        const withAdopted = join(dir, "Pulumi.adopt-readopted.yaml");
+        writeFileSync(withAdopted, readFileSync(joined.file, "utf8").replace("config:\n", `config:\n  zkmigrate:adopted: ${JSON.stringify(r.stdout)}\n`));
+        const planned = await main(["plan", "--stack-config", withAdopted]);
+        assert.equal(planned.exitCode, EXIT.ok, planned.stderr);
+        assert.equal(planned.stdout, "kafka-main (mitosis): joined -> joined\n  no host, Kubernetes or client change in this update\n");
 
         // A server that stopped: the servers match no phase; the report names it.
         const stopped = await runScript(f, fleetHost(f, 2), renderStop({ host: joined.e.host, disable: false }), { timeoutMs: 120_000 });
