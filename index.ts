@@ -2,7 +2,7 @@
 // applied, plan it quorum-safely, and declare it. Nothing is declared when any check fails.
 import * as pulumi from "@pulumi/pulumi";
 import { Fleet } from "./components";
-import { checkConfig, ConfigError, currentOf, mergeAdopted, NAMESPACE, parseApplied, rawConfigOf, serversOf, validateTransitions, type AppliedState, type FleetConfig } from "./src/config";
+import { checkConfig, ConfigError, currentOf, mergeAdopted, rmCommand, NAMESPACE, parseApplied, rawConfigOf, serversOf, validateTransitions, type AppliedState, type FleetConfig } from "./src/config";
 import { formatConnectString } from "./src/format/connect-string";
 import { desiredState, planFleet, UnsafeFleetError } from "./src/model";
 import { procedureOf } from "./src/procedures/registry";
@@ -63,7 +63,7 @@ async function main() {
         const adopted = mergeAdopted(raw.adopted, parseApplied(await readApplied()), checked.ensembles);
         const applied = adopted.applied;
         for (const name of adopted.leftovers) {
-            pulumi.log.warn(`${NAMESPACE}:adopted.${name} says what the stack's own applied record says: remove it (pulumi config rm --path '${NAMESPACE}:adopted.${name}')`);
+            pulumi.log.warn(`${NAMESPACE}:adopted.${name} says what the stack's own applied record says: remove it (${rmCommand(name)})`);
         }
         const issues = [...checked.issues, ...adopted.issues, ...validateTransitions(checked.ensembles, applied)];
         if (issues.length > 0 || !checked.config) throw new ConfigError(issues);

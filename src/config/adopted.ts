@@ -9,6 +9,11 @@ import { NAMESPACE, type ConfigIssue } from "./errors";
 
 const KEY = `${NAMESPACE}:adopted`;
 
+/** The command that removes one ensemble's adopted record (a property path: names with `-` go in brackets). */
+export function rmCommand(name: string): string {
+    return `pulumi config rm --path '${KEY}["${name}"]'`;
+}
+
 /** A record with its keys in one order (for comparing two records). */
 function canonical(a: AppliedEnsemble, withRunning: boolean): string {
     const sortKeys = (v: unknown): unknown =>
@@ -81,7 +86,7 @@ export function mergeAdopted(raw: unknown, applied: AppliedState, ensembles: Ens
                 reason:
                     `the stack has its own applied record of "${name}" (phase ${own.phase}), which this adopted record ` +
                     `(phase ${record.phase}) contradicts; adoption is only for a stack without one: remove ${path} ` +
-                    `(pulumi config rm --path '${path}')`,
+                    `(${rmCommand(name)})`,
             });
         }
     }

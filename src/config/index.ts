@@ -4,7 +4,7 @@ export * from "./errors";
 export { CONFIG_KEYS, type EnsembleBase, type HostDefaults, type ServerSpec, type Settings } from "./schema";
 export * from "./loader";
 export * from "./applied";
-export { mergeAdopted, sameRecord, type AdoptedMerge } from "./adopted";
+export { mergeAdopted, rmCommand, sameRecord, type AdoptedMerge } from "./adopted";
 export { rawConfigOfStackFile } from "./stack-file";
 export { serversOf, type EnsembleConfig } from "../procedures/registry";
 export type { MitosisConfig, KafkaConfig } from "../procedures/mitosis";

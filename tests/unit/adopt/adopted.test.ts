@@ -39,7 +39,7 @@ describe("zkmigrate:adopted", () => {
                 path: "zkmigrate:adopted.kafka-main",
                 reason:
                     'the stack has its own applied record of "kafka-main" (phase clients), which this adopted record (phase joined) contradicts; ' +
-                    "adoption is only for a stack without one: remove zkmigrate:adopted.kafka-main (pulumi config rm --path 'zkmigrate:adopted.kafka-main')",
+                    "adoption is only for a stack without one: remove zkmigrate:adopted.kafka-main (pulumi config rm --path 'zkmigrate:adopted[\"kafka-main\"]')",
             },
         ]);
     });
