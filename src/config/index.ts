@@ -6,6 +6,7 @@ export * from "./loader";
 export * from "./applied";
 export { canonicalHost, hostSpellingIssue, inetAton } from "./hosts";
 export { hostRules, resolvedHostIssues } from "./rules";
+export { mergeAdopted, rmCommand, sameRecord, type AdoptedMerge } from "./adopted";
 export { rawConfigOfStackFile } from "./stack-file";
 export { serversOf, type EnsembleConfig } from "../procedures/registry";
 export type { MitosisConfig, KafkaConfig } from "../procedures/mitosis";

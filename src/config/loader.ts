@@ -17,7 +17,7 @@ export interface FleetConfig {
 export type RawConfig = Record<string, unknown>;
 
 /** Settings that arrive as strings from the config but are numbers, booleans or objects. */
-export const JSON_KEYS = new Set(["sshPort", "sshHostKeyCheck", "leaderProbe", "leaderProbeTimeoutMs", "defaults", "ensembles"]);
+export const JSON_KEYS = new Set(["sshPort", "sshHostKeyCheck", "leaderProbe", "leaderProbeTimeoutMs", "defaults", "ensembles", "adopted"]);
 
 /** The raw config from Pulumi's `allConfig()` (`zkmigrate:<key>` -> string), JSON keys parsed. */
 export function rawConfigOf(all: Record<string, string>): RawConfig {
@@ -80,7 +80,8 @@ export interface CheckOptions {
  */
 export function checkConfig(raw: RawConfig, isSecret: (key: string) => boolean = () => true, opts: CheckOptions = {}): ConfigCheck {
     const issues: ConfigIssue[] = [];
-    const { defaults: rawDefaults, ensembles: rawEnsembles, ...scalars } = raw;
+    // `adopted` is checked against the stack's own records (mergeAdopted, src/config/adopted.ts).
+    const { defaults: rawDefaults, ensembles: rawEnsembles, adopted: _adopted, ...scalars } = raw;
     const settings = parseSettings(scalars, issues);
     const defaults = parseKey("defaults", hostDefaultsSchema, rawDefaults ?? {}, issues);
     const parsed: { item: unknown; index: number }[] = [];

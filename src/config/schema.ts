@@ -114,8 +114,8 @@ export const settingsSchema = z.strictObject({
 });
 export type Settings = z.output<typeof settingsSchema>;
 
-/** Every scalar key the program reads, without the namespace (plus `defaults` and `ensembles`). */
-export const CONFIG_KEYS = [...Object.keys(settingsSchema.shape), "defaults", "ensembles"] as const;
+/** Every scalar key the program reads, without the namespace (plus `defaults`, `ensembles` and `adopted`). */
+export const CONFIG_KEYS = [...Object.keys(settingsSchema.shape), "defaults", "ensembles", "adopted"] as const;
 
 /** What every resolved ensemble carries, whatever its procedure. */
 export interface EnsembleBase {
