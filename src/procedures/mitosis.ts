@@ -680,6 +680,7 @@ export const mitosis: Procedure<MitosisConfig> = {
     schema: mitosisSchema,
     managesServers: true,
     back: BACK,
+    removal: { phases: ["separate", "done"], otherwise: "its resources' deletes would run mid-migration (the firewall's delete lifts the split while the sources may still list the targets): step it back to `separate`, one phase per update (the abort), or forward to `done`, then remove it" },
     resolve: resolve as Procedure<MitosisConfig>["resolve"],
     validate,
     groups,
