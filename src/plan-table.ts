@@ -37,7 +37,7 @@ export interface PlanRow {
 export interface PlanWindow {
     /** The client group that may go without a quorum, or the name of a split-brain window. */
     group: string;
-    kind: "no-quorum" | "split-brain";
+    kind: "no-quorum" | "split-brain" | "election";
     reason: string;
     /** Expected length and where the number comes from. */
     expected: string;
@@ -69,7 +69,7 @@ export interface PlanTable {
 const WINDOW_ESTIMATES: Record<string, string> = {
     migrating: "about 2-3 s: the rehearsal measured the targets serving again 2.3 s after the firewall went up (README, The rehearsal)",
     "source-users": "about 1-2 s per source restart while the source has no quorum: leader restarts took 1.1-1.5 s in the rehearsal (README, The rehearsal)",
-    "split-source-election": "one election: the rehearsal measured the sources' longest write gap at the split at 0.6 s on a quiet machine, 1-2.3 s under load (README, The rehearsal)",
+    "source-users-election": "one election: the rehearsal measured the sources' longest write gap at the split at 0.6 s on a quiet machine, 1-2.3 s under load (README, The rehearsal)",
     "join-split-brain": "from the first source's restart onto S+T' to the last one's: about one restart plus spacingSeconds per source in between (the rehearsal reports it as joinSplitBrainWindowMs)",
 };
 
@@ -82,7 +82,7 @@ const REASONS: Record<string, string> = {
 };
 
 function windowOf(w: Window, bound: number | undefined, rows: number[]): PlanWindow {
-    const estimate = (w.risk?.startsWith("one election") ? WINDOW_ESTIMATES["split-source-election"] : undefined) ?? WINDOW_ESTIMATES[w.group] ?? "no measured figure";
+    const estimate = (w.kind === "election" ? WINDOW_ESTIMATES[`${w.group}-election`] : undefined) ?? WINDOW_ESTIMATES[w.group] ?? "no measured figure";
     const limit = bound !== undefined ? `; at most healthTimeoutSeconds = ${bound} s (config) before the health gate stops pulumi up` : "";
     return { group: w.group, kind: w.kind ?? "no-quorum", reason: w.reason, expected: estimate + limit, ...(w.risk ? { risk: w.risk } : {}), rows };
 }
@@ -302,7 +302,7 @@ export function renderText(tables: PlanTable[]): string {
         }
         if (t.order.length > 0) out.push("  order:", ...t.order.map((o) => `    ${o}`));
         for (const w of t.windows) {
-            out.push(`  ${w.kind === "split-brain" ? "split-brain window" : "window"} (${w.group}): ${w.reason}`, `    open in: ${w.rows.length > 0 ? `step${w.rows.length > 1 ? "s" : ""} ${w.rows.join(", ")}` : "no step (declared, not needed)"}`, `    expected: ${w.expected}`);
+            out.push(`  ${w.kind === "split-brain" ? "split-brain window" : w.kind === "election" ? "election" : "window"} (${w.group}): ${w.reason}`, `    open in: ${w.rows.length > 0 ? `step${w.rows.length > 1 ? "s" : ""} ${w.rows.join(", ")}` : "no step (declared, not needed)"}`, `    expected: ${w.expected}`);
             if (w.risk) out.push(`    risk: ${w.risk}`);
         }
         for (const d of t.deletes) out.push(`  ${d.resources.length} to delete (${d.resources.join(", ")}): ${d.effect}`);
@@ -329,7 +329,7 @@ export function renderMarkdown(tables: PlanTable[]): string {
             out.push("");
         }
         if (t.order.length > 0) out.push("**Order**", "", ...t.order.map((o) => `- ${md(o)}`), "");
-        if (t.windows.length > 0) out.push("**Declared availability windows**", "", ...t.windows.map((w) => `- \`${w.group}\`${w.kind === "split-brain" ? " (split-brain)" : ""}, ${w.rows.length > 0 ? `open in steps ${w.rows.join(", ")}` : "not needed"}: ${md(w.reason)}. Expected: ${md(w.expected)}${w.risk ? `. Risk: ${md(w.risk)}` : ""}`), "");
+        if (t.windows.length > 0) out.push("**Declared availability windows**", "", ...t.windows.map((w) => `- \`${w.group}\`${w.kind === "split-brain" ? " (split-brain)" : w.kind === "election" ? " (election)" : ""}, ${w.rows.length > 0 ? `open in steps ${w.rows.join(", ")}` : "not needed"}: ${md(w.reason)}. Expected: ${md(w.expected)}${w.risk ? `. Risk: ${md(w.risk)}` : ""}`), "");
         if (t.deletes.length > 0) out.push("**Deleted (the preview's deletes)**", "", ...t.deletes.map((d) => `- ${d.resources.map((r) => `\`${r}\``).join(", ")}: ${md(d.effect)}`), "");
         if (t.warnings.length > 0) out.push("**Warnings**", "", ...t.warnings.map((w) => `- ${md(w)}`), "");
     }

@@ -375,6 +375,8 @@ class Checker {
     check(step: number, moment: string, windows: Window[]): void {
         const w = this.w;
         this.onState?.(w, step, moment, this.emptied);
+        // An election window excuses nothing: it is open wherever its step is.
+        for (const x of windows) if (x.kind === "election") record(x, step);
         const leaders = possibleLeaders(w);
         const serve = serving(w, leaders);
         const open = (kind: "no-quorum" | "split-brain", group?: string) =>

@@ -15,7 +15,12 @@ export interface Window {
     /** The client group that may go unserved, or the window's name (split-brain windows). */
     group: string;
     reason: string;
-    kind?: "no-quorum" | "split-brain";
+    /**
+     * no-quorum: the group may go unserved (excuses the check's "reach no server in a quorum");
+     * split-brain: two disjoint quorums may exist (excuses that finding); election: an expected
+     * leader election inside a quorum that stays, declared for the preview only (excuses nothing).
+     */
+    kind?: "no-quorum" | "split-brain" | "election";
     /** What could go wrong inside the window, for the preview. */
     risk?: string;
     /** Filled by the safety check: the plan's event numbers in which the window was open. */

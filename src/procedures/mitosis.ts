@@ -594,6 +594,7 @@ const SPLIT_WINDOW: Window = {
  */
 const SPLIT_SOURCE_WINDOW: Window = {
     group: "source-users",
+    kind: "election",
     reason: "the split cuts the targets off: when the source's leader is a target (they win the joint ensemble's elections with their higher myids), the sources elect a leader of their own",
     risk: "one election's write gap on the source (the rehearsal's splitSourceMaxGapMs); no quorum is lost: the sources are a majority of S+T'",
 };

@@ -82,8 +82,11 @@ describe("plan table: content", () => {
 
     it("split: the targets restart together behind the firewall, the window with its expected length and source", () => {
         const t = tableOf("kafka-main", { phase: "split", cutover: [] }, { phase: "prepared", cutover: [] });
-        assert.deepEqual(t.windows.map((w) => w.group), ["migrating"]);
+        assert.deepEqual(t.windows.map((w) => `${w.group}:${w.kind}`), ["migrating:no-quorum", "source-users:election"]);
         assert.match(t.windows[0].expected, /2\.3 s .*README, The rehearsal.*healthTimeoutSeconds = 120 s \(config\)/);
+        // The sources' election at the split is declared with its own figure, on the firewall's row.
+        assert.match(t.windows[1].expected, /sources' longest write gap at the split/);
+        assert.deepEqual(t.windows[1].rows, t.rows.filter((r) => r.action.startsWith("firewall split")).map((r) => r.step));
         assert.ok(t.rows.some((r) => r.action.startsWith("firewall split") && r.windows.includes("migrating")));
     });
 

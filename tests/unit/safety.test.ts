@@ -49,9 +49,9 @@ describe("safe sequences of the seeds", () => {
         ]);
     });
 
-    it("mitosis declares exactly the split window for the migrating clients and the no-slack window of the sources", () => {
+    it("mitosis declares exactly the split window for the migrating clients (and the sources' election, which excuses nothing) and the no-slack window of the sources", () => {
         const split = step(mitosis, desiredState(mitosis, "prepared"), desiredState(mitosis, "split")).plan;
-        assert.deepEqual(split.windows.map((w) => w.group), ["migrating"]);
+        assert.deepEqual(split.windows.map((w) => `${w.group}:${w.kind ?? "no-quorum"}`), ["migrating:no-quorum", "source-users:election"]);
         const restarted = step(mitosis, desiredState(mitosis, "split"), desiredState(mitosis, "source-restarted")).plan;
         assert.deepEqual(restarted.windows.map((w) => w.group), ["source-users"]);
         assert.match(restarted.warnings.join("\n"), /3 of 5 voters.*leaves 2 of 5/);
