@@ -13,6 +13,11 @@ export interface MemberLine {
     address: string;
     peerPort: number;
     electionPort: number;
+    /**
+     * `server.N=...:observer`: the server follows the leader but never votes, never counts in a
+     * quorum and never leads (issue 13's observer join). Absent: a participant (voter).
+     */
+    observer?: true;
 }
 
 /** The service-manager commands run on a host (systemd by default). */
