@@ -200,6 +200,8 @@ export interface KubernetesState {
         scheduling?: KubernetesScheduling;
         /** Seconds a pod has to stop (default 60). */
         terminationGracePeriodSeconds?: number;
+        /** How long `pulumi up` waits for the pods to be Ready (default: the provider's 10 minutes). */
+        readyTimeoutSeconds?: number;
     };
     /**
      * Which object carries the manual endpoints of a server on a host: `Endpoints` (v1, mirrored

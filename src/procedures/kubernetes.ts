@@ -57,6 +57,8 @@ const kubernetesSettingsSchema = z.strictObject({
         })
         .optional(),
     terminationGracePeriodSeconds: z.number().int().min(6).optional(),
+    /** How long `pulumi up` waits for the pods to be Ready (synced) before it stops with an error; default: the provider's 10 minutes. */
+    readyTimeoutSeconds: z.number().int().min(30).max(86400).optional(),
     /** The cluster's Kubernetes version (e.g. v1.34.4): from 1.33 the manual endpoints are EndpointSlices. */
     clusterVersion: z.string().regex(/^v?\d+\.\d+/, "a version such as v1.34.4").optional(),
 });
@@ -288,6 +290,7 @@ export function kubernetesDesired(e: KubernetesConfig, phase: string = e.phase, 
                       dataLogStorageSize: k.dataLogStorageSize,
                       scheduling: k.scheduling,
                       terminationGracePeriodSeconds: k.terminationGracePeriodSeconds,
+                      readyTimeoutSeconds: k.readyTimeoutSeconds,
                   }
                 : undefined,
         endpointsKind: k.clusterVersion ? endpointsKindFor(k.clusterVersion) : "Endpoints",
