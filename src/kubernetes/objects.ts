@@ -350,8 +350,11 @@ export function makeEndpoints(k: KubernetesState, s: KubernetesServer): Endpoint
 
 /** The label that ties an EndpointSlice to its Service. */
 export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
-/** Who manages the slices zkmigrate writes: the cluster's endpointslice controllers leave them alone. */
-export const SLICE_MANAGER = "zkmigrate.io/kubernetes";
+/**
+ * Who manages the slices zkmigrate writes: the cluster's endpointslice controllers leave them alone.
+ * A label value (no `/`; the API server refuses one), as the controller's own `endpointslice-controller.k8s.io`.
+ */
+export const SLICE_MANAGER = "zkmigrate.io";
 
 /**
  * The Kubernetes release from which the manual endpoints are an EndpointSlice rather than a v1

@@ -17,7 +17,7 @@ import { linkNodeModules } from "../../rehearsal/engine";
 import { checkPrerequisites, createFleet, destroyFleet, hostService, inNetns, runScript, waitServing, type LocalFleet } from "../../rehearsal/fleet";
 import { checkClusterPrerequisites, destroyCluster, ensureVolumes, kubectl, kubectlMust, loadCluster, startCluster, type Cluster } from "../../rehearsal/kubernetes/cluster";
 import type { KubernetesConfig } from "../../src/config";
-import { makeConfigMap, makeEndpoints, makeHeadlessService, makePodDisruptionBudget, makeService, makeStatefulSet, makeZooCfg } from "../../src/kubernetes";
+import { makeConfigMap, makeEndpointSlice, makeEndpoints, makeHeadlessService, makePodDisruptionBudget, makeService, makeStatefulSet, makeZooCfg } from "../../src/kubernetes";
 import { desiredState } from "../../src/model";
 import { KUBERNETES_PHASES } from "../../src/procedures/kubernetes";
 import type { KubernetesState } from "../../src/types";
@@ -76,7 +76,7 @@ describe("a local Kubernetes beside a fleet of three ZooKeeper hosts", () => {
         const out: unknown[] = [];
         for (const s of k.services ? k.servers : []) {
             out.push(makeService(k, s));
-            if (s.backend === "host") out.push(makeEndpoints(k, s));
+            if (s.backend === "host") out.push(k.endpointsKind === "EndpointSlice" ? makeEndpointSlice(k, s) : makeEndpoints(k, s));
         }
         if (k.statefulSet) out.push(makeConfigMap(k), makeHeadlessService(k), makePodDisruptionBudget(k), makeStatefulSet(k));
         return out;
@@ -100,9 +100,11 @@ describe("a local Kubernetes beside a fleet of three ZooKeeper hosts", () => {
             await kubectlMust(c(), ["create", "namespace", kube.kubernetes.namespace]);
         });
 
-        for (const [phase, cutover] of steps) {
-            it(`${phase} [${cutover.join(",")}]: kubectl apply --dry-run=server`, async () => {
-                const k = desiredState(kube, phase, cutover).kubernetes;
+        // The same with clusterVersion v1.34.4: the manual endpoints as EndpointSlices.
+        const sliced = { ...kube, kubernetes: { ...kube.kubernetes, clusterVersion: "v1.34.4" } } as KubernetesConfig;
+        for (const [phase, cutover, e] of [...steps.map(([p, c]) => [p, c, kube] as const), ...steps.filter(([p]) => p !== "hosts").map(([p, c]) => [p, c, sliced] as const)]) {
+            it(`${phase} [${cutover.join(",")}]${e === sliced ? " (EndpointSlices)" : ""}: kubectl apply --dry-run=server`, async () => {
+                const k = desiredState(e, phase, cutover).kubernetes;
                 assert.ok(k, `phase ${phase} has a kubernetes state`);
                 const items = objectsOf(k);
                 if (!k.services) {

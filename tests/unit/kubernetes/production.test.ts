@@ -80,7 +80,7 @@ describe("EndpointSlices by cluster version", () => {
             metadata: {
                 name: "zk-2-zkmigrate",
                 namespace: "zookeeper",
-                labels: { ...LABELS, "zkmigrate/myid": "2", "kubernetes.io/service-name": "zk-2", "endpointslice.kubernetes.io/managed-by": "zkmigrate.io/kubernetes" },
+                labels: { ...LABELS, "zkmigrate/myid": "2", "kubernetes.io/service-name": "zk-2", "endpointslice.kubernetes.io/managed-by": "zkmigrate.io" },
             },
             addressType: "IPv4",
             endpoints: [{ addresses: ["10.20.0.2"], conditions: { ready: true } }],
