@@ -18,14 +18,15 @@ import type { Rehearsal } from "./scenarios";
 /** The pods' namespace and the StatefulSet's and Services' base name (the ensemble's name in the runner). */
 export const NAMESPACE = "zookeeper";
 const BASE = "kafka";
-/** A claim's size, and the hostPath volumes made for the claims (no provisioner in the local cluster). */
+/** A claim's size, and the hostPath volumes made for the claims (no provisioner in the local cluster), of a class bound when the pod is placed. */
 const STORAGE = "1Gi";
 const VOLUMES = 3;
+const STORAGE_CLASS = "local";
 
 /** The namespace and the volumes the StatefulSet's claims bind to. */
 export async function prepareCluster(c: Cluster): Promise<void> {
     if ((await kubectl(c, ["get", "namespace", NAMESPACE])).code !== 0) await kubectlMust(c, ["create", "namespace", NAMESPACE]);
-    await ensureVolumes(c, VOLUMES, { size: STORAGE });
+    await ensureVolumes(c, VOLUMES, { size: STORAGE, storageClass: STORAGE_CLASS });
 }
 
 /** The stack's kubernetes ensemble for the fleet's source hosts and the local cluster's image. */
@@ -42,6 +43,7 @@ export function kubernetesEntry(hosts: { id: number; address: string }[], c: Clu
             image: image.name,
             imageDigest: image.digest,
             storageSize: STORAGE,
+            storageClassName: STORAGE_CLASS,
             clusterVersion: KUBERNETES_VERSION,
             // The heap is 75 % of the limit: small pods on a shared 2-core machine.
             resources: { requests: { memory: "256Mi" }, limits: { memory: "512Mi" } },
@@ -94,7 +96,7 @@ export async function kubernetesAfterPhase(r: Rehearsal, phase: string): Promise
     for (const h of r.sources) {
         const ip = await resolveName(c, fqdn(h.id));
         r.monitor.setAddress(h.id, ip);
-        r.say(`rehearsal: kubernetes: server ${h.id} polled at its Service ${fqdn(h.id)} (${ip})`);
+        r.say(`rehearse: kubernetes: server ${h.id} polled at its Service ${fqdn(h.id)} (${ip})`);
     }
 }
 
@@ -196,7 +198,7 @@ async function breakVolumes(c: Cluster): Promise<string[]> {
 
 /** The repair: the volumes' directories back, and the stuck pod deleted (its StatefulSet makes it again at once, no back-off). */
 async function repair(r: Rehearsal, c: Cluster): Promise<void> {
-    await ensureVolumes(c, VOLUMES, { size: STORAGE });
+    await ensureVolumes(c, VOLUMES, { size: STORAGE, storageClass: STORAGE_CLASS });
     const pods = JSON.parse(await kubectlMust(c, ["get", "pods", "-n", NAMESPACE, "-o", "json"])) as { items: { metadata: { name: string }; status: { conditions?: { type: string; status: string }[] } }[] };
     const stuck = pods.items.filter((p) => !p.status.conditions?.some((x) => x.type === "Ready" && x.status === "True")).map((p) => p.metadata.name);
     if (stuck.length > 0) await kubectlMust(c, ["delete", "pod", "-n", NAMESPACE, "--wait=false", ...stuck]);
