@@ -23,6 +23,10 @@ const STORAGE = "1Gi";
 const VOLUMES = 3;
 const STORAGE_CLASS = "local";
 
+/** How long `pulumi up` waits for a cutover's pod (generous: a 2-core machine shared with others), and for the pod that cannot start in pod-fault. */
+export const READY_TIMEOUT_SECONDS = 300;
+const FAULT_READY_TIMEOUT_SECONDS = 90;
+
 /** The namespace and the volumes the StatefulSet's claims bind to. */
 export async function prepareCluster(c: Cluster): Promise<void> {
     if ((await kubectl(c, ["get", "namespace", NAMESPACE])).code !== 0) await kubectlMust(c, ["create", "namespace", NAMESPACE]);
@@ -30,7 +34,7 @@ export async function prepareCluster(c: Cluster): Promise<void> {
 }
 
 /** The stack's kubernetes ensemble for the fleet's source hosts and the local cluster's image. */
-export function kubernetesEntry(hosts: { id: number; address: string }[], c: Cluster, readyTimeoutSeconds: number): Record<string, unknown> {
+export function kubernetesEntry(hosts: { id: number; address: string }[], c: Cluster, readyTimeoutSeconds = READY_TIMEOUT_SECONDS): Record<string, unknown> {
     const image = c.images.zookeeper;
     if (!image) throw new Error(`cluster ${c.name} has no ZooKeeper image`);
     return {
@@ -129,31 +133,36 @@ async function cutovers(r: Rehearsal, phase: string, fault: boolean): Promise<vo
         const step = `${n + 1}`;
         const setCutover = () => r.setConfig(`zkmigrate:ensembles[0].cutover[${n}]`, String(id));
         const reports: PhaseReport[] = [];
+        let repairedAt: number | undefined;
         if (fault && n === 0) {
+            // The failing update waits less for its pod (the provider's default is 10 minutes).
+            await r.setConfig("zkmigrate:ensembles[0].kubernetes.readyTimeoutSeconds", String(FAULT_READY_TIMEOUT_SECONDS));
             const broken = await breakVolumes(c);
             r.say(`rehearse: pod-fault: the volumes' directories are gone (${broken.join(", ")}): the pod of server ${id} cannot mount its data`);
             const first = await r.runPhase(phase, 1, setCutover, step);
             reports.push(first);
             await checkStopped(r, first, id);
             await repair(r, c);
+            repairedAt = Date.now();
+            await r.setConfig("zkmigrate:ensembles[0].kubernetes.readyTimeoutSeconds", String(READY_TIMEOUT_SECONDS));
             const second = await r.runPhase(phase, 2, undefined, step);
             reports.push(second);
-            if (second.result !== "succeeded") throw new Error(`pods (cutover of server ${id}) after the repair: ${second.error}`);
+            if (second.result !== "succeeded") throw new Error(`pods (cutover of server ${id}) after the repair: ${await podDiagnostics(c)}\n${second.error}`);
         } else {
             const rep = await r.runPhase(phase, 1, setCutover, step);
             reports.push(rep);
-            if (rep.result !== "succeeded") throw new Error(`pods (cutover of server ${id}) failed: ${rep.error}`);
+            if (rep.result !== "succeeded") throw new Error(`pods (cutover of server ${id}) failed: ${await podDiagnostics(c)}\n${rep.error}`);
         }
-        const fig = cutoverFigures(r, id, n + 1, wasLeader, reports);
+        const fig = cutoverFigures(r, id, n + 1, wasLeader, reports, repairedAt);
         k8s.cutovers.push(fig);
         r.say(
-            `rehearse: kubernetes: server ${id}${wasLeader ? " (the leader)" : ""} in its pod: host stopped in ${(fig.hostStopMs / 1000).toFixed(1)} s, pod Ready ${(fig.podReadyMs / 1000).toFixed(1)} s and serving ${(fig.podServingMs / 1000).toFixed(1)} s after the StatefulSet's apply, ${(fig.serverAbsentMs / 1000).toFixed(1)} s without server ${id}; longest write gap ${fig.maxGapMs} ms (load ${fig.load1.toFixed(1)})`,
+            `rehearse: kubernetes: server ${id}${wasLeader ? " (the leader)" : ""} in its pod: host stopped in ${(fig.hostStopMs / 1000).toFixed(1)} s, Pulumi's wait for the pod ${(fig.podReadyMs / 1000).toFixed(1)} s, serving ${(fig.podServingMs / 1000).toFixed(1)} s after the ${fig.servingFrom === "repair" ? "repair" : "StatefulSet's apply"}, ${(fig.serverAbsentMs / 1000).toFixed(1)} s without server ${id}; longest write gap ${fig.maxGapMs} ms (load ${fig.load1.toFixed(1)})`,
         );
     }
 }
 
 /** The figures of one cutover from its update(s): the host's stop, the StatefulSet's wait, the monitor's first serving sample. */
-function cutoverFigures(r: Rehearsal, id: number, update: number, wasLeader: boolean, reports: PhaseReport[]): CutoverFigures {
+function cutoverFigures(r: Rehearsal, id: number, update: number, wasLeader: boolean, reports: PhaseReport[], repairedAt?: number): CutoverFigures {
     const abs = (rep: PhaseReport, s: { startMs: number; ms: number }) => ({ start: Date.parse(rep.startedAt) + s.startMs, end: Date.parse(rep.startedAt) + s.startMs + s.ms });
     let stop: { start: number; end: number } | undefined;
     let sts: { start: number; end: number } | undefined;
@@ -174,11 +183,28 @@ function cutoverFigures(r: Rehearsal, id: number, update: number, wasLeader: boo
         wasLeader,
         hostStopMs: stop.end - stop.start,
         podReadyMs: sts.end - sts.start,
-        podServingMs: Math.max(0, serving - sts.start),
+        // After a repair the pod may serve before the second update reaches the StatefulSet: from the repair.
+        podServingMs: Math.max(0, serving - (repairedAt ?? sts.start)),
+        servingFrom: repairedAt !== undefined ? "repair" : "apply",
         serverAbsentMs: serving - stop.start,
         maxGapMs: Math.max(...reports.map((x) => Math.max(...Object.values(x.clients).map((g) => g.maxGapMs)))),
         load1: Number(os.loadavg()[0].toFixed(2)),
     };
+}
+
+/** What the cluster says about the pods of a failed update: pods, claims, the namespace's last events, the logs of pods not Ready. */
+async function podDiagnostics(c: Cluster): Promise<string> {
+    const out: string[] = [];
+    out.push((await kubectl(c, ["get", "pods,pvc", "-n", NAMESPACE, "-o", "wide"])).stdout.trim());
+    out.push((await kubectl(c, ["get", "pv", "-o", "wide"])).stdout.trim());
+    const ev = (await kubectl(c, ["get", "events", "-n", NAMESPACE, "--sort-by=.lastTimestamp"])).stdout.trim().split("\n");
+    out.push(ev.slice(-15).join("\n"));
+    const pods = await kubectl(c, ["get", "pods", "-n", NAMESPACE, "-o", `jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}`]);
+    for (const line of pods.stdout.trim().split("\n")) {
+        const [name, ready] = line.split(" ");
+        if (name && ready !== "True") out.push(`logs of ${name}:\n${(await kubectl(c, ["logs", "-n", NAMESPACE, name, "-c", "zookeeper", "--tail=25"])).stdout.trim()}`);
+    }
+    return `the cluster:\n${out.join("\n")}`;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -83,10 +83,11 @@ export interface CutoverFigures {
     wasLeader: boolean;
     /** The host's stop (the decommission step). */
     hostStopMs: number;
-    /** From the StatefulSet's apply to its pod Ready (Pulumi's wait; Ready = `srvr` answers = synced). */
+    /** Pulumi's wait for the StatefulSet in the update that completed it: apply to pod Ready (Ready = `srvr` answers = synced). */
     podReadyMs: number;
-    /** From the StatefulSet's apply to the first `srvr` with a Mode through the Service's ClusterIP. */
+    /** From the StatefulSet's apply (after a fault: from the repair) to the first `srvr` with a Mode through the Service's ClusterIP. */
     podServingMs: number;
+    servingFrom: "apply" | "repair";
     /** From the host's stop to the server serving again from its pod: how long the ensemble had 2 of 3. */
     serverAbsentMs: number;
     /** Longest write gap of any client session during the update(s) of this cutover. */
@@ -281,11 +282,12 @@ export function renderReport(r: RehearsalResult, summary: Summary): string {
             ? [
                   "",
                   `cutovers (local Kubernetes ${r.kubernetes.cluster}, Ready in ${r.kubernetes.clusterStartMs !== undefined ? `${(r.kubernetes.clusterStartMs / 1000).toFixed(1)} s` : "-"}; a host stops, its pod starts with the same myid):`,
-                  `  ${"server".padEnd(8)}${"attempts".padStart(9)}${"host stop s".padStart(13)}${"pod Ready s".padStart(13)}${"serving s".padStart(11)}${"absent s".padStart(10)}${"write gap ms".padStart(14)}${"load".padStart(7)}`,
+                  `  ${"server".padEnd(8)}${"attempts".padStart(9)}${"host stop s".padStart(13)}${"pod Ready s".padStart(13)}${"serving s".padStart(12)}${"absent s".padStart(10)}${"write gap ms".padStart(14)}${"load".padStart(7)}`,
                   ...r.kubernetes.cutovers.map(
                       (c) =>
-                          `  ${`${c.server}${c.wasLeader ? " (L)" : ""}`.padEnd(8)}${String(c.attempts).padStart(9)}${(c.hostStopMs / 1000).toFixed(1).padStart(13)}${(c.podReadyMs / 1000).toFixed(1).padStart(13)}${(c.podServingMs / 1000).toFixed(1).padStart(11)}${(c.serverAbsentMs / 1000).toFixed(1).padStart(10)}${String(c.maxGapMs).padStart(14)}${c.load1.toFixed(1).padStart(7)}`,
+                          `  ${`${c.server}${c.wasLeader ? " (L)" : ""}`.padEnd(8)}${String(c.attempts).padStart(9)}${(c.hostStopMs / 1000).toFixed(1).padStart(13)}${(c.podReadyMs / 1000).toFixed(1).padStart(13)}${`${(c.podServingMs / 1000).toFixed(1)}${c.servingFrom === "repair" ? "*" : ""}`.padStart(12)}${(c.serverAbsentMs / 1000).toFixed(1).padStart(10)}${String(c.maxGapMs).padStart(14)}${c.load1.toFixed(1).padStart(7)}`,
                   ),
+                  "  (pod Ready: Pulumi's wait for the StatefulSet; serving: from its apply to the first srvr with a Mode through the Service, * from the repair; absent: from the host's stop)",
                   ...r.kubernetes.faults.map((x) => `  fault: ${x}`),
               ]
             : []),

@@ -135,7 +135,7 @@ export const PROCEDURES = {
         phases: KUBERNETES_PHASES,
         // Three ZooKeeper hosts, moved into pods of a local Kubernetes one server per update.
         ensembles: [{ name: "source", servers: 3, firstId: 1 }],
-        ensemble: (f: LocalFleet, cluster?: Cluster) => kubernetesEntry(hostsOf(f, "source"), cluster!, 300),
+        ensemble: (f: LocalFleet, cluster?: Cluster) => kubernetesEntry(hostsOf(f, "source"), cluster!),
         // Every client of the ensemble moves to the Service names (the chroot's and the others).
         everyoneFollowsConnect: true,
         cluster: true,
@@ -169,8 +169,6 @@ export const SCENARIOS = {
         fleetPrefix: "rp",
         procedure: "kubernetes",
         phases: { pods: podsPhaseWithFault },
-        // The failing update waits this long for the pod (the provider's default is 10 minutes).
-        ensemble: (entry) => ({ ...entry, kubernetes: { ...(entry.kubernetes as Record<string, unknown>), readyTimeoutSeconds: 120 } }),
     },
 } satisfies Record<string, Scenario>;
 

@@ -147,6 +147,7 @@ describe("rehearse report", () => {
             hostStopMs: 1200,
             podReadyMs: 9100,
             podServingMs: 8800,
+            servingFrom: "apply" as const,
             serverAbsentMs: 11_000,
             maxGapMs: 700,
             load1: 3.5,
@@ -158,7 +159,7 @@ describe("rehearse report", () => {
             split: {},
             rolling: [],
             loadAverage: [4.5, 3.25, 2],
-            kubernetes: { cluster: "rp-1", clusterStartMs: 21_000, cutovers: [cut(2, 1, { attempts: 2 }), cut(3, 2, { maxGapMs: 1900 }), cut(1, 3, { wasLeader: true })], faults: ["pulumi up stopped at the StatefulSet"] },
+            kubernetes: { cluster: "rp-1", clusterStartMs: 21_000, cutovers: [cut(2, 1, { attempts: 2, servingFrom: "repair" }), cut(3, 2, { maxGapMs: 1900 }), cut(1, 3, { wasLeader: true })], faults: ["pulumi up stopped at the StatefulSet"] },
         });
         const s = summarize(r, 61_000);
         assert.deepEqual(Object.keys(s.phases), ["peers", "pods:1", "pods:1#2", "pods:2"]);
@@ -169,6 +170,7 @@ describe("rehearse report", () => {
         const text = renderReport(r, s);
         assert.match(text, /^pods 1 \(#2\)\s+succeeded/m);
         assert.match(text, /^  1 \(L\)\s+1\s+1\.2\s+9\.1\s+8\.8\s+11\.0\s+700\s+3\.5$/m);
+        assert.match(text, /^  2\s+2\s+1\.2\s+9\.1\s+8\.8\*\s+11\.0\s+700\s+3\.5$/m);
         assert.match(text, /^  fault: pulumi up stopped at the StatefulSet$/m);
         assert.match(text, /^load average at the end: 4\.5, 3\.25, 2 \(1, 5, 15 min\)$/m);
         assert.doesNotMatch(text, /^split:/m);
