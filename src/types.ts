@@ -216,6 +216,8 @@ export interface KubernetesScheduling {
     tolerations?: Record<string, unknown>[];
     topologySpreadConstraints?: Record<string, unknown>[];
     priorityClassName?: string;
+    /** `hard` (default): required anti-affinity by node, a pod stays Pending rather than share a node; `soft`: preferred (Bitnami's default preset). */
+    podAntiAffinity?: "hard" | "soft";
 }
 
 /** The complete desired state of one ensemble in one phase. */

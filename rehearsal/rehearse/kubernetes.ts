@@ -52,6 +52,8 @@ export function kubernetesEntry(hosts: { id: number; address: string }[], c: Clu
             // The heap is 75 % of the limit: small pods on a shared 2-core machine.
             resources: { requests: { memory: "256Mi" }, limits: { memory: "512Mi" } },
             readyTimeoutSeconds,
+            // One node: the servers share it (the default, one server per node, would leave the second pod Pending).
+            scheduling: { podAntiAffinity: "soft" },
         },
     };
 }

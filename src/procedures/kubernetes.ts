@@ -54,6 +54,8 @@ const kubernetesSettingsSchema = z.strictObject({
             tolerations: z.array(z.record(z.string(), z.unknown())).optional(),
             topologySpreadConstraints: z.array(z.record(z.string(), z.unknown())).optional(),
             priorityClassName: z.string().optional(),
+            /** `hard` (default): one server per node or Pending; `soft`: preferred (e.g. a single-node cluster). */
+            podAntiAffinity: z.enum(["hard", "soft"]).optional(),
         })
         .optional(),
     terminationGracePeriodSeconds: z.number().int().min(6).optional(),

@@ -15,6 +15,8 @@ import { after, describe, it } from "node:test";
 
 const REPO = path.resolve(__dirname, "../..");
 const RUN_TIMEOUT_MS = 12 * 60_000;
+/** A kubernetes run: a cluster start and ten `pulumi up`s (eleven with the fault), slow on a shared machine. */
+const K8S_RUN_TIMEOUT_MS = 20 * 60_000;
 
 interface Run {
     code: number | null;
@@ -27,7 +29,7 @@ interface Run {
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "zkmigrate-rehearse-test-"));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function rehearse(scenario: "mitosis" | "fault" | null, extra: string[] = []): Promise<Run> {
+function rehearse(scenario: "mitosis" | "fault" | null, extra: string[] = [], timeoutMs = RUN_TIMEOUT_MS): Promise<Run> {
     const reportFile = path.join(tmp, `${scenario ?? ""}${extra.join("")}.json`);
     return new Promise((resolve, reject) => {
         const child = spawn(process.execPath, ["--import", "tsx", "rehearsal/rehearse.ts", "--plain", ...(scenario ? ["--scenario", scenario] : []), ...extra, "--report", reportFile], {
@@ -45,7 +47,7 @@ function rehearse(scenario: "mitosis" | "fault" | null, extra: string[] = []): P
         const timer = setTimeout(() => {
             child.kill("SIGINT");
             setTimeout(() => child.kill("SIGKILL"), 60_000).unref();
-        }, RUN_TIMEOUT_MS);
+        }, timeoutMs);
         child.on("error", reject);
         child.on("close", (code) => {
             clearTimeout(timer);
@@ -210,8 +212,8 @@ describe("npm run rehearse", () => {
         assertCleanedUp(r.report.fleet);
     });
 
-    it("kubernetes: hosts → services → clients → peers → pods (one cutover per update) → done on a local cluster under load: 0 lost", { timeout: RUN_TIMEOUT_MS + 120_000 }, async () => {
-        const r = await rehearse(null, ["--procedure", "kubernetes"]);
+    it("kubernetes: hosts → services → clients → peers → pods (one cutover per update) → done on a local cluster under load: 0 lost", { timeout: K8S_RUN_TIMEOUT_MS + 120_000 }, async () => {
+        const r = await rehearse(null, ["--procedure", "kubernetes"], K8S_RUN_TIMEOUT_MS);
         const s = r.summary;
         assert.equal(r.code, 0, `rehearsal failed: ${s.failure ?? ""}`);
         assert.equal(s.ok, true);
@@ -228,8 +230,8 @@ describe("npm run rehearse", () => {
         assertCleanedUp(r.report.fleet);
     });
 
-    it("pod-fault: the first cutover's pod cannot mount its volume: pulumi up stops at the StatefulSet, host stopped but restorable, 2 of 3 serving; after the repair it completes: 0 lost", { timeout: RUN_TIMEOUT_MS + 120_000 }, async () => {
-        const r = await rehearse(null, ["--procedure", "kubernetes", "--scenario", "pod-fault"]);
+    it("pod-fault: the first cutover's pod cannot mount its volume: pulumi up stops at the StatefulSet, host stopped but restorable, 2 of 3 serving; after the repair it completes: 0 lost", { timeout: K8S_RUN_TIMEOUT_MS + 120_000 }, async () => {
+        const r = await rehearse(null, ["--procedure", "kubernetes", "--scenario", "pod-fault"], K8S_RUN_TIMEOUT_MS);
         const s = r.summary;
         assert.equal(r.code, 0, `rehearsal failed: ${s.failure ?? ""}`);
         assert.equal(s.lost, 0);

@@ -205,6 +205,14 @@ describe("scheduling pass-through", () => {
         const p = pod(state());
         for (const key of ["nodeSelector", "tolerations", "topologySpreadConstraints", "priorityClassName"]) assert.equal(key in p, false, key);
     });
+    it("podAntiAffinity: required by node unless `soft` (preferred, weight 100: a cluster with fewer nodes than servers)", () => {
+        const term = { labelSelector: { matchLabels: LABELS }, topologyKey: "kubernetes.io/hostname" };
+        assert.deepEqual(pod(state()).affinity, { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term] } });
+        assert.deepEqual(pod(state((st) => (st.scheduling = { podAntiAffinity: "hard" }))).affinity, { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term] } });
+        assert.deepEqual(pod(state((st) => (st.scheduling = { podAntiAffinity: "soft" }))).affinity, {
+            podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term }] },
+        });
+    });
     it("refuses a bad priority class name", () => {
         assert.throws(() => makeStatefulSet(state((st) => (st.scheduling = { priorityClassName: "Not_A_Name" }))), /priorityClassName/);
     });
