@@ -378,6 +378,8 @@ function plan(ctx: PlanContext<KubernetesConfig>): RoomPlan {
                     ...(k.services ? k.servers.map((o) => ({ address: o.serviceFqdn, port: e.ports.client })) : []),
                 ],
                 resolveNames: k.services ? k.servers.map((o) => o.serviceFqdn) : [],
+                // The Services were created moments before: the cluster's DNS and kube-proxy follow shortly.
+                ...(k.services ? { settleSeconds: 60 } : {}),
                 requireCommands: ["timeout", "getent"],
             }),
             after: servicesIds,
