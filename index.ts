@@ -2,10 +2,11 @@
 // applied, plan it quorum-safely, and declare it. Nothing is declared when any check fails.
 import * as pulumi from "@pulumi/pulumi";
 import { Fleet } from "./components";
-import { checkConfig, ConfigError, currentOf, NAMESPACE, parseApplied, rawConfigOf, serversOf, validateTransitions, type AppliedState, type FleetConfig } from "./src/config";
+import { checkConfig, ConfigError, currentOf, mergeAdopted, rmCommand, NAMESPACE, parseApplied, rawConfigOf, resolvedHostIssues, serversOf, validateTransitions, type AppliedState, type FleetConfig } from "./src/config";
 import { formatConnectString } from "./src/format/connect-string";
 import { desiredState, planFleet, UnsafeFleetError } from "./src/model";
 import { procedureOf } from "./src/procedures/registry";
+import { versionGuard } from "./src/version-guard";
 import type { KafkaControllerInfo, LeaderInfo } from "./src/steps";
 import { probeKafkaController, probeLeaders } from "./src/zk";
 
@@ -57,14 +58,32 @@ async function main() {
     try {
         // Every config problem in one pass: the schema, each ensemble's own rules, and the step
         // of every ensemble that parsed against what was applied, before anything is probed.
-        const checked = checkConfig(rawConfigOf(pulumi.runtime.allConfig()), isSecret);
-        const applied = parseApplied(await readApplied());
-        const issues = [...checked.issues, ...validateTransitions(checked.ensembles, applied)];
+        const raw = rawConfigOf(pulumi.runtime.allConfig());
+        const checked = checkConfig(raw, isSecret);
+        // Records rebuilt by `zkmigrate adopt` stand in only where the stack has none of its own.
+        const adopted = mergeAdopted(raw.adopted, parseApplied(await readApplied()), checked.ensembles);
+        const applied = adopted.applied;
+        for (const name of adopted.leftovers) {
+            pulumi.log.warn(`${NAMESPACE}:adopted.${name} says what the stack's own applied record says: remove it (${rmCommand(name)})`);
+        }
+        const issues = [...checked.issues, ...adopted.issues, ...validateTransitions(checked.ensembles, applied)];
         if (issues.length > 0 || !checked.config) throw new ConfigError(issues);
+        for (const w of checked.warnings) void pulumi.log.warn(w);
         const config = checked.config;
+        // A name and an address of one server (or two names of one host) show only where they
+        // resolve: with the probe on, each name is looked up once, bounded by the probe timeout.
+        if (config.settings.leaderProbe) {
+            const resolved = await resolvedHostIssues(config.ensembles, config.settings.leaderProbeTimeoutMs);
+            if (resolved.length > 0) throw new ConfigError(resolved);
+        }
         const leaders = config.settings.leaderProbe ? await probe(config) : {};
         const kafkaControllers = await probeControllers(config, applied);
         const plans = planFleet(config, applied, leaders, kafkaControllers);
+        // Known bugs of rolling membership changes: refused on the releases srvr reported, a
+        // warning where the version is unknown (src/version-guard.ts).
+        const guard = versionGuard(config.ensembles, plans, config.settings.leaderProbe ? leaders : undefined);
+        if (guard.issues.length > 0) throw new ConfigError(guard.issues);
+        for (const [name, warnings] of guard.warnings) plans.get(name)?.plan.warnings.push(...warnings);
         const fleet = new Fleet("fleet", { config, plans, privateKey: pulumi.secret(config.settings.sshPrivateKey!) });
         return { applied: fleet.applied, ensembles: fleet.summary };
     } catch (err) {

@@ -4,8 +4,9 @@
 //   node --import tsx cli/zkmigrate.ts copy ...
 // Arguments are split by node:util's parseArgs; this file checks them and names what is wrong.
 import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { ConfigError, loadConfig, parseApplied, rawConfigOfStackFile } from "../src/config";
+import { dirname, join, resolve } from "node:path";
+import { ConfigError, loadConfig, mergeAdopted, parseApplied, rawConfigOfStackFile } from "../src/config";
+import { adoptFleet } from "../src/adopt";
 import { planFleet, UnsafeFleetError } from "../src/model";
 import { declaredBefore, planTable, renderJson, renderMarkdown, renderText } from "../src/plan-table";
 import { parseArgs } from "node:util";
@@ -23,7 +24,7 @@ export const EXIT = { ok: 0, checkFailed: 1, usage: 2, cannotConnect: 3, writeFa
 type Opts = Record<string, string | boolean | string[]>;
 
 /** What went wrong, in --json output: `{ "ok": false, "exitCode": 2, "error": { "kind": "usage", ... } }`. */
-export type ErrorKind = CopyErrorKind | "internal" | "config" | "unsafe";
+export type ErrorKind = CopyErrorKind | "internal" | "config" | "unsafe" | "refused";
 
 export class UsageError extends Error {
     constructor(
@@ -51,7 +52,7 @@ interface Command {
     /** Positional arguments other than one connect string: their names, e.g. ["<source>", "<target>"]. */
     positionals?: string[];
     /** `error`, when set, is the failure: on stderr (the text, if any, on stdout), or the JSON error under --json. */
-    run(connect: ConnectString, opts: Opts, positionals: string[], log: Log): Promise<{ exitCode: number; text: string; json: unknown; error?: { kind: ErrorKind; message: string } }>;
+    run(connect: ConnectString, opts: Opts, positionals: string[], log: Log): Promise<{ exitCode: number; text: string; json: unknown; error?: { kind: ErrorKind; message: string }; notes?: string }>;
 }
 
 /** --verbose lines (to stderr); a no-op without --verbose. */
@@ -112,21 +113,21 @@ function progressBar(): (p: Progress) => void {
 }
 
 /** The stack file the plan reads by default: Pulumi.<stack>.yaml of the selected stack (PULUMI_STACK) or the only one here. */
-function defaultStackFile(): string {
+function defaultStackFile(command = "plan"): string {
     if (process.env.PULUMI_STACK) return `Pulumi.${process.env.PULUMI_STACK.split("/").pop()}.yaml`;
     const files = readdirSync(".").filter((f) => /^Pulumi\.[^.]+\.yaml$/.test(f));
     if (files.length === 1) return files[0];
     throw new UsageError(
         files.length === 0 ? "no Pulumi.<stack>.yaml in this directory: give --stack-config FILE" : `several stack files here (${files.join(", ")}): give --stack-config FILE or set PULUMI_STACK`,
-        "plan",
+        command,
     );
 }
 
-function readText(file: string, option: string): string {
+function readText(file: string, option: string, command = "plan"): string {
     try {
         return readFileSync(file, "utf8");
     } catch (e) {
-        throw new UsageError(`--${option} ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, "plan");
+        throw new UsageError(`--${option} ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, command);
     }
 }
 
@@ -169,8 +170,13 @@ Exits 1 when the config is invalid or a step is unsafe (the reasons with their c
             }
             log(`plan: ${file}${opts.applied ? `, applied from ${opts.applied as string}` : ", nothing applied"}`);
             try {
-                const config = loadConfig(rawConfigOfStackFile(readText(file, "stack-config"), file));
-                const applied = parseApplied(appliedValue);
+                const raw = rawConfigOfStackFile(readText(file, "stack-config"), file);
+                // A relative zkmigrate:sshKnownHosts is in the project directory, beside the stack file.
+                const config = loadConfig(raw, undefined, { baseDir: dirname(resolve(file)) });
+                // As the program does: records from `zkmigrate adopt` where --applied has none.
+                const merged = mergeAdopted(raw.adopted, parseApplied(appliedValue), config.ensembles);
+                if (merged.issues.length > 0) throw new ConfigError(merged.issues);
+                const applied = merged.applied;
                 const plans = planFleet(config, applied);
                 const tables = config.ensembles.map((e) => {
                     const p = plans.get(e.name)!;
@@ -183,6 +189,100 @@ Exits 1 when the config is invalid or a step is unsafe (the reasons with their c
                 if (e instanceof UnsafeFleetError) return { exitCode: EXIT.checkFailed, text: "", json: null, error: { kind: "unsafe", message: `${file}: ${e.message}` } };
                 throw e;
             }
+        },
+    },
+    {
+        name: "adopt",
+        summary: "rebuild the stack's `applied` record from what the servers run (over SSH), for a stack that lost its outputs",
+        usage: "zkmigrate adopt [--stack NAME | --stack-config FILE] (--known-hosts FILE | --insecure-host-keys) [--ssh-key FILE] [--ensemble NAME]... [--phase [ENSEMBLE=]PHASE]...",
+        positionals: [],
+        description: `Reads the stack settings file (Pulumi.<stack>.yaml), connects over SSH (the system ssh client,
+with the config's sshUser and sshPort, in batch mode) to every server of each ensemble and reads,
+changing nothing: the membership of zoo.cfg (and of the dynamic config file), the myid file,
+whether ZooKeeper listens and serves on its client port (srvr; conf for the membership it runs
+with, when the whitelist allows it) and whether the ensemble's firewall split is on the host.
+It then finds the one phase of the ensemble's procedure whose desired state every server agrees
+with and prints, on stdout, the record \`pulumi up\` writes for that phase, by ensemble name: the
+value of the stack config key zkmigrate:adopted (README, "Re-adoption"). What each server runs
+goes to stderr.
+
+Refused (exit 1, with what each server runs and why each phase does not fit): a server that
+cannot be read, servers that match no phase, and servers that match several phases that look
+alike on the hosts (mitosis joined and clients differ only in where the clients point): then
+choose among those with --phase ENSEMBLE=PHASE (or --phase PHASE with one ensemble). A phase
+that the servers do not match is refused too.
+
+Only procedures whose state is on the hosts are adopted (mitosis); kubernetes and block-copy
+ensembles are skipped with the reason (refused when named with --ensemble).
+
+Host keys are checked against --known-hosts FILE (StrictHostKeyChecking=yes); without it adopt
+refuses to run unless --insecure-host-keys says not to check them. The SSH key is not read from
+the stack (it is an encrypted secret there): give --ssh-key FILE (e.g. from
+\`pulumi config get zkmigrate:sshPrivateKey\`), or let ssh use its agent or default keys.`,
+        options: [
+            { name: "stack", value: "name", help: "the stack: reads Pulumi.<name>.yaml here" },
+            { name: "stack-config", value: "file", help: "the stack settings file (default Pulumi.<stack>.yaml, as plan)" },
+            { name: "known-hosts", value: "file", help: "known_hosts file the servers' host keys are checked against" },
+            { name: "insecure-host-keys", help: "do not check host keys (only on a network you trust)" },
+            { name: "ssh-key", value: "file", help: "private key file for SSH (default: ssh's agent or default keys)" },
+            { name: "ensemble", value: "name", help: "adopt only this ensemble (repeatable)", repeat: true },
+            { name: "phase", value: "[ensemble=]phase", help: "the phase of an ensemble among those its servers match (repeatable)", repeat: true },
+            { name: "timeout", value: "seconds", help: "bound of each server's SSH probe (default 60)" },
+            { name: "json", help: "errors as JSON (the records are JSON anyway)" },
+        ],
+        async run(_connect, opts, _positionals, log) {
+            const C = "adopt";
+            if (opts.stack !== undefined && opts["stack-config"] !== undefined) throw new UsageError("give --stack or --stack-config, not both", C);
+            if (opts["known-hosts"] !== undefined && opts["insecure-host-keys"]) throw new UsageError("give --known-hosts or --insecure-host-keys, not both", C);
+            if (opts["known-hosts"] === undefined && !opts["insecure-host-keys"]) {
+                throw new UsageError("the servers' host keys must be checked: give --known-hosts FILE (or --insecure-host-keys on a network you trust)", C);
+            }
+            if (typeof opts.stack === "string" && !/^[A-Za-z0-9_.-]+$/.test(opts.stack.split("/").pop()!)) throw new UsageError(`--stack ${JSON.stringify(opts.stack)} is not a stack name`, C);
+            const file = typeof opts.stack === "string" ? `Pulumi.${opts.stack.split("/").pop()}.yaml` : ((opts["stack-config"] as string | undefined) ?? defaultStackFile(C));
+            const timeout = intOption(opts, "timeout", 60, 5, 3600, C);
+            for (const f of ["known-hosts", "ssh-key"]) if (typeof opts[f] === "string") readText(opts[f] as string, f, C);
+            let config;
+            try {
+                config = loadConfig(rawConfigOfStackFile(readText(file, opts.stack !== undefined ? "stack" : "stack-config", C), file));
+            } catch (e) {
+                if (e instanceof ConfigError) return { exitCode: EXIT.checkFailed, text: "", json: null, error: { kind: "config", message: `${file}: ${e.message}` } };
+                throw e;
+            }
+            const names = config.ensembles.map((e) => e.name);
+            const only = (opts.ensemble as string[] | undefined) ?? [];
+            for (const n of only) if (!names.includes(n)) throw new UsageError(`--ensemble ${n}: no such ensemble in ${file} (ensembles: ${names.join(", ")})`, C);
+            const selected = only.length > 0 ? only : names;
+            const phases: Record<string, string> = {};
+            for (const p of (opts.phase as string[] | undefined) ?? []) {
+                const i = p.indexOf("=");
+                let name: string;
+                if (i < 0) {
+                    if (selected.length !== 1) throw new UsageError(`--phase ${p}: name the ensemble (--phase ENSEMBLE=${p}): ${selected.length} ensembles are adopted`, C);
+                    name = selected[0];
+                } else name = p.slice(0, i);
+                if (!selected.includes(name)) throw new UsageError(`--phase ${p}: no ensemble ${JSON.stringify(name)} is adopted (${selected.join(", ")})`, C);
+                if (phases[name] !== undefined) throw new UsageError(`--phase: ensemble ${name} is given twice`, C);
+                phases[name] = i < 0 ? p : p.slice(i + 1);
+            }
+            log(`adopt: ${file}, ensembles ${selected.join(", ")}`);
+            const r = await adoptFleet(config, {
+                ssh: {
+                    user: config.settings.sshUser,
+                    port: config.settings.sshPort,
+                    identityFile: opts["ssh-key"] as string | undefined,
+                    knownHostsFile: opts["known-hosts"] as string | undefined,
+                    insecureHostKeys: opts["insecure-host-keys"] === true,
+                    timeoutMs: timeout * 1000,
+                },
+                only,
+                phases,
+                log,
+            });
+            if (!r.ok) {
+                const message = r.adoptions.length === 0 ? `no ensemble of ${file} can be adopted from its hosts:\n${r.report}` : `${file}: nothing adopted (each ensemble must be):\n${r.report}`;
+                return { exitCode: EXIT.checkFailed, text: "", json: null, error: { kind: "refused", message } };
+            }
+            return { exitCode: EXIT.ok, text: JSON.stringify(r.adopted, null, 2) + "\n", json: r.adopted, notes: r.report };
         },
     },
     {
@@ -605,8 +705,11 @@ export async function main(argv: string[], log: Log = (line) => process.stderr.w
     try {
         const r = await command.run(parsed.connect, opts, parsed.positionals, say);
         say(`${command.name}: exit ${r.exitCode}`);
-        if (r.error) return { ...errorResult(json, r.exitCode, r.error.kind, r.error.message, command.name), ...(json || !r.text ? {} : { stdout: r.text }) };
-        return { exitCode: r.exitCode, stdout: json ? JSON.stringify(r.json, null, 2) + "\n" : r.text, stderr: "" };
+        if (r.error) {
+            const e = errorResult(json, r.exitCode, r.error.kind, r.error.message, command.name);
+            return { ...e, ...(json || !r.text ? {} : { stdout: r.text }), ...(r.notes ? { stderr: r.notes + e.stderr } : {}) };
+        }
+        return { exitCode: r.exitCode, stdout: json ? JSON.stringify(r.json, null, 2) + "\n" : r.text, stderr: r.notes ?? "" };
     } catch (e) {
         if (e instanceof UsageError) return errorResult(json, EXIT.usage, "usage", e.message, command.name);
         return internalError(e, json, verbose, command.name);

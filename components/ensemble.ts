@@ -21,11 +21,13 @@ import { connectionOf, type SshArgs } from "./ssh";
 export const KAFKA_BROKERS_TYPE = "zkmigrate:kafka:Brokers";
 
 /**
- * What a command of an earlier phase ignores: a change there would replace it or update it, and
- * an update without an `update` script runs `create` again (so `delete` too: a precopy that gained
- * its journal-stopping delete must not copy again after the switch).
+ * What a frozen step's command ignores (a step without an effect in this update, or of an earlier
+ * phase): a change there would replace it or update it, and an update without an `update` script
+ * runs `create` again (so `delete` too: a precopy that gained its journal-stopping delete must not
+ * copy again after the switch). An edited setting (spacing, timeouts, service commands) changes the
+ * text of every host's commands: frozen, they keep their state and nothing runs.
  */
-export const FROZEN = ["create", "delete", "interpreter", "connection", "triggers"] as const;
+export const FROZEN = ["create", "update", "delete", "interpreter", "connection", "triggers"] as const;
 
 export interface MigrationEnsembleArgs {
     /** The checked plan of this update (src/model.ts `planFleet`). */
@@ -58,6 +60,8 @@ export class MigrationEnsemble extends pulumi.ComponentResource {
     readonly warnings: string[];
     /** The resource of each declared step, by step id. */
     readonly resources = new Map<string, pulumi.CustomResource>();
+    /** The step ids whose resources ignore changes in this update (nothing of theirs runs). */
+    readonly frozen = new Set<string>();
     /** Every command on a host (or run locally), in plan order. */
     readonly commands: (command.remote.Command | command.local.Command)[] = [];
     /** The Kafka brokers, when the ensemble has brokers among its clients. */
@@ -86,6 +90,7 @@ export class MigrationEnsemble extends pulumi.ComponentResource {
             });
             const parent = step.kind === "broker" ? this.kafka! : this;
             const o: pulumi.CustomResourceOptions = { parent, dependsOn, ...(step.frozen ? { ignoreChanges: [...FROZEN] } : {}) };
+            if (step.frozen) this.frozen.add(step.id);
             const resource = this.declare(name, step, o, args);
             this.resources.set(step.id, resource);
             if (step.kind === "broker") this.kafka!.brokers.set(step.broker.id, resource as command.remote.Command);

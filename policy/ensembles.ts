@@ -138,6 +138,8 @@ export function readEnsembles(resources: PolicyResource[]): RenderedEnsemble[] {
                     s.restart = r;
                     const script = read(() => r.props.update);
                     s.outcome = script === UNKNOWN ? "unknown" : typeof script === "string" ? restartOutcome(scriptParams(script)) : undefined;
+                    // The restart step writes the config right before it restarts (no config step).
+                    if (typeof script === "string") s.written ??= writtenMembership(scriptParams(script));
                     s.sshHost ??= knownString(() => r.props.connection?.host);
                     break;
                 }

@@ -79,6 +79,7 @@ async function main(argv: string[]): Promise<number> {
                 console.log(`fleet ${f.name}: ${f.hosts.length} hosts on ${f.bridge} ${f.subnet}, state ${f.stateFile}`);
                 for (const h of f.hosts) console.log(`  ${h.name.padEnd(14)} myid ${String(h.id).padEnd(3)} ${h.address.padEnd(15)} ZooKeeper ${h.version}`);
                 console.log(`ssh: ssh -i ${f.sshKey} -o UserKnownHostsFile=${f.knownHosts} -o StrictHostKeyChecking=yes root@<address>`);
+                console.log(`host keys for a stack: pulumi config set zkmigrate:sshKnownHosts ${f.knownHosts}`);
             }
             return 0;
         }

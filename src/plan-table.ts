@@ -9,7 +9,7 @@ import { membershipLines, sameMembership } from "./format/zoo-cfg";
 import type { EnsemblePlan } from "./model";
 import { planTransition } from "./plan";
 import type { EnsembleConfig } from "./procedures/registry";
-import type { Effect, Step, Window } from "./steps";
+import { effectsOf, type Effect, type Step, type Window } from "./steps";
 import type { ServerState } from "./types";
 
 export interface PlanRow {
@@ -35,11 +35,16 @@ export interface PlanRow {
 }
 
 export interface PlanWindow {
-    /** The client group that may go without a quorum. */
+    /** The client group that may go without a quorum, or the name of a split-brain window. */
     group: string;
+    kind: "no-quorum" | "split-brain";
     reason: string;
     /** Expected length and where the number comes from. */
     expected: string;
+    /** What could go wrong inside it. */
+    risk?: string;
+    /** The rows (steps of this table) in which the safety check found the window open. */
+    rows: number[];
 }
 
 export interface PlanTable {
@@ -64,6 +69,7 @@ export interface PlanTable {
 const WINDOW_ESTIMATES: Record<string, string> = {
     migrating: "about 2-3 s: the rehearsal measured the targets serving again 2.3 s after the firewall went up (README, The rehearsal)",
     "source-users": "about 1-2 s per source restart while the source has no quorum: leader restarts took 1.1-1.5 s in the rehearsal (README, The rehearsal)",
+    "join-split-brain": "from the first source's restart onto S+T' to the last one's: about one restart plus spacingSeconds per source in between (the rehearsal reports it as joinSplitBrainWindowMs)",
 };
 
 /** The restart groups' short reasons, spelled out for a reviewer. */
@@ -74,10 +80,10 @@ const REASONS: Record<string, string> = {
     "leader last": "leader last: one election per roll",
 };
 
-function windowOf(w: Window, bound: number | undefined): PlanWindow {
+function windowOf(w: Window, bound: number | undefined, rows: number[]): PlanWindow {
     const estimate = WINDOW_ESTIMATES[w.group] ?? "no measured figure";
     const limit = bound !== undefined ? `; at most healthTimeoutSeconds = ${bound} s (config) before the health gate stops pulumi up` : "";
-    return { group: w.group, reason: w.reason, expected: estimate + limit };
+    return { group: w.group, kind: w.kind ?? "no-quorum", reason: w.reason, expected: estimate + limit, ...(w.risk ? { risk: w.risk } : {}), rows };
 }
 
 const where = (s: { target?: { host: string; sshHost?: string } }) =>
@@ -103,8 +109,16 @@ export function planTable(p: EnsemblePlan, previous?: string[]): PlanTable {
     const push = (s: Step, r: Omit<PlanRow, "step" | "stepId" | "resource" | "windows"> & { windows?: string[] }) => {
         const res = resource(s);
         rows.push({ step: rows.length + 1, stepId: s.id, ...(res ? { resource: res } : {}), ...r, windows: r.windows ?? [] });
+        noteEvent(s);
     };
     const groupCount = plan.restartOrder.length;
+    // The plan's events (as the safety check numbers them) and the row that carries each.
+    const eventOf = new Map<Effect, number>(effectsOf(plan.steps).map((e, i) => [e, i + 1]));
+    const rowEvents = new Map<number, number>();
+    const noteEvent = (s: Step) => {
+        const ev = s.effect ? eventOf.get(s.effect) : undefined;
+        if (ev !== undefined) rowEvents.set(rows.length, ev);
+    };
 
     for (const s of plan.steps) {
         const e = s.effect;
@@ -122,26 +136,12 @@ export function planTable(p: EnsemblePlan, previous?: string[]): PlanTable {
                 push(s, { ...where(s), myid: s.server, action: `preflight, read-only: ${checks.join("; ")}`, why: "before anything is written: every preflight must pass first" });
                 break;
             }
-            case "config-write": {
-                // A config write followed by a restart is one row (the restart's); alone, it is its own.
-                const b = before.get(s.server);
-                if (restarted.has(s.server) || !b || sameMembership(b.written, s.membership)) break;
-                push(s, {
-                    ...where(s),
-                    myid: s.server,
-                    action: "write zoo.cfg only (no restart: the server keeps running its current membership until a later phase restarts it)",
-                    before: membershipLines(b.written),
-                    after: membershipLines(s.membership),
-                    why: "no restart in this phase: writing the final membership changes nothing that runs",
-                });
-                break;
-            }
             case "restart": {
                 if (!e || e.kind !== "restart") break;
                 const b = before.get(s.server) as ServerState;
                 const wasRunning = b.running && b.location === "host";
                 const action = !s.running
-                    ? "write zoo.cfg, stop ZooKeeper"
+                    ? "stop ZooKeeper"
                     : !wasRunning
                       ? `write zoo.cfg${s.wipeData ? ", empty the data dir" : ""}, start ZooKeeper, health gate (srvr answers with a Mode)`
                       : "write zoo.cfg, restart ZooKeeper, health gate (srvr answers with a Mode)";
@@ -208,6 +208,7 @@ export function planTable(p: EnsemblePlan, previous?: string[]): PlanTable {
                         why: "the peers and clients can move to the Service names only once they resolve",
                         windows: [],
                     });
+                    noteEvent(s);
                 }
                 break;
             case "copy":
@@ -250,7 +251,7 @@ export function planTable(p: EnsemblePlan, previous?: string[]): PlanTable {
         to: plan.to,
         rows,
         deletes,
-        windows: plan.windows.map((w) => windowOf(w, health)),
+        windows: plan.windows.map((w) => windowOf(w, health, [...rowEvents].filter(([, ev]) => w.steps?.includes(ev)).map(([row]) => row))),
         order,
         warnings: plan.warnings,
     };
@@ -299,7 +300,10 @@ export function renderText(tables: PlanTable[]): string {
             if (r.windows.length > 0) out.push(`     opens the availability window of: ${r.windows.join(", ")}`);
         }
         if (t.order.length > 0) out.push("  order:", ...t.order.map((o) => `    ${o}`));
-        for (const w of t.windows) out.push(`  window (${w.group}): ${w.reason}`, `    expected: ${w.expected}`);
+        for (const w of t.windows) {
+            out.push(`  ${w.kind === "split-brain" ? "split-brain window" : "window"} (${w.group}): ${w.reason}`, `    open in: ${w.rows.length > 0 ? `step${w.rows.length > 1 ? "s" : ""} ${w.rows.join(", ")}` : "no step (declared, not needed)"}`, `    expected: ${w.expected}`);
+            if (w.risk) out.push(`    risk: ${w.risk}`);
+        }
         for (const d of t.deletes) out.push(`  ${d.resources.length} to delete (${d.resources.join(", ")}): ${d.effect}`);
         for (const w of t.warnings) out.push(`  warning: ${w}`);
         out.push("");
@@ -324,7 +328,7 @@ export function renderMarkdown(tables: PlanTable[]): string {
             out.push("");
         }
         if (t.order.length > 0) out.push("**Order**", "", ...t.order.map((o) => `- ${md(o)}`), "");
-        if (t.windows.length > 0) out.push("**Declared availability windows**", "", ...t.windows.map((w) => `- \`${w.group}\`: ${md(w.reason)}. Expected: ${md(w.expected)}`), "");
+        if (t.windows.length > 0) out.push("**Declared availability windows**", "", ...t.windows.map((w) => `- \`${w.group}\`${w.kind === "split-brain" ? " (split-brain)" : ""}, ${w.rows.length > 0 ? `open in steps ${w.rows.join(", ")}` : "not needed"}: ${md(w.reason)}. Expected: ${md(w.expected)}${w.risk ? `. Risk: ${md(w.risk)}` : ""}`), "");
         if (t.deletes.length > 0) out.push("**Deleted (the preview's deletes)**", "", ...t.deletes.map((d) => `- ${d.resources.map((r) => `\`${r}\``).join(", ")}: ${md(d.effect)}`), "");
         if (t.warnings.length > 0) out.push("**Warnings**", "", ...t.warnings.map((w) => `- ${md(w)}`), "");
     }

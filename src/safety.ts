@@ -1,31 +1,49 @@
 // Quorum safety: simulate every single step of a plan (each stop, start, restart, firewall
-// change, cutover), each server judged by the membership it runs with at that moment, and refuse
-// a plan in which
-//  - a client group that should be served has no server in a working quorum (outside a window
-//    the procedure declares), or
-//  - two disjoint quorums exist that can still reach each other (split brain), or
-//  - a client group is moved between two quorums that no longer share history (lost writes).
+// change, cutover, client switch), each server judged by the membership it runs with at that
+// moment, and refuse a plan in which, at any moment,
+//  - a client group that must be served reaches no server that a leader serves (outside a
+//    no-quorum window the procedure declares),
+//  - two disjoint groups of servers could each have a leader while they can still reach each
+//    other or a client group reaches both (outside a split-brain window the procedure declares),
+//  - a majority of empty servers (data moved aside by the plan) could elect an empty leader while
+//    servers that hold the data run in the same ensemble,
+//  - a client group is moved between two leaders that no longer share history (lost writes).
 //
-// The quorum arithmetic follows ZooKeeper with static membership: a leader counts a voter only
-// if each lists the other and each can reach the other's listed address; a learner that the
-// leader does not list (a joining target) follows, without a vote, once a majority of its own
-// view follows that leader.
+// ZooKeeper's rules, as modelled here (static membership, FastLeaderElection):
+//  - Two servers talk when each can open a TCP connection to the address and ports the other
+//    lists for it: the address resolves to where the server runs, no firewall rule rejects it, and
+//    the ports are the ones the server itself listens on (its own line in its own config).
+//  - A server L can be ELECTED with a group X when every member of X talks with L and a majority
+//    of each member's own view (its config's voters) is in X and talks with it: a server decides
+//    for a leader once a quorum of its OWN view voted for it (QuorumVerifier of its own config).
+//  - An ESTABLISHED leader keeps leading while a majority of ITS view follows it (the ack quorum);
+//    its followers do not re-check their own views until they restart or an election starts. A
+//    server that was the leader of some electable group since it last started may be established.
+//  - A learner that the leader does not list (a target joining the source) follows, without a
+//    vote, once a majority of its own view follows that leader.
+//  - FastLeaderElection prefers the highest zxid: a group with a server that holds the data never
+//    elects an empty leader; a group of empty servers only does.
+// Two candidate leaders L1, L2 are a split brain when disjoint groups X1 ∋ L1 and X2 ∋ L2 can both
+// reach their leader's ack quorum (decided exactly by counting, see `disjointQuorums`; a property
+// test checks it against a brute force of every pair of subsets).
 import { formatConnectString as formatConnect } from "./format/connect-string";
 import { sameMembership } from "./format/zoo-cfg";
 import { clientGroups } from "./plan";
 import { effectsOf, type ClientGroup, type Effect, type MigrationPlan, type Window } from "./steps";
-import type { DesiredState, Location, Membership, ServerId } from "./types";
+import type { DesiredState, Location, MemberLine, Membership, ServerId } from "./types";
 
-interface SimServer {
+export interface SimServer {
     id: ServerId;
     host: string;
     serviceFqdn?: string;
     location: Location;
     running: boolean;
     membership: Membership;
+    /** Its data was moved aside by the plan and it has not synced from a leader with data since. */
+    empty?: boolean;
 }
 
-interface World {
+export interface World {
     servers: Map<ServerId, SimServer>;
     services: boolean;
     /** Per server id, whether its Service routes to the pod (else to the host). */
@@ -33,6 +51,11 @@ interface World {
     /** Host address -> addresses it rejects TCP to and from. */
     firewall: Map<string, Set<string>>;
     groups: Map<string, ClientGroup>;
+    /**
+     * Leaders that may be established, with the followers they were elected with: a follower keeps
+     * following without re-checking its own view until it restarts (then it must join anew).
+     */
+    established: Map<ServerId, Set<ServerId>>;
 }
 
 export interface SafetyViolation {
@@ -55,9 +78,9 @@ export class UnsafePlanError extends Error {
     }
 }
 
-function worldOf(d: DesiredState): World {
+export function worldOf(d: DesiredState): World {
     const fqdn = new Map(d.kubernetes?.servers.map((s) => [s.id, s.serviceFqdn]) ?? []);
-    return {
+    const w: World = {
         servers: new Map(
             d.servers.map((s) => [
                 s.id,
@@ -68,8 +91,14 @@ function worldOf(d: DesiredState): World {
         backendPod: new Set(d.kubernetes?.servers.filter((s) => s.backend === "pod").map((s) => s.id) ?? []),
         firewall: new Map(d.firewall.map((f) => [f.host, new Set(f.peers)])),
         groups: new Map(clientGroups(d).map((g) => [g.name, g])),
+        established: new Map(),
     };
+    establish(w, candidates(w));
+    return w;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Connections
 
 function blocked(w: World, a: SimServer, b: SimServer): boolean {
     // Rules sit on host interfaces; a pod is not behind its old host's firewall.
@@ -88,78 +117,163 @@ function resolves(w: World, address: string, b: SimServer): boolean {
     return false;
 }
 
+const lineOf = (m: Membership, id: ServerId): MemberLine | undefined => m.members.find((l) => l.id === id);
+
 /** A server whose own address is virtual cannot bind its election port without quorumListenOnAllIPs. */
-function functional(s: SimServer): boolean {
+export function functional(s: SimServer): boolean {
     if (!s.running) return false;
-    const own = s.membership.members.find((m) => m.id === s.id);
+    const own = lineOf(s.membership, s.id);
     if (!own) return false; // a server missing from its own config does not start
     const virtual = own.address !== s.host;
     return !virtual || s.membership.quorumListenOnAllIPs;
 }
 
-function addressOf(m: Membership, id: ServerId): string | undefined {
-    return m.members.find((l) => l.id === id)?.address;
+/** a opens a connection to b: through the line a lists for b, to the ports b listens on. */
+export function reach(w: World, a: SimServer, b: SimServer): boolean {
+    if (a.id === b.id) return functional(a);
+    const line = lineOf(a.membership, b.id);
+    const own = lineOf(b.membership, b.id);
+    return (
+        line !== undefined &&
+        own !== undefined &&
+        line.peerPort === own.peerPort &&
+        line.electionPort === own.electionPort &&
+        functional(a) &&
+        functional(b) &&
+        resolves(w, line.address, b) &&
+        !blocked(w, a, b)
+    );
 }
 
-/** a connects to b through the address a lists for b. */
-function reach(w: World, a: SimServer, b: SimServer): boolean {
-    const addr = addressOf(a.membership, b.id);
-    return addr !== undefined && functional(a) && functional(b) && resolves(w, addr, b) && !blocked(w, a, b);
+/** a and b talk: each lists the other and reaches it. */
+export function talk(w: World, a: SimServer, b: SimServer): boolean {
+    return a.id === b.id ? functional(a) : reach(w, a, b) && reach(w, b, a);
 }
+
+const majority = (count: number, m: Membership) => 2 * count > m.members.length;
+const quorumSize = (m: Membership) => Math.floor(m.members.length / 2) + 1;
+
+/** Voters of `s`'s own view that are in `x` and talk with `s` (itself included). */
+function support(w: World, s: SimServer, x: Set<ServerId>): number {
+    return s.membership.members.filter((m) => x.has(m.id) && talk(w, s, w.servers.get(m.id)!)).length;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leaders
 
 /**
- * Voters that back leader L. A voter counts when each lists the other and both directions
- * connect, and when a majority of the voter's own view backs L too: ZooKeeper's election makes a
- * server follow a leader only once a quorum of its own membership agrees. Computed as the
- * greatest set closed under that rule (members that fall short are dropped until none does).
+ * The largest group that could elect `l`: the servers that talk with l, less (repeatedly) those
+ * without a majority of their own view inside. Every electable group of l is inside it; l is
+ * electable when l keeps its own majority there.
  */
-function quorumOf(w: World, l: SimServer): Set<ServerId> {
+export function electableGroup(w: World, l: SimServer): Set<ServerId> | undefined {
+    if (!functional(l)) return undefined;
     const q = new Set<ServerId>([l.id]);
     for (const s of w.servers.values()) {
-        if (s.id !== l.id && reach(w, l, s) && reach(w, s, l)) q.add(s.id);
+        if (s.id !== l.id && talk(w, l, s)) q.add(s.id);
     }
     for (let changed = true; changed; ) {
         changed = false;
         for (const id of q) {
-            const s = w.servers.get(id)!;
-            if (id !== l.id && !majority(s.membership.members.filter((m) => q.has(m.id)).length, s.membership)) {
+            if (!majority(support(w, w.servers.get(id)!, q), w.servers.get(id)!.membership)) {
                 q.delete(id);
                 changed = true;
             }
         }
     }
-    return q;
+    return q.has(l.id) ? q : undefined;
 }
 
-const majority = (count: number, m: Membership) => 2 * count > m.members.length;
-
-interface Leader {
-    id: ServerId;
-    quorum: Set<ServerId>;
+/** The servers that could be elected leader now. */
+function candidates(w: World): ServerId[] {
+    return [...w.servers.values()].filter((s) => electableGroup(w, s) !== undefined).map((s) => s.id);
 }
 
-function possibleLeaders(w: World): Leader[] {
-    const out: Leader[] = [];
-    for (const l of w.servers.values()) {
-        if (!functional(l)) continue;
-        const q = quorumOf(w, l);
-        if (majority(l.membership.members.filter((m) => q.has(m.id)).length, l.membership)) out.push({ id: l.id, quorum: q });
+/** Records leaders that could be elected now, with the group that could elect them. */
+function establish(w: World, leaders: ServerId[]): void {
+    for (const id of leaders) {
+        const g = electableGroup(w, w.servers.get(id)!);
+        if (g) w.established.set(id, new Set([...(w.established.get(id) ?? []), ...g]));
+    }
+}
+
+const countIn = (m: Membership, x: Set<ServerId>) => m.members.filter((v) => x.has(v.id)).length;
+
+/** The servers that could lead a group now: electable now, or established and still holding an ack quorum. */
+export function possibleLeaders(w: World): ServerId[] {
+    const out = new Set(candidates(w));
+    for (const id of w.established.keys()) {
+        const l = w.servers.get(id)!;
+        if (functional(l) && majority(countIn(l.membership, ackGroup(w, l)), l.membership)) out.add(id);
+    }
+    return [...out].sort((a, b) => a - b);
+}
+
+/**
+ * The servers a leader `l` could count acks from now: the group that could elect it now, or, for
+ * an established leader, the followers it was elected with that still talk with it; and servers
+ * that (re)join it: a joining server follows l once a majority of its own view does.
+ */
+export function ackGroup(w: World, l: SimServer): Set<ServerId> {
+    const out = electableGroup(w, l) ?? new Set<ServerId>([l.id]);
+    for (const id of w.established.get(l.id) ?? []) {
+        const s = w.servers.get(id);
+        if (s && talk(w, l, s)) out.add(id);
+    }
+    for (let grown = true; grown; ) {
+        grown = false;
+        for (const s of w.servers.values()) {
+            if (out.has(s.id) || !talk(w, l, s)) continue;
+            if (majority(support(w, s, new Set([...out, s.id])), s.membership)) {
+                out.add(s.id);
+                grown = true;
+            }
+        }
     }
     return out;
 }
 
-/** Servers that serve clients: in a leader's quorum, or learners a majority of whose view follows it. */
-function serving(w: World, leaders: Leader[]): Map<ServerId, Leader> {
-    const out = new Map<ServerId, Leader>();
-    for (const l of leaders) {
-        for (const id of l.quorum) out.set(id, l);
+/**
+ * Whether leaders l1 and l2 can both hold a majority of their own views with disjoint groups of
+ * followers: X1 ∋ l1 inside ackGroup(l1), X2 ∋ l2 inside ackGroup(l2), X1 ∩ X2 = ∅. Each leader
+ * keeps itself; servers only one of them can count go to it; the ones both can count are shared
+ * out, which works exactly when the three counting conditions below hold.
+ */
+export function disjointQuorums(w: World, l1: SimServer, l2: SimServer): boolean {
+    if (l1.id === l2.id) return false;
+    const a1 = ackGroup(w, l1);
+    const a2 = ackGroup(w, l2);
+    const in1 = (id: ServerId) => l1.membership.members.some((m) => m.id === id);
+    const in2 = (id: ServerId) => l2.membership.members.some((m) => m.id === id);
+    let base1 = in1(l1.id) ? 1 : 0;
+    let base2 = in2(l2.id) ? 1 : 0;
+    let both = 0;
+    for (const id of new Set([...a1, ...a2])) {
+        if (id === l1.id || id === l2.id) continue;
+        const c1 = a1.has(id) && in1(id);
+        const c2 = a2.has(id) && in2(id);
+        if (c1 && c2) both++;
+        else if (c1) base1++;
+        else if (c2) base2++;
+    }
+    const q1 = quorumSize(l1.membership);
+    const q2 = quorumSize(l2.membership);
+    return base1 + both >= q1 && base2 + both >= q2 && base1 + base2 + both >= q1 + q2;
+}
+
+/** Servers that serve clients, with their leader: in a leader's ack group, or learners a majority of whose view follows it. */
+function serving(w: World, leaders: ServerId[]): Map<ServerId, ServerId> {
+    const out = new Map<ServerId, ServerId>();
+    const groups = new Map(leaders.map((id) => [id, ackGroup(w, w.servers.get(id)!)]));
+    for (const [l, g] of groups) {
+        for (const id of g) if (!out.has(id)) out.set(id, l);
     }
     for (const s of w.servers.values()) {
         if (out.has(s.id) || !functional(s)) continue;
-        for (const l of leaders) {
-            const leader = w.servers.get(l.id)!;
+        for (const [l, g] of groups) {
+            const leader = w.servers.get(l)!;
             if (!reach(w, s, leader) || !reach(w, leader, s)) continue;
-            const followers = s.membership.members.filter((m) => m.id === s.id || l.quorum.has(m.id)).length;
+            const followers = s.membership.members.filter((m) => m.id === s.id || g.has(m.id)).length;
             if (majority(followers, s.membership)) {
                 out.set(s.id, l);
                 break;
@@ -180,133 +294,245 @@ function clientTargets(w: World, g: ClientGroup): ServerId[] {
     return out;
 }
 
-function check(w: World, step: number, moment: string, windows: Window[], out: SafetyViolation[]): Map<ServerId, Leader> {
+/**
+ * Whether the servers that could follow l1 and those that could follow l2 are walled off from each
+ * other: no server is on both sides and no two talk (each lists the other and reaches it). A vote
+ * counts only from a voter of one's own view (FastLeaderElection ignores the others' notifications,
+ * and only answers them), so servers that do not list each other never mix their histories: a
+ * split needs a firewall only while they still do. Servers whose data the plan empties anyway (an
+ * aborted join's targets) lose no history of their own by talking.
+ */
+function walledOff(w: World, l1: SimServer, l2: SimServer, emptied: Set<ServerId>): boolean {
+    const a1 = [...ackGroup(w, l1)].map((id) => w.servers.get(id)!);
+    const a2 = [...ackGroup(w, l2)].map((id) => w.servers.get(id)!);
+    return !a1.some((x) => a2.some((y) => !emptied.has(x.id) && !emptied.has(y.id) && (x.id === y.id || talk(w, x, y))));
+}
+
+/** Two leaders that could coexist, and why that is a split brain (or undefined when it is not). */
+export function splitBrains(w: World, emptied: Set<ServerId> = new Set()): { l1: ServerId; l2: ServerId; reason: string }[] {
     const leaders = possibleLeaders(w);
-    const serve = serving(w, leaders);
-    for (const g of w.groups.values()) {
-        if (windows.some((x) => x.group === g.name)) continue;
-        if (!clientTargets(w, g).some((id) => serve.has(id))) {
-            out.push({
-                step,
-                moment,
-                reason: `${g.name} clients (${formatConnect(g.connect)}) reach no server in a quorum: ${describeQuorums(w)}`,
-            });
-        }
-    }
-    // Split brain: two disjoint quorums are fine only when neither side can reach a server the
-    // other side lists (the intended split, behind the firewall or with disjoint memberships).
+    const out: { l1: ServerId; l2: ServerId; reason: string }[] = [];
     for (let i = 0; i < leaders.length; i++) {
         for (let j = i + 1; j < leaders.length; j++) {
-            const a = leaders[i];
-            const b = leaders[j];
-            if ([...a.quorum].some((id) => b.quorum.has(id))) continue;
-            const talk = [...a.quorum].some((x) =>
-                [...b.quorum].some((y) => {
-                    const sx = w.servers.get(x)!;
-                    const sy = w.servers.get(y)!;
-                    return reach(w, sx, sy) || reach(w, sy, sx);
-                }),
-            );
-            if (talk) {
-                out.push({
-                    step,
-                    moment,
-                    reason:
-                        `two disjoint majorities can reach each other: {${[...a.quorum].join(",")}} (leader ${a.id}) and ` +
-                        `{${[...b.quorum].join(",")}} (leader ${b.id}); one could sync the other's servers away`,
-                });
+            const l1 = w.servers.get(leaders[i])!;
+            const l2 = w.servers.get(leaders[j])!;
+            if (!disjointQuorums(w, l1, l2)) continue;
+            const g1 = ackGroup(w, l1);
+            const g2 = ackGroup(w, l2);
+            const shared = [...w.groups.values()].find((g) => {
+                const t = clientTargets(w, g);
+                return t.some((id) => g1.has(id)) && t.some((id) => g2.has(id));
+            });
+            if (!walledOff(w, l1, l2, emptied)) {
+                out.push({ l1: l1.id, l2: l2.id, reason: `servers of {${[...g1].join(",")}} (leader ${l1.id}) and {${[...g2].join(",")}} (leader ${l2.id}) can hold disjoint quorums of their own views while they still reach each other: an election inside this state (a leader crash, a network blip) can make two leaders` });
+            } else if (shared) {
+                out.push({ l1: l1.id, l2: l2.id, reason: `${shared.name} clients reach both {${[...g1].join(",")}} (leader ${l1.id}) and {${[...g2].join(",")}} (leader ${l2.id}), two ensembles with separate histories` });
             }
         }
     }
-    return serve;
+    return out;
+}
+
+/**
+ * A leader without data could be elected by empty servers while servers that keep the data (the
+ * plan does not empty them too, as an aborted join does) run in its view.
+ */
+function emptyLeaders(w: World, emptied: Set<ServerId>): string[] {
+    const out: string[] = [];
+    for (const id of possibleLeaders(w)) {
+        const l = w.servers.get(id)!;
+        if (!l.empty) continue;
+        const g = ackGroup(w, l);
+        const empties = l.membership.members.filter((m) => g.has(m.id) && w.servers.get(m.id)!.empty).length;
+        const withData = l.membership.members.filter((m) => {
+            const s = w.servers.get(m.id);
+            return s && s.running && !s.empty && !emptied.has(s.id);
+        });
+        if (empties >= quorumSize(l.membership) && withData.length > 0) {
+            out.push(
+                `${empties} empty servers (data moved aside, not synced yet) are a majority of ${id}'s view and could elect the empty ${id} ` +
+                    `while ${withData.map((m) => m.id).join(", ")} hold the data: start the empty servers after the ones with the data have a leader, or fewer at once`,
+            );
+        }
+    }
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The simulation
+
+class Checker {
+    readonly out: SafetyViolation[] = [];
+    constructor(
+        readonly w: World,
+        readonly declared: Window[],
+        /** Servers whose data the plan moves aside somewhere. */
+        readonly emptied: Set<ServerId>,
+    ) {}
+
+    /** Checks the world at one moment; `windows` are the declared windows open during this event. */
+    check(step: number, moment: string, windows: Window[]): void {
+        const w = this.w;
+        const leaders = possibleLeaders(w);
+        const serve = serving(w, leaders);
+        const open = (kind: "no-quorum" | "split-brain", group?: string) =>
+            windows.find((x) => (x.kind ?? "no-quorum") === kind && (group === undefined || x.group === group));
+        for (const g of w.groups.values()) {
+            if (clientTargets(w, g).some((id) => serve.has(id))) continue;
+            const win = open("no-quorum", g.name);
+            if (win) {
+                record(win, step);
+                continue;
+            }
+            this.out.push({ step, moment, reason: `${g.name} clients (${formatConnect(g.connect)}) reach no server in a quorum: ${describeQuorums(w)}` });
+        }
+        const brains = splitBrains(w, this.emptied);
+        if (brains.length > 0) {
+            const win = open("split-brain");
+            if (win) record(win, step);
+            else for (const b of brains) this.out.push({ step, moment, reason: b.reason });
+        }
+        for (const reason of emptyLeaders(w, this.emptied)) this.out.push({ step, moment, reason });
+        // Servers that follow a leader with data hold the data from now on; leaders elected now may
+        // stay established until they stop.
+        for (const [id, l] of serve) {
+            const s = w.servers.get(id)!;
+            if (s.empty && !w.servers.get(l)!.empty) s.empty = false;
+        }
+        establish(w, leaders);
+    }
+}
+
+function record(win: Window, step: number): void {
+    win.steps ??= [];
+    if (!win.steps.includes(step)) win.steps.push(step);
 }
 
 function describeQuorums(w: World): string {
     const parts = [...w.servers.values()].map((s) => {
         if (!s.running) return `${s.id} stopped`;
         if (!functional(s)) return `${s.id} cannot bind its election port (virtual address without quorumListenOnAllIPs)`;
-        const q = quorumOf(w, s);
-        return `${s.id} sees ${q.size} of ${s.membership.members.length} voters`;
+        const sees = support(w, s, new Set(w.servers.keys()));
+        return `${s.id} sees ${sees} of ${s.membership.members.length} voters`;
     });
     return parts.join("; ");
 }
 
+/** A copy of the mutable parts of the world (servers, established leaders). */
+function snapshot(w: World): { servers: SimServer[]; established: [ServerId, ServerId[]][] } {
+    return { servers: [...w.servers.values()].map((x) => ({ ...x })), established: [...w.established].map(([k, v]) => [k, [...v]]) };
+}
+
+function restore(w: World, s: ReturnType<typeof snapshot>): void {
+    for (const x of s.servers) w.servers.set(x.id, x);
+    w.established = new Map(s.established.map(([k, v]) => [k, new Set(v)]));
+}
+
+/** A server stops: it leads and follows no one until it joins anew. */
+const stop = (w: World, id: ServerId) => {
+    w.servers.get(id)!.running = false;
+    w.established.delete(id);
+    for (const g of w.established.values()) g.delete(id);
+};
+
 /**
  * Simulates `plan` from the state `from` (what runs now); `to` gives the memberships restarts pick
  * up. Each event (the effect of a step, or of a group of steps that run together) is one numbered
- * step of the report.
+ * step of the report. The declared windows of the plan get the steps in which they were open.
  */
 export function simulate(from: DesiredState, to: DesiredState, plan: MigrationPlan): SafetyViolation[] {
     const w = worldOf(from);
-    const out: SafetyViolation[] = [];
+    const events = effectsOf(plan.steps);
+    const emptied = new Set(events.flatMap((e) => (e.kind === "restart" ? (e.wiped ?? []) : [])));
+    const c = new Checker(w, plan.windows, emptied);
     const target = new Map(to.servers.map((s) => [s.id, s]));
     const fqdn = new Map(to.kubernetes?.servers.map((s) => [s.id, s.serviceFqdn]) ?? []);
-    check(w, 0, "before the first step", [], out);
-    const events = effectsOf(plan.steps);
+    for (const win of plan.windows) delete win.steps;
+    c.check(0, "before the first step", []);
     events.forEach((s: Effect, i) => {
         const n = i + 1;
         switch (s.kind) {
             case "services-create":
                 w.services = true;
                 for (const [id, f] of fqdn) w.servers.get(id)!.serviceFqdn = f;
-                check(w, n, "Services created", [], out);
+                c.check(n, "Services created", []);
                 break;
             case "firewall-apply": {
                 // A split must not leave the migrating clients behind on the source: their writes
                 // after the firewall would never reach the target.
                 const g = w.groups.get("migrating");
                 if (g && formatConnect(g.connect) !== formatConnect(to.clients.next)) {
-                    out.push({
-                        step: n,
-                        moment: "before the firewall",
-                        reason: `split while the migrating clients still use ${formatConnect(g.connect)}: run the clients phase first`,
-                    });
+                    c.out.push({ step: n, moment: "before the firewall", reason: `split while the migrating clients still use ${formatConnect(g.connect)}: run the clients phase first` });
                 }
                 for (const f of to.firewall.filter((x) => s.ids.includes(x.id))) w.firewall.set(f.host, new Set(f.peers));
-                check(w, n, "firewall applied", s.windows, out);
+                c.check(n, "firewall applied", s.windows);
                 break;
             }
             case "restart": {
-                // Every server of the group goes down together, then comes up with its new config.
-                for (const id of s.group.ids) w.servers.get(id)!.running = false;
-                check(w, n, `${s.group.ids.join(" + ")} stopped`, s.windows, out);
-                for (const id of s.group.ids) {
-                    const t = target.get(id)!;
+                // The servers of a group restart in parallel, not at once: every mix of them still
+                // running the old config, stopped, and running the new one is a state that can
+                // occur (3^k of them), checked before the group's end state.
+                const ids = s.group.ids;
+                const label = ids.join(" + ");
+                const before = new Map(ids.map((id) => [id, { ...w.servers.get(id)! }]));
+                const apply = (id: ServerId, state: 0 | 1 | 2) => {
                     const sim = w.servers.get(id)!;
-                    sim.running = t.running;
-                    sim.membership = t.runningWith;
+                    if (state === 0) {
+                        Object.assign(sim, before.get(id)!);
+                        return;
+                    }
+                    stop(w, id);
+                    if (state === 2) {
+                        const t = target.get(id)!;
+                        sim.running = t.running;
+                        sim.membership = t.runningWith;
+                        sim.empty = s.wiped?.includes(id) ? true : before.get(id)!.empty;
+                    }
+                };
+                if (ids.length > 1 && ids.length <= 6) {
+                    const names = ["runs its old config", "stopped", "runs its new config"];
+                    const total = 3 ** ids.length;
+                    for (let code = 1; code < total - 1; code++) {
+                        const states = ids.map((_, i) => Math.floor(code / 3 ** i) % 3) as (0 | 1 | 2)[];
+                        if (states.every((x) => x === 0)) continue;
+                        const saved = snapshot(w);
+                        states.forEach((x, i) => apply(ids[i], x));
+                        c.check(n, ids.map((id, i) => `${id} ${names[states[i]]}`).join(", "), s.windows);
+                        restore(w, saved);
+                    }
                 }
-                check(w, n, `${s.group.ids.join(" + ")} ${s.group.ids.every((id) => target.get(id)!.running) ? "restarted" : "stopped for good"}`, s.windows, out);
+                for (const id of ids) apply(id, 1);
+                c.check(n, `${label} stopped`, s.windows);
+                for (const id of ids) apply(id, 2);
+                c.check(n, `${label} ${ids.every((id) => w.servers.get(id)!.running) ? "restarted" : "stopped for good"}`, s.windows);
                 break;
             }
             case "cutover": {
-                for (const id of s.ids) w.servers.get(id)!.running = false;
-                check(w, n, `host${s.ids.length > 1 ? "s" : ""} of ${s.ids.join(" + ")} stopped for the cutover`, [], out);
+                for (const id of s.ids) stop(w, id);
+                c.check(n, `host${s.ids.length > 1 ? "s" : ""} of ${s.ids.join(" + ")} stopped for the cutover`, []);
                 for (const id of s.ids) {
                     const sim = w.servers.get(id)!;
                     sim.location = "pod";
                     sim.running = true;
                     sim.membership = target.get(id)!.runningWith;
                     w.backendPod.add(id);
-                    check(w, n, `${id} runs in its pod`, [], out);
+                    c.check(n, `${id} runs in its pod`, []);
                 }
                 break;
             }
             case "firewall-remove":
                 for (const f of from.firewall.filter((x) => s.ids.includes(x.id))) w.firewall.delete(f.host);
-                check(w, n, "firewall removed", [], out);
+                c.check(n, "firewall removed", []);
                 break;
             case "clients-switch": {
                 const before = w.groups.get(s.group);
-                const leaders = possibleLeaders(w);
-                const serve = serving(w, leaders);
+                const serve = serving(w, possibleLeaders(w));
                 if (before) {
-                    const a = new Set(clientTargets(w, before).map((id) => serve.get(id)).filter((l) => l).map((l) => l!.id));
-                    const next = { name: s.group, connect: s.to };
-                    const b = new Set(clientTargets(w, next).map((id) => serve.get(id)).filter((l) => l).map((l) => l!.id));
+                    const a = new Set(clientTargets(w, before).map((id) => serve.get(id)).filter((l) => l !== undefined));
+                    const b = new Set(clientTargets(w, { name: s.group, connect: s.to }).map((id) => serve.get(id)).filter((l) => l !== undefined));
                     const shared = [...a].some((x) => b.has(x));
                     if (a.size > 0 && b.size > 0 && !shared) {
-                        out.push({
+                        c.out.push({
                             step: n,
                             moment: "clients switch",
                             reason: `${s.group} clients move between ensembles that no longer share a leader (${[...a].join(",")} -> ${[...b].join(",")}): writes made since they parted would be lost`,
@@ -314,7 +540,7 @@ export function simulate(from: DesiredState, to: DesiredState, plan: MigrationPl
                     }
                 }
                 w.groups.set(s.group, { name: s.group, connect: s.to });
-                check(w, n, `${s.group} clients switched`, [], out);
+                c.check(n, `${s.group} clients switched`, []);
                 break;
             }
             case "broker-restart": {
@@ -322,7 +548,7 @@ export function simulate(from: DesiredState, to: DesiredState, plan: MigrationPl
                 const g = { name: `Kafka broker ${s.broker}`, connect: s.connect };
                 const serve = serving(w, possibleLeaders(w));
                 if (!clientTargets(w, g).some((id) => serve.has(id))) {
-                    out.push({ step: n, moment: `broker ${s.broker} restarts`, reason: `Kafka broker ${s.broker} would restart onto ${formatConnect(s.connect)}, where no server is in a quorum: ${describeQuorums(w)}` });
+                    c.out.push({ step: n, moment: `broker ${s.broker} restarts`, reason: `Kafka broker ${s.broker} would restart onto ${formatConnect(s.connect)}, where no server is in a quorum: ${describeQuorums(w)}` });
                 }
                 break;
             }
@@ -338,10 +564,10 @@ export function simulate(from: DesiredState, to: DesiredState, plan: MigrationPl
     for (const t of to.servers) {
         const sim = w.servers.get(t.id)!;
         if (sim.running !== t.running || (t.running && !sameMembership(sim.membership, t.runningWith))) {
-            out.push({ step: events.length, moment: "end", reason: `server ${t.id} does not end in its requested state` });
+            c.out.push({ step: events.length, moment: "end", reason: `server ${t.id} does not end in its requested state` });
         }
     }
-    return out;
+    return c.out;
 }
 
 /** Throws UnsafePlanError when the plan is not quorum-safe. */

@@ -4,10 +4,22 @@
 import type { ConnectString } from "./format/connect-string";
 import type { BlockCopySpec, HostSettings, KafkaBroker, KafkaSettings, KubernetesServer, KubernetesState, Membership, RestartGroup, ServerId } from "./types";
 
-/** A known, declared stretch in which a client group may go without a quorum. */
+/**
+ * A known stretch of a plan that the procedure declares by name instead of avoiding it: a client
+ * group without a quorum (`no-quorum`, the default), or two disjoint groups of servers that could
+ * each elect a leader (`split-brain`: ZooKeeper's own rules allow it; it needs an election inside
+ * the window, e.g. a leader crash). The safety check refuses every such state that no declared
+ * window covers, and records the plan steps in which each window is open.
+ */
 export interface Window {
+    /** The client group that may go unserved, or the window's name (split-brain windows). */
     group: string;
     reason: string;
+    kind?: "no-quorum" | "split-brain";
+    /** What could go wrong inside the window, for the preview. */
+    risk?: string;
+    /** Filled by the safety check: the plan's event numbers in which the window was open. */
+    steps?: number[];
 }
 
 /** A client group that must keep being served, and where it connects. */
@@ -24,6 +36,11 @@ export interface LeaderInfo {
     known: boolean;
     /** Why the leader is unknown, for the warning. */
     detail?: string;
+    /**
+     * The release each server that answered `srvr` runs (`3.9.5`), by myid; a server missing here
+     * did not answer. Read for the version guard (src/version-guard.ts).
+     */
+    versions?: Record<ServerId, string>;
 }
 
 export const UNKNOWN_LEADER: LeaderInfo = { leaders: [], known: false, detail: "not probed" };
@@ -40,6 +57,16 @@ export interface KafkaControllerInfo {
 export interface HostTarget {
     host: string;
     sshHost?: string;
+    /**
+     * The host key the connection accepts (`<type> <base64>`, connection.hostKey); the config
+     * loader refuses a host without one unless `sshHostKeyCheck` is false.
+     */
+    hostKey?: string;
+}
+
+/** The target of a host as the config lists it (host, sshHost, hostKey). */
+export function hostTarget(s: { host: string; sshHost?: string; hostKey?: string }): HostTarget {
+    return { host: s.host, ...(s.sshHost ? { sshHost: s.sshHost } : {}), ...(s.hostKey ? { hostKey: s.hostKey } : {}) };
 }
 
 /** Read-only checks of one host before anything is written. */
@@ -54,6 +81,11 @@ export interface PreflightCheck {
     noLeftoverSplit?: boolean;
     /** The local server must be empty (at most maxZnodes znodes). */
     emptyTarget?: { maxZnodes: number };
+    /**
+     * The local server (when it answers `srvr`) must not run a release with a known bug that the
+     * procedure's rolling membership changes trigger (src/versions.ts: ZOOKEEPER-3829/3830).
+     */
+    versionGuard?: boolean;
 }
 
 /**
@@ -64,7 +96,8 @@ export interface PreflightCheck {
 export type Effect =
     | { kind: "services-create" }
     | { kind: "firewall-apply"; ids: ServerId[]; windows: Window[] }
-    | { kind: "restart"; group: RestartGroup; windows: Window[] }
+    /** `wiped`: the servers of the group whose data is moved aside before they start (they hold none then). */
+    | { kind: "restart"; group: RestartGroup; windows: Window[]; wiped?: ServerId[] }
     | { kind: "cutover"; ids: ServerId[] }
     | { kind: "firewall-remove"; ids: ServerId[] }
     | { kind: "clients-switch"; group: string; to: ConnectString }
@@ -81,7 +114,11 @@ interface StepBase {
     after: string[];
     /** What it changes in this update (absent: nothing). */
     effect?: Effect;
-    /** Once past its own phase the step ignores changes of its command: a re-run would be harmful. */
+    /**
+     * The step's command must not run in this update: it ignores changes of its command (a change
+     * would re-run it). Every command step without an effect is frozen: nothing reaches a host
+     * except a planned step.
+     */
     frozen?: boolean;
 }
 
@@ -93,16 +130,17 @@ interface StepBase {
 export type Step = StepBase &
     (
         | { kind: "preflight"; target: HostTarget; server: ServerId; settings: HostSettings; ensemble: string; check: PreflightCheck }
-        | { kind: "config-write"; target: HostTarget; server: ServerId; settings: HostSettings; membership: Membership }
         | { kind: "firewall"; target: HostTarget; server: ServerId; ensemble: string; peers: string[] }
         | {
               kind: "restart";
               target: HostTarget;
               server: ServerId;
               settings: HostSettings;
-              /** The state the server runs in after the step: stopped, or running with `membership`. */
+              /** The state the server runs in after the step: stopped, or running with `membership` (written by this step). */
               running: boolean;
               membership: Membership;
+              /** What it runs before the step (the applied record): its config must hold this or `membership`. */
+              before?: Membership;
               wipeData: boolean;
               spacingSeconds: number;
               /** The restart group (0-based) in this update's order, when the server restarts now. */
@@ -137,7 +175,7 @@ export interface MigrationPlan {
     restartOrder: RestartGroup[];
     /** The Kafka brokers in restart order (controller last) and why, when the ensemble has brokers. */
     brokerOrder?: { ids: number[]; reason: string; warning?: string };
-    /** Servers whose written config changes in this step. */
+    /** Servers whose config (and with it what they run) changes in this step. */
     configChanges: ServerId[];
     windows: Window[];
     warnings: string[];

@@ -71,6 +71,8 @@ export interface ServerState {
     host: string;
     /** Address pulumi uses to SSH to the host, when it differs from `host`. */
     sshHost?: string;
+    /** The host's pinned SSH host key (`<type> <base64>`), from the config. */
+    hostKey?: string;
     /** Where the server runs in this phase. */
     location: Location;
     /** Whether ZooKeeper runs (on the host, or in the pod when location is pod). */
@@ -126,6 +128,8 @@ export interface KafkaBroker {
     host: string;
     /** Where pulumi reaches the host over SSH, when that differs from `host`. */
     sshHost?: string;
+    /** The host's pinned SSH host key, from the config. */
+    hostKey?: string;
 }
 
 /** How zkmigrate handles the brokers' install (the same on every broker host). */
@@ -258,7 +262,7 @@ export interface BlockCopySpec {
     target: string;
     copy: {
         /** Where the copy runs: undefined = locally, where `pulumi up` runs. */
-        host?: { host: string; sshHost?: string };
+        host?: { host: string; sshHost?: string; hostKey?: string };
         command: string;
         stateFile: string;
         sourceAuthEnv?: string;
@@ -268,7 +272,7 @@ export interface BlockCopySpec {
         journal: boolean;
         extraArgs: string[];
     };
-    clients: { hosts: { host: string; sshHost?: string }[]; block: string; switch: string; unblock?: string };
+    clients: { hosts: { host: string; sshHost?: string; hostKey?: string }[]; block: string; switch: string; unblock?: string };
 }
 
 /** What the last successful update applied to one ensemble (the stack output `applied`). */
@@ -283,6 +287,20 @@ export interface AppliedEnsemble {
      * a change would replace the StatefulSet, every pod at once.
      */
     statefulSet?: string;
+    /**
+     * What each server runs after the update, by myid: the planner diffs the desired state against
+     * this, so that any change of what a server runs (whatever caused it: a phase, a port, a host's
+     * spelling) is a planned restart, and nothing else is. Absent in records of older versions
+     * (then the applied phase's desired state stands in).
+     */
+    running?: Record<string, ServerFingerprint>;
+}
+
+/** What one server runs: whether, where, and with which membership (its zoo.cfg's server lines). */
+export interface ServerFingerprint {
+    running: boolean;
+    location: Location;
+    membership: Membership;
 }
 
 export type AppliedState = Record<string, AppliedEnsemble>;

@@ -9,6 +9,16 @@ export const ROOT = join(__dirname, "..");
 /** A throwaway key: only its presence and secrecy are checked before SSH. */
 export const TEST_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\ntest-only\n-----END OPENSSH PRIVATE KEY-----\n";
 
+/**
+ * One throwaway ed25519 public key for every host (a `*` known_hosts line), for configs built in
+ * tests: what the provider would pin; nothing dials these hosts.
+ */
+export const TEST_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOHy2nwLKKsvoLXAX2HkyOK/qm9VfZaDevXgkqKvx+ws";
+export const TEST_KNOWN_HOSTS = `* ${TEST_HOST_KEY}\n`;
+
+/** The SSH settings of a config built in a test: the test key, and a host key for every host. */
+export const TEST_SSH = { sshPrivateKey: TEST_PRIVATE_KEY, sshKnownHosts: TEST_KNOWN_HOSTS };
+
 /** The raw config of Pulumi.dev.yaml by key (without the namespace), plus a test SSH key. */
 export function devRawConfig(): RawConfig {
     const doc = parse(readFileSync(join(ROOT, "Pulumi.dev.yaml"), "utf8")) as { config: Record<string, unknown> };
@@ -44,7 +54,7 @@ export function edited(raw: RawConfig, edit: (r: any) => void): RawConfig {
 /** A block-copy ensemble (alone in its fleet) on documentation addresses, in `phase`, with `extra` keys merged. */
 export function blockCopyRaw(phase = "precopy", extra: Record<string, unknown> = {}): RawConfig {
     return {
-        sshPrivateKey: TEST_PRIVATE_KEY,
+        ...TEST_SSH,
         ensembles: [
             {
                 name: "kafka-bc",

@@ -34,6 +34,7 @@ export {
     loadFleet,
     runRoot,
     stackHostConfig,
+    stackSshConfig,
     type LocalFleet,
     type FleetEnsembleSpec,
     type FleetHost,

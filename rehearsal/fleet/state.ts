@@ -175,6 +175,14 @@ export function stackHostConfig(f: LocalFleet): Record<string, unknown> {
     };
 }
 
+/**
+ * The fleet's SSH part of a stack config: the login user and every host's pinned host key (the
+ * fleet's known_hosts, as text), so that every remote command verifies the host it reaches.
+ */
+export function stackSshConfig(f: LocalFleet): { sshUser: string; sshKnownHosts: string } {
+    return { sshUser: f.sshUser, sshKnownHosts: readFileSync(f.knownHosts, "utf8") };
+}
+
 /** `host:port,...[/chroot]` the brokers start with (their ensemble's servers and the chroot). */
 export function kafkaConnect(f: LocalFleet): string {
     const k = f.spec.kafka;

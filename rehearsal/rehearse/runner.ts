@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automation";
 import { REPO, copyProject, engineEnv, findEngine } from "../engine";
-import { createFleet, destroyFleet, hostsOf, stackHostConfig, type LocalFleet } from "../fleet";
+import { createFleet, destroyFleet, hostsOf, stackHostConfig, stackSshConfig, type LocalFleet } from "../fleet";
 import { destroyCluster, startCluster, type Cluster } from "../kubernetes/cluster";
 import type { Window } from "../gaps";
 import { StressGroup } from "../stress";
@@ -135,6 +135,8 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
         const stackConfig = {
             config: {
                 "zkmigrate:sshUser": "root",
+                // The hosts' pinned host keys: every remote command verifies the sshd it reaches.
+                "zkmigrate:sshKnownHosts": stackSshConfig(f).sshKnownHosts,
                 "zkmigrate:defaults": { ...stackHostConfig(f), spacingSeconds: o.spacingSeconds },
                 "zkmigrate:ensembles": [ensemble],
                 ...(cluster ? { "zkmigrate:kubeconfig": cluster.kubeconfig } : {}),

@@ -4,6 +4,8 @@
 import { z } from "zod";
 import { PROCEDURE_NAMES, PROCEDURES, procedureOf, type EnsembleConfig } from "../procedures/registry";
 import { ConfigError, ensembleLabel, ensemblePath, groupIssues, NAMESPACE, type ConfigIssue } from "./errors";
+import { pinHostKeys, readKnownHosts } from "./host-keys";
+import { hostRules } from "./rules";
 import { CONFIG_KEYS, hostDefaultsSchema, settingsSchema, type Settings } from "./schema";
 
 export interface FleetConfig {
@@ -15,7 +17,7 @@ export interface FleetConfig {
 export type RawConfig = Record<string, unknown>;
 
 /** Settings that arrive as strings from the config but are numbers, booleans or objects. */
-export const JSON_KEYS = new Set(["sshPort", "leaderProbe", "leaderProbeTimeoutMs", "defaults", "ensembles"]);
+export const JSON_KEYS = new Set(["sshPort", "sshHostKeyCheck", "leaderProbe", "leaderProbeTimeoutMs", "defaults", "ensembles", "adopted"]);
 
 /** The raw config from Pulumi's `allConfig()` (`zkmigrate:<key>` -> string), JSON keys parsed. */
 export function rawConfigOf(all: Record<string, string>): RawConfig {
@@ -62,6 +64,13 @@ export interface ConfigCheck {
     /** The ensembles whose schema passed (also when others failed), resolved. */
     ensembles: EnsembleConfig[];
     issues: ConfigIssue[];
+    /** What the preview must show although nothing is refused (hosts reached without a verified key). */
+    warnings: string[];
+}
+
+export interface CheckOptions {
+    /** Where a relative zkmigrate:sshKnownHosts path starts: the project directory (default: the working directory). */
+    baseDir?: string;
 }
 
 /**
@@ -69,9 +78,10 @@ export interface ConfigCheck {
  * own (one that fails the schema does not hide the others), then the semantic checks of every
  * ensemble that parsed and the checks across them. `config` is set only when nothing is wrong.
  */
-export function checkConfig(raw: RawConfig, isSecret: (key: string) => boolean = () => true): ConfigCheck {
+export function checkConfig(raw: RawConfig, isSecret: (key: string) => boolean = () => true, opts: CheckOptions = {}): ConfigCheck {
     const issues: ConfigIssue[] = [];
-    const { defaults: rawDefaults, ensembles: rawEnsembles, ...scalars } = raw;
+    // `adopted` is checked against the stack's own records (mergeAdopted, src/config/adopted.ts).
+    const { defaults: rawDefaults, ensembles: rawEnsembles, adopted: _adopted, ...scalars } = raw;
     const settings = parseSettings(scalars, issues);
     const defaults = parseKey("defaults", hostDefaultsSchema, rawDefaults ?? {}, issues);
     const parsed: { item: unknown; index: number }[] = [];
@@ -100,6 +110,7 @@ export function checkConfig(raw: RawConfig, isSecret: (key: string) => boolean =
     // The ensembles need the defaults to resolve; with broken defaults only those are reported.
     const ensembles = defaults ? parsed.map(({ item, index }) => procedureOf(item as { procedure: EnsembleConfig["procedure"] }).resolve(item as never, index, defaults)) : [];
     issues.push(...validateFleet(ensembles));
+    const warnings = settings ? checkHostKeys(settings, ensembles, opts.baseDir ?? process.cwd(), issues) : [];
     if (settings && settings.sshPrivateKey === undefined) {
         issues.push({
             path: `${NAMESPACE}:sshPrivateKey`,
@@ -108,12 +119,31 @@ export function checkConfig(raw: RawConfig, isSecret: (key: string) => boolean =
     }
     const complete = settings && defaults && Array.isArray(rawEnsembles) && parsed.length === rawEnsembles.length;
     const labels = Array.isArray(rawEnsembles) ? rawEnsembles.map((item, i) => ensembleLabel(i, (item as { name?: unknown } | null)?.name)) : [];
-    return { ...(issues.length === 0 && complete ? { config: { settings, ensembles } } : {}), ensembles, issues: groupIssues(issues, labels) };
+    return { ...(issues.length === 0 && complete ? { config: { settings, ensembles } } : {}), ensembles, issues: groupIssues(issues, labels), warnings };
+}
+
+/**
+ * Pins the SSH host key of every host a remote command reaches (its `hostKey`, else from
+ * zkmigrate:sshKnownHosts); a host without one is an issue at its config path. Returns the
+ * warning that lists the hosts reached unverified when sshHostKeyCheck is false.
+ */
+function checkHostKeys(settings: Settings, ensembles: EnsembleConfig[], baseDir: string, issues: ConfigIssue[]): string[] {
+    // "" is the default Pulumi.yaml declares: no known_hosts.
+    const knownHosts = settings.sshKnownHosts ? readKnownHosts(settings.sshKnownHosts, baseDir, issues) : undefined;
+    // An unreadable known_hosts is reported once, not once per host that it would have named.
+    if (settings.sshKnownHosts && !knownHosts) return [];
+    const hosts = ensembles.flatMap((e) => procedureOf(e).sshHosts(e).map(({ path, spec }) => ({ path: ensemblePath(e, path), spec })));
+    const r = pinHostKeys(hosts, settings.sshPort, knownHosts, settings.sshHostKeyCheck);
+    issues.push(...r.issues);
+    if (r.unverified.length === 0) return [];
+    return [
+        `zkmigrate:sshHostKeyCheck is false: SSH to ${r.unverified.join(", ")} accepts ANY host key (no key configured), so a host impersonating them would receive the commands and the SSH session; pin their keys (README, SSH host keys) and remove sshHostKeyCheck`,
+    ];
 }
 
 /** Parses and checks the whole stack config. Throws a ConfigError listing every problem. */
-export function loadConfig(raw: RawConfig, isSecret: (key: string) => boolean = () => true): FleetConfig {
-    const r = checkConfig(raw, isSecret);
+export function loadConfig(raw: RawConfig, isSecret: (key: string) => boolean = () => true, opts: CheckOptions = {}): FleetConfig {
+    const r = checkConfig(raw, isSecret, opts);
     if (!r.config) throw new ConfigError(r.issues);
     return r.config;
 }
@@ -140,7 +170,6 @@ function parseSettings(scalars: Record<string, unknown>, issues: ConfigIssue[]):
 export function validateFleet(ensembles: EnsembleConfig[]): ConfigIssue[] {
     const issues: ConfigIssue[] = [];
     const names = new Map<string, number>();
-    const endpoints = new Map<string, string>();
     for (const e of ensembles) {
         if (!/^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(e.name) || e.name.length > 40) {
             issues.push({ path: ensemblePath(e, ".name"), reason: `"${e.name}" is not a DNS label of at most 40 characters (a-z, 0-9, -)` });
@@ -152,21 +181,8 @@ export function validateFleet(ensembles: EnsembleConfig[]): ConfigIssue[] {
         names.set(e.name, e.index);
         const p = procedureOf(e);
         issues.push(...p.validate(e));
-        // A host:port is one ZooKeeper server; two ensembles cannot both manage it. Procedures that
-        // manage no server (block & copy only reads and writes znodes) may share them.
-        if (!p.managesServers) continue;
-        for (const [group, list] of p.groups(e)) {
-            list.forEach((s, i) => {
-                const key = `${s.host}:${e.ports.client}`;
-                const where = ensemblePath(e, `.${group}[${i}].host`);
-                const seen = endpoints.get(key);
-                if (seen !== undefined) {
-                    issues.push({ path: where, reason: `host ${s.host} is listed twice (also ${seen})` });
-                } else {
-                    endpoints.set(key, where);
-                }
-            });
-        }
     }
+    // The rules about hosts, ports and what two ensembles on one host share (src/config/rules.ts).
+    issues.push(...hostRules(ensembles));
     return issues;
 }

@@ -1,18 +1,31 @@
 // The schema leaf: the zod pieces every procedure's config part is built from, the fleet-wide
 // settings, the host defaults, and the resolved base every ensemble shares. Types come from
 // `z.output` of these schemas; the procedures' rooms (src/procedures/) add their own parts.
-import { isIP } from "node:net";
 import { z } from "zod";
 import type { HostSettings, ServerId } from "../types";
+import { parseHostKey } from "./host-keys";
+import { hostSyntaxIssue } from "./hosts";
 
 export const port = z.int().min(1).max(65535);
 export const myid = z.int().min(1, "a myid is 1..255").max(255, "a myid is 1..255");
+/** A host name or IP address, in a spelling every program reads alike (src/config/hosts.ts). */
 export const hostName = z
     .string()
     .min(1)
-    .refine((h) => isIP(h) !== 0 || /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(h), {
-        message: "not an IP address or host name",
+    .superRefine((h, ctx) => {
+        const reason = hostSyntaxIssue(h);
+        if (reason) ctx.addIssue({ code: "custom", message: reason });
     });
+/**
+ * A host's SSH public host key as `ssh-keyscan` prints it without the host name
+ * (`ssh-ed25519 AAAA...`), normalised to `<type> <base64>`: what @pulumi/command pins.
+ */
+export const hostKey = z.string().transform((line, ctx) => {
+    const r = parseHostKey(line);
+    if ("key" in r) return r.key;
+    ctx.issues.push({ code: "custom", input: line, message: r.reason });
+    return z.NEVER;
+});
 export const absPath = z.string().regex(/^\/[^\0\n]*$/, "an absolute path");
 export const chroot = z.string().regex(/^\/[^\0\n]*[^/]$/, 'a chroot is an absolute znode path without a trailing "/", e.g. /kafka');
 
@@ -23,6 +36,8 @@ export const serverSchema = z.strictObject({
     host: hostName,
     /** Where pulumi reaches the host over SSH, when that differs from `host`. */
     sshHost: hostName.optional(),
+    /** The host's SSH host key (`ssh-ed25519 AAAA...`); default: from zkmigrate:sshKnownHosts. */
+    hostKey: hostKey.optional(),
 });
 export type ServerSpec = z.output<typeof serverSchema>;
 
@@ -31,6 +46,8 @@ export const sshTarget = z.strictObject({
     /** The host's address (also the SSH host unless sshHost). */
     host: hostName,
     sshHost: hostName.optional(),
+    /** The host's SSH host key; default: from zkmigrate:sshKnownHosts. */
+    hostKey: hostKey.optional(),
 });
 export type SshTarget = z.output<typeof sshTarget>;
 
@@ -83,6 +100,10 @@ export const settingsSchema = z.strictObject({
     sshPort: port.default(22),
     /** The private key (PEM/OpenSSH); must be a secret config value. */
     sshPrivateKey: z.string().min(1).optional(),
+    /** A known_hosts file (a path, or its text): the host keys of hosts without `hostKey`. */
+    sshKnownHosts: z.string().optional(),
+    /** false: hosts without a key are reached WITHOUT verifying them (a warning in every preview). */
+    sshHostKeyCheck: z.boolean().default(true),
     /** Read each ensemble's leader with `srvr` from where pulumi runs, to restart it last. */
     leaderProbe: z.boolean().default(true),
     leaderProbeTimeoutMs: z.int().min(100).max(30000).default(1500),
@@ -93,8 +114,8 @@ export const settingsSchema = z.strictObject({
 });
 export type Settings = z.output<typeof settingsSchema>;
 
-/** Every scalar key the program reads, without the namespace (plus `defaults` and `ensembles`). */
-export const CONFIG_KEYS = [...Object.keys(settingsSchema.shape), "defaults", "ensembles"] as const;
+/** Every scalar key the program reads, without the namespace (plus `defaults`, `ensembles` and `adopted`). */
+export const CONFIG_KEYS = [...Object.keys(settingsSchema.shape), "defaults", "ensembles", "adopted"] as const;
 
 /** What every resolved ensemble carries, whatever its procedure. */
 export interface EnsembleBase {

@@ -13,9 +13,10 @@
 // No ZooKeeper server changes in any phase: no restart, no membership line, no firewall.
 import { z } from "zod";
 import { ensemblePath, type ConfigIssue } from "../config/errors";
+import { canonicalHost } from "../config/hosts";
 import { phaseOf, resolveBase, sourceAndTarget, sshTarget, zookeeperSchema, type EnsembleBase, type HostDefaults, type ServerSpec } from "../config/schema";
 import { formatConnectString } from "../format/connect-string";
-import type { Effect, Step } from "../steps";
+import { hostTarget, type Effect, type Step } from "../steps";
 import type { AppliedEnsemble, BlockCopySpec, BlockCopyState, DesiredState } from "../types";
 import { ensembleSizeIssue, serversConnect } from "./common";
 import { phaseIndexIn, type BackStep, type PlanContext, type Procedure, type RoomPlan } from "./procedure";
@@ -130,9 +131,9 @@ export function validateBlockCopy(e: BlockCopyConfig): ConfigIssue[] {
             const prev = seen.get(s.id);
             if (prev !== undefined) issues.push({ path: ensemblePath(e, `.${group}[${i}].id`), reason: `myid ${s.id} is used twice (also ${group}[${prev}])` });
             else seen.set(s.id, i);
-            const prevHost = hosts.get(s.host);
+            const prevHost = hosts.get(canonicalHost(s.host));
             if (prevHost !== undefined) issues.push({ path: ensemblePath(e, `.${group}[${i}].host`), reason: `host ${s.host} is listed twice (also ${group}[${prevHost}])` });
-            else hosts.set(s.host, i);
+            else hosts.set(canonicalHost(s.host), i);
         });
         const size = ensembleSizeIssue(e, group, e[group].length);
         if (size) issues.push(size);
@@ -149,8 +150,8 @@ export function validateBlockCopy(e: BlockCopyConfig): ConfigIssue[] {
         }
     }
     // Source and target are two ensembles, or the same one: a server shared by only some is a mistake.
-    const src = new Set(e.source.map((s) => s.host));
-    const dst = new Set(e.target.map((s) => s.host));
+    const src = new Set(e.source.map((s) => canonicalHost(s.host)));
+    const dst = new Set(e.target.map((s) => canonicalHost(s.host)));
     const same = src.size === dst.size && [...src].every((h) => dst.has(h));
     if (same) {
         const a = e.path;
@@ -163,7 +164,7 @@ export function validateBlockCopy(e: BlockCopyConfig): ConfigIssue[] {
         }
     } else {
         e.target.forEach((t, i) => {
-            if (src.has(t.host)) {
+            if (src.has(canonicalHost(t.host))) {
                 issues.push({
                     path: ensemblePath(e, `.target[${i}].host`),
                     reason: `host ${t.host} is in both the source and the target: they are two ensembles (list the same servers in both only to copy within one ensemble)`,
@@ -184,9 +185,9 @@ export function validateBlockCopy(e: BlockCopyConfig): ConfigIssue[] {
     });
     const clientHosts = new Map<string, number>();
     e.clients.hosts.forEach((h, i) => {
-        const prev = clientHosts.get(h.host);
+        const prev = clientHosts.get(canonicalHost(h.host));
         if (prev !== undefined) issues.push({ path: ensemblePath(e, `.clients.hosts[${i}].host`), reason: `host ${h.host} is listed twice (also clients.hosts[${prev}])` });
-        else clientHosts.set(h.host, i);
+        else clientHosts.set(canonicalHost(h.host), i);
     });
     return issues;
 }
@@ -282,7 +283,7 @@ function plan(ctx: PlanContext<BlockCopyConfig>): RoomPlan {
     const fresh = from.phase === to.phase && to.phase === "precopy";
     const forward = idx(to.phase) > idx(from.phase);
     const copyNow = fresh || (forward && b.copy !== a.copy && b.copy !== "none");
-    const where = e.copy.host ? { target: { host: e.copy.host.host, ...(e.copy.host.sshHost ? { sshHost: e.copy.host.sshHost } : {}) } } : {};
+    const where = e.copy.host ? { target: hostTarget(e.copy.host) } : {};
     const frozen = (p: BlockCopyPhase) => (past(p) ? { frozen: true as const } : {});
 
     const steps: Step[] = [];
@@ -292,7 +293,7 @@ function plan(ctx: PlanContext<BlockCopyConfig>): RoomPlan {
         const block: Effect | undefined = b.clientsBlocked && !a.clientsBlocked ? { kind: "clients-block", hosts } : undefined;
         for (const h of e.clients.hosts) {
             const id = `block-${h.host}`;
-            steps.push({ id, kind: "clients-block", after: [prev], target: h, spec, ...frozen("blocked"), ...(block ? { effect: block } : {}) });
+            steps.push({ id, kind: "clients-block", after: [prev], target: hostTarget(h), spec, ...frozen("blocked"), ...(block ? { effect: block } : {}) });
             prev = id;
         }
     }
@@ -305,7 +306,7 @@ function plan(ctx: PlanContext<BlockCopyConfig>): RoomPlan {
         const repoint: Effect | undefined = b.clientsOn !== a.clientsOn ? { kind: "clients-repoint", to: to.clients.current } : undefined;
         for (const h of e.clients.hosts) {
             const id = `switch-${h.host}`;
-            steps.push({ id, kind: "clients-switch-host", after: [prev], target: h, spec, ...frozen("switched"), ...(repoint ? { effect: repoint } : {}) });
+            steps.push({ id, kind: "clients-switch-host", after: [prev], target: hostTarget(h), spec, ...frozen("switched"), ...(repoint ? { effect: repoint } : {}) });
             prev = id;
         }
     }
@@ -327,6 +328,8 @@ export const blockCopy: Procedure<BlockCopyConfig> = {
     resolve: resolve as Procedure<BlockCopyConfig>["resolve"],
     validate: validateBlockCopy,
     groups,
+    // Not its servers: the copy reaches them on their client port. Where the copy runs, and the clients.
+    sshHosts: (e) => [...(e.copy.host ? [{ path: ".copy.runOn", spec: e.copy.host }] : []), ...e.clients.hosts.map((spec, i) => ({ path: `.clients.hosts[${i}]`, spec }))],
     desired: (e, at) => blockCopyDesired(e, at.phase),
     // The clients are stopped on purpose while blocked, and move between two ensembles that never
     // shared a leader: what keeps their writes is the verified final copy taken while they were

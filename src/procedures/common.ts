@@ -70,3 +70,8 @@ export function unknownLeaderWarning(e: { name: string }, leader: { detail?: str
         "or set the ensemble's `leader` in the config"
     );
 }
+
+/** The servers of `groups` as SSH hosts, each with its config path (`.source[0]`). */
+export function groupHosts(groups: [string, ServerSpec[]][]): { path: string; spec: ServerSpec }[] {
+    return groups.flatMap(([group, list]) => list.map((spec, i) => ({ path: `.${group}[${i}]`, spec })));
+}

@@ -1,9 +1,17 @@
 // The host side of a plan, shared by the procedures whose servers run on hosts: per server a
-// preflight (in the phases that have one), a config write, a firewall split where the phase has
-// one, and a restart step whose effect is a restart exactly when what the server runs changes.
+// preflight (in the phases that have one), a firewall split where the phase has one, and a restart
+// step whose effect is a restart exactly when what the server runs changes. The restart step
+// writes the server's config right before it restarts it: a config is never written ahead of its
+// restart, so a server that crashes and restarts on its own comes back on what it ran.
+//
+// What a server runs now comes from the applied record (src/config/applied.ts runningState), so a
+// change from any cause (a phase, a port, a host's spelling) is a restart in the planned order.
+// Steps without an effect are frozen: an edit of a setting that needs no restart (spacing, timeouts,
+// service commands) changes their text, and must not make Pulumi run them.
 import { formatConnectString } from "../format/connect-string";
 import { sameMembership } from "../format/zoo-cfg";
-import type { ClientGroup, Effect, PreflightCheck, Step, Window } from "../steps";
+import type { Membership } from "../types";
+import { hostTarget, type ClientGroup, type Effect, type PreflightCheck, type Step, type Window } from "../steps";
 import type { DesiredState, HostSettings, RestartGroup, ServerState } from "../types";
 
 /** Whether a server's running state changes between two desired states (a host restart or stop). */
@@ -15,6 +23,21 @@ export function needsRestart(a: ServerState, b: ServerState): boolean {
         return true;
     }
     return b.running && !sameMembership(a.runningWith, b.runningWith);
+}
+
+/** Whether two memberships list the same server ids (whatever their addresses, ports or spelling). */
+export function sameMemberIds(a: Membership, b: Membership): boolean {
+    const ids = (m: Membership) => m.members.map((x) => x.id).sort((x, y) => x - y).join(",");
+    return ids(a) === ids(b);
+}
+
+/**
+ * Whether a restart of `s` (from `before`) wipes its data: only when the phase says so AND the
+ * server joins another ensemble than the one it ran in (it was stopped, or its membership lists
+ * other servers). A restart for an edited port or spelling never wipes: the data is the ensemble's.
+ */
+export function wipesOnRestart(before: ServerState, s: ServerState): boolean {
+    return s.wipeDataOnStart && s.running && (!before.running || !sameMemberIds(before.runningWith, s.runningWith));
 }
 
 /** The servers whose running state changes, in `to`'s order. */
@@ -40,7 +63,7 @@ export interface HostStepsArgs {
     after?: string[];
 }
 
-const target = (s: ServerState) => ({ host: s.host, ...(s.sshHost ? { sshHost: s.sshHost } : {}) });
+const target = (s: ServerState) => hostTarget(s);
 
 export function hostSteps(a: HostStepsArgs): Step[] {
     const { from, to } = a;
@@ -58,11 +81,6 @@ export function hostSteps(a: HostStepsArgs): Step[] {
         }
     }
 
-    // The config writes keep every other setting and back the file up.
-    for (const s of onHosts) {
-        steps.push({ id: `config-${s.id}`, kind: "config-write", after: preflight, target: target(s), server: s.id, settings: a.settings, membership: s.written });
-    }
-    const configs = onHosts.map((s) => `config-${s.id}`);
 
     // The firewall split goes up before the targets restart at the split, and comes down (the
     // engine deletes the resource) only when the phase no longer has it.
@@ -73,31 +91,38 @@ export function hostSteps(a: HostStepsArgs): Step[] {
     for (const f of to.firewall) {
         const s = to.servers.find((x) => x.id === f.id)!;
         const id = `firewall-${f.id}`;
-        steps.push({ id, kind: "firewall", after: configs, target: target(s), server: f.id, ensemble: a.ensemble, peers: f.peers, ...(applied.includes(f.id) ? { effect: apply } : {}) });
+        steps.push({ id, kind: "firewall", after: preflight, target: target(s), server: f.id, ensemble: a.ensemble, peers: f.peers, ...(applied.includes(f.id) ? { effect: apply } : { frozen: true }) });
         firewalls.push(id);
     }
 
     // Restarts, chained in the planned order: each group waits for the previous group.
     const position = new Map<number, number>();
     a.groups.forEach((g, i) => g.ids.forEach((id) => position.set(id, i)));
-    const effects = a.groups.map((g): Effect => ({ kind: "restart", group: g, windows: a.groupWindows(g) }));
+    const fromById = new Map(from.servers.map((s) => [s.id, s]));
+    const wiped = (ids: number[]) => ids.filter((id) => {
+        const s = to.servers.find((x) => x.id === id)!;
+        return wipesOnRestart(fromById.get(id)!, s);
+    });
+    const effects = a.groups.map((g): Effect => ({ kind: "restart", group: g, windows: a.groupWindows(g), wiped: wiped(g.ids) }));
     const members: string[][] = a.groups.map(() => []);
     const ordered = [...onHosts].sort((x, y) => (position.get(x.id) ?? -1) - (position.get(y.id) ?? -1));
     for (const s of ordered) {
         const pos = position.get(s.id);
         const id = `restart-${s.id}`;
+        const before = fromById.get(s.id)!;
         steps.push({
             id,
             kind: "restart",
-            after: [`config-${s.id}`, ...(pos !== undefined && pos > 0 ? members[pos - 1] : []), ...firewalls, ...after],
+            after: [...preflight, ...(pos !== undefined && pos > 0 ? members[pos - 1] : []), ...firewalls, ...after],
             target: target(s),
             server: s.id,
             settings: a.settings,
             running: s.running && !s.decommissioned,
             membership: s.runningWith,
-            wipeData: s.wipeDataOnStart,
+            ...(before.location === "host" && before.running ? { before: before.runningWith } : {}),
+            wipeData: wipesOnRestart(before, s),
             spacingSeconds: a.spacingSeconds,
-            ...(pos !== undefined ? { group: pos, effect: effects[pos] } : {}),
+            ...(pos !== undefined ? { group: pos, effect: effects[pos] } : { frozen: true }),
         });
         if (pos !== undefined) members[pos].push(id);
     }

@@ -5,7 +5,7 @@
 // /controller) and, if it came earlier, every later restart would run against a controller that
 // had just taken over. Last, there is one controller failover per rolling restart, not two.
 import { formatConnectString } from "../format/connect-string";
-import type { KafkaControllerInfo, Step } from "../steps";
+import { hostTarget, type KafkaControllerInfo, type Step } from "../steps";
 import type { DesiredState, KafkaBroker } from "../types";
 
 export type { KafkaControllerInfo } from "../steps";
@@ -53,12 +53,13 @@ export function brokerSteps(from: DesiredState, to: DesiredState, info: KafkaCon
             id,
             kind: "broker",
             after: [...after, ...(previous ? [previous] : [])],
-            target: { host: b.host, ...(b.sshHost ? { sshHost: b.sshHost } : {}) },
+            target: hostTarget(b),
             broker: b,
             settings: kafka.settings,
             connect: kafka.connect,
             position,
-            ...(moves ? { effect: { kind: "broker-restart" as const, broker: b.id, connect: kafka.connect, reason: position === order.brokers.length - 1 ? order.reason : "broker" } } : {}),
+            // Without a move the step only adopts the broker: an edited setting must not restart it.
+            ...(moves ? { effect: { kind: "broker-restart" as const, broker: b.id, connect: kafka.connect, reason: position === order.brokers.length - 1 ? order.reason : "broker" } } : { frozen: true }),
         });
         previous = id;
     });

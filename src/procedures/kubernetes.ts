@@ -15,9 +15,9 @@ import { z } from "zod";
 import { ensemblePath, type ConfigIssue } from "../config/errors";
 import { absPath, chroot, hostOverrides, myid, phaseOf, resolveBase, serverSchema, type EnsembleBase, type HostDefaults, type ServerSpec } from "../config/schema";
 import { endpointsKindFor, makeZooCfg } from "../kubernetes";
-import type { ClientGroup, Step } from "../steps";
+import { hostTarget, type ClientGroup, type Step } from "../steps";
 import type { AppliedEnsemble, DesiredState, KubernetesServer, KubernetesState, Membership, ServerId, ServerState } from "../types";
-import { duplicateIds, ensembleSizeIssue, hostMembership, leaderIssue, memberLines, serversConnect, unknownLeaderWarning } from "./common";
+import { duplicateIds, ensembleSizeIssue, groupHosts, hostMembership, leaderIssue, memberLines, serversConnect, unknownLeaderWarning } from "./common";
 import { changedServers, closingSteps, hostSteps } from "./host-steps";
 import { phaseIndexIn, type BackStep, type PlanContext, type Procedure, type RoomPlan } from "./procedure";
 
@@ -241,6 +241,7 @@ export function kubernetesDesired(e: KubernetesConfig, phase: string = e.phase, 
             role: "server",
             host: s.host,
             sshHost: s.sshHost,
+            hostKey: s.hostKey,
             location: inPod ? "pod" : "host",
             running: true,
             written: membership,
@@ -340,7 +341,7 @@ function plan(ctx: PlanContext<KubernetesConfig>): RoomPlan {
             id: `decommission-${s.id}`,
             kind: "decommission",
             after: [],
-            target: { host: s.host, ...(s.sshHost ? { sshHost: s.sshHost } : {}) },
+            target: hostTarget(s),
             server: s.id,
             settings: e.host,
             ...(newPods.includes(s.id) ? { effect: cutover } : {}),
@@ -381,6 +382,8 @@ function plan(ctx: PlanContext<KubernetesConfig>): RoomPlan {
                 // The Services were created moments before: the cluster's DNS and kube-proxy follow shortly.
                 ...(k.services ? { settleSeconds: 60 } : {}),
                 requireCommands: ["timeout", "getent"],
+                // The peers move to the Service names by rolling restart (ZOOKEEPER-3829/3830).
+                versionGuard: true,
             }),
             after: servicesIds,
         }),
@@ -408,6 +411,7 @@ export const kubernetes: Procedure<KubernetesConfig> = {
     resolve: resolve as Procedure<KubernetesConfig>["resolve"],
     validate,
     groups,
+    sshHosts: (e) => groupHosts(groups(e)),
     desired: (e, at) => kubernetesDesired(e, at.phase, at.cutover ?? e.cutover),
     clientGroups,
     transitionIssues,

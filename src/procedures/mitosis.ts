@@ -5,25 +5,31 @@
 // dormant so that S alone is a majority of S+T' (|T'| <= n-1): that is what keeps the source
 // serving when the firewall splits the targets off. Why each phase comes where it does:
 //   separate          nothing runs differently: the preflight proves the paths, the empty target
-//                     and no leftover split before anything is written.
+//                     and no leftover split before anything is written. Back here (an abort of the
+//                     join) the targets leave first and start empty again: their data is moved aside.
 //   joined            T' joins S (targets first, wiped: an empty target's own epochs must never
 //                     compete with the source's; the source leader last: one election, not two);
 //                     the dormant targets stop so S stays a majority of S+T'.
 //   clients           the clients (Kafka's zookeeper.connect) move to T's addresses while T' still
 //                     follows the source leader: every write still lands in one history.
-//   prepared          the final configs are written, nothing restarts: the split then is only
-//                     restarts, so its window is as short as a restart.
-//   split             the firewall cuts T from S (tcp-reset, both directions), then all of T
-//                     restarts at once and elects its own leader with the migrated data.
+//   prepared          the split's read-only preflight on every host (iptables, no leftover chain,
+//                     the paths between the servers), nothing written: a zoo.cfg is written only by
+//                     the restart that reads it, so that a server that crashes and comes back on its
+//                     own runs what it ran, never its future membership.
+//   split             the firewall cuts T from S (tcp-reset, both directions), then the targets
+//                     restart together and elect their own leader with the migrated data (dormant
+//                     targets with them while they are no majority of T; else after the leader is
+//                     elected, one at a time: an empty majority must never elect an empty leader).
 //   source-restarted  the sources restart onto S: leader first when they have no slack (a
 //                     leader counts acks in its own membership).
 //   done              the firewall goes: S no longer lists any target.
 import { z } from "zod";
 import { ensemblePath, type ConfigIssue } from "../config/errors";
-import { absPath, chroot, hostName, hostOverrides, myid, phaseOf, port, resolveBase, sourceAndTarget, type EnsembleBase, type HostDefaults, type ServerSpec } from "../config/schema";
+import { canonicalHost } from "../config/hosts";
+import { absPath, chroot, hostKey, hostName, hostOverrides, myid, phaseOf, port, resolveBase, sourceAndTarget, type EnsembleBase, type HostDefaults, type ServerSpec } from "../config/schema";
 import type { ClientGroup, PreflightCheck, Window } from "../steps";
 import type { DesiredState, FirewallSplit, KafkaBroker, KafkaSettings, Membership, RestartGroup, ServerId, ServerState } from "../types";
-import { duplicateIds, ensembleSizeIssue, hostMembership, leaderIssue, serversConnect, unknownLeaderWarning } from "./common";
+import { duplicateIds, ensembleSizeIssue, groupHosts, hostMembership, leaderIssue, serversConnect, unknownLeaderWarning } from "./common";
 import { changedServers, closingSteps, declaredIds, hostSteps } from "./host-steps";
 import { brokerSteps } from "./kafka";
 import { phaseIndexIn, type BackStep, type PlanContext, type Procedure, type RoomPlan } from "./procedure";
@@ -41,6 +47,8 @@ const kafkaBrokerSchema = z.strictObject({
     /** The broker's listener host (the gate bootstraps from host:port); also the SSH host unless sshHost. */
     host: hostName,
     sshHost: hostName.optional(),
+    /** The broker host's SSH host key; default: from zkmigrate:sshKnownHosts. */
+    hostKey: hostKey.optional(),
 });
 
 const kafkaSchema = z.strictObject({
@@ -169,12 +177,7 @@ function validate(e: MitosisConfig): ConfigIssue[] {
         const i = ensembleSizeIssue(e, group, count);
         if (i) issues.push(i);
     }
-    const sourceHosts = new Set(e.source.map((s) => s.host));
-    e.target.forEach((t, i) => {
-        if (sourceHosts.has(t.host)) {
-            issues.push({ path: ensemblePath(e, `.target[${i}].host`), reason: `host ${t.host} is in both the source and the target` });
-        }
-    });
+    // A host in both the source and the target: src/config/rules.ts (hosts compared as the resolver reads them).
     if (!e.targetEmpty) {
         issues.push({
             path: ensemblePath(e, ".targetEmpty"),
@@ -224,15 +227,25 @@ export function validateMitosisClients(e: MitosisConfig): ConfigIssue[] {
     if (!k) return issues;
     const ids = new Map<number, number>();
     const hosts = new Map<string, number>();
+    const sshHosts = new Map<string, number>();
     k.brokers.forEach((b, i) => {
         const seenId = ids.get(b.id);
         if (seenId !== undefined) {
             issues.push({ path: ensemblePath(e, `.clients.kafka.brokers[${i}].id`), reason: `broker.id ${b.id} is used twice (also clients.kafka.brokers[${seenId}])` });
         } else ids.set(b.id, i);
-        const seenHost = hosts.get(b.host);
+        const seenHost = hosts.get(canonicalHost(b.host));
+        const ssh = canonicalHost(b.sshHost ?? b.host);
         if (seenHost !== undefined) {
             issues.push({ path: ensemblePath(e, `.clients.kafka.brokers[${i}].host`), reason: `host ${b.host} is listed twice (also clients.kafka.brokers[${seenHost}])` });
-        } else hosts.set(b.host, i);
+        } else if (sshHosts.has(ssh)) {
+            // One machine, two brokers: they would share server.properties and the listener port.
+            issues.push({
+                path: ensemblePath(e, `.clients.kafka.brokers[${i}].${b.sshHost !== undefined ? "sshHost" : "host"}`),
+                reason: `SSH host ${b.sshHost ?? b.host} is also the SSH host of clients.kafka.brokers[${sshHosts.get(ssh)}]: two brokers on one machine would share server.properties and the listener port`,
+            });
+        }
+        if (seenHost === undefined) hosts.set(canonicalHost(b.host), i);
+        if (!sshHosts.has(ssh)) sshHosts.set(ssh, i);
     });
     if (k.controller !== undefined && !ids.has(k.controller)) {
         issues.push({ path: ensemblePath(e, ".clients.kafka.controller"), reason: `broker.id ${k.controller} is not one of clients.kafka.brokers` });
@@ -257,7 +270,7 @@ type Grouping =
     | "leader-first";
 
 interface MitosisRow {
-    written: { source: Members; active: Members; dormant: Members };
+    /** The membership each role runs with (its zoo.cfg holds it: configs are written only by restarts). */
     running: { source: Members; active: Members; dormant: Members };
     dormantRuns: boolean;
     wipe: { active: boolean; dormant: boolean };
@@ -269,17 +282,16 @@ interface MitosisRow {
 
 export const MITOSIS_TABLE: Record<MitosisPhase, MitosisRow> = {
     separate: {
-        written: { source: "S", active: "T", dormant: "T" },
         running: { source: "S", active: "T", dormant: "T" },
         dormantRuns: true,
-        wipe: { active: false, dormant: false },
+        // Only an abort of the join restarts targets here: they held the source's data, and leave it.
+        wipe: { active: true, dormant: true },
         firewall: false,
         clients: "old",
         preflight: true,
         restarts: "rolling",
     },
     joined: {
-        written: { source: "S+T'", active: "S+T'", dormant: "T" },
         running: { source: "S+T'", active: "S+T'", dormant: "T" },
         dormantRuns: false,
         // Active targets are wiped while they run the joint membership (the same restart text from
@@ -291,7 +303,6 @@ export const MITOSIS_TABLE: Record<MitosisPhase, MitosisRow> = {
         restarts: "rolling",
     },
     clients: {
-        written: { source: "S+T'", active: "S+T'", dormant: "T" },
         running: { source: "S+T'", active: "S+T'", dormant: "T" },
         dormantRuns: false,
         wipe: { active: true, dormant: false },
@@ -301,17 +312,15 @@ export const MITOSIS_TABLE: Record<MitosisPhase, MitosisRow> = {
         restarts: "rolling",
     },
     prepared: {
-        written: { source: "S", active: "T", dormant: "T" },
         running: { source: "S+T'", active: "S+T'", dormant: "T" },
         dormantRuns: false,
         wipe: { active: true, dormant: false },
         firewall: false,
         clients: "new",
-        preflight: false,
+        preflight: true,
         restarts: "rolling",
     },
     split: {
-        written: { source: "S", active: "T", dormant: "T" },
         running: { source: "S+T'", active: "T", dormant: "T" },
         dormantRuns: true,
         // Dormant targets are wiped when they first start into the target ensemble.
@@ -322,7 +331,6 @@ export const MITOSIS_TABLE: Record<MitosisPhase, MitosisRow> = {
         restarts: "targets-together",
     },
     "source-restarted": {
-        written: { source: "S", active: "T", dormant: "T" },
         running: { source: "S", active: "T", dormant: "T" },
         dormantRuns: true,
         wipe: { active: false, dormant: true },
@@ -332,7 +340,6 @@ export const MITOSIS_TABLE: Record<MitosisPhase, MitosisRow> = {
         restarts: "leader-first",
     },
     done: {
-        written: { source: "S", active: "T", dormant: "T" },
         running: { source: "S", active: "T", dormant: "T" },
         dormantRuns: true,
         wipe: { active: false, dormant: true },
@@ -347,7 +354,7 @@ export const MITOSIS_TABLE: Record<MitosisPhase, MitosisRow> = {
 const BACK: Record<Exclude<MitosisPhase, "separate">, BackStep> = {
     joined: { allowed: true, reason: "an aborted join: the sources drop the targets first, then the targets leave" },
     clients: { allowed: true, reason: "the clients return to the source's addresses while T' still follows the source leader" },
-    prepared: { allowed: true, reason: "only configs were written; the joint configs are written back" },
+    prepared: { allowed: true, reason: "only read-only checks ran; nothing changes on a host" },
     split: { allowed: true, reason: "the safety check decides: the targets would rejoin behind the firewall" },
     "source-restarted": { allowed: true, reason: "the safety check decides: the sources would rejoin a split-off target ensemble" },
     done: { allowed: true, reason: "the firewall goes back up while the sources run S" },
@@ -360,25 +367,26 @@ export function mitosisDesired(e: MitosisConfig, phase: string = e.phase): Desir
     const m = (servers: ServerSpec[]) => hostMembership(servers, e.ports, e.quorumListenOnAllIPs);
     const memberships: Record<Members, Membership> = { S: m(e.source), T: m(e.target), "S+T'": m([...e.source, ...active]) };
 
-    const server = (s: ServerSpec, role: "source" | "target", written: Members, running: Members, runs: boolean, dormant: boolean, wipe: boolean): ServerState => ({
+    const server = (s: ServerSpec, role: "source" | "target", running: Members, runs: boolean, dormant: boolean, wipe: boolean): ServerState => ({
         id: s.id,
         role,
         host: s.host,
         sshHost: s.sshHost,
+        hostKey: s.hostKey,
         location: "host",
         running: runs,
-        written: memberships[written],
+        written: memberships[running],
         runningWith: memberships[running],
         dormant,
         wipeDataOnStart: wipe,
         decommissioned: false,
     });
     const servers: ServerState[] = [
-        ...e.source.map((s) => server(s, "source", row.written.source, row.running.source, true, false, false)),
+        ...e.source.map((s) => server(s, "source", row.running.source, true, false, false)),
         ...e.target.map((t) =>
             e.active.includes(t.id)
-                ? server(t, "target", row.written.active, row.running.active, true, false, row.wipe.active)
-                : server(t, "target", row.written.dormant, row.running.dormant, row.dormantRuns, !row.dormantRuns, row.wipe.dormant),
+                ? server(t, "target", row.running.active, true, false, row.wipe.active)
+                : server(t, "target", row.running.dormant, row.dormantRuns, !row.dormantRuns, row.wipe.dormant),
         ),
     ];
 
@@ -424,24 +432,34 @@ const idx = (p: string) => phaseIndexIn("mitosis", MITOSIS_PHASES, p);
 export function mitosisRestartGroups(e: MitosisConfig, from: DesiredState, to: DesiredState, leader: PlanContext<MitosisConfig>["leader"], warnings: string[]): RestartGroup[] {
     const changed = changedServers(from, to);
     if (changed.length === 0) return [];
-    const forward = idx(to.phase) > idx(from.phase);
-    const grouping = forward ? MITOSIS_TABLE[to.phase as MitosisPhase].restarts : "rolling";
+    const forward = MITOSIS_PHASES.indexOf(to.phase as MitosisPhase) > MITOSIS_PHASES.indexOf(from.phase as MitosisPhase);
+    const grouping = forward ? (MITOSIS_TABLE[to.phase as MitosisPhase]?.restarts ?? "rolling") : "rolling";
     if (grouping === "targets-together") {
-        const targets = changed.filter((s) => s.role === "target").map((s) => s.id);
-        const rest = changed.filter((s) => s.role !== "target");
-        return [
-            { ids: targets, reason: "all targets at once, dormant ones included: behind the firewall they elect their own leader" },
-            ...rest.map((s) => ({ ids: [s.id], reason: "source" })),
-        ];
+        return [...targetsTogether(e, changed.filter((s) => s.role === "target")), ...changed.filter((s) => s.role !== "target").map((s) => ({ ids: [s.id], reason: "source" }))];
     }
-    if (grouping === "leader-first" && sourceRestartWindow(e, from, to) && changed.every((s) => s.role === "source")) {
+    if (grouping === "leader-first" && noSlack(e, from, to) && changed.every((s) => s.role === "source")) {
         return sourcesWithoutSlack(e, changed, leader, warnings);
     }
+    if (aborting(from, to)) {
+        // The abort of a join: the targets leave first, together (one at a time none could serve:
+        // an empty target alone is no majority of T), and start empty on T. The sources then run
+        // S+T' with the targets gone, like after a split: without slack the leader goes first.
+        const targets = changed.filter((s) => s.role === "target").map((s) => s.id);
+        const sources = changed.filter((s) => s.role === "source");
+        const first: RestartGroup[] = targets.length > 0 ? [{ ids: targets, reason: "targets leave together and start empty on T" }] : [];
+        if (sources.length === 0) return first;
+        if (2 * (e.source.length - 1) <= e.source.length + e.active.length) return [...first, ...sourcesWithoutSlack(e, sources, leader, warnings)];
+        return [...first, ...rolling(e, sources, leader, warnings)];
+    }
+    return rolling(e, changed, leader, warnings);
+}
+
+/** One at a time: dormant targets stop first, then targets, followers, the leader last. */
+function rolling(e: MitosisConfig, changed: ServerState[], leader: PlanContext<MitosisConfig>["leader"], warnings: string[]): RestartGroup[] {
     const leaders = new Set(leader.leaders);
-    if (!leader.known) warnings.push(unknownLeaderWarning(e, leader));
-    const leaving = from.phase === "joined" && to.phase === "separate";
+    if (!leader.known && changed.some((s) => s.role === "source")) warnings.push(unknownLeaderWarning(e, leader));
     const rank = (s: ServerState): number => {
-        if (s.role === "target") return (s.running ? 1 : 0) + (leaving ? 4 : 0); // dormant stops before joins
+        if (s.role === "target") return s.running ? 1 : 0; // dormant stops before joins
         if (leaders.has(s.id)) return 3;
         return 2;
     };
@@ -450,6 +468,30 @@ export function mitosisRestartGroups(e: MitosisConfig, from: DesiredState, to: D
         ids: [s.id],
         reason: s.role === "target" ? (s.running ? "target" : "dormant target stops") : leaders.has(s.id) ? "leader last" : leader.known ? "follower" : "fixed order",
     }));
+}
+
+const aborting = (from: DesiredState, to: DesiredState) => from.phase === "joined" && to.phase === "separate";
+
+/**
+ * The split's target restarts. The active targets hold the data; dormant ones start empty. Any
+ * majority of T must contain a target with the data (the election prefers the highest zxid, so
+ * such a group elects a leader with the data): the dormant targets start with the active ones
+ * while they are no majority of T, else only as many as make a majority with them, and the rest
+ * once that leader exists.
+ */
+export function targetsTogether(e: MitosisConfig, targets: ServerState[]): RestartGroup[] {
+    if (targets.length === 0) return [];
+    const active = targets.filter((s) => e.active.includes(s.id)).map((s) => s.id);
+    const dormant = targets.filter((s) => !e.active.includes(s.id)).map((s) => s.id);
+    const quorum = Math.floor(e.target.length / 2) + 1;
+    if (dormant.length < quorum) {
+        return [{ ids: [...active, ...dormant], reason: "all targets at once, dormant ones included: behind the firewall they elect their own leader" }];
+    }
+    const k = Math.max(0, quorum - active.length);
+    return [
+        { ids: [...active, ...dormant.slice(0, k)], reason: `the active targets with ${k} dormant one(s): a majority of T, and every majority of it holds the data` },
+        { ids: dormant.slice(k), reason: "the other dormant targets, once the target leader with the data serves" },
+    ];
 }
 
 /**
@@ -485,23 +527,56 @@ function sourcesWithoutSlack(e: MitosisConfig, changed: ServerState[], leader: P
 }
 
 /**
- * After the split the sources still run the joint membership: n sources of n+|T'| voters, the
- * targets cut off. When n-1 sources are no majority of that, each source restart costs the source
- * its quorum for the length of the restart. The seed accepts this; we declare it so that the
- * operator sees it in the preview, and the safety check refuses any loss that is not declared.
+ * After the split (or with the targets gone in an abort) the sources still run the joint
+ * membership: n sources of n+|T'| voters. When n-1 sources are no majority of that, a source
+ * restart costs the source its quorum for the length of the restart, until the leader runs S.
  */
-function sourceRestartWindow(e: MitosisConfig, from: DesiredState, to: DesiredState): Window | undefined {
-    if (to.phase !== "source-restarted" || from.phase !== "split") return undefined;
+function noSlack(e: MitosisConfig, from: DesiredState, to: DesiredState): boolean {
+    const sourcesLeave = (from.phase === "split" && to.phase === "source-restarted") || aborting(from, to);
+    return sourcesLeave && 2 * (e.source.length - 1) <= e.source.length + e.active.length;
+}
+
+function sourceRestartWindows(e: MitosisConfig, from: DesiredState, to: DesiredState, leaderKnown: boolean): Window[] {
+    if (!noSlack(e, from, to)) return [];
     const n = e.source.length;
     const voters = n + e.active.length;
-    if (2 * (n - 1) > voters) return undefined;
-    return {
-        group: "source-users",
+    // Every client group on the sources then: the source's other users, and in an abort the
+    // migrating clients too (they have not moved yet).
+    const groups = aborting(from, to) ? ["source-users", "migrating"] : ["source-users"];
+    return groups.map((group) => ({
+        group,
         reason:
-            `after the split the sources run the joint membership (${n} of ${voters} voters, the targets cut off), ` +
+            `the sources run the joint membership (${n} of ${voters} voters, the targets ${aborting(from, to) ? "gone" : "cut off"}), ` +
             `so a source restart leaves ${n - 1} of ${voters}: the source has no quorum until the restarted server is back ` +
             "(seconds; sessions survive if their timeout is longer). The leader restarts first: back on its S-only " +
-            "membership it counts acks in S, so the later restarts keep the quorum",
+            "membership it counts acks in S, so the later restarts keep the quorum" +
+            (leaderKnown ? "" : "; the leader is unknown, so the window covers every source restart"),
+        risk: "the clients' writes wait (or fail after their session timeout) while the leader restarts",
+    }));
+}
+
+/**
+ * The voter join: after k sources run the joint membership S+T', {those k + T'} can be a majority
+ * of S+T' while the n-k others are a majority of S, whenever (n-|T'|)/2 < k < n/2. ZooKeeper only
+ * elects such a second leader inside an election (the source leader crashes or is cut off while
+ * the roll is half done); the seed's procedure accepts it, and so do we, declared by name. The
+ * observer join (no vote for the targets) has no such window.
+ */
+function joinSplitBrainWindow(e: MitosisConfig, from: DesiredState, to: DesiredState): Window | undefined {
+    const n = e.source.length;
+    const t = e.active.length;
+    const joining = from.phase === "separate" && to.phase === "joined";
+    if (!joining) return undefined;
+    let exists = false;
+    for (let k = 1; k < n; k++) if (n - t < 2 * k && 2 * k < n) exists = true;
+    if (!exists) return undefined;
+    return {
+        group: "join-split-brain",
+        kind: "split-brain",
+        reason:
+            `while the sources roll onto S+T' (${n} sources, ${t} active targets), the sources already on S+T' with the targets are a majority of S+T' ` +
+            "and the others a majority of S: each side could elect its own leader if an election happens before the roll ends",
+        risk: "only an election inside the window (the source leader crashing or cut off mid-roll) makes two leaders; writes acknowledged by the smaller history would be lost when they merge. Fewer active targets (|T'| = 1) or the observer join avoid it",
     };
 }
 
@@ -517,15 +592,31 @@ const SPLIT_WINDOW: Window = {
  * do not run yet (they are empty and join later): for them a refused connection proves the path.
  * Targets also get the firewall's prerequisites and prove they are empty.
  */
-function preflightOf(e: MitosisConfig, s: ServerState): PreflightCheck {
-    const all = [...e.source.map((x) => ({ ...x, listening: true })), ...e.target.map((x) => ({ ...x, listening: false }))].filter((x) => x.id !== s.id);
+function preflightOf(e: MitosisConfig, s: ServerState, phase: MitosisPhase): PreflightCheck {
     const target = s.role === "target";
+    if (phase === "prepared") {
+        // The split's preflight: the firewall's prerequisites and no leftover chain on every
+        // target, and the paths the split cuts (and the targets' restart needs) still open.
+        const running = (id: number) => !e.dormant.includes(id);
+        const all = [...e.source, ...e.target].filter((x) => x.id !== s.id);
+        return {
+            reach: all.flatMap((x) => [
+                { address: x.host, port: e.ports.client, listening: running(x.id) },
+                { address: x.host, port: e.ports.election, listening: running(x.id) },
+            ]),
+            requireCommands: ["timeout", ...(target ? ["iptables"] : [])],
+            ...(target ? { noLeftoverSplit: true } : {}),
+        };
+    }
+    const all = [...e.source.map((x) => ({ ...x, listening: true })), ...e.target.map((x) => ({ ...x, listening: false }))].filter((x) => x.id !== s.id);
     return {
         reach: all.flatMap((x) => [
             { address: x.host, port: e.ports.client, listening: x.listening },
             { address: x.host, port: e.ports.election, listening: x.listening },
         ]),
         requireCommands: ["timeout", ...(target ? ["iptables"] : [])],
+        // Every later phase changes the membership by rolling restart (ZOOKEEPER-3829/3830).
+        versionGuard: true,
         ...(target ? { noLeftoverSplit: true, emptyTarget: { maxZnodes: e.emptyTargetMaxZnodes } } : {}),
     };
 }
@@ -538,12 +629,20 @@ function plan(ctx: PlanContext<MitosisConfig>): RoomPlan {
     const applied = to.firewall.some((f) => !from.firewall.some((x) => x.id === f.id));
     const isSplit = applied && restartOrder.some((g) => g.ids.length > 1);
     if (isSplit) windows.push(SPLIT_WINDOW);
-    const sourceWindow = sourceRestartWindow(e, from, to);
-    if (sourceWindow) {
-        windows.push(sourceWindow);
-        warnings.push(`${e.name}: ${sourceWindow.reason}`);
+    const sourceWindows = sourceRestartWindows(e, from, to, ctx.leader.known);
+    if (sourceWindows.length > 0) {
+        windows.push(...sourceWindows);
+        warnings.push(`${e.name}: ${sourceWindows[0].reason}`);
     }
+    const joinWindow = joinSplitBrainWindow(e, from, to);
+    if (joinWindow) {
+        windows.push(joinWindow);
+        warnings.push(`${e.name}: declared split-brain window: ${joinWindow.reason}`);
+    }
+    // The source window covers the leader's restart(s) only: later restarts must keep the quorum.
+    const leaderGroups = new Set(restartOrder.filter((g) => /leader|highest/.test(g.reason) && g.ids.every((id) => e.source.some((s) => s.id === id))).map((g) => g));
     const roleOf = new Map(to.servers.map((s) => [s.id, s.role]));
+    const backward = MITOSIS_PHASES.indexOf(to.phase as MitosisPhase) < MITOSIS_PHASES.indexOf(from.phase as MitosisPhase);
     const steps = hostSteps({
         ensemble: e.name,
         settings: e.host,
@@ -554,9 +653,12 @@ function plan(ctx: PlanContext<MitosisConfig>): RoomPlan {
         firewallWindows: isSplit ? [SPLIT_WINDOW] : [],
         groupWindows: (g) => [
             ...(g.ids.length > 1 && applied ? [SPLIT_WINDOW] : []),
-            ...(sourceWindow && g.ids.some((id) => roleOf.get(id) === "source") ? [sourceWindow] : []),
+            ...((!ctx.leader.known || leaderGroups.has(g)) && g.ids.some((id) => roleOf.get(id) === "source") ? sourceWindows : []),
+            ...(joinWindow && g.ids.some((id) => roleOf.get(id) === "source") ? [joinWindow] : []),
         ],
-        preflight: (s) => preflightOf(e, s),
+        // Stepping back into a phase runs no preflight: its checks hold only on the way forward
+        // (an aborted join's targets are not empty until their restart empties them).
+        ...(backward ? {} : { preflight: (s: ServerState) => preflightOf(e, s, to.phase as MitosisPhase) }),
     });
     let brokerOrder: RoomPlan["brokerOrder"];
     if (to.clients.kafka) {
@@ -581,6 +683,8 @@ export const mitosis: Procedure<MitosisConfig> = {
     resolve: resolve as Procedure<MitosisConfig>["resolve"],
     validate,
     groups,
+    // Every server (the preflight reads each), and the Kafka brokers it restarts.
+    sshHosts: (e) => [...groupHosts(groups(e)), ...(e.kafka?.brokers ?? []).map((spec, i) => ({ path: `.clients.kafka.brokers[${i}]`, spec }))],
     desired: (e, at) => mitosisDesired(e, at.phase),
     clientGroups,
     transitionIssues: () => [],

@@ -4,6 +4,7 @@
 // tests a procedure's name.
 import type { z } from "zod";
 import type { ConfigIssue } from "../config/errors";
+import type { SshHostSpec } from "../config/host-keys";
 import type { EnsembleBase, HostDefaults, ServerSpec } from "../config/schema";
 import type { ClientGroup, KafkaControllerInfo, LeaderInfo, MigrationPlan } from "../steps";
 import type { AppliedEnsemble, DesiredState, ProcedureName, ServerId } from "../types";
@@ -44,6 +45,11 @@ export interface Procedure<C extends EnsembleBase & { procedure: ProcedureName }
     validate(e: C): ConfigIssue[];
     /** Its server lists by config key (`source`, `target`, `servers`). */
     groups(e: C): [string, ServerSpec[]][];
+    /**
+     * Every host its remote commands reach, with its config path after the ensemble's
+     * (`.source[0]`): the loader gives each its pinned SSH host key or reports it there.
+     */
+    sshHosts(e: C): { path: string; spec: SshHostSpec }[];
     /** The desired state at `phase` (with the cutover applied then, for procedures that have one). */
     desired(e: C, at: { phase: string; cutover?: ServerId[] }): DesiredState;
     /** The client groups that must keep being served, and where each connects in `d`. */

@@ -2,7 +2,7 @@
 import { BLOCK_BEGIN, BLOCK_END, serverLine } from "../format/zoo-cfg";
 import type { HostSettings, Membership, ServerId } from "../types";
 import { LOG, ROOT } from "./lib";
-import { checkAddress, checkInt, checkPath, checkPort, fail, renderScript, sh } from "./shell";
+import { checkAddress, checkInt, checkPath, checkPort, fail, type ParamValue, renderScript, sh } from "./shell";
 
 export { BLOCK_BEGIN, BLOCK_END, serverLine };
 
@@ -92,72 +92,122 @@ strip_membership() {
     '
 }`;
 
-export function renderWriteConfig(a: { host: HostSettings; myid: ServerId; membership: Membership }): string {
-    const { host, myid, membership } = a;
+/**
+ * Observers: zkmigrate writes voters only (its memberships have no roles). An observer in the
+ * current config (`server.N=...:observer`, or `peerType=observer` for this server) would be
+ * rewritten as a voter, or dropped, without a word: the write and the preflight refuse instead.
+ */
+export const OBSERVERS = sh`
+# observer_lines FILE...: prints the observer lines of the files (comments skipped; a missing file is none).
+observer_lines() {
+    local f
+    for f in "$@"; do
+        if [[ -z "$f" ]] || ! as_root test -f "$f"; then
+            continue
+        fi
+        as_root cat -- "$f" | awk -v file="$f" '
+            /^[ \t]*#/ { next }
+            /^[ \t]*server\.[0-9]+[ \t]*=/ && (/:[ \t]*observer[ \t\r]*;/ || /:[ \t]*observer[ \t\r]*$/) { sub(/\r$/, ""); print file ": " $0; next }
+            /^[ \t]*peerType[ \t]*=[ \t]*observer[ \t\r]*$/ { sub(/\r$/, ""); print file ": " $0 }
+        '
+    done
+}`;
+
+/** The refusal of the write when the current config has observers. */
+const OBSERVER_MESSAGE =
+    "zkmigrate manages voters only: the membership it writes would make these observers voters, or drop them. " +
+    "Turn the observers into voters or remove them (and restart) before migrating; nothing was changed";
+
+/**
+ * write_membership: rewrites the membership block of zoo.cfg (or the dynamic file) and the myid
+ * file, keeping every other line. Reads ZOO_CFG, DYNAMIC_CFG, MYID_FILE, MYID, SERVER_LINES,
+ * QUORUM_LISTEN_ON_ALL_IPS, BLOCK_BEGIN, BLOCK_END, STAMP, WORK.
+ */
+export const WRITE_MEMBERSHIP = sh`
+write_membership() {
+    as_root test -f "$ZOO_CFG" || die "zoo.cfg $ZOO_CFG does not exist (is ZooKeeper installed on $(uname -n), and paths.configFile right?)"
+    as_root cat -- "$ZOO_CFG" >"$WORK/zoo.cfg.current"
+    local observers
+    observers="$(observer_lines "$ZOO_CFG" "$DYNAMIC_CFG")"
+    if [[ -n "$observers" ]]; then
+        printf 'zkmigrate: observer found:\n' >&2
+        printf '    %s\n' "$observers" >&2
+        die "$OBSERVER_MESSAGE"
+    fi
+    {
+        strip_membership <"$WORK/zoo.cfg.current"
+        printf '%s\n' "$BLOCK_BEGIN"
+        if [[ -z "$DYNAMIC_CFG" ]]; then
+            printf '%s\n' "\${SERVER_LINES[@]}"
+        fi
+        printf 'quorumListenOnAllIPs=%s\n' "$QUORUM_LISTEN_ON_ALL_IPS"
+        printf '%s\n' "$BLOCK_END"
+    } >"$WORK/zoo.cfg.new"
+    replace_file "$ZOO_CFG" "$WORK/zoo.cfg.new"
+
+    if [[ -n "$DYNAMIC_CFG" ]]; then
+        # The dynamic file holds only the membership: rewritten whole.
+        printf '%s\n' "\${SERVER_LINES[@]}" >"$WORK/dynamic.new"
+        replace_file "$DYNAMIC_CFG" "$WORK/dynamic.new" "$ZOO_CFG"
+        if ! awk -v want="dynamicConfigFile=$DYNAMIC_CFG" '{ gsub(/[ \t\r]/, "") } $0 == want { found = 1 } END { exit !found }' "$WORK/zoo.cfg.new"; then
+            warn "$ZOO_CFG has no line dynamicConfigFile=$DYNAMIC_CFG: ZooKeeper will not read the membership written there"
+        fi
+    fi
+
+    # myid: compared without whitespace (a missing trailing newline is no reason to rewrite it).
+    local current_myid=""
+    if as_root test -f "$MYID_FILE"; then
+        current_myid="$(as_root cat -- "$MYID_FILE" | tr -d '[:space:]')"
+    fi
+    if [[ "$current_myid" == "$MYID" ]]; then
+        say "$MYID_FILE unchanged (holds $MYID)"
+    else
+        printf '%s\n' "$MYID" >"$WORK/myid.new"
+        replace_file "$MYID_FILE" "$WORK/myid.new"
+    fi
+
+    say "membership of myid $MYID:"
+    printf '    %s\n' "\${SERVER_LINES[@]}" "quorumListenOnAllIPs=$QUORUM_LISTEN_ON_ALL_IPS"
+}`;
+
+/** The parameters write_membership reads (besides STAMP and WORK, which the script sets). */
+export function writeParams(host: HostSettings, myid: ServerId, membership: Membership): [string, ParamValue][] {
     checkHostPaths(host);
     checkInt("myid", myid, 1, 255);
     const lines = serverLines(membership);
     if (!membership.members.some((m) => m.id === myid)) fail(`myid ${myid} is not a member of the membership it is written with`);
-    const dynamic = host.paths.dynamicConfigFile ?? "";
+    return [
+        ["ZOO_CFG", host.paths.configFile],
+        ["DYNAMIC_CFG", host.paths.dynamicConfigFile ?? ""],
+        ["MYID_FILE", host.paths.myidFile],
+        ["MYID", myid],
+        ["SERVER_LINES", lines],
+        ["QUORUM_LISTEN_ON_ALL_IPS", membership.quorumListenOnAllIPs ? "true" : "false"],
+        ["BLOCK_BEGIN", BLOCK_BEGIN],
+        ["BLOCK_END", BLOCK_END],
+        ["OBSERVER_MESSAGE", OBSERVER_MESSAGE],
+    ];
+}
 
+/** The functions write_membership needs. */
+export const WRITE_FUNCTIONS = [REPLACE_FILE, STRIP_MEMBERSHIP, OBSERVERS, WRITE_MEMBERSHIP];
+
+/** Writes the membership alone (no restart): the tools' and tests' entry; plans write it in the restart step. */
+export function renderWriteConfig(a: { host: HostSettings; myid: ServerId; membership: Membership }): string {
+    const params = writeParams(a.host, a.myid, a.membership);
     const main = sh`
 say "write the membership of myid $MYID on $(uname -n)"
 need_root
-as_root test -f "$ZOO_CFG" || die "zoo.cfg $ZOO_CFG does not exist (is ZooKeeper installed on $(uname -n), and paths.configFile right?)"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 WORK="$(mktemp -d)"
 TEMPS=()
 trap cleanup EXIT
-
-as_root cat -- "$ZOO_CFG" >"$WORK/zoo.cfg.current"
-{
-    strip_membership <"$WORK/zoo.cfg.current"
-    printf '%s\n' "$BLOCK_BEGIN"
-    if [[ -z "$DYNAMIC_CFG" ]]; then
-        printf '%s\n' "\${SERVER_LINES[@]}"
-    fi
-    printf 'quorumListenOnAllIPs=%s\n' "$QUORUM_LISTEN_ON_ALL_IPS"
-    printf '%s\n' "$BLOCK_END"
-} >"$WORK/zoo.cfg.new"
-replace_file "$ZOO_CFG" "$WORK/zoo.cfg.new"
-
-if [[ -n "$DYNAMIC_CFG" ]]; then
-    # The dynamic file holds only the membership: rewritten whole.
-    printf '%s\n' "\${SERVER_LINES[@]}" >"$WORK/dynamic.new"
-    replace_file "$DYNAMIC_CFG" "$WORK/dynamic.new" "$ZOO_CFG"
-    if ! awk -v want="dynamicConfigFile=$DYNAMIC_CFG" '{ gsub(/[ \t\r]/, "") } $0 == want { found = 1 } END { exit !found }' "$WORK/zoo.cfg.new"; then
-        warn "$ZOO_CFG has no line dynamicConfigFile=$DYNAMIC_CFG: ZooKeeper will not read the membership written there"
-    fi
-fi
-
-# myid: compared without whitespace (a missing trailing newline is no reason to rewrite it).
-current_myid=""
-if as_root test -f "$MYID_FILE"; then
-    current_myid="$(as_root cat -- "$MYID_FILE" | tr -d '[:space:]')"
-fi
-if [[ "$current_myid" == "$MYID" ]]; then
-    say "$MYID_FILE unchanged (holds $MYID)"
-else
-    printf '%s\n' "$MYID" >"$WORK/myid.new"
-    replace_file "$MYID_FILE" "$WORK/myid.new"
-fi
-
-say "membership of myid $MYID:"
-printf '    %s\n' "\${SERVER_LINES[@]}" "quorumListenOnAllIPs=$QUORUM_LISTEN_ON_ALL_IPS"
+write_membership
 `;
     return renderScript({
-        title: `write the membership of myid ${myid} (other settings kept)`,
-        params: [
-            ["ZOO_CFG", host.paths.configFile],
-            ["DYNAMIC_CFG", dynamic],
-            ["MYID_FILE", host.paths.myidFile],
-            ["MYID", myid],
-            ["SERVER_LINES", lines],
-            ["QUORUM_LISTEN_ON_ALL_IPS", membership.quorumListenOnAllIPs ? "true" : "false"],
-            ["BLOCK_BEGIN", BLOCK_BEGIN],
-            ["BLOCK_END", BLOCK_END],
-        ],
-        functions: [LOG, ROOT, REPLACE_FILE, STRIP_MEMBERSHIP],
+        title: `write the membership of myid ${a.myid} (other settings kept)`,
+        params,
+        functions: [LOG, ROOT, ...WRITE_FUNCTIONS],
         main,
     });
 }

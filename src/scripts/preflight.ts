@@ -1,6 +1,7 @@
 // renderPreflight: read-only checks before anything is written; reports every failure, then exits 1.
 import type { HostSettings } from "../types";
-import { checkHostPaths } from "./config";
+import { bugText, ROLLING_MEMBERSHIP_BUG } from "../versions";
+import { checkHostPaths, OBSERVERS } from "./config";
 import { LOG, ROOT, ZK } from "./lib";
 import { checkAddress, checkInt, checkPort, fail, renderScript, sh } from "./shell";
 
@@ -20,6 +21,11 @@ export interface PreflightArgs {
     emptyTarget?: { maxZnodes: number };
     /** Names that must resolve (getent hosts). */
     resolveNames?: string[];
+    /**
+     * Refuse a local server (when it answers srvr) on a release with a known bug of rolling
+     * membership changes (src/versions.ts); a version that cannot be read is a warning.
+     */
+    versionGuard?: boolean;
     /**
      * Before the checks, wait up to this many seconds until every name resolves and every address
      * answers (default 0): Kubernetes Services created moments before reach the cluster's DNS and
@@ -55,6 +61,16 @@ check_config() {
         failed "zoo.cfg $ZOO_CFG is not a readable file"
     else
         failed "zoo.cfg $ZOO_CFG does not exist"
+    fi
+}
+
+check_no_observers() {
+    local observers
+    observers="$(observer_lines "$ZOO_CFG" "$DYNAMIC_CFG")"
+    if [[ -n "$observers" ]]; then
+        failed "observers in the config, which zkmigrate would write as voters (it manages voters only): $(tr '\n' ' ' <<<"$observers")"
+    else
+        ok "no observer in the config"
     fi
 }
 
@@ -155,6 +171,35 @@ check_no_leftover_chain() {
     done
 }
 
+# version_number X.Y.Z: one comparable number (10#: a part with a leading 0 is decimal here).
+version_number() {
+    local major minor patch
+    IFS=. read -r major minor patch <<<"$1"
+    printf '%s\n' "$((10#$major * 1000000 + 10#$minor * 1000 + 10#$patch))"
+}
+
+# check_version: the local server's release, read with srvr, must not be one of AFFECTED_VERSIONS
+# ("first last" ranges, inclusive) when this procedure changes the membership by rolling restart.
+check_version() {
+    local answer rc=0 text version n range first last
+    answer="$(zk_ask srvr)" || rc=$?
+    text="$(awk '/^Zookeeper version:/ { sub(/^Zookeeper version: */, ""); print; exit }' <<<"$answer")"
+    if [[ ! "$text" =~ ^([0-9]+\.[0-9]+\.[0-9]+) ]]; then
+        warn "the ZooKeeper version could not be read ($(explain_answer srvr "$rc" "$answer")): $VERSION_BUG"
+        return 0
+    fi
+    version="\${BASH_REMATCH[1]}"
+    n="$(version_number "$version")"
+    for range in "\${AFFECTED_VERSIONS[@]}"; do
+        read -r first last <<<"$range"
+        if ((n >= $(version_number "$first") && n <= $(version_number "$last"))); then
+            failed "ZooKeeper $version runs here: $VERSION_BUG"
+            return 0
+        fi
+    done
+    ok "ZooKeeper $version is not affected by $VERSION_TICKETS"
+}
+
 # check_empty_target: a target joining the source must hold no data of its own.
 check_empty_target() {
     local answer rc=0 count="" reason snapshots
@@ -206,6 +251,7 @@ export function renderPreflight(a: PreflightArgs): string {
 say "preflight on $(uname -n) as $(id -un): read-only checks"
 check_root
 check_config
+check_no_observers
 check_commands
 if ((SETTLE_SECONDS > 0)); then
     settle
@@ -218,6 +264,9 @@ fi
 if [[ -n "$MAX_ZNODES" ]]; then
     check_empty_target
 fi
+if [[ "$VERSION_GUARD" == yes ]]; then
+    check_version
+fi
 if ((FAILURES > 0)); then
     die "preflight failed: $FAILURES check(s) failed (see above); nothing was changed"
 fi
@@ -227,6 +276,7 @@ say "preflight passed"
         title: "preflight: read-only checks before the migration touches this host",
         params: [
             ["ZOO_CFG", host.paths.configFile],
+            ["DYNAMIC_CFG", host.paths.dynamicConfigFile ?? ""],
             ["DATA_DIR", host.paths.dataDir],
             ["CLIENT_PORT", host.clientPort],
             ["REQUIRE_COMMANDS", [...new Set(a.requireCommands)]],
@@ -236,8 +286,12 @@ say "preflight passed"
             // Empty: the check does not run.
             ["LEFTOVER_CHAIN", a.noLeftoverChain ?? ""],
             ["MAX_ZNODES", a.emptyTarget ? String(a.emptyTarget.maxZnodes) : ""],
+            ["VERSION_GUARD", a.versionGuard ? "yes" : "no"],
+            ["AFFECTED_VERSIONS", ROLLING_MEMBERSHIP_BUG.affected.map(([first, last]) => `${first} ${last}`)],
+            ["VERSION_TICKETS", ROLLING_MEMBERSHIP_BUG.tickets.join("/")],
+            ["VERSION_BUG", bugText(ROLLING_MEMBERSHIP_BUG)],
         ],
-        functions: [LOG, ROOT, ZK, CHECKS],
+        functions: [LOG, ROOT, ZK, OBSERVERS, CHECKS],
         main,
     });
 }

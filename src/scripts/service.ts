@@ -1,6 +1,6 @@
 // renderRestart / renderStop / renderHealthGate: the service side of a host server.
 import type { HostSettings, Membership, ServerId } from "../types";
-import { checkHostPaths, serverLines } from "./config";
+import { checkHostPaths, serverLines, WRITE_FUNCTIONS, writeParams } from "./config";
 import { HEALTH, LOG, ROOT, SERVICE, STOP, ZK } from "./lib";
 import { checkInt, checkPort, checkText, type ParamValue, renderScript, sh } from "./shell";
 
@@ -78,22 +78,31 @@ current_membership() {
         END { print "quorumListenOnAllIPs=" (value == "" ? "false" : value) }'
 }
 
-# check_membership: a restart must bring the server up in exactly the membership the plan says.
+# check_membership: before anything changes, the config must hold what the server runs now (the
+# applied record's membership) or, on a re-run after a failure, the one this step writes. Anything
+# else was edited by hand since: the plan's model of the ensemble is wrong, so nothing is touched.
 check_membership() {
-    local current expected
+    local current expected before
     current="$(current_membership)"
     expected="$(printf '%s\n' "\${EXPECTED_MEMBERSHIP[@]}")"
-    if [[ "$current" != "$expected" ]]; then
-        {
-            printf 'zkmigrate: the config does not hold the membership this restart expects: refusing to restart\n'
-            printf 'zkmigrate: expected:\n'
-            printf '    %s\n' "\${EXPECTED_MEMBERSHIP[@]}"
-            printf 'zkmigrate: found in %s%s:\n' "$ZOO_CFG" "\${DYNAMIC_CFG:+ and $DYNAMIC_CFG}"
-            printf '%s\n' "$current" | sed 's/^/    /'
-        } >&2
-        exit 1
+    before="$(printf '%s\n' "\${BEFORE_MEMBERSHIP[@]}")"
+    if [[ "$current" == "$expected" ]]; then
+        say "the config holds the membership this step writes already (a re-run)"
+        return 0
     fi
-    say "the config holds the expected membership ($(printf '%s ' "\${EXPECTED_MEMBERSHIP[@]}"))"
+    if [[ "\${#BEFORE_MEMBERSHIP[@]}" -eq 0 || "$current" == "$before" ]]; then
+        return 0
+    fi
+    {
+        printf 'zkmigrate: the config holds neither the membership the server runs by the applied record nor the one this step writes: refusing to touch it\n'
+        printf 'zkmigrate: recorded:\n'
+        printf '    %s\n' "\${BEFORE_MEMBERSHIP[@]}"
+        printf 'zkmigrate: this step writes:\n'
+        printf '    %s\n' "\${EXPECTED_MEMBERSHIP[@]}"
+        printf 'zkmigrate: found in %s%s:\n' "$ZOO_CFG" "\${DYNAMIC_CFG:+ and $DYNAMIC_CFG}"
+        printf '%s\n' "$current" | sed 's/^/    /'
+    } >&2
+    exit 1
 }`;
 
 /** Moves data aside (never deletes it). Reads STAMP. */
@@ -117,13 +126,16 @@ export function renderRestart(a: {
     wipeData: boolean;
     spacingSeconds: number;
     /**
-     * The membership the server must run with after this restart. The script refuses to restart
-     * when the config holds another one; it also puts the membership into the script text, so that
-     * the text (and with it a pulumi diff) changes exactly when the membership does.
+     * The membership the server must run with after this restart: written to its config right
+     * before the restart (never earlier: a server that crashes and restarts on its own before its
+     * step must come back on what it ran), and part of the script text, so that the text (and with
+     * it a pulumi diff) changes exactly when the membership does.
      */
     expect?: Membership;
+    /** What the server runs now by the applied record: the config must hold it (or `expect`) before anything changes. */
+    before?: Membership;
 }): string {
-    const { host, myid, mode, wipeData, spacingSeconds, expect } = a;
+    const { host, myid, mode, wipeData, spacingSeconds, expect, before } = a;
     checkHost(host);
     checkInt("myid", myid, 1, 255);
     checkInt("spacingSeconds", spacingSeconds, 0, 3600);
@@ -145,12 +157,13 @@ export function renderRestart(a: {
     ];
     const functions = [LOG, ROOT, SERVICE, ZK, STOP, HEALTH, CHECK_MYID, MOVE_ASIDE];
     if (expect) {
+        const have = new Set(params.map(([k]) => k));
         params.push(
-            ["ZOO_CFG", host.paths.configFile],
-            ["DYNAMIC_CFG", host.paths.dynamicConfigFile ?? ""],
+            ...writeParams(host, myid, expect).filter(([k]) => !have.has(k)),
             ["EXPECTED_MEMBERSHIP", [...serverLines(expect), `quorumListenOnAllIPs=${expect.quorumListenOnAllIPs}`]],
+            ["BEFORE_MEMBERSHIP", before ? [...serverLines(before), `quorumListenOnAllIPs=${before.quorumListenOnAllIPs}`] : []],
         );
-        functions.push(CHECK_MEMBERSHIP);
+        functions.push(CHECK_MEMBERSHIP, ...WRITE_FUNCTIONS);
     }
 
     const main = sh`
@@ -159,7 +172,7 @@ need_root
 # Refuse before touching anything: a wrong myid would join the ensemble as another server.
 check_myid
 ${expect ? "check_membership\n" : ""}STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
-
+${expect ? 'WORK="$(mktemp -d)"\nTEMPS=()\ntrap cleanup EXIT\n# The config is written here, right before the restart that reads it.\nwrite_membership\n' : ""}
 if [[ "$WIPE_DATA" == true ]]; then
     # An empty target must not bring its own epoch history into the joint ensemble: stop it,
     # move its data aside (kept, never deleted), keep myid, start it empty.

@@ -2,7 +2,6 @@
 // step alone. The components declare these; the integration tests run the same renderers.
 import type { Step } from "../steps";
 import { renderBlockScript, renderCopyScript, renderJournalStopScript, renderSwitchScript, renderUnblockScript } from "./block-copy";
-import { renderWriteConfig } from "./config";
 import { firewallChainName, renderFirewallApply, renderFirewallRemove } from "./firewall";
 import { renderKafkaBroker } from "./kafka";
 import { renderPreflight } from "./preflight";
@@ -15,18 +14,19 @@ export interface StepCommands {
     delete?: string;
 }
 
-export type CommandStep = Extract<Step, { kind: "preflight" | "config-write" | "firewall" | "restart" | "decommission" | "broker" | "copy" | "clients-block" | "clients-switch-host" }>;
+export type CommandStep = Extract<Step, { kind: "preflight" | "firewall" | "restart" | "decommission" | "broker" | "copy" | "clients-block" | "clients-switch-host" }>;
 
 export function isCommandStep(s: Step): s is CommandStep {
-    return ["preflight", "config-write", "firewall", "restart", "decommission", "broker", "copy", "clients-block", "clients-switch-host"].includes(s.kind);
+    return ["preflight", "firewall", "restart", "decommission", "broker", "copy", "clients-block", "clients-switch-host"].includes(s.kind);
 }
 
 /**
  * The scripts of one step.
  * - restart: `create` only adopts the server as it runs (a health gate, or a stop for a server that
- *   must not run): the first phase changes nothing. `update` restarts (or stops) it into the state
- *   of the phase; its text carries the membership the server must run with, so it changes exactly
- *   when that does (a `triggers` change would replace the resource and run `create` instead).
+ *   must not run): the first phase changes nothing. `update` writes the server's config and
+ *   restarts (or stops) it into the state of the phase; its text carries the membership the server
+ *   must run with. It runs only in an update whose plan restarts the server: otherwise the step is
+ *   frozen (a `triggers` change would replace the resource and run `create` instead).
  * - firewall: `delete` lifts the split (the engine runs it when the phase no longer has one).
  * - broker: `create` adopts the broker, `update` moves it to the step's connect string.
  * - copy: the precopy's (mode full) `delete` stops its change journal.
@@ -44,10 +44,9 @@ export function commandsOf(s: CommandStep): StepCommands {
                     requireCommands: s.check.requireCommands,
                     noLeftoverChain: s.check.noLeftoverSplit ? firewallChainName(s.ensemble) : undefined,
                     emptyTarget: s.check.emptyTarget,
+                    versionGuard: s.check.versionGuard,
                 }),
             };
-        case "config-write":
-            return { create: renderWriteConfig({ host: s.settings, myid: s.server, membership: s.membership }) };
         case "firewall": {
             const rules = { chain: firewallChainName(s.ensemble), tag: `zkmigrate:${s.ensemble}`, peers: s.peers };
             return { create: renderFirewallApply(rules), delete: renderFirewallRemove(rules) };
@@ -56,7 +55,7 @@ export function commandsOf(s: CommandStep): StepCommands {
             return {
                 create: s.running ? renderHealthGate({ host: s.settings }) : renderStop({ host: s.settings, disable: false }),
                 update: s.running
-                    ? renderRestart({ host: s.settings, myid: s.server, mode: "restart", wipeData: s.wipeData, spacingSeconds: s.spacingSeconds, expect: s.membership })
+                    ? renderRestart({ host: s.settings, myid: s.server, mode: "restart", wipeData: s.wipeData, spacingSeconds: s.spacingSeconds, expect: s.membership, ...(s.before ? { before: s.before } : {}) })
                     : renderStop({ host: s.settings, disable: false }),
             };
         case "decommission":

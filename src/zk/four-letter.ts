@@ -75,6 +75,15 @@ export interface LeaderReading {
     leaders: ServerId[];
     known: boolean;
     detail?: string;
+    /** The release of each server that answered (`Zookeeper version:`), by myid. */
+    versions: Record<ServerId, string>;
+}
+
+/** `Zookeeper version: 3.9.5-8c7e..., built on ...` -> `3.9.5` (the text when it has no x.y.z). */
+export function parseVersion(srvr: string): string | undefined {
+    const text = /^Zookeeper version: *(.+)$/m.exec(srvr)?.[1]?.trim();
+    if (text === undefined) return undefined;
+    return /^(\d+\.\d+\.\d+)/.exec(text)?.[1] ?? text.split(",")[0].trim();
 }
 
 /** Asks every server for its mode, in parallel; the leader(s) restart last. */
@@ -82,15 +91,18 @@ export async function probeLeaders(servers: { id: ServerId; address: string; por
     const answers = await Promise.allSettled(servers.map((s) => fourLetterWord(s.address, s.port, "srvr", timeoutMs)));
     const leaders: ServerId[] = [];
     const errors: string[] = [];
+    const versions: Record<ServerId, string> = {};
     answers.forEach((a, i) => {
         if (a.status === "fulfilled") {
+            const version = parseVersion(a.value);
+            if (version !== undefined) versions[servers[i].id] = version;
             if (parseMode(a.value) === "leader") leaders.push(servers[i].id);
         } else {
             errors.push(String((a.reason as Error).message));
         }
     });
     if (leaders.length > 0) {
-        return { leaders, known: true };
+        return { leaders, known: true, versions };
     }
-    return { leaders: [], known: false, detail: errors.length > 0 ? errors.join("; ") : "no server answered Mode: leader" };
+    return { leaders: [], known: false, detail: errors.length > 0 ? errors.join("; ") : "no server answered Mode: leader", versions };
 }

@@ -136,7 +136,7 @@ describe("block-copy ensemble (mocks)", () => {
 
     it("freezes the commands of earlier phases (an edited config must not run them again)", async () => {
         // `delete` too: a changed delete would update the command, which runs `create` again.
-        const frozen = ["create", "delete", "interpreter", "connection", "triggers"];
+        const frozen = ["create", "update", "delete", "interpreter", "connection", "triggers"];
         const got = await declare("switched");
         assert.deepEqual(
             got.map((d) => [d.name, d.ignoreChanges]),

@@ -8,6 +8,7 @@ import type { Ec2EnsembleArgs, Ec2ZooKeeperEnsemble } from "../../components/ec2
 import { loadConfig } from "../../src/config";
 import type { FleetServer } from "../../src/ec2";
 import { valueOf } from "./harness";
+import { TEST_HOST_KEY, TEST_SSH } from "../fixtures";
 
 interface Recorded {
     type: string;
@@ -236,17 +237,19 @@ describe("EC2 ensemble: outputs in the fleet config's shape", () => {
         const other: FleetServer[] = [1, 2, 3].map((id) => ({ id, host: `192.0.2.${id}` }));
         // One stack config per use (a host belongs to one ensemble of a fleet).
         const config = loadConfig({
-            sshPrivateKey: "key",
+            ...TEST_SSH,
             sshUser: ens.sshUser,
             ensembles: [{ name: "on-ec2", procedure: "kubernetes", phase: "hosts", servers, ...ens.hostConfig }],
         });
-        assert.deepEqual(config.ensembles[0].procedure === "kubernetes" && config.ensembles[0].servers, servers);
+        // As they are, each with the host key the test's known_hosts pins for it.
+        const pinned = servers.map((s) => ({ ...s, hostKey: TEST_HOST_KEY }));
+        assert.deepEqual(config.ensembles[0].procedure === "kubernetes" && config.ensembles[0].servers, pinned);
         const mitosis = loadConfig({
-            sshPrivateKey: "key",
+            ...TEST_SSH,
             sshUser: ens.sshUser,
             ensembles: [{ name: "to-ec2", procedure: "mitosis", phase: "separate", source: other, target: servers, targetEmpty: true, ...ens.hostConfig }],
         });
-        assert.deepEqual(mitosis.ensembles[0].procedure === "mitosis" && mitosis.ensembles[0].target, servers);
+        assert.deepEqual(mitosis.ensembles[0].procedure === "mitosis" && mitosis.ensembles[0].target, pinned);
         assert.deepEqual(ens.hostConfig, {}, "default paths: no per-ensemble overrides needed");
         // The paths zkmigrate's host scripts use are where the user data puts things.
         const host = config.ensembles[0].host;
@@ -272,7 +275,7 @@ describe("EC2 ensemble: outputs in the fleet config's shape", () => {
                 disable: "systemctl disable zk-rehearsal",
             },
         });
-        const config = loadConfig({ sshPrivateKey: "key", ensembles: [{ name: "one", procedure: "kubernetes", phase: "hosts", servers, allowSingleServer: true, ...ens.hostConfig }] });
+        const config = loadConfig({ ...TEST_SSH, ensembles: [{ name: "one", procedure: "kubernetes", phase: "hosts", servers, allowSingleServer: true, ...ens.hostConfig }] });
         const host = config.ensembles[0].host;
         assert.equal(host.paths.configFile, "/srv/zk/zoo.cfg");
         assert.equal(host.paths.myidFile, "/srv/zk/data/myid");

@@ -45,9 +45,9 @@ const hostOf = (r: Recorded) => (r.inputs.connection?.value ?? r.inputs.connecti
  * What an update runs, in order: from the resources of the previous run and of this one.
  * A new command runs `create`; a changed one runs `update` (else `create`); a removed one its `delete`.
  */
-function runs(prev: FleetRun | undefined, cur: FleetRun): string[] {
+function runs(prev: FleetRun | undefined, cur: FleetRun, prevState?: Map<string, Recorded>): string[] {
     const out: string[] = [];
-    const before = prev?.byName ?? new Map<string, Recorded>();
+    const before = prevState ?? prev?.byName ?? new Map<string, Recorded>();
     const order = (name: string) => {
         const role = name.replace(/^(kafka-main|shared)-/, "").replace(/-\d+$/, "");
         return ["preflight", "config", "firewall", "restart", "decommission", "kafka-broker"].indexOf(role);
@@ -68,6 +68,8 @@ function runs(prev: FleetRun | undefined, cur: FleetRun): string[] {
         const host = hostOf(r);
         if (!old) {
             out.push(`${r.name} @${host}: create`);
+        } else if (isFrozen(cur, r.name)) {
+            // ignoreChanges: the state keeps the old command, nothing runs.
         } else if (old.inputs.create !== r.inputs.create || old.inputs.update !== r.inputs.update || old.inputs.delete !== r.inputs.delete) {
             out.push(`${r.name} @${host}: ${r.inputs.update !== undefined ? "update" : "create again"}`);
         }
@@ -87,69 +89,121 @@ function runs(prev: FleetRun | undefined, cur: FleetRun): string[] {
     return out;
 }
 
+/** Whether the resource `name` ignores changes in this update (a frozen step). */
+function isFrozen(run: FleetRun, name: string): boolean {
+    for (const [ens, child] of run.fleet.ensembles) {
+        if (name.startsWith(`${ens}-`) && child.frozen.has(name.slice(ens.length + 1))) return true;
+    }
+    return false;
+}
+
+/** The engine's state after an update: a frozen resource keeps its previous inputs. */
+function stateAfter(prevState: Map<string, Recorded> | undefined, run: FleetRun): Map<string, Recorded> {
+    return new Map(run.resources.map((r) => [r.name, isFrozen(run, r.name) && prevState?.has(r.name) ? prevState.get(r.name)! : r]));
+}
+
 // Each update: what runs, in order. Restart lines appear in the order of their dependsOn chain.
 const walkthrough: Record<string, string[]> = {
     "separate / hosts": [
-        // The first update adopts the servers as they run: read-only checks, the membership block
-        // normalised (content unchanged), and a health gate per server. Nothing restarts.
-        ...[1, 2, 3, 4, 5, 6].map((id) => `kafka-main-preflight-${id} @192.0.2.${id}: create`),
-        ...[11, 12, 13].map((id) => `shared-preflight-${id} @198.51.100.${id}: create`),
-        ...[1, 2, 3, 4, 5, 6].map((id) => `kafka-main-config-${id} @192.0.2.${id}: create`),
-        ...[11, 12, 13].map((id) => `shared-config-${id} @198.51.100.${id}: create`),
-        ...[1, 2, 3, 4, 5, 6].map((id) => `kafka-main-restart-${id} @192.0.2.${id}: create`),
-        ...[11, 12, 13].map((id) => `shared-restart-${id} @198.51.100.${id}: create`),
-        // The Kafka brokers are adopted: server.properties already holds the old connect string,
-        // so nothing restarts; each passes the broker gate. In the chain's order: the controller last.
-        ...[22, 23, 21].map((id) => `kafka-main-kafka-broker-${id} @192.0.2.${id}: create`),
+        // The first update adopts the servers as they run: read-only checks and a health gate per
+        // server; no config is written (a zoo.cfg is written only by the restart that reads it).
+        // The Kafka brokers are adopted too (the controller last in the chain).
+        "kafka-main-preflight-1 @192.0.2.1: create",
+        "kafka-main-preflight-2 @192.0.2.2: create",
+        "kafka-main-preflight-3 @192.0.2.3: create",
+        "kafka-main-preflight-4 @192.0.2.4: create",
+        "kafka-main-preflight-5 @192.0.2.5: create",
+        "kafka-main-preflight-6 @192.0.2.6: create",
+        "shared-preflight-11 @198.51.100.11: create",
+        "shared-preflight-12 @198.51.100.12: create",
+        "shared-preflight-13 @198.51.100.13: create",
+        "kafka-main-restart-1 @192.0.2.1: create",
+        "kafka-main-restart-2 @192.0.2.2: create",
+        "kafka-main-restart-3 @192.0.2.3: create",
+        "kafka-main-restart-4 @192.0.2.4: create",
+        "kafka-main-restart-5 @192.0.2.5: create",
+        "kafka-main-restart-6 @192.0.2.6: create",
+        "shared-restart-11 @198.51.100.11: create",
+        "shared-restart-12 @198.51.100.12: create",
+        "shared-restart-13 @198.51.100.13: create",
+        "kafka-main-kafka-broker-22 @192.0.2.22: create",
+        "kafka-main-kafka-broker-23 @192.0.2.23: create",
+        "kafka-main-kafka-broker-21 @192.0.2.21: create",
     ],
     "joined / services": [
-        ...[11, 12, 13].map((id) => `shared-preflight-${id} @198.51.100.${id}: create again`), // now also resolves the Service names
-        ...[1, 2, 3, 4, 5].map((id) => `kafka-main-config-${id} @192.0.2.${id}: create again`), // joint membership S + {4,5}
-        // The chain: dormant 6 stops, targets join, source followers, the leader last.
+        // The chain: dormant 6 stops, targets join (each writes its zoo.cfg right before its
+        // restart), source followers, the leader last.
+        "shared-preflight-11 @198.51.100.11: create again",
+        "shared-preflight-12 @198.51.100.12: create again",
+        "shared-preflight-13 @198.51.100.13: create again",
         "kafka-main-restart-6 @192.0.2.6: update",
         "kafka-main-restart-4 @192.0.2.4: update",
         "kafka-main-restart-5 @192.0.2.5: update",
         "kafka-main-restart-1 @192.0.2.1: update",
         "kafka-main-restart-2 @192.0.2.2: update",
         "kafka-main-restart-3 @192.0.2.3: update",
-        ...[1, 2, 3, 4, 5, 6].map((id) => `kafka-main-preflight-${id} @192.0.2.${id}: delete (no-op)`),
-        ...[11, 12, 13].map((id) => `shared-endpoints-${id}: create Endpoints`),
-        ...[11, 12, 13].map((id) => `shared-service-${id}: create Service`),
+        "kafka-main-preflight-1 @192.0.2.1: delete (no-op)",
+        "kafka-main-preflight-2 @192.0.2.2: delete (no-op)",
+        "kafka-main-preflight-3 @192.0.2.3: delete (no-op)",
+        "kafka-main-preflight-4 @192.0.2.4: delete (no-op)",
+        "kafka-main-preflight-5 @192.0.2.5: delete (no-op)",
+        "kafka-main-preflight-6 @192.0.2.6: delete (no-op)",
+        "shared-endpoints-11: create Endpoints",
+        "shared-endpoints-12: create Endpoints",
+        "shared-endpoints-13: create Endpoints",
+        "shared-service-11: create Service",
+        "shared-service-12: create Service",
+        "shared-service-13: create Service",
     ],
     "clients / clients": [
-        // The connect strings change (stack outputs); no ZooKeeper host is touched. The Kafka
-        // brokers move to the target: rolling restart, the controller (21) last.
-        ...[22, 23, 21].map((id) => `kafka-main-kafka-broker-${id} @192.0.2.${id}: update`),
-        ...[11, 12, 13].map((id) => `shared-preflight-${id} @198.51.100.${id}: delete (no-op)`),
+        "kafka-main-kafka-broker-22 @192.0.2.22: update",
+        "kafka-main-kafka-broker-23 @192.0.2.23: update",
+        "kafka-main-kafka-broker-21 @192.0.2.21: update",
+        "shared-preflight-11 @198.51.100.11: delete (no-op)",
+        "shared-preflight-12 @198.51.100.12: delete (no-op)",
+        "shared-preflight-13 @198.51.100.13: delete (no-op)",
     ],
     "prepared / peers": [
-        ...[1, 2, 3, 4, 5].map((id) => `kafka-main-config-${id} @192.0.2.${id}: create again`), // final configs, nothing restarted
-        ...[11, 12, 13].map((id) => `shared-config-${id} @198.51.100.${id}: create again`), // Service names, quorumListenOnAllIPs
+        // mitosis: the split's read-only preflight, nothing written. kubernetes: the peers move to
+        // the Service names, leader last.
+        "kafka-main-preflight-1 @192.0.2.1: create",
+        "kafka-main-preflight-2 @192.0.2.2: create",
+        "kafka-main-preflight-3 @192.0.2.3: create",
+        "kafka-main-preflight-4 @192.0.2.4: create",
+        "kafka-main-preflight-5 @192.0.2.5: create",
+        "kafka-main-preflight-6 @192.0.2.6: create",
         "shared-restart-11 @198.51.100.11: update",
         "shared-restart-13 @198.51.100.13: update",
-        "shared-restart-12 @198.51.100.12: update", // the leader last
+        "shared-restart-12 @198.51.100.12: update",
     ],
     "split / pods [11]": [
-        ...[4, 5, 6].map((id) => `kafka-main-firewall-${id} @192.0.2.${id}: create`),
-        // All targets at once, behind the firewall (no chain between them).
-        ...[4, 5, 6].map((id) => `kafka-main-restart-${id} @192.0.2.${id}: update`),
+        // The firewall goes up on every target, then the targets restart together.
+        "kafka-main-firewall-4 @192.0.2.4: create",
+        "kafka-main-firewall-5 @192.0.2.5: create",
+        "kafka-main-firewall-6 @192.0.2.6: create",
+        "kafka-main-restart-4 @192.0.2.4: update",
+        "kafka-main-restart-5 @192.0.2.5: update",
+        "kafka-main-restart-6 @192.0.2.6: update",
         "shared-decommission-11 @198.51.100.11: create",
-        "shared-config-11 @198.51.100.11: delete (no-op)",
+        "kafka-main-preflight-1 @192.0.2.1: delete (no-op)",
+        "kafka-main-preflight-2 @192.0.2.2: delete (no-op)",
+        "kafka-main-preflight-3 @192.0.2.3: delete (no-op)",
+        "kafka-main-preflight-4 @192.0.2.4: delete (no-op)",
+        "kafka-main-preflight-5 @192.0.2.5: delete (no-op)",
+        "kafka-main-preflight-6 @192.0.2.6: delete (no-op)",
         "shared-restart-11 @198.51.100.11: delete (no-op)",
         "shared-configmap: create ConfigMap",
         "shared-headless: create Service",
         "shared-pdb: create PodDisruptionBudget",
-        "shared-service-11: update Service", // selects the pod now
+        "shared-service-11: update Service",
         "shared-statefulset: create StatefulSet",
         "shared-endpoints-11: left to Kubernetes (retainOnDelete)",
     ],
     "source-restarted / pods [11, 12]": [
-        // No slack: the leader (highest myid when unknown) first, then it counts acks in S only.
         "kafka-main-restart-3 @192.0.2.3: update",
         "kafka-main-restart-2 @192.0.2.2: update",
         "kafka-main-restart-1 @192.0.2.1: update",
         "shared-decommission-12 @198.51.100.12: create",
-        "shared-config-12 @198.51.100.12: delete (no-op)",
         "shared-restart-12 @198.51.100.12: delete (no-op)",
         "shared-configmap: update ConfigMap",
         "shared-service-12: update Service",
@@ -157,21 +211,23 @@ const walkthrough: Record<string, string[]> = {
         "shared-endpoints-12: left to Kubernetes (retainOnDelete)",
     ],
     "done / pods [11, 12, 13]": [
-        "shared-decommission-13 @198.51.100.13: create",
-        "shared-config-13 @198.51.100.13: delete (no-op)",
         // The firewall goes, once the sources run their S-only membership (deletes run last).
-        ...[4, 5, 6].map((id) => `kafka-main-firewall-${id} @192.0.2.${id}: delete`),
+        "shared-decommission-13 @198.51.100.13: create",
+        "kafka-main-firewall-4 @192.0.2.4: delete",
+        "kafka-main-firewall-5 @192.0.2.5: delete",
+        "kafka-main-firewall-6 @192.0.2.6: delete",
         "shared-restart-13 @198.51.100.13: delete (no-op)",
         "shared-configmap: update ConfigMap",
         "shared-service-13: update Service",
         "shared-statefulset: update StatefulSet",
         "shared-endpoints-13: left to Kubernetes (retainOnDelete)",
     ],
-    "done / done [11, 12, 13]": [],
+    "done / done [11, 12, 13]": [
+    ],
 };
 
 describe("Pulumi.dev.yaml through every phase (mocks)", () => {
-    const results: { label: string; run: FleetRun }[] = [];
+    const results: { label: string; run: FleetRun; state: Map<string, Recorded> }[] = [];
 
     it("declares each update and publishes the applied phase", async () => {
         let prev: FleetConfig | undefined;
@@ -179,7 +235,7 @@ describe("Pulumi.dev.yaml through every phase (mocks)", () => {
             const config = configOf(u);
             const run = await runFleet(config, prev ? appliedAfter(prev) : {}, leaders, controllers);
             const label = `${u.kafka} / ${u.shared}${u.shared === "pods" || u.shared === "done" ? ` [${u.cutover.join(", ")}]` : ""}`;
-            results.push({ label, run });
+            results.push({ label, run, state: stateAfter(results[results.length - 1]?.state, run) });
             assert.equal(run.applied["kafka-main"].phase, u.kafka);
             assert.equal(run.applied.shared.phase, u.shared);
             assert.deepEqual(run.applied.shared.cutover, u.shared === "pods" || u.shared === "done" ? u.cutover : []);
@@ -192,7 +248,7 @@ describe("Pulumi.dev.yaml through every phase (mocks)", () => {
     it("runs exactly the walkthrough: which commands on which host, in which order", () => {
         assert.deepEqual(Object.keys(walkthrough), results.map((r) => r.label));
         results.forEach(({ label, run }, i) => {
-            assert.deepEqual(runs(results[i - 1]?.run, run), walkthrough[label], label);
+            assert.deepEqual(runs(results[i - 1]?.run, run, results[i - 1]?.state), walkthrough[label], label);
         });
     });
 
@@ -204,7 +260,7 @@ describe("Pulumi.dev.yaml through every phase (mocks)", () => {
                 const planned = new Set(child.restartOrder.flatMap((g) => g.ids));
                 for (const id of [...child.resources.keys()].filter((k) => k.startsWith("restart-")).map((k) => Number(k.slice("restart-".length)))) {
                     const name = `${child === run.fleet.ensembles.get("kafka-main") ? "kafka-main" : "shared"}-restart-${id}`;
-                    const changed = prevRun.byName.get(name)?.inputs.update !== run.byName.get(name)!.inputs.update;
+                    const changed = !isFrozen(run, name) && results[i - 1].state.get(name)?.inputs.update !== run.byName.get(name)!.inputs.update;
                     assert.equal(changed, planned.has(id), `${results[i].label}: ${name} changed=${changed}, planned=${planned.has(id)}`);
                 }
             }
@@ -265,7 +321,7 @@ describe("Pulumi.dev.yaml through every phase (mocks)", () => {
         assert.match(run.urns.get("kafka-main")!, /zkmigrate:index:Fleet\$zkmigrate:mitosis:Ensemble::kafka-main$/);
         assert.match(run.urns.get("shared")!, /zkmigrate:index:Fleet\$zkmigrate:kubernetes:Ensemble::shared$/);
         assert.match(run.urns.get("kafka-main-restart-4")!, /zkmigrate:mitosis:Ensemble\$command:remote:Command::kafka-main-restart-4$/);
-        assert.match(run.urns.get("shared-config-11")!, /zkmigrate:kubernetes:Ensemble\$command:remote:Command::shared-config-11$/);
+        assert.match(run.urns.get("shared-restart-11")!, /zkmigrate:kubernetes:Ensemble\$command:remote:Command::shared-restart-11$/);
     });
 
     it("declares Kubernetes resources only for ensembles that need them", () => {

@@ -107,10 +107,13 @@ describe("KafkaBrokers (mocks), Pulumi.dev.yaml through every phase", () => {
         assert.match(child.kafka.order.warning ?? "", /Kafka controller unknown \(not probed\): brokers restart in config order/);
     });
 
-    it("reaches a broker through sshHost when given, and declares nothing for an ensemble without brokers", async () => {
-        const raw = edited(devRawConfig(), (x) => (x.ensembles[0].clients.kafka.brokers[0].sshHost = "jump-21.example"));
+    it("reaches a broker through sshHost when given, pinned to its hostKey, and declares nothing for an ensemble without brokers", async () => {
+        const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOHy2nwLKKsvoLXAX2HkyOK/qm9VfZaDevXgkqKvx+ws";
+        const raw = edited(devRawConfig(), (x) => Object.assign(x.ensembles[0].clients.kafka.brokers[0], { sshHost: "jump-21.example", hostKey: `${key} root@jump-21` }));
         const r = await runFleet(loadConfig(raw), {}, leaders, {});
-        assert.equal((brokerCmd(r, 21).inputs.connection.value ?? brokerCmd(r, 21).inputs.connection).host, "jump-21.example");
+        const connection = brokerCmd(r, 21).inputs.connection.value ?? brokerCmd(r, 21).inputs.connection;
+        assert.equal(connection.host, "jump-21.example");
+        assert.equal(connection.hostKey, key, "the broker's own hostKey, without its comment");
         const none = await runFleet(loadConfig(edited(devRawConfig(), (x) => delete x.ensembles[0].clients.kafka)), {}, leaders, {});
         assert.equal(none.resources.filter((x) => x.name.includes("-kafka-broker-")).length, 0);
         assert.equal(none.outputs["kafka-main"].kafkaRestartOrder, undefined);

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
+import { appliedOf, loadConfig } from "../../src/config";
 import { devConfigAt, TEST_PRIVATE_KEY } from "../fixtures";
 import { valueOf, type Recorded } from "./harness";
 
@@ -97,5 +98,48 @@ describe("index.ts (mocks)", () => {
         const r = await runProgram({ ...base, sshPort: "twenty-two" }, undefined);
         assert.ok(r.error instanceof pulumi.RunError);
         assert.match(r.error.message, /zkmigrate:sshPort: /);
+    });
+
+    it("without host keys: refused at each host's hostKey path; with sshHostKeyCheck false it runs unverified, with a warning naming the hosts", async () => {
+        const { sshKnownHosts: _, ...noKeys } = base as Record<string, unknown>;
+        const refused = await runProgram(noKeys, undefined);
+        assert.match(String(refused.error?.message), /zkmigrate:ensembles\[kafka-main\]\.source\[0\]\.hostKey: no SSH host key for 192\.0\.2\.1/);
+        assert.equal(refused.resources.filter((x) => x.type === "command:remote:Command").length, 0, "nothing declared");
+
+        const warnings: string[] = [];
+        const log = pulumi.log as { warn: (m: string) => Promise<void> };
+        const warn = log.warn;
+        log.warn = async (m: string) => void warnings.push(m);
+        try {
+            const r = await runProgram({ ...noKeys, sshHostKeyCheck: false }, undefined);
+            assert.equal(r.error, undefined, String(r.error));
+            const remote = r.resources.filter((x) => x.type === "command:remote:Command");
+            assert.ok(remote.length > 0);
+            for (const c of remote) assert.equal((c.inputs.connection.value ?? c.inputs.connection).hostKey, undefined, c.name);
+        } finally {
+            log.warn = warn;
+        }
+        assert.equal(warnings.filter((w) => /^zkmigrate:sshHostKeyCheck is false: SSH to 192\.0\.2\.1, .* accepts ANY host key/.test(w)).length, 1, warnings.join("\n"));
+    });
+});
+
+describe("index.ts with zkmigrate:adopted (mocks)", () => {
+    const at = (phase: string) => ({ ...devConfigAt({ "kafka-main": phase }), leaderProbe: false, sshPrivateKey: TEST_PRIVATE_KEY });
+    const record = (phase: string) => appliedOf(loadConfig(at(phase)).ensembles[0]);
+
+    it("a stack without outputs takes the adopted record: joined stays joined, and that is what it writes", async () => {
+        const r = await runProgram({ ...at("joined"), adopted: { "kafka-main": record("joined") } }, undefined);
+        assert.equal(r.error, undefined, String(r.error));
+        assert.deepEqual(r.outputs.applied["kafka-main"], record("joined"));
+        // Without the record the same config is refused: a new ensemble starts at separate.
+        const bare = await runProgram(at("joined"), undefined);
+        assert.match(String(bare.error?.message), /zkmigrate:ensembles\[kafka-main\]\.phase: a new ensemble starts at the first phase "separate"/);
+    });
+
+    it("an adopted record that contradicts the stack's own is refused, naming the key", async () => {
+        const r = await runProgram({ ...at("clients"), adopted: { "kafka-main": record("joined") } }, { "kafka-main": record("clients") });
+        assert.ok(r.error instanceof pulumi.RunError, String(r.error));
+        assert.match(r.error.message, /zkmigrate:adopted\.kafka-main: the stack has its own applied record of "kafka-main" \(phase clients\)/);
+        assert.deepEqual(r.resources.map((x) => x.type), ["pulumi:pulumi:StackReference"]);
     });
 });

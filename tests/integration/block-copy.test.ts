@@ -21,7 +21,7 @@ import * as scripts from "../../src/scripts/block-copy";
 const renderCopyScript = (e: BlockCopyConfig, mode: "full" | "incremental") => scripts.renderCopyScript(blockCopySpec(e), mode);
 import { digestId } from "../../src/zk/copy";
 import { call, connectClient } from "../../src/zk/session";
-import { ROOT, TEST_PRIVATE_KEY } from "../fixtures";
+import { ROOT, TEST_SSH } from "../fixtures";
 import { fleetName, useFleet } from "./helpers/fleet";
 
 const ADMIN = "bc-admin:bc-secret";
@@ -110,7 +110,7 @@ describe(`block & copy: precopy, change, final copy (ZooKeeper ${DEFAULT_ZK_VERS
         const f = fleet();
         const server = (ens: string) => hostsOf(f, ens).map((h) => ({ id: h.id, host: h.address }));
         const config = loadConfig({
-            sshPrivateKey: TEST_PRIVATE_KEY,
+            ...TEST_SSH,
             defaults: { zookeeper: { clientPort: f.hostSettings.clientPort } },
             ensembles: [
                 {

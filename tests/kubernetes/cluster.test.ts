@@ -23,7 +23,7 @@ import { desiredState } from "../../src/model";
 import { KUBERNETES_PHASES } from "../../src/procedures/kubernetes";
 import type { KubernetesState } from "../../src/types";
 import { PULUMI_HOME, useEngine } from "../helpers/engine";
-import { TEST_PRIVATE_KEY, devFleet } from "../fixtures";
+import { TEST_SSH, devFleet } from "../fixtures";
 import { assertFleetGone } from "../integration/helpers/fleet";
 
 const NAME = "it-k8s";
@@ -243,7 +243,7 @@ describe("a local Kubernetes beside a fleet of three ZooKeeper hosts", () => {
         async function restartByName(listenOnAll: boolean): Promise<void> {
             const f = fleet();
             const e = loadConfig({
-                sshPrivateKey: TEST_PRIVATE_KEY,
+                ...TEST_SSH,
                 ensembles: [{ name: "zk-peer", procedure: "kubernetes", phase: "peers", servers: f.hosts.map((h) => ({ id: h.id, host: h.address })), kubernetes: { namespace: "default" } }],
             }).ensembles[0];
             const written = desiredState(e, "peers", []).servers[0].written;

@@ -79,7 +79,7 @@ export async function programStack(step: Step, previous?: Step): Promise<Program
             const previous = i > 0 ? child.restartOrder[i - 1].ids.map((id) => `${name}-restart-${id}`) : [];
             for (const id of g.ids) {
                 const spec = specs.find((s) => s.name === `${name}-restart-${id}`)!;
-                spec.dependsOn = [`${name}-config-${id}`, ...previous, ...firewalls];
+                spec.dependsOn = [...previous, ...firewalls];
             }
         });
     }

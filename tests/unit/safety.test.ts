@@ -127,10 +127,18 @@ describe("unsafe plans are refused", () => {
     it("all three targets active against a 3-node source", () => {
         const all: MitosisConfig = { ...mitosis, active: [4, 5, 6], dormant: [] };
         // Once a source follower runs the 6-voter joint membership, {1,4,5,6} is a majority of it
-        // while {2,3} is a majority of the source's: two ensembles could form side by side.
-        const { violations } = step(all, desiredState(all, "separate"), desiredState(all, "joined"));
-        unsafe(violations, /two disjoint majorities can reach each other: \{2,3\} \(leader 2\) and \{4,1,5,6\}/);
-        assert.equal(violations[0].moment, "1 restarted");
+        // while {2,3} is a majority of the source's: two ensembles could form side by side. The
+        // plan declares that window by name, and the check records where it is open.
+        const { plan, violations } = step(all, desiredState(all, "separate"), desiredState(all, "joined"));
+        assert.deepEqual(violations, []);
+        const win = plan.windows.find((w) => w.kind === "split-brain");
+        assert.ok(win, "the join declares its split-brain window");
+        assert.deepEqual(win.steps, [4]);
+        // Without the declaration the same plan is refused at the first source's restart.
+        const undeclared = { ...plan, windows: [], steps: plan.steps.map((s) => (s.effect?.kind === "restart" ? { ...s, effect: { ...s.effect, windows: [] } } : s)) };
+        const refused = simulate(desiredState(all, "separate"), desiredState(all, "joined"), undeclared);
+        unsafe(refused, /can hold disjoint quorums of their own views while they still reach each other/);
+        assert.equal(refused[0].moment, "1 restarted");
         // And at the split the source would hold 3 of 6 voters: no quorum of its own.
         const split = step(all, desiredState(all, "prepared"), desiredState(all, "split"));
         unsafe(split.violations, /source-users clients .* reach no server in a quorum/);
@@ -145,11 +153,16 @@ describe("unsafe plans are refused", () => {
         unsafe(violations, /split while the migrating clients still use 192\.0\.2\.1:2181.*run the clients phase first/);
     });
 
-    it("firewall removed before the sources restarted", () => {
+    it("the split without its firewall: a target still on the joint membership serves the source's history", () => {
+        const prepared = desiredState(mitosis, "prepared");
         const split = desiredState(mitosis, "split");
-        const noFirewall: DesiredState = { ...split, phase: "split-without-firewall", firewall: [] };
-        const { violations } = step(mitosis, split, noFirewall);
-        unsafe(violations, /two disjoint majorities can reach each other: \{1,2,3\} .* and \{4,5,6\}/);
+        const { plan } = step(mitosis, prepared, split);
+        const noFirewall = { ...plan, steps: plan.steps.filter((s) => s.kind !== "firewall") };
+        const violations = simulate(prepared, { ...split, firewall: [] }, noFirewall);
+        // The targets restart in parallel: while 5 still follows the source leader, 4 and 6 can
+        // elect their own, and the migrating clients reach both.
+        unsafe(violations, /migrating clients reach both|can hold disjoint quorums/);
+        assert.match(violations[0].moment, /runs its new config/);
     });
 
     it("a cutover of two servers at once", () => {
@@ -202,10 +215,11 @@ describe("plans cover every phase of both tables", () => {
         for (const phases of [MITOSIS_PHASES, KUBERNETES_PHASES] as const) {
             assert.ok(phases.length >= 6);
         }
-        // Stepping back from `joined` to `separate` (an aborted join) is safe, sources first.
+        // Stepping back from `joined` to `separate` (an aborted join) is safe: the targets leave
+        // together (and start empty), then the sources, leader first (no slack without the targets).
         const back = step(mitosis, desiredState(mitosis, "joined"), desiredState(mitosis, "separate"));
         assert.deepEqual(back.violations, []);
-        assert.deepEqual(back.plan.restartOrder.map((g) => g.ids.join("+")), ["1", "2", "3", "4", "5", "6"]);
+        assert.deepEqual(back.plan.restartOrder.map((g) => g.ids.join("+")), ["4+5+6", "3", "2", "1"]);
         // Stepping back from `split` to `prepared` is not: the targets would rejoin behind the firewall.
         const undoSplit = step(mitosis, desiredState(mitosis, "split"), desiredState(mitosis, "prepared"));
         assert.ok(undoSplit.violations.length > 0);

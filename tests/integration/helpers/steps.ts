@@ -3,7 +3,7 @@
 // then the restart groups in the planned order, each server's script over SSH.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { host as fleetHost, runScript, stackHostConfig, type LocalFleet, type ScriptResult } from "../../../rehearsal/fleet";
+import { host as fleetHost, runScript, stackHostConfig, stackSshConfig, type LocalFleet, type ScriptResult } from "../../../rehearsal/fleet";
 import { loadConfig, type EnsembleConfig, type RawConfig } from "../../../src/config";
 import { renderRestart, renderStop, renderWriteConfig } from "../../../src/scripts";
 import type { HostSettings, Membership, RestartGroup, ServerId, ServerState } from "../../../src/types";
@@ -14,6 +14,7 @@ export function ensembleConfig(f: LocalFleet, ensemble: Record<string, unknown>,
     const raw: RawConfig = {
         sshUser: "root",
         sshPrivateKey: readFileSync(f.sshKey, "utf8"),
+        sshKnownHosts: stackSshConfig(f).sshKnownHosts,
         leaderProbe: false,
         defaults: { ...stackHostConfig(f), spacingSeconds: o.spacingSeconds ?? 2 },
         ensembles: [ensemble],

@@ -8,7 +8,7 @@ import { BLOCK_COPY_PHASES } from "../../../src/procedures/block-copy";
 import { KUBERNETES_PHASES } from "../../../src/procedures/kubernetes";
 import { MITOSIS_PHASES } from "../../../src/procedures/mitosis";
 import type { Cluster } from "../../../rehearsal/kubernetes/cluster";
-import { TEST_PRIVATE_KEY } from "../../fixtures";
+import { TEST_SSH } from "../../fixtures";
 import type { LocalFleet, FleetHost } from "../../../rehearsal/fleet";
 import { PROCEDURES, SCENARIOS } from "../../../rehearsal/rehearse/scenarios";
 
@@ -63,7 +63,7 @@ describe("rehearse scenarios", () => {
         assert.equal(e.clients.unblock, undefined, "pulumi destroy must not start the client again");
         assert.equal(b.migratingFollowsConnect, false);
         // The entry loads as the stack would load it.
-        const config = loadConfig({ sshPrivateKey: TEST_PRIVATE_KEY, ensembles: [{ name: "kafka", ...e }] });
+        const config = loadConfig({ ...TEST_SSH, ensembles: [{ name: "kafka", ...e }] });
         assert.equal(config.ensembles[0].procedure, "block-copy");
         assert.deepEqual(Object.keys(SCENARIOS["block-copy"].phases), ["precopy"]);
     });
@@ -84,7 +84,7 @@ describe("rehearse scenarios", () => {
         // A bounded wait for the pods (pod-fault shortens it for the update that must fail).
         assert.equal(e.kubernetes.readyTimeoutSeconds, 300);
         assert.deepEqual(Object.keys(SCENARIOS["pod-fault"].phases), ["pods"]);
-        const config = loadConfig({ sshPrivateKey: TEST_PRIVATE_KEY, ensembles: [{ name: "kafka", ...e, clients: { chroot: "/kafka" } }] });
+        const config = loadConfig({ ...TEST_SSH, ensembles: [{ name: "kafka", ...e, clients: { chroot: "/kafka" } }] });
         assert.equal(config.ensembles[0].procedure, "kubernetes");
     });
 });

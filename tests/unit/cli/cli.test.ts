@@ -107,7 +107,7 @@ describe("zkmigrate --help", () => {
 describe("usage errors exit 2 with the reason on stderr", () => {
     const cases: [string[], RegExp][] = [
         [[], /^zkmigrate: no command given\nRun 'zkmigrate --help' for usage\.\n$/],
-        [["frobnicate"], /unknown command "frobnicate" \(commands: copy, journal, plan, smoke, status\)/],
+        [["frobnicate"], /unknown command "frobnicate" \(commands: adopt, copy, journal, plan, smoke, status\)/],
         [["--bogus"], /expected a command before "--bogus"/],
         [["--verbose"], /^zkmigrate: no command given/],
         [["help", "nope"], /unknown command "nope"/],
@@ -179,7 +179,7 @@ describe("--json: errors are JSON on stdout", () => {
         const bad = JSON.parse((await main(["smoke", "zk1", "--json", "--count=x"])).stdout) as JsonError;
         assert.deepEqual(bad.error, { kind: "usage", message: '--count takes a whole number, not "x"', command: "smoke" });
         const none = await main(["--json"]);
-        assert.deepEqual(JSON.parse(none.stdout), { ok: false, exitCode: 2, error: { kind: "usage", message: 'expected a command before "--json" (commands: copy, journal, plan, smoke, status)' } });
+        assert.deepEqual(JSON.parse(none.stdout), { ok: false, exitCode: 2, error: { kind: "usage", message: 'expected a command before "--json" (commands: adopt, copy, journal, plan, smoke, status)' } });
         // After `--`, --json is an argument, not the option.
         const arg = await main(["status", "--", "--json"]);
         assert.equal(arg.stdout, "");

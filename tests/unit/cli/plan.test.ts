@@ -36,7 +36,7 @@ describe("zkmigrate plan", () => {
         const r = await main(["plan", "--stack-config", stackAt("joined"), "--applied", appliedAt("separate"), "--format", "markdown"]);
         assert.equal(r.exitCode, 0, r.stderr);
         assert.match(r.stdout, /^### kafka-main \(mitosis\): `separate` → `joined`/);
-        assert.match(r.stdout, /\| 1 \| 192\.0\.2\.6<br>`kafka-main-restart-6` \| myid 6 \| write zoo.cfg, stop ZooKeeper \|/);
+        assert.match(r.stdout, /\| 1 \| 192\.0\.2\.6<br>`kafka-main-restart-6` \| myid 6 \| stop ZooKeeper \|/);
         assert.ok(r.stdout.includes("`server.1=192.0.2.1:2888:3888`<br>`server.2=192.0.2.2:2888:3888`<br>`server.3=192.0.2.3:2888:3888`<br>`server.4=192.0.2.4:2888:3888`<br>`server.5=192.0.2.5:2888:3888`"));
         assert.match(r.stdout, /\*\*Deleted \(the preview's deletes\)\*\*/);
         assert.match(r.stdout, /^### shared \(kubernetes\): `hosts` → `hosts`/m);
@@ -96,5 +96,21 @@ describe("zkmigrate plan reads a stack file as pulumi config set writes it", () 
         const r = await main(["plan", "--stack-config", file]);
         assert.equal(r.exitCode, 0, r.stderr);
         assert.match(r.stdout, /^kafka-main \(mitosis\): separate -> separate/);
+    });
+});
+
+describe("zkmigrate plan and zkmigrate:sshKnownHosts", () => {
+    it("reads a relative known_hosts beside the stack file (the project directory), not in the working directory", async () => {
+        const project = mkdtempSync(join(tmpdir(), "zkmigrate-plan-kh-"));
+        const inline = /  zkmigrate:sshKnownHosts: \|\n((?:    .*\n)+)/.exec(DEV)!;
+        writeFileSync(join(project, "known_hosts"), inline[1].replace(/^    /gm, ""));
+        const file = join(project, "Pulumi.kh.yaml");
+        writeFileSync(file, DEV.replace(inline[0], "  zkmigrate:sshKnownHosts: known_hosts\n"));
+        const r = await main(["plan", "--stack-config", file]);
+        assert.equal(r.exitCode, 0, r.stderr);
+        writeFileSync(join(project, "known_hosts"), "");
+        const missing = await main(["plan", "--stack-config", file]);
+        assert.equal(missing.exitCode, EXIT.checkFailed);
+        assert.match(missing.stderr, /zkmigrate:ensembles\[kafka-main\]\.source\[0\]\.hostKey: no SSH host key for 192\.0\.2\.1 \(known_hosts .*known_hosts has no entry for 192\.0\.2\.1/);
     });
 });

@@ -11,6 +11,7 @@ import {
     type MitosisConfig,
     type RawConfig,
 } from "../../../src/config";
+import { planFleet } from "../../../src/model";
 import { devConfigAt, devFleet, devRawConfig, edited } from "../../fixtures";
 
 function refusal(raw: RawConfig, isSecret?: (k: string) => boolean): ConfigError {
@@ -324,6 +325,35 @@ describe("validateTransitions: one step per update, read back from the stack", (
                 reason: '"split" is 2 steps from the applied phase "clients": move one step per update (next: "prepared")',
             },
         ]);
+    });
+
+    it("a backward skip names the previous phase, not the next one", () => {
+        const cases: [string, string, string][] = [
+            ["separate", "prepared", '"separate" is 3 steps from the applied phase "prepared": move one step per update (back: "clients")'],
+            ["joined", "prepared", '"joined" is 2 steps from the applied phase "prepared": move one step per update (back: "clients")'],
+            ["split", "done", '"split" is 2 steps from the applied phase "done": move one step per update (back: "source-restarted")'],
+        ];
+        for (const [to, from, reason] of cases) {
+            assert.deepEqual(issuesFor({ "kafka-main": to }, applied({ "kafka-main": from })), [{ path: "zkmigrate:ensembles[kafka-main].phase", reason }], `${from} -> ${to}`);
+        }
+    });
+
+    it("an applied phase this zkmigrate does not know is a clear refusal, not a stack trace", () => {
+        for (const stored of ["splitted", "hosts", ""]) {
+            const a = applied({ "kafka-main": "joined" });
+            a["kafka-main"].phase = stored;
+            const issues = issuesFor({ "kafka-main": "joined" }, a);
+            assert.equal(issues.length, 1, stored);
+            assert.equal(issues[0].path, "zkmigrate:ensembles[kafka-main].phase");
+            assert.equal(
+                issues[0].reason,
+                `the stack's applied record says ensemble "kafka-main" is in mitosis phase "${stored}", which this zkmigrate does not know ` +
+                    "(its phases: separate, joined, clients, prepared, split, source-restarted, done); it was written by another zkmigrate version: " +
+                    "run that version (pulumi stack history shows when it ran) to finish or step back to a phase both know; nothing was changed",
+            );
+            // The model refuses it the same way (a ConfigError, printed without a stack trace).
+            assert.throws(() => planFleet(loadConfig(devConfigAt({ "kafka-main": "joined" })), a), (err: unknown) => err instanceof ConfigError && /does not know/.test(err.message));
+        }
     });
 
     it("the cutover grows by one server per update, append only", () => {

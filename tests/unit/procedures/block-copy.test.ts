@@ -20,7 +20,7 @@ const renderUnblockScript = (e: BlockCopyConfig) => scripts.renderUnblockScript(
 const renderSwitchScript = (e: BlockCopyConfig) => scripts.renderSwitchScript(blockCopySpec(e));
 const renderJournalStopScript = (e: BlockCopyConfig) => scripts.renderJournalStopScript(blockCopySpec(e));
 const phasesOf = (p: "block-copy") => procedureOf(p).phases;
-import { blockCopyRaw, edited, ROOT, TEST_PRIVATE_KEY } from "../../fixtures";
+import { blockCopyRaw, edited, ROOT, TEST_HOST_KEY, TEST_SSH } from "../../fixtures";
 
 const bc = (phase = "precopy", extra: Record<string, unknown> = {}) => loadConfig(blockCopyRaw(phase, extra)).ensembles[0] as BlockCopyConfig;
 
@@ -52,7 +52,7 @@ describe("block-copy config", () => {
         });
         assert.equal(bc("precopy", { copy: { journal: false } }).copy.journal, false);
         const remote = bc("precopy", { copy: { runOn: { host: "192.0.2.30" } } });
-        assert.deepEqual(remote.copy.host, { host: "192.0.2.30" });
+        assert.deepEqual(remote.copy.host, { host: "192.0.2.30", hostKey: TEST_HOST_KEY });
         assert.equal(remote.copy.command, "zkmigrate");
         assert.equal(remote.copy.stateFile, "/var/lib/zkmigrate/kafka-bc-copy-state.json");
     });
@@ -274,7 +274,7 @@ describe("the block-copy example in Pulumi.dev.yaml", () => {
             .map((l) => l.replace(/^ {4}# ?/, ""))
             .join("\n");
         const ensembles = parse(yaml) as unknown[];
-        const f = loadConfig({ sshPrivateKey: TEST_PRIVATE_KEY, ensembles });
+        const f = loadConfig({ ...TEST_SSH, ensembles });
         assert.equal(f.ensembles[0].procedure, "block-copy");
     });
 });

@@ -24,9 +24,10 @@ describe("mitosis phase table", () => {
         separate: { servers: "1:123/123 2:123/123 3:123/123 4:456/456 5:456/456 6:456/456", firewall: "", clients: "S", preflight: true },
         joined: { servers: "1:12345/12345 2:12345/12345 3:12345/12345 4:12345/12345 5:12345/12345 6:456/-d", firewall: "", clients: "S", preflight: false },
         clients: { servers: "1:12345/12345 2:12345/12345 3:12345/12345 4:12345/12345 5:12345/12345 6:456/-d", firewall: "", clients: "T", preflight: false },
-        // Final configs written, nothing restarted: written differs from running.
-        prepared: { servers: "1:123/12345 2:123/12345 3:123/12345 4:456/12345 5:456/12345 6:456/-d", firewall: "", clients: "T", preflight: false },
-        split: { servers: "1:123/12345 2:123/12345 3:123/12345 4:456/456 5:456/456 6:456/456", firewall: "4,5,6", clients: "T", preflight: false },
+        // The split's read-only preflight, nothing written: a zoo.cfg is written only by the
+        // restart that reads it, so written and running never differ.
+        prepared: { servers: "1:12345/12345 2:12345/12345 3:12345/12345 4:12345/12345 5:12345/12345 6:456/-d", firewall: "", clients: "T", preflight: true },
+        split: { servers: "1:12345/12345 2:12345/12345 3:12345/12345 4:456/456 5:456/456 6:456/456", firewall: "4,5,6", clients: "T", preflight: false },
         "source-restarted": { servers: "1:123/123 2:123/123 3:123/123 4:456/456 5:456/456 6:456/456", firewall: "4,5,6", clients: "T", preflight: false },
         done: { servers: "1:123/123 2:123/123 3:123/123 4:456/456 5:456/456 6:456/456", firewall: "", clients: "T", preflight: false },
     };
@@ -43,11 +44,13 @@ describe("mitosis phase table", () => {
             assert.ok(d.servers.every((s) => s.location === "host" && !s.runningWith.quorumListenOnAllIPs));
         });
     }
-    it("wipes a target's data only when it first joins: active targets at the join, dormant ones at the split", () => {
+    it("wipes a target's data only when it first joins: active targets at the join, dormant ones at the split, all of them back at separate", () => {
+        // The table says where a start may empty a target; a restart empties it only when it joins
+        // another ensemble than it ran in (host-steps wipesOnRestart), never for an edited setting.
         const wipes = (phase: string) => desiredState(mitosis, phase).servers.filter((s) => s.wipeDataOnStart).map((s) => s.id).join(",");
         assert.deepEqual(
             MITOSIS_PHASES.map((p) => `${p}:${wipes(p)}`),
-            ["separate:", "joined:4,5", "clients:4,5", "prepared:4,5", "split:6", "source-restarted:6", "done:6"],
+            ["separate:4,5,6", "joined:4,5", "clients:4,5", "prepared:4,5", "split:6", "source-restarted:6", "done:6"],
         );
     });
 

@@ -190,6 +190,38 @@ describe("renderWriteConfig", () => {
         assert.equal(existsSync(host.paths.myidFile), false);
     });
 
+    // Observers: zkmigrate writes voters only; a config with observers is refused, not rewritten.
+    const observerCases: { name: string; zooCfg: string; dynamic?: string; found: RegExp }[] = [
+        { name: "an observer server line", zooCfg: ZOO_CFG + "server.4=obs.example:2888:3888:observer\n", found: /zoo\.cfg: server\.4=obs\.example:2888:3888:observer$/m },
+        { name: "an observer line with a client port", zooCfg: ZOO_CFG + "server.2 = old-2.example:2888:3888:observer;2181\r\n", found: /server\.2 = old-2\.example:2888:3888:observer;2181$/m },
+        { name: "peerType=observer (this server is an observer)", zooCfg: ZOO_CFG + "peerType=observer\n", found: /zoo\.cfg: peerType=observer$/m },
+        { name: "an observer in the dynamic config file", zooCfg: ZOO_CFG, dynamic: "server.1=a:2888:3888:participant;2181\nserver.9=b:2888:3888:observer;2181\n", found: /zoo\.cfg\.dynamic: server\.9=b:2888:3888:observer;2181$/m },
+    ];
+    for (const c of observerCases) {
+        it(`refuses ${c.name}, naming the line, and changes nothing`, async () => {
+            const z = fresh(`observer-${observerCases.indexOf(c)}`);
+            const host = z.host({ dynamic: c.dynamic !== undefined });
+            writeFileSync(host.paths.configFile, c.zooCfg);
+            if (c.dynamic !== undefined) writeFileSync(host.paths.dynamicConfigFile!, c.dynamic);
+            const r = await runScript(renderWriteConfig({ host, myid: 1, membership }), { binDir: bin });
+            assert.equal(r.code, 1, r.stdout);
+            assert.match(r.stderr, /^zkmigrate: observer found:$/m);
+            assert.match(r.stderr, c.found);
+            assert.match(r.stderr, /zkmigrate manages voters only: the membership it writes would make these observers voters, or drop them\. .*nothing was changed$/m);
+            assert.equal(readFileSync(host.paths.configFile, "utf8"), c.zooCfg, "zoo.cfg untouched");
+            assert.equal(existsSync(host.paths.myidFile), false, "no myid written");
+            assert.deepEqual(backups(z.conf), []);
+        });
+    }
+
+    it("a commented-out observer line or a participant is no observer", async () => {
+        const z = fresh("observer-comment");
+        const host = z.host();
+        writeFileSync(host.paths.configFile, ZOO_CFG + "# server.4=obs.example:2888:3888:observer\npeerType=participant\n");
+        const r = await runScript(renderWriteConfig({ host, myid: 1, membership }), { binDir: bin });
+        assert.equal(r.code, 0, r.stderr);
+    });
+
     it("validates its input", () => {
         const host = new FakeZk(join(root, "validate"), 1).host();
         assert.throws(() => renderWriteConfig({ host, myid: 4, membership }), /myid 4 is not a member/);

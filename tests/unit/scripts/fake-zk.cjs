@@ -2,12 +2,12 @@
 // 3.9 does, and nothing else. Started and stopped by the test's "service commands".
 //
 //   node fake-zk.cjs --port P --pidfile F [--serving yes|no] [--allow srvr,mntr]
-//                    [--serve-after-ms N] [--stop-delay-ms N] [--znodes N] [--mode follower]
+//                    [--serve-after-ms N] [--stop-delay-ms N] [--znodes N] [--mode follower] [--version 3.9.3]
 "use strict";
 const net = require("node:net");
 const fs = require("node:fs");
 
-const opts = { serving: "yes", allow: "srvr,mntr,ruok,conf,stat", "serve-after-ms": "0", "stop-delay-ms": "0", znodes: "5", mode: "follower" };
+const opts = { serving: "yes", allow: "srvr,mntr,ruok,conf,stat", "serve-after-ms": "0", "stop-delay-ms": "0", znodes: "5", mode: "follower", version: "3.9.3" };
 for (let i = 2; i < process.argv.length; i += 2) opts[process.argv[i].replace(/^--/, "")] = process.argv[i + 1];
 const port = Number(opts.port);
 const allowed = new Set(opts.allow.split(",").filter(Boolean));
@@ -21,7 +21,7 @@ function answer(word) {
     if (!serving) return "This ZooKeeper instance is not currently serving requests\n";
     if (word === "srvr" || word === "stat") {
         return [
-            "Zookeeper version: 3.9.3-fake, built on 2024-10-17 23:21 UTC",
+            `Zookeeper version: ${opts.version}-fake, built on 2024-10-17 23:21 UTC`,
             "Latency min/avg/max: 0/0.0/0",
             "Received: 1",
             "Sent: 0",
@@ -34,7 +34,7 @@ function answer(word) {
         ].join("\n");
     }
     if (word === "mntr") {
-        return `zk_version\t3.9.3-fake\nzk_server_state\t${opts.mode}\nzk_znode_count\t${opts.znodes}\n`;
+        return `zk_version\t${opts.version}-fake\nzk_server_state\t${opts.mode}\nzk_znode_count\t${opts.znodes}\n`;
     }
     return "";
 }

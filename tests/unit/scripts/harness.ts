@@ -96,6 +96,8 @@ export interface FakeZkOptions {
     stopDelayMs?: number;
     znodes?: number;
     mode?: string;
+    /** The release srvr and mntr report (default 3.9.3). */
+    version?: string;
 }
 
 /**
@@ -138,6 +140,7 @@ export class FakeZk {
             "--stop-delay-ms", String(o.stopDelayMs ?? 0),
             "--znodes", String(o.znodes ?? 5),
             "--mode", o.mode ?? "follower",
+            "--version", o.version ?? "3.9.3",
         ].map(shellQuote);
         const q = shellQuote;
         // Already running: nothing to do (like systemctl start).

@@ -125,6 +125,47 @@ describe("renderPreflight", () => {
         assert.match(r.stderr, /does not answer \(the server answers "This ZooKeeper instance is not currently serving requests"/);
     });
 
+    it("fails on observers in the config (zkmigrate would write them as voters)", TEST, async () => {
+        const { zk, env } = await install("observer");
+        writeFileSync(join(zk.conf, "zoo.cfg"), "tickTime=2000\nserver.1=a:2888:3888\nserver.4=b:2888:3888:observer\n");
+        const r = await runScript(renderPreflight({ host: zk.host(), reach: [], requireCommands: [] }), { binDir: bin, env });
+        assert.equal(r.code, 1, r.stdout);
+        assert.match(r.stderr, /FAILED: observers in the config, which zkmigrate would write as voters \(it manages voters only\): .*zoo\.cfg: server\.4=b:2888:3888:observer/);
+        writeFileSync(join(zk.conf, "zoo.cfg"), "tickTime=2000\nserver.1=a:2888:3888\n");
+        const ok = await runScript(renderPreflight({ host: zk.host(), reach: [], requireCommands: [] }), { binDir: bin, env });
+        assert.match(ok.stdout, /ok: no observer in the config/);
+    });
+
+    // ZOOKEEPER-3829/3830: the releases whose rolling membership changes can leave a leader that cannot commit.
+    for (const [version, affected] of [["3.5.0", true], ["3.5.8", true], ["3.6.1", true], ["3.5.9", false], ["3.6.2", false], ["3.9.3", false], ["3.4.14", false]] as const) {
+        it(`the version guard ${affected ? "refuses" : "passes"} ZooKeeper ${version}`, TEST, async () => {
+            const { zk, env } = await install(`version-${version}`, { version });
+            const r = await runScript(renderPreflight({ host: zk.host(), reach: [], requireCommands: [], versionGuard: true }), { binDir: bin, env });
+            if (affected) {
+                assert.equal(r.code, 1, r.stdout);
+                assert.match(
+                    r.stderr,
+                    new RegExp(
+                        `FAILED: ZooKeeper ${version.replace(/\./g, "\\.")} runs here: ZOOKEEPER-3829/ZOOKEEPER-3830: on ZooKeeper 3\\.5\\.0–3\\.5\\.8 and 3\\.6\\.0–3\\.6\\.1 a membership change by rolling restart can leave a leader that cannot commit; upgrade to 3\\.5\\.9, 3\\.6\\.2, 3\\.7\\.0 or later first`,
+                    ),
+                );
+            } else {
+                assert.equal(r.code, 0, r.stderr);
+                assert.match(r.stdout, new RegExp(`ok: ZooKeeper ${version.replace(/\./g, "\\.")} is not affected by ZOOKEEPER-3829/ZOOKEEPER-3830`));
+            }
+        });
+    }
+
+    it("the version guard warns when the version cannot be read, and runs only when asked", TEST, async () => {
+        const { zk, env } = await install("version-unknown", { allow: ["mntr"], version: "3.6.1" });
+        const r = await runScript(renderPreflight({ host: zk.host(), reach: [], requireCommands: [], versionGuard: true }), { binDir: bin, env });
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, /warning: the ZooKeeper version could not be read \(srvr is refused by the server: it is not in the whitelist.*\): ZOOKEEPER-3829/);
+        const off = await runScript(renderPreflight({ host: zk.host(), reach: [], requireCommands: [] }), { binDir: bin, env });
+        assert.equal(off.code, 0, off.stderr);
+        assert.doesNotMatch(off.stdout + off.stderr, /ZOOKEEPER-3829/);
+    });
+
     it("validates its input", () => {
         const host = new FakeZk(join(root, "validate"), 2181).host();
         assert.throws(() => renderPreflight({ host, reach: [{ address: "a b", port: 1 }], requireCommands: [] }), /reach address/);

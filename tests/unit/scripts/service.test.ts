@@ -114,7 +114,7 @@ describe("renderRestart", () => {
         assert.match(missing.stderr, /myid file .* does not exist, expected 2/);
     });
 
-    it("with expect: restarts only when the config holds that membership", TEST, async () => {
+    it("with expect: writes the membership right before the restart, refusing a config edited by hand since", TEST, async () => {
         const zk = await install("expect");
         const host = zk.host({ dynamic: true });
         writeFileSync(host.paths.configFile, `tickTime=2000\ndynamicConfigFile=${host.paths.dynamicConfigFile}\n`);
@@ -125,20 +125,27 @@ describe("renderRestart", () => {
             ],
             quorumListenOnAllIPs: true,
         };
+        const next: Membership = { members: [...m.members, { id: 3, address: "10.0.0.3", peerPort: 2888, electionPort: 3888 }], quorumListenOnAllIPs: true };
         const write = await runScript(renderWriteConfig({ host, myid: 2, membership: m }), { binDir: bin });
         assert.equal(write.code, 0, write.stderr);
         // ZooKeeper's own rewrite of the dynamic file (role and client port) is the same membership.
         writeFileSync(host.paths.dynamicConfigFile!, "server.2=10.0.0.2:2888:3888:participant;0.0.0.0:2181\nserver.1=10.0.0.1:2888:3888\n");
-        const ok = await runScript(renderRestart({ host, myid: 2, mode: "start", wipeData: false, spacingSeconds: 0, expect: m }), { binDir: bin });
+        const ok = await runScript(renderRestart({ host, myid: 2, mode: "start", wipeData: false, spacingSeconds: 0, expect: next, before: m }), { binDir: bin });
         assert.equal(ok.code, 0, ok.stderr);
-        assert.match(ok.stdout, /the config holds the expected membership/);
+        assert.match(readFileSync(host.paths.dynamicConfigFile!, "utf8"), /server\.3=10\.0\.0\.3:2888:3888/);
+        // A re-run after a failure finds the membership it writes already there.
+        const again = await runScript(renderRestart({ host, myid: 2, mode: "restart", wipeData: false, spacingSeconds: 0, expect: next, before: m }), { binDir: bin });
+        assert.equal(again.code, 0, again.stderr);
+        assert.match(again.stdout, /holds the membership this step writes already/);
 
-        const other: Membership = { members: [m.members[0]], quorumListenOnAllIPs: true };
-        const refused = await runScript(renderRestart({ host, myid: 2, mode: "restart", wipeData: false, spacingSeconds: 0, expect: other }), { binDir: bin });
+        // Edited by hand since: neither the recorded membership nor the step's.
+        writeFileSync(host.paths.dynamicConfigFile!, "server.2=10.0.0.2:2888:3888\n");
+        const refused = await runScript(renderRestart({ host, myid: 2, mode: "restart", wipeData: false, spacingSeconds: 0, expect: next, before: m }), { binDir: bin });
         assert.equal(refused.code, 1);
-        assert.match(refused.stderr, /the config does not hold the membership this restart expects: refusing to restart/);
-        assert.match(refused.stderr, /expected:\n {4}server\.2=10\.0\.0\.2:2888:3888\n {4}quorumListenOnAllIPs=true\n/);
+        assert.match(refused.stderr, /holds neither the membership the server runs by the applied record nor the one this step writes: refusing to touch it/);
+        assert.match(refused.stderr, /found in .*:\n {4}server\.2=10\.0\.0\.2:2888:3888\n/);
         assert.doesNotMatch(refused.stdout, /service restart/);
+        assert.equal(readFileSync(host.paths.dynamicConfigFile!, "utf8"), "server.2=10.0.0.2:2888:3888\n");
     });
 
     it("validates its input", () => {

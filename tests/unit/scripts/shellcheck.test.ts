@@ -15,6 +15,7 @@ import {
     renderWriteConfig,
 } from "../../../src/scripts";
 import type { HostSettings, Membership } from "../../../src/types";
+import { renderAdoptProbe } from "../../../src/scripts/adopt";
 import { shellcheck } from "./harness";
 
 function host(o: { dynamic: boolean; dataLogDir: boolean }): HostSettings {
@@ -71,6 +72,7 @@ function matrix(): [string, string][] {
             }
             for (const disable of [false, true]) out.push([`renderStop disable=${disable} ${at}`, renderStop({ host: h, disable })]);
             out.push([`renderHealthGate ${at}`, renderHealthGate({ host: h })]);
+            out.push([`renderAdoptProbe ${at}`, renderAdoptProbe({ host: h, chain: firewallChainName("kafka-main") })]);
             out.push([`renderPreflight minimal ${at}`, renderPreflight({ host: h, reach: [], requireCommands: [] })]);
             out.push([
                 `renderPreflight full ${at}`,

@@ -65,9 +65,11 @@ describe("four-letter words", () => {
             ],
             2000,
         );
-        assert.deepEqual(info, { leaders: [2], known: true });
+        // The release each server answered with, for the version guard.
+        assert.deepEqual(info, { leaders: [2], known: true, versions: { 1: "3.9.3", 2: "3.9.3" } });
         const none = await probeLeaders([{ id: 1, address: "127.0.0.1", port: refusing }], 2000);
         assert.equal(none.known, false);
+        assert.deepEqual(none.versions, {}, "a server that refused srvr has no version");
         assert.match(none.detail!, /whitelist/);
     });
 });
