@@ -2,7 +2,7 @@
 // applied, plan it quorum-safely, and declare it. Nothing is declared when any check fails.
 import * as pulumi from "@pulumi/pulumi";
 import { Fleet } from "./components";
-import { checkConfig, ConfigError, currentOf, mergeAdopted, rmCommand, NAMESPACE, parseApplied, rawConfigOf, resolvedHostIssues, serversOf, validateTransitions, type AppliedState, type FleetConfig } from "./src/config";
+import { appliedIssues, checkConfig, ConfigError, configuredNames, currentOf, mergeAdopted, rmCommand, NAMESPACE, parseApplied, rawConfigOf, resolvedHostIssues, serversOf, validateTransitions, type AppliedState, type FleetConfig } from "./src/config";
 import { formatConnectString } from "./src/format/connect-string";
 import { desiredState, planFleet, UnsafeFleetError } from "./src/model";
 import { procedureOf } from "./src/procedures/registry";
@@ -61,12 +61,13 @@ async function main() {
         const raw = rawConfigOf(pulumi.runtime.allConfig());
         const checked = checkConfig(raw, isSecret);
         // Records rebuilt by `zkmigrate adopt` stand in only where the stack has none of its own.
-        const adopted = mergeAdopted(raw.adopted, parseApplied(await readApplied()), checked.ensembles);
+        const stored = await readApplied();
+        const adopted = mergeAdopted(raw.adopted, parseApplied(stored), checked.ensembles);
         const applied = adopted.applied;
         for (const name of adopted.leftovers) {
             pulumi.log.warn(`${NAMESPACE}:adopted.${name} says what the stack's own applied record says: remove it (${rmCommand(name)})`);
         }
-        const issues = [...checked.issues, ...adopted.issues, ...validateTransitions(checked.ensembles, applied)];
+        const issues = [...checked.issues, ...appliedIssues(stored), ...adopted.issues, ...validateTransitions(checked.ensembles, applied, configuredNames(raw) ?? Object.keys(applied))];
         if (issues.length > 0 || !checked.config) throw new ConfigError(issues);
         for (const w of checked.warnings) void pulumi.log.warn(w);
         const config = checked.config;

@@ -368,11 +368,13 @@ class Checker {
         readonly declared: Window[],
         /** Servers whose data the plan moves aside somewhere. */
         readonly emptied: Set<ServerId>,
+        readonly onState?: StateObserver,
     ) {}
 
     /** Checks the world at one moment; `windows` are the declared windows open during this event. */
     check(step: number, moment: string, windows: Window[]): void {
         const w = this.w;
+        this.onState?.(w, step, moment, this.emptied);
         const leaders = possibleLeaders(w);
         const serve = serving(w, leaders);
         const open = (kind: "no-quorum" | "split-brain", group?: string) =>
@@ -440,11 +442,14 @@ const stop = (w: World, id: ServerId) => {
  * up. Each event (the effect of a step, or of a group of steps that run together) is one numbered
  * step of the report. The declared windows of the plan get the steps in which they were open.
  */
-export function simulate(from: DesiredState, to: DesiredState, plan: MigrationPlan): SafetyViolation[] {
+/** Sees every state the simulation checks (tests compare it with a brute force of the rules). */
+export type StateObserver = (w: World, step: number, moment: string, emptied: Set<ServerId>) => void;
+
+export function simulate(from: DesiredState, to: DesiredState, plan: MigrationPlan, onState?: StateObserver): SafetyViolation[] {
     const w = worldOf(from);
     const events = effectsOf(plan.steps);
     const emptied = new Set(events.flatMap((e) => (e.kind === "restart" ? (e.wiped ?? []) : [])));
-    const c = new Checker(w, plan.windows, emptied);
+    const c = new Checker(w, plan.windows, emptied, onState);
     const target = new Map(to.servers.map((s) => [s.id, s]));
     const fqdn = new Map(to.kubernetes?.servers.map((s) => [s.id, s.serviceFqdn]) ?? []);
     for (const win of plan.windows) delete win.steps;

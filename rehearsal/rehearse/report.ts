@@ -106,6 +106,12 @@ export interface RehearsalResult {
     phases: PhaseReport[];
     rolling: RollingStep[];
     split: SplitFigures;
+    /**
+     * The voter join's declared split-brain window, measured: from the end of the first source's
+     * restart onto S+T' to the end of the last source restart before the leader's (n = 3: source 1
+     * to source 2), when the sources could hold two disjoint majorities.
+     */
+    joinSplitBrainWindowMs?: number;
     /** Variables the hosts' sshd refused to a command: any fails the rehearsal (the program must send none). */
     refusedEnv: string[];
     verdict?: Verdict;
@@ -138,6 +144,7 @@ export function summarize(r: RehearsalResult, now: number = Date.now()) {
         splitSourceMaxGapMs: split.sourceMaxGapMs ?? null,
         splitTargetUnavailableMs: split.targetUnavailableMs ?? null,
         splitTargetsServingMs: split.targetsServingMs ?? null,
+        joinSplitBrainWindowMs: r.joinSplitBrainWindowMs ?? null,
         maxRollingGapMs: nonLeader.length > 0 ? Math.max(...nonLeader.map((x) => x.maxGapMs)) : null,
         maxLeaderRestartGapMs: rolling.some((x) => x.restartsLeader) ? Math.max(...rolling.filter((x) => x.restartsLeader).map((x) => x.maxGapMs)) : null,
         failedOps: phases.reduce((n, p) => n + p.clients.migrating.failedOps + p.clients["source-users"].failedOps, 0),

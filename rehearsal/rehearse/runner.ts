@@ -237,6 +237,16 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
                 `rehearse: phase ${phase} ${outcome} in ${(report.wallMs / 1000).toFixed(1)} s; longest write gap migrating ${c.migrating.maxGapMs} ms, source-users ${c["source-users"].maxGapMs} ms; failed ops ${c.migrating.failedOps}+${c["source-users"].failedOps}` +
                     (report.kafka ? `; kafka: ${report.kafka.acknowledged} acknowledged, longest produce gap ${report.kafka.maxProduceGapMs} ms, failed sends ${report.kafka.failedSends}` : ""),
             );
+            if (phase === "joined" && outcome === "succeeded") {
+                // The join's split-brain window (declared by the plan): the source restarts onto
+                // S+T' in their order; the window runs from the first one's end to the end of the
+                // last one before the leader's.
+                const ids = new Set(sources.map((h) => h.id));
+                const restarts = [...steps.values()]
+                    .filter((s) => s.op === "update" && !s.failed && s.end !== undefined && ids.has(Number(/-restart-(\d+)$/.exec(s.name)?.[1])))
+                    .sort((a, b) => a.start - b.start);
+                if (restarts.length >= 3) result.joinSplitBrainWindowMs = restarts[restarts.length - 2].end! - restarts[0].end!;
+            }
             if (phase !== "split") {
                 result.rolling.push(...rollingSteps(phase, steps, t1, m, migrating, sourceUsers));
             } else if (outcome === "succeeded") {

@@ -152,6 +152,13 @@ export const SCENARIOS = {
         procedure: "mitosis",
         phases: { joined: faultAtJoined },
     },
+    abort: {
+        about: "the abort of a join under load: separate, joined, then back to separate (the targets leave together and start empty, the sources return to S leader first); 0 lost",
+        fleetPrefix: "ra",
+        procedure: "mitosis",
+        phases: { clients: abortJoin, prepared: skip, split: skip, "source-restarted": skip, done: skip },
+        after: abortCheck,
+    },
     "block-copy": {
         about: "a whole block & copy under load: a stand-in client on a fleet host writes sequence numbers, blocked by `blocked`, switched to the target by `switched`",
         fleetPrefix: "rb",
@@ -214,6 +221,36 @@ async function faultAtJoined(r: Rehearsal, phase: string): Promise<void> {
     };
     const second = await r.runPhase(phase, 2, repair);
     if (second.result !== "succeeded") throw new Error(`phase joined after the repair: ${second.error}`);
+}
+
+/** A phase the scenario does not reach. */
+async function skip(): Promise<void> {}
+
+/** In place of `clients`: the step back from `joined` to `separate`, which must succeed. */
+async function abortJoin(r: Rehearsal): Promise<void> {
+    r.say("rehearse: abort: stepping back from joined to separate");
+    const report = await r.runPhase("separate", 2);
+    if (report.result !== "succeeded") throw new Error(`the abort (joined -> separate) failed: ${report.error}`);
+}
+
+/** After the abort: the sources serve on their own again, every target is empty and serves its own ensemble. */
+async function abortCheck(r: Rehearsal): Promise<void> {
+    const problems: string[] = [];
+    for (const h of r.sources) {
+        const conf = await fourLetterWord(h.address, 2181, "conf", 3000).catch((e: Error) => `(${e.message})`);
+        const members = [...conf.matchAll(/^server\.(\d+)=/gm)].map((m) => Number(m[1]));
+        const expected = r.sources.map((x) => x.id);
+        if (members.length > 0 && members.sort((a, b) => a - b).join(",") !== expected.join(",")) problems.push(`source ${h.id} runs with ${members.join(",")}, expected ${expected.join(",")}`);
+    }
+    for (const h of r.targets) {
+        const srvr = await fourLetterWord(h.address, 2181, "srvr", 3000).catch(() => "");
+        const mode = parseMode(srvr);
+        const nodes = Number(/Node count: (\d+)/.exec(srvr)?.[1] ?? NaN);
+        if (mode !== "leader" && mode !== "follower") problems.push(`target ${h.id} does not serve (${mode ?? "no answer"})`);
+        else if (!(nodes <= 5)) problems.push(`target ${h.id} holds ${nodes} znodes: not emptied`);
+    }
+    if (problems.length > 0) throw new Error(`abort: ${problems.join("; ")}`);
+    r.say("rehearse: abort: the sources run S again; every target serves an empty ensemble of its own");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 // The applied-state record: what the last successful update did, read back from this stack's own
 // `applied` output, and the checks of a requested step against it (one step per update).
 import { z } from "zod";
-import { firstPhase, phaseIndex, PROCEDURE_NAMES, procedureOf, sameProcedure, serversOf, type EnsembleConfig } from "../procedures/registry";
+import { firstPhase, phaseIndex, PROCEDURE_NAMES, PROCEDURES, procedureOf, sameProcedure, serversOf, type EnsembleConfig } from "../procedures/registry";
 import type { AppliedEnsemble, AppliedState, DesiredState, ProcedureName, ServerFingerprint } from "../types";
-import { ensemblePath, type ConfigIssue } from "./errors";
+import { ensemblePath, NAMESPACE, type ConfigIssue } from "./errors";
 
 export type { AppliedEnsemble, AppliedState } from "../types";
 
@@ -13,21 +13,44 @@ const membershipSchema = z.object({
 });
 const fingerprintSchema = z.object({ running: z.boolean(), location: z.enum(["host", "pod"]), membership: membershipSchema });
 
-/** Reads the `applied` stack output back; anything unreadable counts as nothing applied. */
+const entrySchema = z.object({
+    procedure: z.enum(PROCEDURE_NAMES as [ProcedureName, ...ProcedureName[]]),
+    phase: z.string(),
+    cutover: z.array(z.int()).default([]),
+    servers: z.array(z.int()).default([]),
+    statefulSet: z.string().optional(),
+    running: z.unknown().optional(),
+});
+
+/**
+ * Reads the `applied` stack output back, entry by entry. An entry that does not parse is left out
+ * (see appliedIssues, which refuses it by name); fingerprints that do not parse are dropped (the
+ * applied phase's desired state stands in, as for records of older versions).
+ */
 export function parseApplied(value: unknown): AppliedState {
-    const schema = z.record(
-        z.string(),
-        z.object({
-            procedure: z.enum(PROCEDURE_NAMES as [ProcedureName, ...ProcedureName[]]),
-            phase: z.string(),
-            cutover: z.array(z.int()).default([]),
-            servers: z.array(z.int()).default([]),
-            statefulSet: z.string().optional(),
-            running: z.record(z.string(), fingerprintSchema).optional(),
-        }),
-    );
-    const r = schema.safeParse(value ?? {});
-    return r.success ? r.data : {};
+    const out: AppliedState = {};
+    if (!value || typeof value !== "object" || Array.isArray(value)) return out;
+    for (const [name, entry] of Object.entries(value)) {
+        const r = entrySchema.safeParse(entry);
+        if (!r.success) continue;
+        const running = z.record(z.string(), fingerprintSchema).safeParse(r.data.running);
+        const { running: _, ...rest } = r.data;
+        out[name] = { ...rest, ...(r.data.running !== undefined && running.success ? { running: running.data } : {}) };
+    }
+    return out;
+}
+
+/** Entries of the stored `applied` output this zkmigrate cannot read: refused by name, never taken for "nothing applied". */
+export function appliedIssues(value: unknown): ConfigIssue[] {
+    if (!value || typeof value !== "object" || Array.isArray(value)) return [];
+    return Object.entries(value)
+        .filter(([, entry]) => !entrySchema.safeParse(entry).success)
+        .map(([name, entry]) => ({
+            path: `${NAMESPACE}:ensembles[${name}]`,
+            reason:
+                `the stack's applied record of "${name}" cannot be read by this zkmigrate (${JSON.stringify(entry).slice(0, 120)}): ` +
+                "it was written by another version; run that version to finish or step back, or rebuild the record with `zkmigrate adopt`",
+        }));
 }
 
 /** The record this update writes once every step of the ensemble succeeded. */
@@ -83,9 +106,30 @@ export function currentOf(e: EnsembleConfig, applied: AppliedState): AppliedEnse
     return { procedure: e.procedure, phase: firstPhase(e.procedure), cutover: [], servers: serversOf(e).map((s) => s.id) };
 }
 
-/** Checks each ensemble's requested step against what was applied last. */
-export function validateTransitions(ensembles: EnsembleConfig[], applied: AppliedState): ConfigIssue[] {
+/**
+ * Ensembles the last update applied that the config no longer has: Pulumi would delete their
+ * resources, running each delete (a firewall's lifts the split). Allowed only where the procedure
+ * says that changes nothing on a host. `configured`: the names in the raw config (an ensemble
+ * with a schema error is still there, not removed).
+ */
+export function removalIssues(ensembles: EnsembleConfig[], applied: AppliedState, configured?: string[]): ConfigIssue[] {
+    const names = new Set([...ensembles.map((e) => e.name), ...(configured ?? [])]);
     const issues: ConfigIssue[] = [];
+    for (const [name, a] of Object.entries(applied)) {
+        if (names.has(name)) continue;
+        const p = PROCEDURES[a.procedure];
+        if (!p || p.removal.phases.includes(a.phase)) continue;
+        issues.push({
+            path: `${NAMESPACE}:ensembles`,
+            reason: `ensemble "${name}" (${a.procedure}, applied at phase "${a.phase}") was removed from the config: ${p.removal.otherwise}`,
+        });
+    }
+    return issues;
+}
+
+/** Checks each ensemble's requested step against what was applied last (and what left the config). */
+export function validateTransitions(ensembles: EnsembleConfig[], applied: AppliedState, configured?: string[]): ConfigIssue[] {
+    const issues: ConfigIssue[] = removalIssues(ensembles, applied, configured);
     for (const e of ensembles) {
         const a = applied[e.name];
         if (a && !sameProcedure(a, e)) {

@@ -19,6 +19,13 @@ export type RawConfig = Record<string, unknown>;
 /** Settings that arrive as strings from the config but are numbers, booleans or objects. */
 export const JSON_KEYS = new Set(["sshPort", "sshHostKeyCheck", "leaderProbe", "leaderProbeTimeoutMs", "defaults", "ensembles", "adopted"]);
 
+/** The ensemble names the raw config lists (also those that fail the schema); undefined when `ensembles` is unreadable. */
+export function configuredNames(raw: RawConfig): string[] | undefined {
+    const list = raw.ensembles ?? [];
+    if (!Array.isArray(list)) return undefined;
+    return Array.isArray(list) ? list.map((x) => (x && typeof x === "object" ? (x as { name?: unknown }).name : undefined)).filter((n): n is string => typeof n === "string") : [];
+}
+
 /** The raw config from Pulumi's `allConfig()` (`zkmigrate:<key>` -> string), JSON keys parsed. */
 export function rawConfigOf(all: Record<string, string>): RawConfig {
     const raw: RawConfig = {};

@@ -325,6 +325,7 @@ export const blockCopy: Procedure<BlockCopyConfig> = {
     schema: blockCopySchema,
     managesServers: false,
     back: BACK,
+    removal: { phases: ["precopy"], otherwise: "its resources' deletes would run on the hosts (a block's delete starts the clients with `clients.unblock`, the precopy's stops the change journal): step it back to `precopy`, one phase per update, or keep it in the config after `done`" },
     resolve: resolve as Procedure<BlockCopyConfig>["resolve"],
     validate: validateBlockCopy,
     groups,

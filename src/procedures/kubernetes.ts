@@ -408,6 +408,7 @@ export const kubernetes: Procedure<KubernetesConfig> = {
     schema: kubernetesSchema,
     managesServers: true,
     back: BACK,
+    removal: { phases: ["hosts"], otherwise: "its resources' deletes would remove the Services the servers use as their addresses, and from `pods` on the StatefulSet that runs them: step it back to `hosts` (one phase per update) before removing it, or keep it in the config after `done` (hand-off: README, after done)" },
     resolve: resolve as Procedure<KubernetesConfig>["resolve"],
     validate,
     groups,

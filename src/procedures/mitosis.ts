@@ -587,6 +587,18 @@ const SPLIT_WINDOW: Window = {
 };
 
 /**
+ * The split seen from the source: in the joint ensemble the targets win elections (equal zxids,
+ * higher myids), so the source's leader is often a target when the firewall goes up; the sources
+ * then elect one of their own (n of n+|T'| voters, a majority). Declared so that the preview says
+ * it and the rehearsal measures it (splitSourceMaxGapMs).
+ */
+const SPLIT_SOURCE_WINDOW: Window = {
+    group: "source-users",
+    reason: "the split cuts the targets off: when the source's leader is a target (they win the joint ensemble's elections with their higher myids), the sources elect a leader of their own",
+    risk: "one election's write gap on the source (the rehearsal's splitSourceMaxGapMs); no quorum is lost: the sources are a majority of S+T'",
+};
+
+/**
  * Before anything changes: every server reaches every other one on the client and election ports
  * (the peer port listens only on a leader, so it cannot be checked from every host). The targets
  * do not run yet (they are empty and join later): for them a refused connection proves the path.
@@ -628,7 +640,7 @@ function plan(ctx: PlanContext<MitosisConfig>): RoomPlan {
     const windows: Window[] = [];
     const applied = to.firewall.some((f) => !from.firewall.some((x) => x.id === f.id));
     const isSplit = applied && restartOrder.some((g) => g.ids.length > 1);
-    if (isSplit) windows.push(SPLIT_WINDOW);
+    if (isSplit) windows.push(SPLIT_WINDOW, SPLIT_SOURCE_WINDOW);
     const sourceWindows = sourceRestartWindows(e, from, to, ctx.leader.known);
     if (sourceWindows.length > 0) {
         windows.push(...sourceWindows);
@@ -650,7 +662,7 @@ function plan(ctx: PlanContext<MitosisConfig>): RoomPlan {
         from,
         to,
         groups: restartOrder,
-        firewallWindows: isSplit ? [SPLIT_WINDOW] : [],
+        firewallWindows: isSplit ? [SPLIT_WINDOW, SPLIT_SOURCE_WINDOW] : [],
         groupWindows: (g) => [
             ...(g.ids.length > 1 && applied ? [SPLIT_WINDOW] : []),
             ...((!ctx.leader.known || leaderGroups.has(g)) && g.ids.some((id) => roleOf.get(id) === "source") ? sourceWindows : []),
@@ -680,6 +692,7 @@ export const mitosis: Procedure<MitosisConfig> = {
     schema: mitosisSchema,
     managesServers: true,
     back: BACK,
+    removal: { phases: ["separate", "done"], otherwise: "its resources' deletes would run mid-migration (the firewall's delete lifts the split while the sources may still list the targets): step it back to `separate`, one phase per update (the abort), or forward to `done`, then remove it" },
     resolve: resolve as Procedure<MitosisConfig>["resolve"],
     validate,
     groups,

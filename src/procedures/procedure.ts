@@ -39,6 +39,11 @@ export interface Procedure<C extends EnsembleBase & { procedure: ProcedureName }
     readonly schema: z.ZodObject;
     /** Whether it restarts ZooKeeper servers (their leader is read at preview; a host:port belongs to one ensemble). */
     readonly managesServers: boolean;
+    /**
+     * Where an ensemble may leave the config (Pulumi then deletes its resources, running their
+     * deletes): the phases in which that changes nothing on a host, and what to do elsewhere.
+     */
+    readonly removal: { phases: readonly string[]; otherwise: string };
     /** Stepping back from a phase (the key) to the one before it. Every phase but the first has a rule. */
     readonly back: Readonly<Record<string, BackStep>>;
     resolve(raw: never, index: number, defaults: HostDefaults): C;

@@ -29,7 +29,7 @@ interface Run {
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "zkmigrate-rehearse-test-"));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function rehearse(scenario: "mitosis" | "fault" | null, extra: string[] = [], timeoutMs = RUN_TIMEOUT_MS): Promise<Run> {
+function rehearse(scenario: "mitosis" | "fault" | "abort" | null, extra: string[] = [], timeoutMs = RUN_TIMEOUT_MS): Promise<Run> {
     const reportFile = path.join(tmp, `${scenario ?? ""}${extra.join("")}.json`);
     return new Promise((resolve, reject) => {
         const child = spawn(process.execPath, ["--import", "tsx", "rehearsal/rehearse.ts", "--plain", ...(scenario ? ["--scenario", scenario] : []), ...extra, "--report", reportFile], {
@@ -111,7 +111,7 @@ describe("npm run rehearse", () => {
         assert.equal(s.ok, true);
         assert.equal(s.lost, 0);
         assert.ok(s.acknowledged > 1000, `acknowledged ${s.acknowledged}`);
-        for (const key of ["lost", "acknowledged", "splitSourceMaxGapMs", "splitTargetUnavailableMs", "maxRollingGapMs", "phases"]) {
+        for (const key of ["lost", "acknowledged", "splitSourceMaxGapMs", "splitTargetUnavailableMs", "maxRollingGapMs", "joinSplitBrainWindowMs", "phases"]) {
             assert.ok(key in s, `the summary has ${key}`);
         }
         assert.deepEqual(Object.keys(s.phases), ["separate", "joined", "clients", "prepared", "split", "source-restarted", "done"]);
@@ -152,6 +152,22 @@ describe("npm run rehearse", () => {
             assert.ok(!first.steps.some((x) => x.name.endsWith(`-restart-${id}`)), `server ${id} was not restarted`);
         }
         assert.ok(first.clients["source-users"].maxGapMs < 2000, `the source kept serving (longest gap ${first.clients["source-users"].maxGapMs} ms)`);
+        assertCleanedUp(r.report.fleet);
+    });
+
+    it("abort: joined -> separate under load: the targets leave and are emptied, the sources return to S; 0 lost", { timeout: RUN_TIMEOUT_MS + 120_000 }, async () => {
+        const r = await rehearse("abort");
+        const s = r.summary;
+        assert.equal(r.code, 0, `rehearsal failed: ${s.failure ?? ""}`);
+        assert.equal(s.ok, true);
+        assert.equal(s.lost, 0);
+        assert.deepEqual(Object.keys(s.phases), ["separate", "joined", "separate#2"]);
+        assert.equal(s.phases["separate#2"].result, "succeeded");
+        // The abort restarts the targets together, then the sources one at a time, leader first.
+        const abort = (r.report.phases as { phase: string; attempt: number; steps: { name: string; op: string; startMs: number }[] }[]).find((p) => p.phase === "separate" && p.attempt === 2)!;
+        const order = abort.steps.filter((x) => x.op === "update" && /-restart-\d+$/.test(x.name)).sort((a, b) => a.startMs - b.startMs).map((x) => Number(/-(\d+)$/.exec(x.name)![1]));
+        assert.equal(order.length, 6, `the targets together, then the three sources: ${order.join(", ")}`);
+        assert.deepEqual(new Set(order.slice(0, 3)), new Set([4, 5, 6]));
         assertCleanedUp(r.report.fleet);
     });
 

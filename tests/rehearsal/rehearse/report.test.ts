@@ -49,6 +49,7 @@ describe("rehearse report", () => {
             splitSourceMaxGapMs: 120,
             splitTargetUnavailableMs: 800,
             splitTargetsServingMs: 900,
+            joinSplitBrainWindowMs: null,
             maxRollingGapMs: 400,
             maxLeaderRestartGapMs: 1500,
             failedOps: 3,

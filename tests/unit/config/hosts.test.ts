@@ -4,7 +4,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { canonicalHost, ConfigError, hostSpellingIssue, inetAton, loadConfig, resolvedHostIssues, type RawConfig } from "../../../src/config";
-import { blockCopyRaw, devRawConfig, edited } from "../../fixtures";
+import { blockCopyRaw, devRawConfig as devStack, edited, TEST_SSH } from "../../fixtures";
+
+/** The dev stack with a known_hosts line that matches any host: these cases move hosts around. */
+const devRawConfig = (): RawConfig => ({ ...devStack(), ...TEST_SSH });
 
 function refusal(raw: RawConfig): ConfigError {
     try {
