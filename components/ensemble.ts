@@ -152,10 +152,16 @@ export class MigrationEnsemble extends pulumi.ComponentResource {
             case "k8s-statefulset":
                 // Pulumi waits until the StatefulSet's pods are ready: ready means `srvr` answers with
                 // a Mode, which ZooKeeper does only once the new server has synced with the leader.
-                return new k8s.apps.v1.StatefulSet(rname, makeStatefulSet(step.k8s) as any, ko);
+                // readyTimeoutSeconds bounds that wait: a pod that cannot become ready stops the update there.
+                return new k8s.apps.v1.StatefulSet(rname, makeStatefulSet(step.k8s) as any, readyTimeout(ko, step.k8s.statefulSet?.readyTimeoutSeconds));
         }
         throw new Error(`${name}: no resource for step ${step.id} (${step.kind})`);
     }
+}
+
+/** Resource options with create/update timeouts of `seconds` (the provider's await of readiness), when given. */
+function readyTimeout(o: pulumi.CustomResourceOptions, seconds: number | undefined): pulumi.CustomResourceOptions {
+    return seconds === undefined ? o : { ...o, customTimeouts: { create: `${seconds}s`, update: `${seconds}s` } };
 }
 
 /** The per-server summary published as a stack output. */

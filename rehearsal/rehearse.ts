@@ -1,8 +1,9 @@
 // `npm run rehearse`: a whole mitosis done by `pulumi up` (the real engine, the Automation API)
 // on a local fleet of real ZooKeeper hosts, under load, with a loss check at the end.
 //
-//   node --import tsx rehearsal/rehearse.ts [--scenario mitosis|fault] [--kafka] [--report FILE]
-//                                           [--spacing S] [--version V] [--plain]
+//   node --import tsx rehearsal/rehearse.ts [--procedure mitosis|block-copy|kubernetes]
+//                                           [--scenario mitosis|fault|block-copy|kubernetes|pod-fault]
+//                                           [--kafka] [--report FILE] [--spacing S] [--version V] [--plain]
 //
 // 1. a local fleet: source 1-3 (serving), target 4-6 (an empty ensemble of its own, serving);
 // 2. a copy of the project in a temp dir with a stack on a local file backend (passphrase
@@ -21,10 +22,19 @@
 // The fault scenario makes target 4's data dir unusable before `joined`: that `pulumi up` must
 // stop at server 4 with nothing after it touched while the source serves, and after the repair a
 // second `pulumi up` completes the phase.
-// The fleet, the stack and the temp dir are always destroyed (also on failure and on SIGINT).
+// --procedure kubernetes: three ZooKeeper hosts and a local single-node Kubernetes beside them
+// (rehearsal/kubernetes/), one `pulumi up` per phase hosts, services, clients, peers, then one per
+// cutover in pods (followers first, the leader last), done; every client follows the connect
+// string (the Service names, resolved through the cluster's DNS); the report adds per cutover the
+// pod's Ready and serving times and the longest write gap. --scenario pod-fault breaks the first
+// cutover's volume: that `pulumi up` must stop at the StatefulSet with the host stopped but
+// restorable and 2 of 3 serving; after the repair a second one completes the cutover.
+// The stack, the cluster, the fleet and the temp dir are always destroyed (also on failure and on
+// SIGINT).
 //
 // rehearse/: options.ts (this command line), scenarios.ts (the procedure and scenario tables),
 // runner.ts (one run), steps.ts (the engine's events), monitor.ts (who leads), kafka.ts (--kafka),
+// kubernetes.ts (the local cluster's part, the pods phase and the pod fault),
 // display.ts (the status line), report.ts (the summary, the report file and the table).
 import * as fs from "node:fs";
 import { HelpRequested, UsageError, parseArgs } from "./rehearse/options";

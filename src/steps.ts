@@ -79,6 +79,8 @@ export interface PreflightCheck {
     /** Addresses that must accept TCP (with listening: false a refused connection passes too). */
     reach: { address: string; port: number; listening?: boolean }[];
     resolveNames?: string[];
+    /** Waits up to this many seconds for the names to resolve and the addresses to answer before checking (Services just created). */
+    settleSeconds?: number;
     requireCommands: string[];
     /** The firewall chain of this ensemble must not exist yet (a leftover split). */
     noLeftoverSplit?: boolean;

@@ -209,6 +209,8 @@ export interface KubernetesState {
         scheduling?: KubernetesScheduling;
         /** Seconds a pod has to stop (default 60). */
         terminationGracePeriodSeconds?: number;
+        /** How long `pulumi up` waits for the pods to be Ready (default: the provider's 10 minutes). */
+        readyTimeoutSeconds?: number;
     };
     /**
      * Which object carries the manual endpoints of a server on a host: `Endpoints` (v1, mirrored
@@ -223,6 +225,8 @@ export interface KubernetesScheduling {
     tolerations?: Record<string, unknown>[];
     topologySpreadConstraints?: Record<string, unknown>[];
     priorityClassName?: string;
+    /** `hard` (default): required anti-affinity by node, a pod stays Pending rather than share a node; `soft`: preferred (Bitnami's default preset). */
+    podAntiAffinity?: "hard" | "soft";
 }
 
 /** The complete desired state of one ensemble in one phase. */

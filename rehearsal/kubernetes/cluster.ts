@@ -675,11 +675,28 @@ export async function startCluster(name: string, o: StartOptions): Promise<Clust
 // Volumes for StatefulSet claims (no provisioner in this cluster)
 
 /**
- * PersistentVolumes `<cluster>-vol-<i>` (hostPath under the cluster's dir, owned by `uid`), with no
- * storage class: claims without one bind to them. Enough for `count` claims of up to `size`.
+ * PersistentVolumes `<cluster>-vol-<i>` (hostPath under the cluster's dir, owned by `uid`). Enough
+ * for `count` claims of up to `size`. Without `storageClass` they have no class and claims without
+ * one bind to them at once. With it, a StorageClass of that name (no provisioner,
+ * `WaitForFirstConsumer`, as for local volumes) is made too and the volumes belong to it: a claim
+ * of that class is bound by the scheduler when it places the claim's pod. (A claim bound at once
+ * can leave a StatefulSet's pod Pending for minutes: the scheduler found it unbound and waits up
+ * to 5 minutes before trying again.)
  */
-export async function ensureVolumes(c: Cluster, count: number, o: { size?: string; uid?: number } = {}): Promise<void> {
+export async function ensureVolumes(c: Cluster, count: number, o: { size?: string; uid?: number; storageClass?: string } = {}): Promise<void> {
     const docs: string[] = [];
+    if (o.storageClass !== undefined) {
+        docs.push(
+            JSON.stringify({
+                apiVersion: "storage.k8s.io/v1",
+                kind: "StorageClass",
+                metadata: { name: o.storageClass, labels: { "zkmigrate/cluster": c.name } },
+                provisioner: "kubernetes.io/no-provisioner",
+                volumeBindingMode: "WaitForFirstConsumer",
+                reclaimPolicy: "Retain",
+            }),
+        );
+    }
     for (let i = 0; i < count; i++) {
         const path = join(c.dir, "volumes", `vol-${i}`);
         mkdirSync(path, { recursive: true });
@@ -689,7 +706,7 @@ export async function ensureVolumes(c: Cluster, count: number, o: { size?: strin
                 apiVersion: "v1",
                 kind: "PersistentVolume",
                 metadata: { name: `${c.name}-vol-${i}`, labels: { "zkmigrate/cluster": c.name } },
-                spec: { capacity: { storage: o.size ?? "10Gi" }, accessModes: ["ReadWriteOnce"], persistentVolumeReclaimPolicy: "Retain", storageClassName: "", hostPath: { path, type: "Directory" } },
+                spec: { capacity: { storage: o.size ?? "10Gi" }, accessModes: ["ReadWriteOnce"], persistentVolumeReclaimPolicy: "Retain", storageClassName: o.storageClass ?? "", hostPath: { path, type: "Directory" } },
             }),
         );
     }

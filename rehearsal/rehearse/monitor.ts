@@ -1,7 +1,7 @@
-// Who leads and who serves during the rehearsal, polled with srvr every 200 ms: the report judges
+// Who leads and who serves during the rehearsal, polled with srvr every 200 ms (at each server's
+// host, or at its Service's ClusterIP once the kubernetes procedure has one): the report judges
 // each restart by whether it restarted the leader, and the split by when the targets serve again.
 import { fourLetterWord, parseMode } from "../../src/zk/four-letter";
-import type { FleetHost } from "../fleet";
 
 interface ModeSample {
     at: number;
@@ -12,7 +12,15 @@ export class ModeMonitor {
     readonly samples: ModeSample[] = [];
     private stopped = false;
     private loop?: Promise<void>;
-    constructor(private readonly hosts: FleetHost[]) {}
+    private readonly hosts: { id: number; address: string }[];
+    constructor(hosts: { id: number; address: string }[]) {
+        this.hosts = hosts.map((h) => ({ id: h.id, address: h.address }));
+    }
+    /** Polls server `id` at `address` from now on (a Service's ClusterIP instead of its host). */
+    setAddress(id: number, address: string): void {
+        const h = this.hosts.find((x) => x.id === id);
+        if (h) h.address = address;
+    }
     start() {
         this.loop = (async () => {
             while (!this.stopped) {

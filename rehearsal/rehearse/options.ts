@@ -1,5 +1,7 @@
 // The rehearsal's command line.
-//   rehearse [--scenario mitosis|fault|block-copy] [--procedure mitosis|block-copy] [--kafka] [--report FILE] [--spacing S] [--version V] [--plain]
+//   rehearse [--procedure mitosis|block-copy|kubernetes] [--scenario mitosis|fault|block-copy|kubernetes|pod-fault] [--kafka] [--report FILE] [--spacing S] [--version V] [--plain]
+// --procedure alone runs its first scenario (its whole run under load); with --scenario, the
+// scenario must be one of that procedure's.
 import * as path from "node:path";
 import { PROCEDURES, SCENARIOS, isScenario, type ScenarioName } from "./scenarios";
 
@@ -20,6 +22,9 @@ const NAMES = Object.keys(SCENARIOS);
 
 const PROCEDURE_NAMES = Object.keys(PROCEDURES);
 
+/** `a, b or c`. */
+const oneOf = (names: string[]) => `${names.slice(0, -1).join(", ")}${names.length > 1 ? " or " : ""}${names[names.length - 1]}`;
+
 export const USAGE = `usage: rehearse [--scenario ${NAMES.join("|")}] [--procedure ${PROCEDURE_NAMES.join("|")}] [--kafka] [--report FILE] [--spacing S] [--version V] [--plain]`;
 
 export function parseArgs(argv: string[], o: { pid?: number; tty?: boolean; cwd?: string } = {}): Options {
@@ -32,6 +37,8 @@ export function parseArgs(argv: string[], o: { pid?: number; tty?: boolean; cwd?
         fleetName: "",
         kafka: false,
     };
+    let scenarioGiven = false;
+    let procedure: string | undefined;
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         const value = () => {
@@ -41,14 +48,13 @@ export function parseArgs(argv: string[], o: { pid?: number; tty?: boolean; cwd?
         };
         if (a === "--scenario") {
             const v = value();
-            if (!isScenario(v)) throw new UsageError(`--scenario ${v}: expected ${NAMES.slice(0, -1).join(", ")}${NAMES.length > 1 ? " or " : ""}${NAMES[NAMES.length - 1]}`);
+            if (!isScenario(v)) throw new UsageError(`--scenario ${v}: expected ${oneOf(NAMES)}`);
             opts.scenario = v;
+            scenarioGiven = true;
         } else if (a === "--procedure") {
-            // The procedure's first scenario: its whole run under load.
             const v = value();
-            const first = (Object.keys(SCENARIOS) as ScenarioName[]).find((n) => SCENARIOS[n].procedure === v);
-            if (!first) throw new UsageError(`--procedure ${v}: expected ${PROCEDURE_NAMES.join(" or ")}`);
-            opts.scenario = first;
+            if (!PROCEDURE_NAMES.includes(v)) throw new UsageError(`--procedure ${v}: expected ${oneOf(PROCEDURE_NAMES)}`);
+            procedure = v;
         } else if (a === "--report") opts.report = path.resolve(o.cwd ?? process.cwd(), value());
         else if (a === "--spacing") {
             const v = Number(value());
@@ -59,6 +65,15 @@ export function parseArgs(argv: string[], o: { pid?: number; tty?: boolean; cwd?
         else if (a === "--kafka") opts.kafka = true;
         else if (a === "--help" || a === "-h") throw new HelpRequested();
         else throw new UsageError(`unknown argument ${a}`);
+    }
+    if (procedure !== undefined) {
+        if (!scenarioGiven) {
+            // The procedure's first scenario: its whole run under load.
+            opts.scenario = (Object.keys(SCENARIOS) as ScenarioName[]).find((n) => SCENARIOS[n].procedure === procedure)!;
+        } else if (SCENARIOS[opts.scenario].procedure !== procedure) {
+            const own = (Object.keys(SCENARIOS) as ScenarioName[]).filter((n) => SCENARIOS[n].procedure === procedure);
+            throw new UsageError(`--scenario ${opts.scenario} is a ${SCENARIOS[opts.scenario].procedure} scenario; --procedure ${procedure} has ${own.join(", ")}`);
+        }
     }
     if (opts.kafka && SCENARIOS[opts.scenario].procedure !== "mitosis") throw new UsageError(`--kafka: only with a mitosis scenario (Kafka brokers move in mitosis's clients phase), not ${opts.scenario}`);
     opts.fleetName = `${SCENARIOS[opts.scenario].fleetPrefix}-${pid}`;

@@ -11,6 +11,8 @@ export interface GroupFigures {
 
 export interface PhaseReport {
     phase: string;
+    /** One of several updates of a phase (the kubernetes pods phase: `cutover 2` moves its second server). */
+    step?: string;
     attempt: number;
     result: "succeeded" | "failed";
     /** When the phase's `pulumi up` started (ISO). */
@@ -48,7 +50,6 @@ export interface Verdict {
     sourceUsersAcknowledged: number;
 }
 
-/** What a run measured; filled as it goes, so a failed run reports what it reached. */
 /** Block & copy: the stand-in client's blocked window and its loss check (scenarios.ts). */
 export interface BlockCopyFigures {
     /** From the start of the first block command to the end of the last switch command. */
@@ -69,6 +70,33 @@ export interface BlockCopyFigures {
     lostSample: number[];
 }
 
+/**
+ * One cutover of the kubernetes procedure (a `pods` update): a host stops, its pod starts with the
+ * same myid, the Service selects it. Times in ms.
+ */
+export interface CutoverFigures {
+    server: number;
+    /** The update of the pods phase (1 = the first server moved) and the attempt that completed it. */
+    update: number;
+    attempts: number;
+    /** Whether the server led the ensemble when its host stopped. */
+    wasLeader: boolean;
+    /** The host's stop (the decommission step). */
+    hostStopMs: number;
+    /** Pulumi's wait for the StatefulSet in the update that completed it: apply to pod Ready (Ready = `srvr` answers = synced). */
+    podReadyMs: number;
+    /** From the StatefulSet's apply (after a fault: from the repair) to the first `srvr` with a Mode through the Service's ClusterIP. */
+    podServingMs: number;
+    servingFrom: "apply" | "repair";
+    /** From the host's stop to the server serving again from its pod: how long the ensemble had 2 of 3. */
+    serverAbsentMs: number;
+    /** Longest write gap of any client session during the update(s) of this cutover. */
+    maxGapMs: number;
+    /** The 1-minute load average at the end of the update. */
+    load1: number;
+}
+
+/** What a run measured; filled as it goes, so a failed run reports what it reached. */
 export interface RehearsalResult {
     scenario: string;
     kafka: boolean;
@@ -93,6 +121,10 @@ export interface RehearsalResult {
     /** The Kafka load, for its crashes, stalls and failures. */
     kafkaLoad?: Pick<KafkaLoad, "crashes" | "stalls" | "producers" | "consumerErrors">;
     blockCopy?: BlockCopyFigures;
+    /** The machine's load average (1, 5, 15 min) at the end of the run: the figures' context. */
+    loadAverage?: number[];
+    /** The kubernetes procedure: its local cluster, and one entry per cutover. */
+    kubernetes?: { cluster: string; clusterStartMs?: number; cutovers: CutoverFigures[]; faults: string[] };
     failure?: string;
 }
 
@@ -152,10 +184,28 @@ export function summarize(r: RehearsalResult, now: number = Date.now()) {
                   },
               }
             : {}),
+        ...(r.kubernetes
+            ? {
+                  kubernetes: {
+                      clusterStartMs: r.kubernetes.clusterStartMs ?? null,
+                      cutovers: r.kubernetes.cutovers.map((c) => ({
+                          server: c.server,
+                          attempts: c.attempts,
+                          wasLeader: c.wasLeader,
+                          podReadyMs: c.podReadyMs,
+                          podServingMs: c.podServingMs,
+                          serverAbsentMs: c.serverAbsentMs,
+                          maxGapMs: c.maxGapMs,
+                      })),
+                      maxCutoverGapMs: r.kubernetes.cutovers.length > 0 ? Math.max(...r.kubernetes.cutovers.map((c) => c.maxGapMs)) : null,
+                  },
+              }
+            : {}),
         wallMs: now - r.started,
+        ...(r.loadAverage ? { loadAverage: r.loadAverage } : {}),
         phases: Object.fromEntries(
             phases.map((p) => [
-                p.attempt > 1 ? `${p.phase}#${p.attempt}` : p.phase,
+                phaseKey(p),
                 {
                     result: p.result,
                     wallMs: p.wallMs,
@@ -174,6 +224,11 @@ export function summarize(r: RehearsalResult, now: number = Date.now()) {
 
 export type Summary = ReturnType<typeof summarize>;
 
+/** A phase run's key in the summary: `pods:2` (an update of several), `#2` for a second attempt. */
+export function phaseKey(p: Pick<PhaseReport, "phase" | "step" | "attempt">): string {
+    return `${p.phase}${p.step ? `:${p.step}` : ""}${p.attempt > 1 ? `#${p.attempt}` : ""}`;
+}
+
 /** The report file: the summary and everything behind it. */
 export function fullReport(r: RehearsalResult, summary: Summary) {
     const k = r.kafkaLoad;
@@ -184,6 +239,7 @@ export function fullReport(r: RehearsalResult, summary: Summary) {
         split: r.split,
         verdict: r.verdict ?? null,
         ...(r.blockCopy ? { blockCopy: r.blockCopy } : {}),
+        ...(r.kubernetes ? { kubernetes: r.kubernetes } : {}),
         kafka: r.kafkaVerdict ?? null,
         kafkaCrashes: k?.crashes ?? [],
         kafkaConsumerStalls: k?.stalls ?? [],
@@ -204,7 +260,7 @@ export function renderReport(r: RehearsalResult, summary: Summary): string {
         `${"phase".padEnd(20)}${"result".padEnd(11)}${"wall s".padStart(8)}${"migrating gap ms".padStart(18)}${"source-users gap ms".padStart(21)}${"failed ops".padStart(12)}${r.kafka ? `${"kafka acks".padStart(12)}${"produce gap ms".padStart(16)}` : ""}`,
         ...phases.map((p) =>
             [
-                (p.attempt > 1 ? `${p.phase} (#${p.attempt})` : p.phase).padEnd(20),
+                `${p.phase}${p.step ? ` ${p.step}` : ""}${p.attempt > 1 ? ` (#${p.attempt})` : ""}`.padEnd(20),
                 p.result.padEnd(11),
                 (p.wallMs / 1000).toFixed(1).padStart(8),
                 String(p.clients.migrating.maxGapMs).padStart(18),
@@ -217,15 +273,29 @@ export function renderReport(r: RehearsalResult, summary: Summary): string {
         "rolling restart steps (longest write gap of any session while the step ran):",
         ...rolling.map((x) => `  ${x.phase.padEnd(17)} ${x.step.padEnd(22)} ${x.restartsLeader ? "leader    " : "not leader"} ${String(x.maxGapMs).padStart(6)} ms`),
         "",
-        `split: sources' longest write gap ${split.sourceMaxGapMs ?? "-"} ms; targets unavailable ${split.targetUnavailableMs ?? "-"} ms after the firewall went up (all serving by srvr after ${split.targetsServingMs ?? "-"} ms)`,
+        ...(r.kubernetes ? [] : [`split: sources' longest write gap ${split.sourceMaxGapMs ?? "-"} ms; targets unavailable ${split.targetUnavailableMs ?? "-"} ms after the firewall went up (all serving by srvr after ${split.targetsServingMs ?? "-"} ms)`]),
         verdict
             ? `loss check: ${verdict.acknowledged} acknowledged writes of the migrating clients, ${verdict.lost} lost; ${verdict.sourceUsersAcknowledged} of the source's other users, ${verdict.sourceUsersLost} lost${verdict.lostSample.length ? ` (e.g. ${verdict.lostSample.join(", ")})` : ""}`
             : "loss check: not reached",
         `environment refused by the hosts' sshd: ${r.refusedEnv.length ? r.refusedEnv.join(", ") : "none"}`,
+        ...(r.loadAverage ? [`load average at the end: ${r.loadAverage.join(", ")} (1, 5, 15 min)`] : []),
         ...(r.blockCopy
             ? [
                   `block & copy: blocked -> switched ${(r.blockCopy.blockedMs / 1000).toFixed(1)} s (the stand-in client's own gap ${(r.blockCopy.clientGapMs / 1000).toFixed(1)} s); final copy ${(r.blockCopy.finalCopyMs / 1000).toFixed(1)} s (${r.blockCopy.journal ? "by the change journal" : `by the scan; journal ${r.blockCopy.journalState}`}), full copy ${(r.blockCopy.fullCopyMs / 1000).toFixed(1)} s`,
                   `block & copy loss check: ${r.blockCopy.acknowledged} sequence numbers acknowledged to the stand-in client, ${r.blockCopy.acknowledgedOnTarget} of them on the target after the switch, ${r.blockCopy.lost} lost${r.blockCopy.lostSample.length ? ` (e.g. ${r.blockCopy.lostSample.join(", ")})` : ""}`,
+              ]
+            : []),
+        ...(r.kubernetes
+            ? [
+                  "",
+                  `cutovers (local Kubernetes ${r.kubernetes.cluster}, Ready in ${r.kubernetes.clusterStartMs !== undefined ? `${(r.kubernetes.clusterStartMs / 1000).toFixed(1)} s` : "-"}; a host stops, its pod starts with the same myid):`,
+                  `  ${"server".padEnd(8)}${"attempts".padStart(9)}${"host stop s".padStart(13)}${"pod Ready s".padStart(13)}${"serving s".padStart(12)}${"absent s".padStart(10)}${"write gap ms".padStart(14)}${"load".padStart(7)}`,
+                  ...r.kubernetes.cutovers.map(
+                      (c) =>
+                          `  ${`${c.server}${c.wasLeader ? " (L)" : ""}`.padEnd(8)}${String(c.attempts).padStart(9)}${(c.hostStopMs / 1000).toFixed(1).padStart(13)}${(c.podReadyMs / 1000).toFixed(1).padStart(13)}${`${(c.podServingMs / 1000).toFixed(1)}${c.servingFrom === "repair" ? "*" : ""}`.padStart(12)}${(c.serverAbsentMs / 1000).toFixed(1).padStart(10)}${String(c.maxGapMs).padStart(14)}${c.load1.toFixed(1).padStart(7)}`,
+                  ),
+                  "  (pod Ready: Pulumi's wait for the StatefulSet; serving: from its apply to the first srvr with a Mode through the Service, * from the repair; absent: from the host's stop)",
+                  ...r.kubernetes.faults.map((x) => `  fault: ${x}`),
               ]
             : []),
         ...(r.kafka

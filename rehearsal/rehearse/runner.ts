@@ -1,6 +1,7 @@
-// The rehearsal's runner: the engine, a fleet, a stack of a copy of the project on a local file
-// backend, the load, one `pulumi up` per phase as the scenario says, the loss check; the fleet,
-// the stack and the temp dir are always destroyed (also on failure and on SIGINT). It fills a
+// The rehearsal's runner: the engine, a fleet (and for the kubernetes procedure a local cluster
+// beside it), a stack of a copy of the project on a local file backend, the load, one `pulumi up`
+// per phase as the scenario says, the loss check; the stack, the cluster, the fleet and the temp
+// dir are always destroyed, in that order (also on failure and on SIGINT). It fills a
 // RehearsalResult as it goes (report.ts turns it into the report).
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -9,11 +10,13 @@ import { spawnSync } from "node:child_process";
 import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automation";
 import { REPO, copyProject, engineEnv, findEngine } from "../engine";
 import { createFleet, destroyFleet, hostsOf, stackHostConfig, stackSshConfig, type LocalFleet } from "../fleet";
+import { destroyCluster, startCluster, type Cluster } from "../kubernetes/cluster";
 import type { Window } from "../gaps";
 import { StressGroup } from "../stress";
 import { withTimeout } from "../with-timeout";
 import { Display } from "./display";
 import { KafkaPart, kafkaClients, kafkaFleet } from "./kafka";
+import { prepareCluster, resolveConnect } from "./kubernetes";
 import { ModeMonitor } from "./monitor";
 import type { Options } from "./options";
 import { newResult, type GroupFigures, type PhaseReport, type RehearsalResult } from "./report";
@@ -47,6 +50,8 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
     const procedure: Procedure = PROCEDURES[scenario.procedure];
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "zkmigrate-rehearse-"));
     let fleet: LocalFleet | undefined;
+    let cluster: Cluster | undefined;
+    let clusterStarted = false;
     let stack: Stack | undefined;
     const groups: StressGroup[] = [];
     let kafka: KafkaPart | undefined;
@@ -75,6 +80,8 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
             }
             await stack.workspace.removeStack(STACK, { force: true }).catch(() => undefined);
         }
+        // The cluster before the fleet: it is attached to the fleet's bridge and hosts.
+        if (clusterStarted) await destroyCluster(o.fleetName).catch((e) => console.error(`rehearse: destroying cluster ${o.fleetName}: ${(e as Error).message}`));
         if (fleet) await destroyFleet(fleet.name, {}).catch((e) => console.error(`rehearse: destroying fleet ${fleet?.name}: ${(e as Error).message}`));
         fs.rmSync(tmp, { recursive: true, force: true });
     };
@@ -101,6 +108,19 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
             { log: (l) => console.error(`fleet: ${l}`) },
         );
         const f = fleet;
+        if (procedure.cluster) {
+            // Its own processes by pid, mounts, cgroups, routes and the hosts' DNS: all removed by
+            // destroyCluster in cleanup (also after a failed start).
+            clusterStarted = true;
+            const c0 = Date.now();
+            console.error(`rehearse: starting a local Kubernetes ${o.fleetName} beside the fleet`);
+            cluster = await startCluster(o.fleetName, { fleet: f, ...(o.version ? { zookeeperVersion: o.version } : {}), log: (l) => console.error(`cluster: ${l}`) });
+            await prepareCluster(cluster);
+            result.kubernetes = { cluster: cluster.name, clusterStartMs: Date.now() - c0, cutovers: [], faults: [] };
+        }
+        const k8s = cluster;
+        // The published connect string as the rehearsal's clients dial it (Service names resolved through the cluster's DNS).
+        const dialable = (connect: string) => (k8s ? resolveConnect(k8s, connect) : Promise.resolve(connect));
         const sources = hostsOf(f, "source");
         const targets = hostsOf(f, "target");
         const sourceConnect = sources.map((h) => `${h.address}:2181`).join(",");
@@ -109,7 +129,7 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
         const project = path.join(tmp, "project");
         copyProject(project);
         // A procedure whose entry names its own clients (block-copy: hosts and commands) keeps them.
-        const own = procedure.ensemble(f);
+        const own = procedure.ensemble(f, cluster);
         const entry = { name: ENSEMBLE, ...own, clients: own.clients ?? { chroot: CHROOT, ...(o.kafka ? kafkaClients(f) : {}) } };
         const ensemble = scenario.ensemble ? scenario.ensemble(entry) : entry;
         const stackConfig = {
@@ -119,6 +139,7 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
                 "zkmigrate:sshKnownHosts": stackSshConfig(f).sshKnownHosts,
                 "zkmigrate:defaults": { ...stackHostConfig(f), spacingSeconds: o.spacingSeconds },
                 "zkmigrate:ensembles": [ensemble],
+                ...(cluster ? { "zkmigrate:kubeconfig": cluster.kubeconfig } : {}),
             },
         };
         fs.writeFileSync(path.join(project, `Pulumi.${STACK}.yaml`), JSON.stringify(stackConfig, null, 2));
@@ -141,6 +162,7 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
             result.kafkaLoad = kafka.load;
         }
         const kp = kafka;
+        const everyone = procedure.everyoneFollowsConnect ?? false;
         monitor = new ModeMonitor([...sources, ...targets]);
         monitor.start();
         const m = monitor;
@@ -155,17 +177,18 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
         display.start();
 
         // 4. The phases, as the scenario runs each.
-        const runPhase = async (phase: string, attempt: number, before?: () => Promise<void>): Promise<PhaseReport> => {
-            phaseLabel = phase;
+        let published = `${sourceConnect}${CHROOT}`;
+        const runPhase = async (phase: string, attempt: number, before?: () => Promise<void>, step?: string): Promise<PhaseReport> => {
+            phaseLabel = step ? `${phase}:${step}` : phase;
             await stack!.setConfig("zkmigrate:ensembles[0].phase", { value: phase }, true);
             if (before) await before();
             const { steps, refusedEnv, onEvent } = recordSteps(phase, say);
-            say(`rehearse: phase ${phase}${attempt > 1 ? ` (attempt ${attempt})` : ""}: pulumi up`);
+            say(`rehearse: phase ${phase}${step ? ` ${step}` : ""}${attempt > 1 ? ` (attempt ${attempt})` : ""}: pulumi up`);
             phaseStart.t = Date.now();
             const t0 = phaseStart.t;
             let outcome: "succeeded" | "failed" = "succeeded";
             let error: string | undefined;
-            let connect = migrating.currentConnect;
+            let connect = published;
             try {
                 const up = await withTimeout(stack!.up({ onEvent }), UP_TIMEOUT_MS, `pulumi up (${phase})`);
                 const ens = (up.outputs.ensembles?.value ?? {}) as Record<string, { connect?: string }>;
@@ -176,13 +199,18 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
             }
             const t1 = Date.now();
             // Kafka moves to the connect string the phase publishes.
-            if (follows && outcome === "succeeded" && connect !== migrating.currentConnect) {
-                say(`  ${phase}: clients move to ${connect}`);
-                migrating.setConnect(connect);
+            if (follows && outcome === "succeeded" && connect !== published) {
+                const dial = await dialable(connect);
+                say(`  ${phase}: clients move to ${connect}${dial !== connect ? ` (${dial})` : ""}`);
+                migrating.setConnect(dial);
+                // The ensemble's other users too, outside the chroot, when all of its clients move.
+                if (everyone) sourceUsers.setConnect(dial.replace(/\/.*$/, ""));
+                published = connect;
             }
             const w: Window = { start: t0, end: t1 };
             const report: PhaseReport = {
                 phase,
+                ...(step ? { step } : {}),
                 attempt,
                 result: outcome,
                 startedAt: new Date(t0).toISOString(),
@@ -228,17 +256,21 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
             return report;
         };
 
-        const rehearsal: Rehearsal = { fleet: f, sources, targets, say, runPhase, result, project };
-        const phases: Partial<Record<string, (r: Rehearsal, phase: string) => Promise<void>>> = scenario.phases ?? {};
+        const setConfig = async (key: string, value: string) => {
+            await stack!.setConfig(key, { value }, true);
+        };
+        const rehearsal: Rehearsal = { fleet: f, sources, targets, say, runPhase, setConfig, monitor: m, ...(cluster ? { cluster } : {}), result, project };
+        const phases: Partial<Record<string, (r: Rehearsal, phase: string) => Promise<void>>> = { ...(procedure.phaseRuns ?? {}), ...(scenario.phases ?? {}) };
         for (const phase of procedure.phases) {
             const own = phases[phase];
             if (own) {
                 await own(rehearsal, phase);
-                continue;
+            } else {
+                if (kp) await kp.beforePhase(phase, `${sourceConnect}${CHROOT}`, say);
+                const r = await runPhase(phase, 1);
+                if (r.result !== "succeeded") throw new Error(`phase ${phase} failed: ${r.error}`);
             }
-            if (kp) await kp.beforePhase(phase, `${sourceConnect}${CHROOT}`, say);
-            const r = await runPhase(phase, 1);
-            if (r.result !== "succeeded") throw new Error(`phase ${phase} failed: ${r.error}`);
+            if (procedure.afterPhase) await procedure.afterPhase(rehearsal, phase);
         }
         if (scenario.after) {
             phaseLabel = "scenario check";
@@ -250,7 +282,7 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
         await Promise.all(groups.map((g) => g.stop()));
         const finalConnect = migrating.currentConnect;
         const mv = await migrating.verify(finalConnect);
-        const sv = await sourceUsers.verify(sourceConnect);
+        const sv = await sourceUsers.verify(sourceUsers.currentConnect);
         result.verdict = {
             lost: mv.lost.length,
             acknowledged: mv.acknowledged,
@@ -258,7 +290,7 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
             sourceUsersLost: sv.lost.length,
             sourceUsersAcknowledged: sv.acknowledged,
         };
-        say(`rehearse: loss check on ${finalConnect}: ${mv.acknowledged} acknowledged, ${mv.present} present, ${mv.lost.length} lost; source-users on ${sourceConnect}: ${sv.acknowledged} acknowledged, ${sv.lost.length} lost`);
+        say(`rehearse: loss check on ${finalConnect}: ${mv.acknowledged} acknowledged, ${mv.present} present, ${mv.lost.length} lost; source-users on ${sourceUsers.currentConnect}: ${sv.acknowledged} acknowledged, ${sv.lost.length} lost`);
         if (kp) {
             result.kafkaVerdict = await kp.verify(say);
         }
@@ -266,6 +298,8 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
         result.failure = (e as Error).message;
         say(`rehearse: FAILED: ${result.failure}`);
     } finally {
+        // The machine's load while it ran (before the teardown's own).
+        result.loadAverage = os.loadavg().map((x) => Number(x.toFixed(2)));
         display?.stop();
         display = undefined;
         console.error("rehearse: destroying the stack and the fleet");

@@ -4,19 +4,23 @@
 // default a phase is one `pulumi up` that must succeed.
 //
 // A new scenario is a row in SCENARIOS and, where it does something of its own, a function for
-// the phases it changes (as `fault` below). A new procedure (e.g. kubernetes) is a row in
-// PROCEDURES; a variant of the ensemble (e.g. targets joining as observers) a scenario whose
+// the phases it changes (as `fault` below). A new procedure is a row in PROCEDURES (kubernetes:
+// a local cluster beside the fleet, and its own `pods` phase, rehearse/kubernetes.ts); a variant of the ensemble (e.g. targets joining as observers) a scenario whose
 // `ensemble` adjusts the entry; a comparison of two runs composes the runner twice (rehearse.ts).
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { clientCommands, readAcks } from "../block-copy-client";
 import { REPO } from "../engine";
 import { BLOCK_COPY_PHASES } from "../../src/procedures/block-copy";
+import { KUBERNETES_PHASES } from "../../src/procedures/kubernetes";
 import { MITOSIS_PHASES } from "../../src/procedures/mitosis";
 import { fourLetterWord, parseMode } from "../../src/zk/four-letter";
 import { call, connectClient } from "../../src/zk/session";
 import { connectString, hostsOf, runScript, type LocalFleet, type FleetEnsembleSpec, type FleetHost } from "../fleet";
+import type { Cluster } from "../kubernetes/cluster";
 import { planTree, TREE_ADMIN, writeOps } from "../tree";
+import { kubernetesAfterPhase, kubernetesEntry, podsPhase, podsPhaseWithFault } from "./kubernetes";
+import type { ModeMonitor } from "./monitor";
 import type { PhaseReport, RehearsalResult } from "./report";
 
 /** What a scenario's phase function works with: the fleet, and one `pulumi up` of a phase. */
@@ -25,8 +29,17 @@ export interface Rehearsal {
     sources: FleetHost[];
     targets: FleetHost[];
     say(line: string): void;
-    /** Sets the phase, runs `before`, then one `pulumi up`; the report of that attempt. */
-    runPhase(phase: string, attempt: number, before?: () => Promise<void>): Promise<PhaseReport>;
+    /**
+     * Sets the phase, runs `before`, then one `pulumi up`; the report of that attempt. `step` names
+     * one of several updates of the phase (the kubernetes pods phase: one per cutover).
+     */
+    runPhase(phase: string, attempt: number, before?: () => Promise<void>, step?: string): Promise<PhaseReport>;
+    /** Sets a key of the stack's config (a path such as `zkmigrate:ensembles[0].cutover[0]`). */
+    setConfig(key: string, value: string): Promise<void>;
+    /** Who leads and serves (srvr every 200 ms). */
+    monitor: ModeMonitor;
+    /** The local Kubernetes, for a procedure that needs one. */
+    cluster?: Cluster;
     /** What the run found so far (the phases' reports); a scenario adds its own figures. */
     result: RehearsalResult;
     /** The stack's project directory (where local commands run). */
@@ -42,9 +55,17 @@ export interface Procedure {
     /** The fleet's ensembles (names "source" and "target": the stress clients use them). */
     ensembles: FleetEnsembleSpec[];
     /** The stack config's entry for the ensemble under migration (the chroot and clients added by the runner, unless it has `clients`). */
-    ensemble(f: LocalFleet): Record<string, unknown>;
+    ensemble(f: LocalFleet, cluster?: Cluster): Record<string, unknown>;
     /** Whether the in-process migrating clients write under the chroot and follow the published connect string (default true); false: they write beside it on the source. */
     migratingFollowsConnect?: boolean;
+    /** Whether the "source-users" (the ensemble's other users, outside the chroot) follow the published connect string too (default false: they stay on the source). */
+    everyoneFollowsConnect?: boolean;
+    /** A local Kubernetes beside the fleet (started after it, destroyed before it, also on failure). */
+    cluster?: boolean;
+    /** Phases that run otherwise than one `pulumi up` in every scenario of the procedure (a scenario's own `phases` win). */
+    phaseRuns?: Partial<Record<string, PhaseRun>>;
+    /** Runs after each phase run that succeeded. */
+    afterPhase?(r: Rehearsal, phase: string): Promise<void>;
 }
 
 export interface Scenario {
@@ -110,6 +131,17 @@ export const PROCEDURES = {
         },
         migratingFollowsConnect: false,
     },
+    kubernetes: {
+        phases: KUBERNETES_PHASES,
+        // Three ZooKeeper hosts, moved into pods of a local Kubernetes one server per update.
+        ensembles: [{ name: "source", servers: 3, firstId: 1 }],
+        ensemble: (f: LocalFleet, cluster?: Cluster) => kubernetesEntry(hostsOf(f, "source"), cluster!),
+        // Every client of the ensemble moves to the Service names (the chroot's and the others).
+        everyoneFollowsConnect: true,
+        cluster: true,
+        phaseRuns: { pods: podsPhase },
+        afterPhase: kubernetesAfterPhase,
+    },
 } satisfies Record<string, Procedure>;
 
 export const SCENARIOS = {
@@ -133,6 +165,17 @@ export const SCENARIOS = {
         procedure: "block-copy",
         phases: { precopy: blockCopyPrecopy },
         after: blockCopyCheck,
+    },
+    kubernetes: {
+        about: "hosts to Kubernetes under load: a local cluster, every phase by pulumi up, one cutover per update (followers first, the leader last)",
+        fleetPrefix: "rn",
+        procedure: "kubernetes",
+    },
+    "pod-fault": {
+        about: "the first cutover's pod cannot mount its volume: pulumi up stops at the StatefulSet with the host stopped but restorable and 2 of 3 serving; after the repair a second one completes the cutover",
+        fleetPrefix: "rp",
+        procedure: "kubernetes",
+        phases: { pods: podsPhaseWithFault },
     },
 } satisfies Record<string, Scenario>;
 

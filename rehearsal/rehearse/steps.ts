@@ -1,5 +1,6 @@
-// The command steps of one `pulumi up`, from the engine's events: when each started and ended,
-// whether it failed, and whether it stops its server (rather than restarting it).
+// The steps of one `pulumi up` (commands on hosts, and Kubernetes objects), from the engine's
+// events: when each started and ended, whether it failed, and whether it stops its server (rather
+// than restarting it).
 import type { EngineEvent } from "@pulumi/pulumi/automation";
 
 export interface StepTiming {
@@ -10,6 +11,11 @@ export interface StepTiming {
     start: number;
     end?: number;
     failed?: boolean;
+}
+
+/** A step of the plan: a command, or a Kubernetes object (not the provider itself). */
+function isStep(type: string): boolean {
+    return type.startsWith("command:") || (type.startsWith("kubernetes:") && type !== "pulumi:providers:kubernetes");
 }
 
 /**
@@ -26,14 +32,14 @@ export function recordSteps(
     const onEvent = (e: EngineEvent) => {
         const now = Date.now();
         const pre = e.resourcePreEvent?.metadata;
-        if (pre && pre.type.startsWith("command:")) {
+        if (pre && isStep(pre.type)) {
             const name = pre.urn.split("::").pop()!;
             const script = String((pre.new?.inputs as Record<string, unknown> | undefined)?.[pre.op === "update" ? "update" : "create"] ?? "");
             steps.set(name, { name, op: pre.op, start: now, stops: /^# zkmigrate: stop/m.test(script) });
             if (pre.op !== "same") say(`  ${phase}: ${pre.op} ${name} ...`);
         }
         const out = e.resOutputsEvent?.metadata;
-        if (out && out.type.startsWith("command:")) {
+        if (out && isStep(out.type)) {
             const s = steps.get(out.urn.split("::").pop()!);
             if (s) {
                 s.end = now;
@@ -41,7 +47,7 @@ export function recordSteps(
             }
         }
         const failed = e.resOpFailedEvent?.metadata;
-        if (failed && failed.type.startsWith("command:")) {
+        if (failed && isStep(failed.type)) {
             const s = steps.get(failed.urn.split("::").pop()!);
             if (s) {
                 s.end = now;

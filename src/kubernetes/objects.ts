@@ -133,9 +133,9 @@ export interface StatefulSetManifest {
                 topologySpreadConstraints?: Record<string, unknown>[];
                 priorityClassName?: string;
                 affinity: {
-                    podAntiAffinity: {
-                        requiredDuringSchedulingIgnoredDuringExecution: { labelSelector: LabelSelector; topologyKey: string }[];
-                    };
+                    podAntiAffinity:
+                        | { requiredDuringSchedulingIgnoredDuringExecution: { labelSelector: LabelSelector; topologyKey: string }[] }
+                        | { preferredDuringSchedulingIgnoredDuringExecution: { weight: number; podAffinityTerm: { labelSelector: LabelSelector; topologyKey: string } }[] };
                 };
                 initContainers: Container[];
                 containers: Container[];
@@ -350,8 +350,11 @@ export function makeEndpoints(k: KubernetesState, s: KubernetesServer): Endpoint
 
 /** The label that ties an EndpointSlice to its Service. */
 export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
-/** Who manages the slices zkmigrate writes: the cluster's endpointslice controllers leave them alone. */
-export const SLICE_MANAGER = "zkmigrate.io/kubernetes";
+/**
+ * Who manages the slices zkmigrate writes: the cluster's endpointslice controllers leave them alone.
+ * A label value (no `/`; the API server refuses one), as the controller's own `endpointslice-controller.k8s.io`.
+ */
+export const SLICE_MANAGER = "zkmigrate.io";
 
 /**
  * The Kubernetes release from which the manual endpoints are an EndpointSlice rather than a v1
@@ -651,7 +654,8 @@ function within(dir: string, base: string): boolean {
  *   `OnRootMismatch` skips a recursive chown of a large dataDir on every start.
  * - Probes: see {@link readinessScript} and {@link livenessScript}.
  * - `podAntiAffinity` required on `kubernetes.io/hostname`: two servers on one node would be lost
- *   together; with few nodes a pod stays Pending rather than doubling up.
+ *   together; with few nodes a pod stays Pending rather than doubling up. `scheduling.podAntiAffinity:
+ *   soft` makes it preferred (a cluster with fewer nodes than servers, such as a single-node one).
  * - `volumeClaimTemplates` `data` (ReadWriteOnce) mounted at zoo.cfg's dataDir: the data (and
  *   the myid) outlive the pod.
  */
@@ -782,9 +786,10 @@ export function makeStatefulSet(k: KubernetesState): StatefulSetManifest {
                     ...(st.scheduling?.topologySpreadConstraints ? { topologySpreadConstraints: [...st.scheduling.topologySpreadConstraints] } : {}),
                     ...(st.scheduling?.priorityClassName ? { priorityClassName: st.scheduling.priorityClassName } : {}),
                     affinity: {
-                        podAntiAffinity: {
-                            requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: selector, topologyKey: "kubernetes.io/hostname" }],
-                        },
+                        podAntiAffinity:
+                            st.scheduling?.podAntiAffinity === "soft"
+                                ? { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: { labelSelector: selector, topologyKey: "kubernetes.io/hostname" } }] }
+                                : { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: selector, topologyKey: "kubernetes.io/hostname" }] },
                     },
                     initContainers: [init],
                     containers: [zookeeper],

@@ -54,9 +54,13 @@ const kubernetesSettingsSchema = z.strictObject({
             tolerations: z.array(z.record(z.string(), z.unknown())).optional(),
             topologySpreadConstraints: z.array(z.record(z.string(), z.unknown())).optional(),
             priorityClassName: z.string().optional(),
+            /** `hard` (default): one server per node or Pending; `soft`: preferred (e.g. a single-node cluster). */
+            podAntiAffinity: z.enum(["hard", "soft"]).optional(),
         })
         .optional(),
     terminationGracePeriodSeconds: z.number().int().min(6).optional(),
+    /** How long `pulumi up` waits for the pods to be Ready (synced) before it stops with an error; default: the provider's 10 minutes. */
+    readyTimeoutSeconds: z.number().int().min(30).max(86400).optional(),
     /** The cluster's Kubernetes version (e.g. v1.34.4): from 1.33 the manual endpoints are EndpointSlices. */
     clusterVersion: z.string().regex(/^v?\d+\.\d+/, "a version such as v1.34.4").optional(),
 });
@@ -289,6 +293,7 @@ export function kubernetesDesired(e: KubernetesConfig, phase: string = e.phase, 
                       dataLogStorageSize: k.dataLogStorageSize,
                       scheduling: k.scheduling,
                       terminationGracePeriodSeconds: k.terminationGracePeriodSeconds,
+                      readyTimeoutSeconds: k.readyTimeoutSeconds,
                   }
                 : undefined,
         endpointsKind: k.clusterVersion ? endpointsKindFor(k.clusterVersion) : "Endpoints",
@@ -374,6 +379,8 @@ function plan(ctx: PlanContext<KubernetesConfig>): RoomPlan {
                     ...(k.services ? k.servers.map((o) => ({ address: o.serviceFqdn, port: e.ports.client })) : []),
                 ],
                 resolveNames: k.services ? k.servers.map((o) => o.serviceFqdn) : [],
+                // The Services were created moments before: the cluster's DNS and kube-proxy follow shortly.
+                ...(k.services ? { settleSeconds: 60 } : {}),
                 requireCommands: ["timeout", "getent"],
                 // The peers move to the Service names by rolling restart (ZOOKEEPER-3829/3830).
                 versionGuard: true,

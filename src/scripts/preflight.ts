@@ -26,6 +26,12 @@ export interface PreflightArgs {
      * membership changes (src/versions.ts); a version that cannot be read is a warning.
      */
     versionGuard?: boolean;
+    /**
+     * Before the checks, wait up to this many seconds until every name resolves and every address
+     * answers (default 0): Kubernetes Services created moments before reach the cluster's DNS and
+     * kube-proxy a little later.
+     */
+    settleSeconds?: number;
 }
 
 const CHECKS = sh`
@@ -97,6 +103,37 @@ check_reach() {
             err="\${err%$'\n'}"
             failed "$address:$port does not accept TCP connections: \${err##*: }"
         fi
+    done
+}
+
+# settle: waits (bounded by SETTLE_SECONDS) until every name resolves and every address answers.
+settle() {
+    local deadline=$((SECONDS + SETTLE_SECONDS)) pending name target address port listening err rc
+    while :; do
+        pending=0
+        for name in \${RESOLVE_NAMES[@]+"\${RESOLVE_NAMES[@]}"}; do
+            timeout -k 1 5 getent hosts "$name" >/dev/null || pending=$((pending + 1))
+        done
+        if ((pending == 0)); then
+            for target in \${REACH[@]+"\${REACH[@]}"}; do
+                read -r address port listening <<<"$target"
+                rc=0
+                # shellcheck disable=SC2016 # $1 and $2 belong to the inner bash
+                err="$(timeout -k 1 3 bash -c 'exec 3<>"/dev/tcp/$1/$2"' reach "$address" "$port" 2>&1)" || rc=$?
+                if ((rc != 0)) && ! [[ "$listening" == no && "$err" == *"Connection refused"* ]]; then
+                    pending=$((pending + 1))
+                fi
+            done
+        fi
+        if ((pending == 0)); then
+            ok "every name resolves and every address answers (waited $((SECONDS + SETTLE_SECONDS - deadline)) s)"
+            return 0
+        fi
+        if ((SECONDS >= deadline)); then
+            say "$pending name(s) or address(es) still not answering after $SETTLE_SECONDS s: the checks below say which"
+            return 0
+        fi
+        sleep 1
     done
 }
 
@@ -208,6 +245,7 @@ export function renderPreflight(a: PreflightArgs): string {
         fail(`firewall chain ${JSON.stringify(a.noLeftoverChain)} must be 1..24 letters, digits, - or _`);
     }
     if (a.emptyTarget) checkInt("emptyTarget.maxZnodes", a.emptyTarget.maxZnodes, 0, 1_000_000_000);
+    checkInt("settleSeconds", a.settleSeconds ?? 0, 0, 600);
 
     const main = sh`
 say "preflight on $(uname -n) as $(id -un): read-only checks"
@@ -215,6 +253,9 @@ check_root
 check_config
 check_no_observers
 check_commands
+if ((SETTLE_SECONDS > 0)); then
+    settle
+fi
 check_reach
 check_names
 if [[ -n "$LEFTOVER_CHAIN" ]]; then
@@ -241,6 +282,7 @@ say "preflight passed"
             ["REQUIRE_COMMANDS", [...new Set(a.requireCommands)]],
             ["REACH", a.reach.map((r) => `${r.address} ${r.port} ${r.listening === false ? "no" : "yes"}`)],
             ["RESOLVE_NAMES", a.resolveNames ?? []],
+            ["SETTLE_SECONDS", a.settleSeconds ?? 0],
             // Empty: the check does not run.
             ["LEFTOVER_CHAIN", a.noLeftoverChain ?? ""],
             ["MAX_ZNODES", a.emptyTarget ? String(a.emptyTarget.maxZnodes) : ""],

@@ -40,6 +40,7 @@ export function commandsOf(s: CommandStep): StepCommands {
                     host: s.settings,
                     reach: s.check.reach,
                     resolveNames: s.check.resolveNames,
+                    ...(s.check.settleSeconds !== undefined ? { settleSeconds: s.check.settleSeconds } : {}),
                     requireCommands: s.check.requireCommands,
                     noLeftoverChain: s.check.noLeftoverSplit ? firewallChainName(s.ensemble) : undefined,
                     emptyTarget: s.check.emptyTarget,

@@ -16,13 +16,14 @@ import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { linkNodeModules } from "../../rehearsal/engine";
 import { checkPrerequisites, createFleet, destroyFleet, hostService, inNetns, runScript, waitServing, type LocalFleet } from "../../rehearsal/fleet";
 import { checkClusterPrerequisites, destroyCluster, ensureVolumes, kubectl, kubectlMust, loadCluster, startCluster, type Cluster } from "../../rehearsal/kubernetes/cluster";
-import type { KubernetesConfig } from "../../src/config";
-import { makeConfigMap, makeEndpoints, makeHeadlessService, makePodDisruptionBudget, makeService, makeStatefulSet, makeZooCfg } from "../../src/kubernetes";
+import { loadConfig, type KubernetesConfig } from "../../src/config";
+import { serverLines } from "../../src/scripts/config";
+import { makeConfigMap, makeEndpointSlice, makeEndpoints, makeHeadlessService, makePodDisruptionBudget, makeService, makeStatefulSet, makeZooCfg } from "../../src/kubernetes";
 import { desiredState } from "../../src/model";
 import { KUBERNETES_PHASES } from "../../src/procedures/kubernetes";
 import type { KubernetesState } from "../../src/types";
 import { PULUMI_HOME, useEngine } from "../helpers/engine";
-import { devFleet } from "../fixtures";
+import { TEST_SSH, devFleet } from "../fixtures";
 import { assertFleetGone } from "../integration/helpers/fleet";
 
 const NAME = "it-k8s";
@@ -76,7 +77,7 @@ describe("a local Kubernetes beside a fleet of three ZooKeeper hosts", () => {
         const out: unknown[] = [];
         for (const s of k.services ? k.servers : []) {
             out.push(makeService(k, s));
-            if (s.backend === "host") out.push(makeEndpoints(k, s));
+            if (s.backend === "host") out.push(k.endpointsKind === "EndpointSlice" ? makeEndpointSlice(k, s) : makeEndpoints(k, s));
         }
         if (k.statefulSet) out.push(makeConfigMap(k), makeHeadlessService(k), makePodDisruptionBudget(k), makeStatefulSet(k));
         return out;
@@ -100,9 +101,11 @@ describe("a local Kubernetes beside a fleet of three ZooKeeper hosts", () => {
             await kubectlMust(c(), ["create", "namespace", kube.kubernetes.namespace]);
         });
 
-        for (const [phase, cutover] of steps) {
-            it(`${phase} [${cutover.join(",")}]: kubectl apply --dry-run=server`, async () => {
-                const k = desiredState(kube, phase, cutover).kubernetes;
+        // The same with clusterVersion v1.34.4: the manual endpoints as EndpointSlices.
+        const sliced = { ...kube, kubernetes: { ...kube.kubernetes, clusterVersion: "v1.34.4" } } as KubernetesConfig;
+        for (const [phase, cutover, e] of [...steps.map(([p, c]) => [p, c, kube] as const), ...steps.filter(([p]) => p !== "hosts").map(([p, c]) => [p, c, sliced] as const)]) {
+            it(`${phase} [${cutover.join(",")}]${e === sliced ? " (EndpointSlices)" : ""}: kubectl apply --dry-run=server`, async () => {
+                const k = desiredState(e, phase, cutover).kubernetes;
                 assert.ok(k, `phase ${phase} has a kubernetes state`);
                 const items = objectsOf(k);
                 if (!k.services) {
@@ -232,16 +235,27 @@ describe("a local Kubernetes beside a fleet of three ZooKeeper hosts", () => {
         });
     });
     describe("peers addressed by their Services' names (the peers phase, on real objects)", () => {
-        /** Every host's zoo.cfg with the membership by Service name, and quorumListenOnAllIPs as given; all restarted. */
+        /**
+         * Every host's zoo.cfg with the membership the procedure's `peers` phase writes (its desired
+         * state for these hosts: server lines by Service name), with quorumListenOnAllIPs as given
+         * (the phase itself always sets it); all restarted.
+         */
         async function restartByName(listenOnAll: boolean): Promise<void> {
             const f = fleet();
+            const e = loadConfig({
+                ...TEST_SSH,
+                ensembles: [{ name: "zk-peer", procedure: "kubernetes", phase: "peers", servers: f.hosts.map((h) => ({ id: h.id, host: h.address })), kubernetes: { namespace: "default" } }],
+            }).ensembles[0];
+            const written = desiredState(e, "peers", []).servers[0].written;
+            assert.equal(written.quorumListenOnAllIPs, true, "the peers phase sets quorumListenOnAllIPs");
+            const members = serverLines(written);
+            assert.match(members[0], /^server\.\d+=zk-peer-\d\.default\.svc\.cluster\.local:2888:3888/);
             for (const h of f.hosts) {
                 const file = path.join(h.dir, "conf", "zoo.cfg");
                 const kept = fs
                     .readFileSync(file, "utf8")
                     .split("\n")
                     .filter((l) => l && !/^server\.\d+=/.test(l) && !l.startsWith("quorumListenOnAllIPs="));
-                const members = f.hosts.map((m) => `server.${m.id}=zk-peer-${m.id}.default.svc.cluster.local:2888:3888`);
                 fs.writeFileSync(file, [...kept, ...members, `quorumListenOnAllIPs=${listenOnAll}`, ""].join("\n"));
             }
             for (const h of f.hosts) {

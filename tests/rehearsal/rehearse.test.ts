@@ -2,8 +2,10 @@
 // tools/pulumi/install.sh) on a local fleet of real ZooKeeper hosts under load, and the fault
 // scenario (a target that cannot start in `joined`), and the mitosis with Kafka brokers moved in
 // `clients` under producers and consumers (--kafka), and a whole block & copy (--procedure
-// block-copy: a stand-in client process blocked and switched by the ensemble's commands). Each run must end with 0 lost and leave no
-// namespace, process or state of its fleet behind.
+// block-copy: a stand-in client process blocked and switched by the ensemble's commands), and hosts
+// to Kubernetes on a local cluster (--procedure kubernetes) with its pod fault (--scenario pod-fault).
+// Each run must end with 0 lost and leave no namespace, process or state of its fleet (and cluster)
+// behind.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -13,6 +15,8 @@ import { after, describe, it } from "node:test";
 
 const REPO = path.resolve(__dirname, "../..");
 const RUN_TIMEOUT_MS = 12 * 60_000;
+/** A kubernetes run: a cluster start and ten `pulumi up`s (eleven with the fault), slow on a shared machine. */
+const K8S_RUN_TIMEOUT_MS = 20 * 60_000;
 
 interface Run {
     code: number | null;
@@ -25,7 +29,7 @@ interface Run {
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "zkmigrate-rehearse-test-"));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function rehearse(scenario: "mitosis" | "fault" | "abort" | null, extra: string[] = []): Promise<Run> {
+function rehearse(scenario: "mitosis" | "fault" | "abort" | null, extra: string[] = [], timeoutMs = RUN_TIMEOUT_MS): Promise<Run> {
     const reportFile = path.join(tmp, `${scenario ?? ""}${extra.join("")}.json`);
     return new Promise((resolve, reject) => {
         const child = spawn(process.execPath, ["--import", "tsx", "rehearsal/rehearse.ts", "--plain", ...(scenario ? ["--scenario", scenario] : []), ...extra, "--report", reportFile], {
@@ -43,7 +47,7 @@ function rehearse(scenario: "mitosis" | "fault" | "abort" | null, extra: string[
         const timer = setTimeout(() => {
             child.kill("SIGINT");
             setTimeout(() => child.kill("SIGKILL"), 60_000).unref();
-        }, RUN_TIMEOUT_MS);
+        }, timeoutMs);
         child.on("error", reject);
         child.on("close", (code) => {
             clearTimeout(timer);
@@ -59,6 +63,35 @@ function rehearse(scenario: "mitosis" | "fault" | "abort" | null, extra: string[
             resolve({ code, stdout, stderr, summary, report });
         });
     });
+}
+
+/** Nothing of the local cluster `name` is left: its node namespace, its state, its processes. */
+function assertClusterGone(name: string) {
+    const netns = spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout;
+    assert.doesNotMatch(netns, new RegExp(`zkk\\.${name}\\.node`), `the node namespace of cluster ${name} is left`);
+    const dir = path.join(process.env.ZKMIGRATE_RUN_DIR ?? "/run/zkmigrate", `${name}.k8s`);
+    assert.ok(!fs.existsSync(dir), `the state of cluster ${name} is left (${dir})`);
+    const procs = spawnSync("pgrep", ["-af", dir], { encoding: "utf8" }).stdout.trim();
+    assert.equal(procs, "", `processes of cluster ${name} are left:\n${procs}`);
+}
+
+/** The kubernetes summary: every phase, one update per cutover (every server once, the leader last), each with its figures. */
+function assertKubernetesRun(s: Record<string, any>, pods: string[]) {
+    assert.deepEqual(Object.keys(s.phases), ["hosts", "services", "clients", "peers", ...pods, "done"]);
+    const k = s.kubernetes;
+    assert.ok(k, "the summary has a kubernetes object");
+    assert.equal(k.cutovers.length, 3, JSON.stringify(k.cutovers));
+    assert.deepEqual(k.cutovers.map((c: { server: number }) => c.server).sort(), [1, 2, 3]);
+    assert.deepEqual(
+        k.cutovers.map((c: { wasLeader: boolean }) => c.wasLeader),
+        [false, false, true],
+        "followers first, the leader last",
+    );
+    for (const c of k.cutovers) {
+        for (const key of ["podReadyMs", "podServingMs", "serverAbsentMs", "maxGapMs"]) assert.equal(typeof c[key], "number", `cutover of ${c.server}: ${key}`);
+        assert.ok(c.podReadyMs > 0 && c.serverAbsentMs >= c.podServingMs, `cutover of ${c.server}: ${JSON.stringify(c)}`);
+    }
+    assert.equal(s.loadAverage.length, 3);
 }
 
 function assertCleanedUp(fleet: string) {
@@ -192,6 +225,47 @@ describe("npm run rehearse", () => {
         for (const key of ["blockedMs", "finalCopyMs", "fullCopyMs", "clientGapMs"]) assert.equal(typeof b[key], "number", key);
         // The window holds the block, the final copy and the switch.
         assert.ok(b.blockedMs >= b.finalCopyMs, `blocked ${b.blockedMs} ms < final copy ${b.finalCopyMs} ms`);
+        assertCleanedUp(r.report.fleet);
+    });
+
+    it("kubernetes: hosts → services → clients → peers → pods (one cutover per update) → done on a local cluster under load: 0 lost", { timeout: K8S_RUN_TIMEOUT_MS + 120_000 }, async () => {
+        const r = await rehearse(null, ["--procedure", "kubernetes"], K8S_RUN_TIMEOUT_MS);
+        const s = r.summary;
+        assert.equal(r.code, 0, `rehearsal failed: ${s.failure ?? ""}`);
+        assert.equal(s.ok, true);
+        assert.equal(s.lost, 0);
+        assert.ok(s.acknowledged > 1000, `acknowledged ${s.acknowledged}`);
+        assertKubernetesRun(s, ["pods:1", "pods:2", "pods:3"]);
+        // The peers moved to the Service names by a rolling restart of all three.
+        const rolling = r.report.rolling as { phase: string; server: number }[];
+        assert.deepEqual(rolling.filter((x) => x.phase === "peers").map((x) => x.server).sort(), [1, 2, 3], JSON.stringify(rolling));
+        // Every client ends on the Service names (the connect string `clients` published).
+        const last = (r.report.phases as { connect: string }[]).at(-1)!.connect;
+        assert.match(last, /^kafka-\d\.zookeeper\.svc\.cluster\.local:2181(,kafka-\d\.zookeeper\.svc\.cluster\.local:2181){2}\/kafka$/);
+        assertClusterGone(r.report.fleet);
+        assertCleanedUp(r.report.fleet);
+    });
+
+    it("pod-fault: the first cutover's pod cannot mount its volume: pulumi up stops at the StatefulSet, host stopped but restorable, 2 of 3 serving; after the repair it completes: 0 lost", { timeout: K8S_RUN_TIMEOUT_MS + 120_000 }, async () => {
+        const r = await rehearse(null, ["--procedure", "kubernetes", "--scenario", "pod-fault"], K8S_RUN_TIMEOUT_MS);
+        const s = r.summary;
+        assert.equal(r.code, 0, `rehearsal failed: ${s.failure ?? ""}`);
+        assert.equal(s.lost, 0);
+        assertKubernetesRun(s, ["pods:1", "pods:1#2", "pods:2", "pods:3"]);
+        assert.equal(s.phases["pods:1"].result, "failed");
+        assert.equal(s.phases["pods:1#2"].result, "succeeded");
+        const first = (r.report.phases as { phase: string; step?: string; attempt: number; steps: { name: string; failed?: boolean }[] }[]).find((p) => p.phase === "pods" && p.step === "1" && p.attempt === 1)!;
+        assert.deepEqual(
+            first.steps.filter((x) => x.failed).map((x) => x.name),
+            ["kafka-statefulset"],
+            "the update stopped at the StatefulSet (the pod's wait), nothing else failed",
+        );
+        assert.equal(s.kubernetes.cutovers[0].attempts, 2);
+        // What the scenario checked between the two updates (rehearse/kubernetes.ts checkStopped).
+        const faults = r.report.kubernetes.faults as string[];
+        assert.equal(faults.length, 1);
+        assert.match(faults[0], /stopped, disabled, myid \d and \d+ data files kept; servers \d (leader|follower), \d (leader|follower)$/);
+        assertClusterGone(r.report.fleet);
         assertCleanedUp(r.report.fleet);
     });
 });

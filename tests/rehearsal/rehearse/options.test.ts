@@ -35,8 +35,10 @@ describe("rehearse options", () => {
 
     it("refuses bad arguments with the reason", () => {
         const cases: [string[], string][] = [
-            [["--scenario", "abort"], "--scenario abort: expected mitosis, fault or block-copy"],
-            [["--procedure", "kubernetes"], "--procedure kubernetes: expected mitosis or block-copy"],
+            [["--scenario", "bogus"], "--scenario bogus: expected mitosis, fault, abort, block-copy, kubernetes or pod-fault"],
+            [["--procedure", "ec2"], "--procedure ec2: expected mitosis, block-copy or kubernetes"],
+            [["--procedure", "mitosis", "--scenario", "pod-fault"], "--scenario pod-fault is a kubernetes scenario; --procedure mitosis has mitosis, fault, abort"],
+            [["--procedure", "kubernetes", "--kafka"], "--kafka: only with a mitosis scenario (Kafka brokers move in mitosis's clients phase), not kubernetes"],
             [["--procedure", "block-copy", "--kafka"], "--kafka: only with a mitosis scenario (Kafka brokers move in mitosis's clients phase), not block-copy"],
             [["--scenario"], "--scenario needs a value"],
             [["--spacing", "1.5"], "--spacing: expected whole seconds 0..300"],
@@ -48,12 +50,24 @@ describe("rehearse options", () => {
 
     it("--help asks for the usage line", () => {
         assert.throws(() => parseArgs(["--help"], at), (e: Error) => e instanceof HelpRequested && e.message === USAGE);
-        assert.equal(USAGE, "usage: rehearse [--scenario mitosis|fault|block-copy] [--procedure mitosis|block-copy] [--kafka] [--report FILE] [--spacing S] [--version V] [--plain]");
+        assert.equal(USAGE, "usage: rehearse [--scenario mitosis|fault|abort|block-copy|kubernetes|pod-fault] [--procedure mitosis|block-copy|kubernetes] [--kafka] [--report FILE] [--spacing S] [--version V] [--plain]");
     });
 
     it("--procedure picks the procedure's whole run", () => {
         assert.equal(parseArgs(["--procedure", "block-copy"], at).scenario, "block-copy");
         assert.equal(parseArgs(["--procedure", "mitosis"], at).scenario, "mitosis");
         assert.match(parseArgs(["--procedure", "block-copy"], at).fleetName, /^rb-/);
+        assert.equal(parseArgs(["--procedure", "kubernetes"], at).fleetName, "rn-4242");
+    });
+
+    it("--procedure with --scenario runs that scenario of the procedure, in either order", () => {
+        for (const argv of [
+            ["--procedure", "kubernetes", "--scenario", "pod-fault"],
+            ["--scenario", "pod-fault", "--procedure", "kubernetes"],
+        ]) {
+            const o = parseArgs(argv, at);
+            assert.equal(o.scenario, "pod-fault", argv.join(" "));
+            assert.equal(o.fleetName, "rp-4242");
+        }
     });
 });

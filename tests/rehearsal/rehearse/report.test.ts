@@ -49,6 +49,7 @@ describe("rehearse report", () => {
             splitSourceMaxGapMs: 120,
             splitTargetUnavailableMs: 800,
             splitTargetsServingMs: 900,
+            joinSplitBrainWindowMs: null,
             maxRollingGapMs: 400,
             maxLeaderRestartGapMs: 1500,
             failedOps: 3,
@@ -136,5 +137,44 @@ describe("rehearse report", () => {
         const lossy = summarize(result({ scenario: "block-copy", blockCopy: { ...blockCopy, lost: 2, lostSample: [5, 6] } }));
         assert.equal(lossy.ok, false);
         assert.equal(lossy.lost, 2);
+    });
+
+    it("kubernetes: one update per cutover keyed pods:<n>, the cutovers' figures, the load average; no split line", () => {
+        const cut = (server: number, update: number, o: Partial<import("../../../rehearsal/rehearse/report").CutoverFigures> = {}) => ({
+            server,
+            update,
+            attempts: 1,
+            wasLeader: false,
+            hostStopMs: 1200,
+            podReadyMs: 9100,
+            podServingMs: 8800,
+            servingFrom: "apply" as const,
+            serverAbsentMs: 11_000,
+            maxGapMs: 700,
+            load1: 3.5,
+            ...o,
+        });
+        const r = result({
+            scenario: "pod-fault",
+            phases: [phase("peers"), { ...phase("pods", { result: "failed" }), step: "1" }, { ...phase("pods", { attempt: 2 }), step: "1" }, { ...phase("pods"), step: "2" }],
+            split: {},
+            rolling: [],
+            loadAverage: [4.5, 3.25, 2],
+            kubernetes: { cluster: "rp-1", clusterStartMs: 21_000, cutovers: [cut(2, 1, { attempts: 2, servingFrom: "repair" }), cut(3, 2, { maxGapMs: 1900 }), cut(1, 3, { wasLeader: true })], faults: ["pulumi up stopped at the StatefulSet"] },
+        });
+        const s = summarize(r, 61_000);
+        assert.deepEqual(Object.keys(s.phases), ["peers", "pods:1", "pods:1#2", "pods:2"]);
+        assert.deepEqual(s.loadAverage, [4.5, 3.25, 2]);
+        assert.equal(s.kubernetes?.maxCutoverGapMs, 1900);
+        assert.equal(s.kubernetes?.clusterStartMs, 21_000);
+        assert.deepEqual(s.kubernetes?.cutovers[0], { server: 2, attempts: 2, wasLeader: false, podReadyMs: 9100, podServingMs: 8800, serverAbsentMs: 11_000, maxGapMs: 700 });
+        const text = renderReport(r, s);
+        assert.match(text, /^pods 1 \(#2\)\s+succeeded/m);
+        assert.match(text, /^  1 \(L\)\s+1\s+1\.2\s+9\.1\s+8\.8\s+11\.0\s+700\s+3\.5$/m);
+        assert.match(text, /^  2\s+2\s+1\.2\s+9\.1\s+8\.8\*\s+11\.0\s+700\s+3\.5$/m);
+        assert.match(text, /^  fault: pulumi up stopped at the StatefulSet$/m);
+        assert.match(text, /^load average at the end: 4\.5, 3\.25, 2 \(1, 5, 15 min\)$/m);
+        assert.doesNotMatch(text, /^split:/m);
+        assert.deepEqual(fullReport(r, s).kubernetes, r.kubernetes);
     });
 });

@@ -5,7 +5,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { loadConfig } from "../../../src/config";
 import { BLOCK_COPY_PHASES } from "../../../src/procedures/block-copy";
+import { KUBERNETES_PHASES } from "../../../src/procedures/kubernetes";
 import { MITOSIS_PHASES } from "../../../src/procedures/mitosis";
+import type { Cluster } from "../../../rehearsal/kubernetes/cluster";
 import { TEST_SSH } from "../../fixtures";
 import type { LocalFleet, FleetHost } from "../../../rehearsal/fleet";
 import { PROCEDURES, SCENARIOS } from "../../../rehearsal/rehearse/scenarios";
@@ -25,7 +27,7 @@ describe("rehearse scenarios", () => {
             assert.ok(!prefixes.has(s.fleetPrefix), `${name}: its own fleet prefix`);
             prefixes.add(s.fleetPrefix);
         }
-        assert.deepEqual(Object.keys(SCENARIOS), ["mitosis", "fault", "block-copy"]);
+        assert.deepEqual(Object.keys(SCENARIOS), ["mitosis", "fault", "abort", "block-copy", "kubernetes", "pod-fault"]);
         assert.deepEqual(Object.keys(SCENARIOS.fault.phases), ["joined"]);
     });
 
@@ -64,5 +66,25 @@ describe("rehearse scenarios", () => {
         const config = loadConfig({ ...TEST_SSH, ensembles: [{ name: "kafka", ...e }] });
         assert.equal(config.ensembles[0].procedure, "block-copy");
         assert.deepEqual(Object.keys(SCENARIOS["block-copy"].phases), ["precopy"]);
+    });
+
+    it("kubernetes: every phase, its own pods phase (one cutover per update), a local cluster, everyone follows the Service names; the entry loads", () => {
+        const k = PROCEDURES.kubernetes;
+        assert.deepEqual(k.phases, KUBERNETES_PHASES);
+        assert.deepEqual(k.ensembles, [{ name: "source", servers: 3, firstId: 1 }]);
+        assert.equal(k.cluster, true);
+        assert.equal(k.everyoneFollowsConnect, true);
+        assert.deepEqual(Object.keys(k.phaseRuns), ["pods"]);
+        const cluster = { name: "rn-1", images: { zookeeper: { name: "k8s.local/zookeeper:3.9.5", archive: "/x", digest: `sha256:${"a".repeat(64)}` } } } as unknown as Cluster;
+        const f = fleetOf([["source", 1], ["source", 2], ["source", 3]]);
+        const e = k.ensemble(f, cluster) as Record<string, any>;
+        assert.deepEqual(e.servers, [1, 2, 3].map((id) => ({ id, host: `10.0.0.${10 + id}` })));
+        assert.equal(e.kubernetes.imageDigest, cluster.images.zookeeper.digest);
+        assert.equal(e.kubernetes.clusterVersion, "v1.34.4");
+        // A bounded wait for the pods (pod-fault shortens it for the update that must fail).
+        assert.equal(e.kubernetes.readyTimeoutSeconds, 300);
+        assert.deepEqual(Object.keys(SCENARIOS["pod-fault"].phases), ["pods"]);
+        const config = loadConfig({ ...TEST_SSH, ensembles: [{ name: "kafka", ...e, clients: { chroot: "/kafka" } }] });
+        assert.equal(config.ensembles[0].procedure, "kubernetes");
     });
 });

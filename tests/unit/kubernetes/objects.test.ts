@@ -259,7 +259,7 @@ describe("StatefulSet", () => {
     });
 
     it("spreads the pods over nodes", () => {
-        assert.deepEqual(pod.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution, [
+        assert.deepEqual((pod.affinity.podAntiAffinity as { requiredDuringSchedulingIgnoredDuringExecution: unknown }).requiredDuringSchedulingIgnoredDuringExecution, [
             { labelSelector: { matchLabels: LABELS }, topologyKey: "kubernetes.io/hostname" },
         ]);
     });

@@ -80,7 +80,7 @@ describe("EndpointSlices by cluster version", () => {
             metadata: {
                 name: "zk-2-zkmigrate",
                 namespace: "zookeeper",
-                labels: { ...LABELS, "zkmigrate/myid": "2", "kubernetes.io/service-name": "zk-2", "endpointslice.kubernetes.io/managed-by": "zkmigrate.io/kubernetes" },
+                labels: { ...LABELS, "zkmigrate/myid": "2", "kubernetes.io/service-name": "zk-2", "endpointslice.kubernetes.io/managed-by": "zkmigrate.io" },
             },
             addressType: "IPv4",
             endpoints: [{ addresses: ["10.20.0.2"], conditions: { ready: true } }],
@@ -204,6 +204,14 @@ describe("scheduling pass-through", () => {
     it("sets none of them when none is given (no empty keys)", () => {
         const p = pod(state());
         for (const key of ["nodeSelector", "tolerations", "topologySpreadConstraints", "priorityClassName"]) assert.equal(key in p, false, key);
+    });
+    it("podAntiAffinity: required by node unless `soft` (preferred, weight 100: a cluster with fewer nodes than servers)", () => {
+        const term = { labelSelector: { matchLabels: LABELS }, topologyKey: "kubernetes.io/hostname" };
+        assert.deepEqual(pod(state()).affinity, { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term] } });
+        assert.deepEqual(pod(state((st) => (st.scheduling = { podAntiAffinity: "hard" }))).affinity, { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term] } });
+        assert.deepEqual(pod(state((st) => (st.scheduling = { podAntiAffinity: "soft" }))).affinity, {
+            podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term }] },
+        });
     });
     it("refuses a bad priority class name", () => {
         assert.throws(() => makeStatefulSet(state((st) => (st.scheduling = { priorityClassName: "Not_A_Name" }))), /priorityClassName/);
