@@ -96,6 +96,12 @@ export const mitosisSchema = z.strictObject({
     /** The current leader, when it cannot be read with `srvr` from where pulumi runs. */
     leader: myid.optional(),
     quorumListenOnAllIPs: z.boolean().default(false),
+    /**
+     * How memberships change: `restart` (the seed's procedure: every membership change is a rolling
+     * restart) or `reconfig` (ZooKeeper >= 3.5.3 with reconfigEnabled=true: the targets join and
+     * leave by `reconfig -add/-remove`, the sources never restart; src/procedures/mitosis-reconfig.ts).
+     */
+    membershipChange: z.enum(["restart", "reconfig"]).default("restart"),
     allowSingleServer: z.boolean().default(false),
     clients: mitosisClientsSchema.prefault({}),
     ...hostOverrides,
@@ -121,6 +127,10 @@ export type MitosisConfig = EnsembleBase &
         allowChrootChange: boolean;
         /** Kafka brokers moved in the `clients` phase. */
         kafka?: KafkaConfig;
+        /** restart (default) or reconfig: which room plans it (src/procedures/registry.ts). */
+        membershipChange: "restart" | "reconfig";
+        /** Set by the loader when zkmigrate:reconfigAuth is configured: the reconfig steps send it. */
+        reconfigAuth?: boolean;
     };
 
 function resolve(e: MitosisInput, index: number, d: HostDefaults): MitosisConfig {
@@ -141,6 +151,7 @@ function resolve(e: MitosisInput, index: number, d: HostDefaults): MitosisConfig
         targetEmpty: e.targetEmpty,
         emptyTargetMaxZnodes: e.emptyTargetMaxZnodes,
         quorumListenOnAllIPs: e.quorumListenOnAllIPs,
+        membershipChange: e.membershipChange,
         newChroot: e.clients.newChroot,
         allowChrootChange: e.clients.allowChrootChange,
         kafka: k
@@ -167,7 +178,7 @@ const groups = (e: MitosisConfig): [string, ServerSpec[]][] => [
     ["target", e.target],
 ];
 
-function validate(e: MitosisConfig): ConfigIssue[] {
+export function validate(e: MitosisConfig): ConfigIssue[] {
     const issues = duplicateIds(e, groups(e));
     const n = e.source.length;
     for (const [group, count] of [
@@ -411,7 +422,7 @@ export function mitosisDesired(e: MitosisConfig, phase: string = e.phase): Desir
     };
 }
 
-function clientGroups(d: DesiredState): ClientGroup[] {
+export function clientGroups(d: DesiredState): ClientGroup[] {
     // The shared ensemble's other users stay on the source; the migrating clients follow `current`.
     return [
         { name: "source-users", connect: d.clients.old },
@@ -581,7 +592,7 @@ function joinSplitBrainWindow(e: MitosisConfig, from: DesiredState, to: DesiredS
 }
 
 /** The split: the migrating clients lose their quorum from the firewall until the targets elected their own leader. */
-const SPLIT_WINDOW: Window = {
+export const SPLIT_WINDOW: Window = {
     group: "migrating",
     reason: "the split: from the firewall until all targets have restarted and elected their own leader",
 };
@@ -592,7 +603,7 @@ const SPLIT_WINDOW: Window = {
  * then elect one of their own (n of n+|T'| voters, a majority). Declared so that the preview says
  * it and the rehearsal measures it (splitSourceMaxGapMs).
  */
-const SPLIT_SOURCE_WINDOW: Window = {
+export const SPLIT_SOURCE_WINDOW: Window = {
     group: "source-users",
     kind: "election",
     reason: "the split cuts the targets off: when the source's leader is a target (they win the joint ensemble's elections with their higher myids), the sources elect a leader of their own",
@@ -605,7 +616,7 @@ const SPLIT_SOURCE_WINDOW: Window = {
  * do not run yet (they are empty and join later): for them a refused connection proves the path.
  * Targets also get the firewall's prerequisites and prove they are empty.
  */
-function preflightOf(e: MitosisConfig, s: ServerState, phase: MitosisPhase): PreflightCheck {
+export function preflightOf(e: MitosisConfig, s: ServerState, phase: MitosisPhase): PreflightCheck {
     const target = s.role === "target";
     if (phase === "prepared") {
         // The split's preflight: the firewall's prerequisites and no leftover chain on every

@@ -3,6 +3,7 @@ import type { ProcedureName } from "../types";
 import { blockCopy, type BlockCopyConfig } from "./block-copy";
 import { kubernetes, type KubernetesConfig } from "./kubernetes";
 import { mitosis, type MitosisConfig } from "./mitosis";
+import { mitosisReconfig } from "./mitosis-reconfig";
 import { phaseIndexIn, type AnyProcedure, type Procedure } from "./procedure";
 
 export type EnsembleConfig = MitosisConfig | KubernetesConfig | BlockCopyConfig;
@@ -15,8 +16,14 @@ export const PROCEDURES: Readonly<Record<ProcedureName, AnyProcedure>> = {
 
 export const PROCEDURE_NAMES = Object.keys(PROCEDURES) as ProcedureName[];
 
-/** The procedure of an ensemble (or of a procedure name). */
+/**
+ * The procedure of an ensemble (or of a procedure name). A mitosis with `membershipChange: reconfig`
+ * is planned by its own room (same phases, config part and component type).
+ */
 export function procedureOf(e: { procedure: ProcedureName } | ProcedureName): Procedure<EnsembleConfig> {
+    if (typeof e !== "string" && e.procedure === "mitosis" && (e as { membershipChange?: string }).membershipChange === "reconfig") {
+        return mitosisReconfig as unknown as Procedure<EnsembleConfig>;
+    }
     return PROCEDURES[typeof e === "string" ? e : e.procedure];
 }
 
