@@ -75,12 +75,15 @@ move_aside() {
  * configuration: that is refused here, before anything changes.
  */
 const WRITE_SEED = sh`
-write_seed() {
+check_reconfig_enabled() {
     as_root test -f "$ZOO_CFG" || die "zoo.cfg $ZOO_CFG does not exist (paths.configFile)"
-    as_root cat -- "$ZOO_CFG" >"$WORK/zoo.cfg.current"
-    if ! awk '{ gsub(/[ \t\r]/, "") } $0 == "reconfigEnabled=true" { found = 1 } END { exit !found }' "$WORK/zoo.cfg.current"; then
+    if ! as_root cat -- "$ZOO_CFG" | awk '{ gsub(/[ \t\r]/, "") } $0 == "reconfigEnabled=true" { found = 1 } END { exit !found }'; then
         die "$ZOO_CFG has no reconfigEnabled=true: membershipChange reconfig needs dynamic reconfig on every server; nothing was changed"
     fi
+}
+
+write_seed() {
+    as_root cat -- "$ZOO_CFG" >"$WORK/zoo.cfg.current"
     {
         awk '
             /^[ \t]*server\.[0-9]+([ \t=:]|$)/ { next }
@@ -133,6 +136,8 @@ if [[ "$got" != "$MYID" ]]; then
     printf '%s\n' "$MYID" | as_root tee -- "$MYID_FILE" >/dev/null
     say "wrote $MYID to $MYID_FILE (held \${got:-nothing})"
 fi
+# Refused before anything stops: without reconfigEnabled the server would never adopt the committed configuration.
+check_reconfig_enabled
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 WORK="$(mktemp -d)"
 TEMPS=()

@@ -12,14 +12,16 @@ import { StressGroup } from "../../rehearsal/stress";
 import { ZK_VERSIONS, fourLetter, modeOf, resolveVersion } from "../../rehearsal/zookeeper";
 import { appliedOf, loadConfig, type AppliedState, type RawConfig } from "../../src/config";
 import { planEnsemble } from "../../src/model";
-import { commandsOf, isCommandStep } from "../../src/scripts";
+import { commandsOf, firewallChainName, isCommandStep, renderFirewallRemove } from "../../src/scripts";
+import { renderReconfigStart } from "../../src/scripts/reconfig";
+import { reconfigGuard } from "../../src/reconfig-guard";
 import { withAuth } from "../../src/scripts/reconfig";
 import type { Step } from "../../src/steps";
 import { probeLeaders } from "../../src/zk/four-letter";
 import { probeReconfig } from "../../src/zk/reconfig-probe";
 import { fleetName, useFleet } from "./helpers/fleet";
 import { describeResult, serversOf } from "./helpers/steps";
-import { barrier, getChildren, openClient, writeData } from "./helpers/zk";
+import { barrier, getChildren, getData, openClient, writeData } from "./helpers/zk";
 import { readFileSync } from "node:fs";
 import { stackHostConfig, stackSshConfig } from "../../rehearsal/fleet";
 
@@ -59,9 +61,27 @@ function raw(f: LocalFleet, phase: string): RawConfig {
     };
 }
 
-/** Runs a plan's command steps on the fleet in order (the steps of one group at once), as `pulumi up` does. */
-async function runPlan(f: LocalFleet, steps: Step[], o: { stopAt?: string; log: (l: string) => void }): Promise<Map<string, number>> {
-    const took = new Map<string, number>();
+interface Ran {
+    start: number;
+    end: number;
+}
+
+/**
+ * Runs a plan's command steps on the fleet in order (the steps whose `after` are done at once), as
+ * `pulumi up` does; the engine's firewall removal runs the firewall's delete script. `failFirst`:
+ * that step runs once with wrong credentials first, must fail with the reason, and then runs again.
+ */
+async function runPlan(f: LocalFleet, steps: Step[], o: { failFirst?: string; log: (l: string) => void }): Promise<Map<string, Ran>> {
+    const took = new Map<string, Ran>();
+    for (const s of steps) {
+        if (s.kind !== "firewall-remove" || s.effect?.kind !== "firewall-remove") continue;
+        for (const id of s.effect.ids) {
+            const h = fleetHost(f, id);
+            const rules = { chain: firewallChainName(NAME), tag: `zkmigrate:${NAME}`, peers: hostsOf(f, "source").map((x) => x.address) };
+            const r = await runScript(f, h, renderFirewallRemove(rules), { timeoutMs: 60_000 });
+            assert.equal(r.code, 0, `firewall removal failed on ${describeResult(id, r)}`);
+        }
+    }
     const pending = steps.filter((s) => isCommandStep(s) && !s.frozen && (s.effect !== undefined || s.kind === "preflight"));
     const done = new Set<string>(steps.filter((s) => !pending.includes(s)).map((s) => s.id));
     while (pending.length > 0) {
@@ -71,11 +91,18 @@ async function runPlan(f: LocalFleet, steps: Step[], o: { stopAt?: string; log: 
             ready.map(async (s) => {
                 if (!isCommandStep(s) || !s.target) throw new Error(`step ${s.id} runs nowhere`);
                 const c = commandsOf(s);
+                const h = f.hosts.find((x) => x.address === s.target!.host)!;
+                if (s.id === o.failFirst) {
+                    const bad = await runScript(f, h, withAuth(c.update ?? c.create, "super:wrong-secret"), { timeoutMs: 300_000 });
+                    o.log(`${s.id} with wrong credentials: exit ${bad.code}`);
+                    assert.equal(bad.code, 1, `with wrong credentials ${s.id} fails: ${describeResult(h.id, bad)}`);
+                    assert.match(bad.stderr, /the reconfig did not take: .*may these credentials write \/zookeeper\/config/, bad.stderr);
+                    assert.ok(!(bad.stdout + bad.stderr).includes("wrong-secret"), "the credentials are never printed");
+                }
                 const script = withAuth(c.update ?? c.create, AUTH);
                 const start = Date.now();
-                const h = f.hosts.find((x) => x.address === s.target!.host)!;
                 const r = await runScript(f, h, script, { timeoutMs: 300_000 });
-                took.set(s.id, Date.now() - start);
+                took.set(s.id, { start, end: Date.now() });
                 o.log(`${s.id} on ${h.name}: exit ${r.code} in ${Date.now() - start} ms`);
                 assert.equal(r.code, 0, `step ${s.id} failed on ${describeResult(h.id, r)}`);
                 assert.ok(!(r.stdout + r.stderr).includes(AUTH), `step ${s.id} printed the credentials`);
@@ -111,6 +138,8 @@ for (const version of VERSIONS) {
             ensembles: [
                 { name: "source", servers: 3, settings: RECONFIG_SETTINGS },
                 { name: "target", servers: 3, settings: RECONFIG_SETTINGS },
+                // An ensemble as most run: reconfigEnabled false (the default from 3.5.3).
+                { name: "plain", servers: 3 },
             ],
         });
 
@@ -137,7 +166,8 @@ for (const version of VERSIONS) {
             const writers = await StressGroup.start({ name: "source", connect: connectString(f, "source"), base: "/kafka/stress", sessions: 3 });
             let applied: AppliedState = {};
             const phases = ["separate", "joined", "clients", "prepared", "split", "source-restarted", "done"];
-            const timings: Record<string, Map<string, number>> = {};
+            const timings: Record<string, Map<string, Ran>> = {};
+            const phaseTimes: Record<string, Ran> = {};
             try {
                 for (const phase of phases) {
                     const config = loadConfig(raw(f, phase));
@@ -145,13 +175,35 @@ for (const version of VERSIONS) {
                     const leader = await probeLeaders([...sources, ...hostsOf(f, "target")].map((h) => ({ id: h.id, address: h.address, port: 2181 })), 2000);
                     const { plan } = planEnsemble(e, applied, leader);
                     log(`${phase}: ${plan.steps.filter((s) => s.effect).map((s) => s.id).join(" -> ") || "(nothing runs)"}`);
-                    const splitAt = Date.now();
-                    timings[phase] = await runPlan(f, plan.steps, { log });
-                    if (phase === "split") log(`targets serve ${Date.now() - splitAt} ms after the firewall`);
+                    const start = Date.now();
+                    // The split's reconfig -remove fails once (wrong credentials), then a re-run converges.
+                    const failFirst = plan.steps.find((s) => s.kind === "reconfig" && s.remove.length > 0)?.id;
+                    timings[phase] = await runPlan(f, plan.steps, { log, ...(phase === "split" ? { failFirst } : {}) });
+                    phaseTimes[phase] = { start, end: Date.now() };
+                    if (phase === "joined") {
+                        // A re-run of an add that took already changes nothing.
+                        const add = plan.steps.find((s) => s.kind === "reconfig")!;
+                        if (!isCommandStep(add)) throw new Error("not a command step");
+                        const r = await runScript(f, fleetHost(f, add.server), withAuth(commandsOf(add).create, AUTH), { timeoutMs: 120_000 });
+                        assert.equal(r.code, 0, describeResult(add.server, r));
+                        assert.match(r.stdout, /nothing to change: the committed configuration is the one this step makes \(a re-run\)/);
+                    }
+                    if (phase === "split") {
+                        const t = timings[phase];
+                        const fw = Math.min(...[...t].filter(([id]) => id.startsWith("firewall-")).map(([, x]) => x.end));
+                        const serving = Math.max(...[...t].filter(([id]) => id.startsWith("restart-")).map(([, x]) => x.end));
+                        log(`targets serve ${serving - fw} ms after the firewall (the restart steps' gates, SSH included)`);
+                    }
                     applied = { [NAME]: appliedOf(e) };
                 }
+                // With the firewall gone, the two ensembles stay apart (neither lists the other).
+                await new Promise((r) => setTimeout(r, 4000));
             } finally {
                 await writers.stop();
+            }
+            for (const phase of phases) {
+                const g = writers.gaps(phaseTimes[phase]);
+                log(`${phase.padEnd(17)} longest source write gap ${g.groupMs} ms across all sessions`);
             }
 
             // No source restarted, no source election (same leader, same epoch).
@@ -170,9 +222,50 @@ for (const version of VERSIONS) {
             } finally {
                 tc.close();
             }
+            // The committed configurations: S on the sources, T on the targets.
+            const configOf = async (address: string) => {
+                const c = await openClient(`${address}:2181`);
+                try {
+                    const d = await getData(c, "/zookeeper/config");
+                    return d.split("\n").filter((l) => l.startsWith("server.")).map((l) => Number(/^server\.(\d+)=/.exec(l)![1])).sort();
+                } finally {
+                    c.close();
+                }
+            };
+            for (const h of sources) assert.deepEqual(await configOf(h.address), [1, 2, 3], `source ${h.id} runs S`);
+            for (const h of hostsOf(f, "target")) assert.deepEqual(await configOf(h.address), [4, 5, 6], `target ${h.id} runs T`);
             const check = await writers.verify(connectString(f, "source"));
             assert.deepEqual(check.lost, [], "every acknowledged write is read back from the source");
             log(`${check.acknowledged} writes acknowledged, 0 lost; source longest gap ${writers.gaps({ start: 0, end: Date.now() }).groupMs} ms`);
+        });
+
+        it("refuses where reconfig is unavailable: reconfigEnabled off, or credentials that may not write /zookeeper/config", async () => {
+            const f = fleet();
+            const plain = hostsOf(f, "plain");
+            const r = await probeReconfig(plain.map((h) => ({ id: h.id, address: h.address, port: 2181 })), { auth: AUTH, timeoutMs: 10_000 });
+            assert.equal(r.available, false);
+            assert.equal(r.enabled, false, JSON.stringify(r));
+            assert.match(r.reasons.join("; "), /reconfigEnabled is false on the leader/);
+            // The preview's refusal, with the config path.
+            const config = loadConfig({ ...raw(f, "separate"), ensembles: [{ ...(raw(f, "separate").ensembles as object[])[0], source: serversOf(f, "plain") }] });
+            const plans = new Map([[NAME, planEnsemble(config.ensembles[0], {})]]);
+            const g = reconfigGuard(config.ensembles, plans, { [NAME]: r });
+            assert.equal(g.issues.length, 1);
+            assert.equal(g.issues[0].path, `zkmigrate:ensembles[${NAME}].membershipChange`);
+            assert.match(g.issues[0].reason, /^reconfig is not available on the sources: reconfigEnabled is false/);
+            // Wrong credentials on servers with a super digest: refused by the ACL check, named.
+            const wrong = await probeReconfig(hostsOf(f, "source").map((h) => ({ id: h.id, address: h.address, port: 2181 })), { auth: "super:wrong", timeoutMs: 10_000 });
+            assert.equal(wrong.enabled, true, JSON.stringify(wrong));
+            assert.equal(wrong.authorized, false, JSON.stringify(wrong));
+            assert.match(wrong.reasons.join("; "), /the credentials of zkmigrate:reconfigAuth may not write \/zookeeper\/config/);
+            assert.ok(!JSON.stringify(wrong).includes("wrong"), "the probe never repeats the credentials");
+            // A seed start on a server without reconfigEnabled refuses before it stops anything.
+            const h = plain[0];
+            const pid = zkPid(f, h);
+            const start = await runScript(f, h, renderReconfigStart({ host: f.hostSettings, myid: h.id, seed: [{ id: h.id, address: h.address, peerPort: 2888, electionPort: 3888 }], wipeData: false, spacingSeconds: 0 }), { timeoutMs: 60_000 });
+            assert.equal(start.code, 1, describeResult(h.id, start));
+            assert.match(start.stderr, /has no reconfigEnabled=true: membershipChange reconfig needs dynamic reconfig on every server; nothing was changed/);
+            assert.equal(zkPid(f, h), pid, "the server was not touched");
         });
     });
 }
