@@ -23,6 +23,7 @@ import { fleetName, useFleet } from "./helpers/fleet";
 import { describeResult, serversOf } from "./helpers/steps";
 import { barrier, getChildren, getData, openClient, writeData } from "./helpers/zk";
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { stackHostConfig, stackSshConfig } from "../../rehearsal/fleet";
 
 /** Every line from 3.5 on (reconfig exists from 3.5), or $ZKMIGRATE_RECONFIG_VERSIONS. */
@@ -188,6 +189,12 @@ for (const version of VERSIONS) {
                         assert.equal(r.code, 0, describeResult(add.server, r));
                         assert.match(r.stdout, /nothing to change: the committed configuration is the one this step makes \(a re-run\)/);
                     }
+                    if (phase === "split" || phase === "joined" || phase === "done") {
+                        for (const h of [...sources, ...hostsOf(f, "target")]) {
+                            const a = await fourLetter(h.address, 2181, "srvr").catch((err: Error) => err.message);
+                            log(`  after ${phase}: ${h.name} ${modeOf(a) ?? "-"} zxid ${/^Zxid: (\S+)/m.exec(a)?.[1] ?? "-"}`);
+                        }
+                    }
                     if (phase === "split") {
                         const t = timings[phase];
                         const fw = Math.min(...[...t].filter(([id]) => id.startsWith("firewall-")).map(([, x]) => x.end));
@@ -217,7 +224,15 @@ for (const version of VERSIONS) {
             assert.equal(modes.filter((m) => m === "leader").length, 1, `one target leader: ${modes.join(",")}`);
             const tc = await openClient(connectString(f, "target"));
             try {
-                await barrier(tc, "/kafka/data");
+                await barrier(tc, "/kafka/data").catch((err: Error) => {
+                    // What the targets did at the split, for the report.
+                    for (const t of hostsOf(f, "target")) {
+                        const lines = readFileSync(join(t.dir, "logs", "zookeeper.log"), "utf8").split("\n");
+                        const key = lines.filter((l) => /LEADING|FOLLOWING|LOOKING|TRUNC|SNAP|DIFF|New election|epoch|Reconfig|dynamic/i.test(l)).slice(-40);
+                        console.log(`--- ${t.name}\n${key.join("\n")}`);
+                    }
+                    throw err;
+                });
                 assert.deepEqual((await getChildren(tc, "/kafka/data")).sort(), [...names].sort(), "the targets hold the source's data");
             } finally {
                 tc.close();
