@@ -204,18 +204,36 @@ committed_config() {
 
 # has_line SPEC: whether CONFIG holds exactly SPEC (addresses as ZooKeeper prints them may differ:
 # compared on the id, ports and role).
+indented() {
+    local l
+    while IFS= read -r l; do
+        printf '    %s\n' "$l"
+    done <<<"$1"
+}
+
 line_of() { grep -E "^server\.$1=" <<<"$CONFIG" || true; }
+
+# role_ports LINE: "peer:election:role" of a server line (ZooKeeper may print the address and the
+# client address differently from how they were given; the role defaults to participant).
+role_ports() {
+    local re='^server\.[0-9]+=.*:([0-9]+):([0-9]+):?([a-z]*);'
+    if [[ "$1" =~ $re ]]; then
+        printf '%s:%s:%s' "\${BASH_REMATCH[1]}" "\${BASH_REMATCH[2]}" "\${BASH_REMATCH[3]:-participant}"
+    fi
+}
+
+# id_of LINE: N of server.N=...
+id_of() {
+    local id="\${1%%=*}"
+    printf '%s' "\${id#server.}"
+}
+
+# same_member LINE: whether CONFIG holds the server of LINE with its ports and role.
 same_member() {
-    local want="$1" id got
-    id="\${want%%=*}"
-    id="\${id#server.}"
-    got="$(line_of "$id")"
+    local got
+    got="$(line_of "$(id_of "$1")")"
     [[ -n "$got" ]] || return 1
-    # host:peer:election:role;clientAddress — the client address may be printed as 0.0.0.0:port.
-    local wr gr
-    wr="$(sed -E 's/^[^=]*=[^:]*:([0-9]+):([0-9]+):?([a-z]*);.*$/\\1:\\2:\\3/' <<<"$want")"
-    gr="$(sed -E 's/^[^=]*=.*:([0-9]+):([0-9]+):?([a-z]*);.*$/\\1:\\2:\\3/' <<<"$got")"
-    [[ "$wr" == "$gr" ]]
+    [[ "$(role_ports "$1")" == "$(role_ports "$got")" ]]
 }`;
 
 /**
@@ -248,11 +266,11 @@ say "reconfig through 127.0.0.1:$CLIENT_PORT on $(uname -n): ${what}"
 AUTH="$RECONFIG_AUTH"
 committed_config
 say "committed configuration:"
-sed 's/^/    /' <<<"$CONFIG"
+indented "$CONFIG"
 adds=()
 for l in \${ADD_LINES[@]+"\${ADD_LINES[@]}"}; do
     if same_member "$l"; then
-        say "\${l%%=*} is a member already: $(line_of "$(sed -E 's/^server\\.([0-9]+)=.*/\\1/' <<<"$l")")"
+        say "\${l%%=*} is a member already: $(line_of "$(id_of "$l")")"
     else
         adds+=("$l")
     fi
@@ -291,11 +309,11 @@ for id in \${REMOVE_IDS[@]+"\${REMOVE_IDS[@]}"}; do
 done
 if [[ -n "$bad" ]]; then
     printf 'zkmigrate: committed configuration now:\n' >&2
-    sed 's/^/    /' <<<"$CONFIG" >&2
+    indented "$CONFIG" >&2
     die "the reconfig did not take:$bad (is reconfigEnabled=true, and may these credentials write /zookeeper/config: a super digest, skipACL=yes or an ACL?)"
 fi
 say "committed configuration:"
-sed 's/^/    /' <<<"$CONFIG"
+indented "$CONFIG"
 if ((SPACING_SECONDS > 0)); then
     sleep "$SPACING_SECONDS"
 fi
