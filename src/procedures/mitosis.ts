@@ -24,6 +24,7 @@ import { absPath, chroot, hostName, hostOverrides, myid, phaseOf, port, resolveB
 import type { ClientGroup, PreflightCheck, Window } from "../steps";
 import type { DesiredState, FirewallSplit, KafkaBroker, KafkaSettings, Membership, RestartGroup, ServerId, ServerState } from "../types";
 import { duplicateIds, ensembleSizeIssue, hostMembership, leaderIssue, serversConnect, unknownLeaderWarning } from "./common";
+import { deadmanIssue } from "./gates";
 import { changedServers, closingSteps, declaredIds, hostSteps } from "./host-steps";
 import { brokerSteps } from "./kafka";
 import { phaseIndexIn, type BackStep, type PlanContext, type Procedure, type RoomPlan } from "./procedure";
@@ -89,6 +90,8 @@ export const mitosisSchema = z.strictObject({
     leader: myid.optional(),
     quorumListenOnAllIPs: z.boolean().default(false),
     allowSingleServer: z.boolean().default(false),
+    /** The split's dead man's switch: seconds from the split's `pulumi up` until a target whose restart did not come lifts its firewall (gates.ts). */
+    splitDeadmanSeconds: z.int().optional(),
     clients: mitosisClientsSchema.prefault({}),
     ...hostOverrides,
 });
@@ -113,6 +116,8 @@ export type MitosisConfig = EnsembleBase &
         allowChrootChange: boolean;
         /** Kafka brokers moved in the `clients` phase. */
         kafka?: KafkaConfig;
+        /** The split's dead man's switch bound, when configured (default: gates.ts defaultDeadmanSeconds). */
+        splitDeadmanSeconds?: number;
     };
 
 function resolve(e: MitosisInput, index: number, d: HostDefaults): MitosisConfig {
@@ -135,6 +140,7 @@ function resolve(e: MitosisInput, index: number, d: HostDefaults): MitosisConfig
         quorumListenOnAllIPs: e.quorumListenOnAllIPs,
         newChroot: e.clients.newChroot,
         allowChrootChange: e.clients.allowChrootChange,
+        ...(e.splitDeadmanSeconds !== undefined ? { splitDeadmanSeconds: e.splitDeadmanSeconds } : {}),
         kafka: k
             ? {
                   brokers: k.brokers,
@@ -203,6 +209,10 @@ function validate(e: MitosisConfig): ConfigIssue[] {
     }
     issues.push(...leaderIssue(e, [...e.source, ...e.target]));
     issues.push(...validateMitosisClients(e));
+    if (e.splitDeadmanSeconds !== undefined) {
+        const reason = deadmanIssue(e.splitDeadmanSeconds, e.host);
+        if (reason) issues.push({ path: ensemblePath(e, ".splitDeadmanSeconds"), reason });
+    }
     return issues;
 }
 
@@ -557,6 +567,7 @@ function plan(ctx: PlanContext<MitosisConfig>): RoomPlan {
             ...(sourceWindow && g.ids.some((id) => roleOf.get(id) === "source") ? [sourceWindow] : []),
         ],
         preflight: (s) => preflightOf(e, s),
+        deadmanSeconds: e.splitDeadmanSeconds,
     });
     let brokerOrder: RoomPlan["brokerOrder"];
     if (to.clients.kafka) {
