@@ -305,7 +305,8 @@ export function renderSplitArm(a: { host: HostSettings; ensemble: string; peers:
             ["COMMIT_BY_SECONDS", deadman.commitBySeconds],
             ["CLOCK_MARGIN", CLOCK_MARGIN_SECONDS],
             ["FAMILIES", families.join(" ")],
-            ["SWITCH_SCRIPT", switchScript],
+            // base64: the switch's text is a whole script of its own (coreutils base64 decodes it).
+            ["SWITCH_SCRIPT_B64", Buffer.from(switchScript, "utf8").toString("base64")],
         ],
         functions: [LOG, ROOT, IPT, APPLY, SPLIT_STATE],
         main: sh`
@@ -329,7 +330,7 @@ else
     put "$STATE_DIR/commit_by" "$((ATTEMPT_STARTED + COMMIT_BY_SECONDS))"
     put "$STATE_DIR/families" "$FAMILIES"
     put "$STATE_DIR/state" armed
-    printf '%s' "$SWITCH_SCRIPT" | as_root tee -- "$STATE_DIR/switch.sh" >/dev/null
+    printf '%s' "$SWITCH_SCRIPT_B64" | base64 -d | as_root tee -- "$STATE_DIR/switch.sh" >/dev/null
     as_root setsid -f bash "$STATE_DIR/switch.sh" </dev/null >/dev/null 2>&1
     pid=""
     for ((i = 0; i < 50; i++)); do
