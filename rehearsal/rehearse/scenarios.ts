@@ -8,6 +8,7 @@
 // PROCEDURES; a variant of the ensemble (e.g. targets joining as observers) a scenario whose
 // `ensemble` adjusts the entry; a comparison of two runs composes the runner twice (rehearse.ts).
 import { existsSync, readFileSync } from "node:fs";
+import type { EngineEvent } from "@pulumi/pulumi/automation";
 import { join } from "node:path";
 import { clientCommands, readAcks } from "../block-copy-client";
 import { REPO } from "../engine";
@@ -15,7 +16,10 @@ import { BLOCK_COPY_PHASES } from "../../src/procedures/block-copy";
 import { MITOSIS_PHASES } from "../../src/procedures/mitosis";
 import { fourLetterWord, parseMode } from "../../src/zk/four-letter";
 import { call, connectClient } from "../../src/zk/session";
-import { connectString, hostsOf, runScript, type LocalFleet, type FleetEnsembleSpec, type FleetHost } from "../fleet";
+import { checkPrerequisites, connectString, hostsOf, runScript, type LocalFleet, type FleetEnsembleSpec, type FleetHost } from "../fleet";
+import { ensureSshd, isOurSshd, waitSshd } from "../fleet/sshd";
+import { minDeadmanSeconds } from "../../src/procedures/gates";
+import { firewallChainName } from "../../src/scripts";
 import { planTree, TREE_ADMIN, writeOps } from "../tree";
 import type { PhaseReport, RehearsalResult } from "./report";
 
@@ -25,8 +29,8 @@ export interface Rehearsal {
     sources: FleetHost[];
     targets: FleetHost[];
     say(line: string): void;
-    /** Sets the phase, runs `before`, then one `pulumi up`; the report of that attempt. */
-    runPhase(phase: string, attempt: number, before?: () => Promise<void>): Promise<PhaseReport>;
+    /** Sets the phase, runs `before`, then one `pulumi up` (its engine events also to `watch`); the report of that attempt. */
+    runPhase(phase: string, attempt: number, before?: () => Promise<void>, watch?: (e: EngineEvent) => void): Promise<PhaseReport>;
     /** What the run found so far (the phases' reports); a scenario adds its own figures. */
     result: RehearsalResult;
     /** The stack's project directory (where local commands run). */
@@ -56,7 +60,7 @@ export interface Scenario {
     /** Phases that run otherwise than one `pulumi up` that must succeed. */
     phases?: Partial<Record<string, PhaseRun>>;
     /** Adjusts the stack's ensemble entry (a variant of the procedure). */
-    ensemble?(entry: Record<string, unknown>): Record<string, unknown>;
+    ensemble?(entry: Record<string, unknown>, f: LocalFleet): Record<string, unknown>;
     /** Runs after the last phase, before the loss check; throws to fail the rehearsal. */
     after?(r: Rehearsal): Promise<void>;
 }
@@ -120,6 +124,14 @@ export const SCENARIOS = {
         procedure: "mitosis",
         phases: { joined: faultAtJoined },
     },
+    "host-lost": {
+        about: "a target's sshd lost at the split: before it (the gates stop pulumi up before any change) and after the first target's split went up (the dead man's switches decide); both ensembles keep serving; after the repair a third pulumi up completes the split",
+        fleetPrefix: "rl",
+        procedure: "mitosis",
+        phases: { split: hostLostAtSplit },
+        // The shortest bound the config accepts for the fleet's health timeout: the switches fire soonest.
+        ensemble: (entry, f) => ({ ...entry, splitDeadmanSeconds: hostLostBound(f) }),
+    },
     "block-copy": {
         about: "a whole block & copy under load: a stand-in client on a fleet host writes sequence numbers, blocked by `blocked`, switched to the target by `switched`",
         fleetPrefix: "rb",
@@ -171,6 +183,95 @@ async function faultAtJoined(r: Rehearsal, phase: string): Promise<void> {
     };
     const second = await r.runPhase(phase, 2, repair);
     if (second.result !== "succeeded") throw new Error(`phase joined after the repair: ${second.error}`);
+}
+
+/** Whether each server answers srvr with a Mode ("leader", "follower", or "down"). */
+async function modes(hosts: FleetHost[]): Promise<string[]> {
+    return Promise.all(hosts.map(async (h) => parseMode(await fourLetterWord(h.address, 2181, "srvr", 2000).catch(() => "")) ?? "down"));
+}
+
+/**
+ * The host-lost scenario's split. Target 5 (active) loses its sshd:
+ *   1. before the split's `pulumi up`: the gates stop it before any change (no arm, firewall or
+ *      restart runs); the joint ensemble still serves the migrating clients, the source its own;
+ *   2. repaired, then lost again as soon as the first target's split-arm step is done: the step is
+ *      half applied; the switches decide by their deadline (a target whose restart never came
+ *      lifts its rules or, when another target serves, keeps them); both ensembles serve;
+ *   3. repaired: a third `pulumi up` completes the split. The loss check follows as usual.
+ */
+async function hostLostAtSplit(r: Rehearsal, phase: string): Promise<void> {
+    const f = r.fleet;
+    const say = r.say;
+    const victim = r.targets[1];
+    const tools = checkPrerequisites();
+    const kill = () => {
+        if (victim.sshdPid !== undefined && isOurSshd(f.mountPoint, victim.sshdPid)) {
+            process.kill(victim.sshdPid, "SIGTERM");
+            say(`rehearse: host-lost: stopped ${victim.name}'s sshd (pid ${victim.sshdPid})`);
+        }
+    };
+    const repair = async () => {
+        await ensureSshd(f, victim, tools);
+        await waitSshd(f, [victim]);
+        say(`rehearse: host-lost: ${victim.name}'s sshd runs again (pid ${victim.sshdPid})`);
+    };
+    const serving = async (when: string) => {
+        const src = await modes(r.sources);
+        const tgt = await modes(r.targets);
+        say(`rehearse: host-lost: ${when}: sources ${src.join(", ")}; targets ${tgt.join(", ")}`);
+        const problems: string[] = [];
+        if (!src.every((m) => m !== "down")) problems.push(`the source stopped serving (${src.join(", ")})`);
+        if (tgt.every((m) => m === "down")) problems.push(`no target serves the migrating clients (${tgt.join(", ")})`);
+        return problems;
+    };
+
+    // 1. Lost before the step.
+    const first = await r.runPhase(phase, 1, async () => kill());
+    const checks: string[] = [];
+    if (first.result !== "failed") checks.push("the first pulumi up of split succeeded although target 5 had no sshd");
+    const failed = first.steps.filter((s) => s.failed).map((s) => s.name);
+    if (!failed.some((n) => n.endsWith(`-gate-${victim.id}`))) checks.push(`expected gate-${victim.id} to fail, failed: ${failed.join(", ") || "none"}`);
+    const changed = first.steps.filter((s) => /-(split-arm|firewall|restart)-\d+$/.test(s.name) && s.op !== "same" && s.op !== "read").map((s) => s.name);
+    if (changed.length > 0) checks.push(`steps that change hosts ran although a gate failed: ${changed.join(", ")}`);
+    checks.push(...(await serving("after the gates stopped pulumi up")));
+    if (checks.length > 0) throw new Error(`host-lost (before the step): ${checks.join("; ")}`);
+
+    // 2. Lost after the first target's split went up.
+    let killed = false;
+    const second = await r.runPhase(phase, 2, repair, (e) => {
+        const out = e.resOutputsEvent?.metadata;
+        if (!killed && out && /-split-arm-\d+$/.test(out.urn)) {
+            killed = true;
+            kill();
+        }
+    });
+    if (!killed) throw new Error("host-lost: no split-arm step completed in the second pulumi up");
+    if (second.result !== "failed") say("rehearse: host-lost: the second pulumi up succeeded (the lost host's steps were done before its sshd went)");
+    else {
+        // Until every switch has decided (bounded: the bound from the update's start, plus a minute).
+        const chain = firewallChainName("kafka");
+        const stateOf = (h: FleetHost) => {
+            const p = join(h.dir, `zkmigrate-split-${chain}`, "state");
+            return existsSync(p) ? readFileSync(p, "utf8").trim() : "none";
+        };
+        const deadline = Date.parse(second.startedAt) + (hostLostBound(f) + 60) * 1000;
+        while (r.targets.some((h) => stateOf(h) === "armed")) {
+            if (Date.now() > deadline) throw new Error(`host-lost: switches still armed a minute after their bound: ${r.targets.map((h) => `${h.name} ${stateOf(h)}`).join(", ")}`);
+            await new Promise((res) => setTimeout(res, 1000));
+        }
+        say(`rehearse: host-lost: the switches decided: ${r.targets.map((h) => `${h.name} ${stateOf(h)}`).join(", ")}`);
+        const problems = await serving("after the switches decided");
+        if (problems.length > 0) throw new Error(`host-lost (after the first split-arm): ${problems.join("; ")}`);
+    }
+
+    // 3. Repaired: the split completes.
+    const third = await r.runPhase(phase, 3, repair);
+    if (third.result !== "succeeded") throw new Error(`split after the repair: ${third.error}`);
+}
+
+/** The scenario's splitDeadmanSeconds: the least the config accepts for the fleet's health timeout, plus 60 s for a busy machine. */
+function hostLostBound(f: LocalFleet): number {
+    return minDeadmanSeconds(f.hostSettings) + 60;
 }
 
 // ---------------------------------------------------------------------------------------------
