@@ -180,6 +180,14 @@ export function planTable(p: EnsemblePlan, previous?: string[]): PlanTable {
                 });
                 break;
             }
+            case "split-commit":
+                push(s, {
+                    ...where(s),
+                    myid: s.server,
+                    action: "commit the split: stop this host's dead man's switch, check the rules (refused once the switch acted or the commit window closed)",
+                    why: "right before this target restarts into the target ensemble: from here on it keeps its rules",
+                });
+                break;
             case "firewall": {
                 if (!e) break;
                 push(s, {

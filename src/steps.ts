@@ -140,6 +140,7 @@ export type Step = StepBase &
           }
         | { kind: "gate"; target: HostTarget; server: ServerId; settings: HostSettings; ensemble: string; gate: GateCheck }
         | { kind: "split-arm"; target: HostTarget; server: ServerId; settings: HostSettings; ensemble: string; peers: string[]; deadman: Deadman }
+        | { kind: "split-commit"; target: HostTarget; server: ServerId; settings: HostSettings; ensemble: string }
         | {
               kind: "restart";
               target: HostTarget;
@@ -152,8 +153,6 @@ export type Step = StepBase &
               spacingSeconds: number;
               /** The restart group (0-based) in this update's order, when the server restarts now. */
               group?: number;
-              /** Commit the split on this host (disarm its dead man's switch) just before the server stops (src/procedures/gates.ts). */
-              commitSplit?: { ensemble: string };
           }
         | { kind: "decommission"; target: HostTarget; server: ServerId; settings: HostSettings }
         | { kind: "broker"; target: HostTarget; broker: KafkaBroker; settings: KafkaSettings; connect: ConnectString; position: number }

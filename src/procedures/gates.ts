@@ -15,8 +15,9 @@
 // 2. The dead man's switch (as iptables-apply does). At the split the firewall only makes sense
 //    with its partner, the targets' restart onto T. Each target's `split-arm-<myid>` arms a
 //    switch on its host (a background process in its own session, owned by its pid file) and
-//    then puts the rules up; the target's restart commits the split on its own host just before
-//    it stops the server (stops the switch, checks the rules). Times are counted from the
+//    then puts the rules up; `split-commit-<myid>`, after every firewall and right before the
+//    target's restart (which waits for it), commits the split on that host (stops the switch,
+//    checks the rules). Times are counted from the
 //    attempt's start A (the machine that runs pulumi; the hosts' clocks within 15 s of it):
 //      - restarts may commit until A + commitBy, commitBy = bound - R - 30 s, where R is the
 //        longest a restart step runs after its commit (service command bound + 10 s + health gate);
@@ -164,6 +165,20 @@ export function multiHostGates(a: GateArgs): Gates {
         out.steps.push({ id: aid, kind: "split-arm", after: [...out.gates], target: targetOf(s), server: id, settings: a.settings, ensemble: a.ensemble, peers: firewallOf.get(id)!.peers, deadman: deadmanOf(id) });
         out.arms.push(aid);
         out.commit.add(id);
+    }
+    return out;
+}
+
+/**
+ * The commits of the split: one per armed target, after every firewall; the target's restart
+ * waits for its own. Between a commit and its restart a host lost keeps its rules and never
+ * serves the joint ensemble again; the other targets, at least a majority of T (m >= 3), form T.
+ */
+export function commitSteps(g: Gates, steps: Step[], firewalls: string[]): Step[] {
+    const out: Step[] = [];
+    for (const id of g.commit) {
+        const arm = steps.find((s) => s.id === `split-arm-${id}`) as Extract<Step, { kind: "split-arm" }>;
+        out.push({ id: `split-commit-${id}`, kind: "split-commit", after: [...g.gates, ...g.arms, ...firewalls], target: arm.target, server: id, settings: arm.settings, ensemble: arm.ensemble });
     }
     return out;
 }

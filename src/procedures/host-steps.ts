@@ -5,7 +5,7 @@ import { formatConnectString } from "../format/connect-string";
 import { sameMembership } from "../format/zoo-cfg";
 import type { ClientGroup, Effect, PreflightCheck, Step, Window } from "../steps";
 import type { DesiredState, HostSettings, RestartGroup, ServerState } from "../types";
-import { multiHostGates } from "./gates";
+import { commitSteps, multiHostGates } from "./gates";
 
 /** Whether a server's running state changes between two desired states (a host restart or stop). */
 export function needsRestart(a: ServerState, b: ServerState): boolean {
@@ -86,6 +86,7 @@ export function hostSteps(a: HostStepsArgs): Step[] {
         steps.push({ id, kind: "firewall", after: [...configs, ...gated], target: target(s), server: f.id, ensemble: a.ensemble, peers: f.peers, settings: a.settings, ...(applied.includes(f.id) ? { effect: apply } : {}) });
         firewalls.push(id);
     }
+    steps.push(...commitSteps(gates, steps, firewalls));
 
     // Restarts, chained in the planned order: each group waits for the previous group.
     const position = new Map<number, number>();
@@ -99,7 +100,7 @@ export function hostSteps(a: HostStepsArgs): Step[] {
         steps.push({
             id,
             kind: "restart",
-            after: [`config-${s.id}`, ...(pos !== undefined && pos > 0 ? members[pos - 1] : []), ...(gates.hosts.has(s.id) ? gated : []), ...firewalls, ...after],
+            after: [`config-${s.id}`, ...(pos !== undefined && pos > 0 ? members[pos - 1] : []), ...(gates.hosts.has(s.id) ? gated : []), ...firewalls, ...(gates.commit.has(s.id) && pos !== undefined ? [`split-commit-${s.id}`] : []), ...after],
             target: target(s),
             server: s.id,
             settings: a.settings,
@@ -108,7 +109,6 @@ export function hostSteps(a: HostStepsArgs): Step[] {
             wipeData: s.wipeDataOnStart,
             spacingSeconds: a.spacingSeconds,
             ...(pos !== undefined ? { group: pos, effect: effects[pos] } : {}),
-            ...(pos !== undefined && gates.commit.has(s.id) ? { commitSplit: { ensemble: a.ensemble } } : {}),
         });
         if (pos !== undefined) members[pos].push(id);
     }

@@ -12,9 +12,11 @@
 //   `switch.log`. At the deadline it lifts the rules unless the host's restart committed the split
 //   first, or another target serves (then the split has taken, or that target is already back in
 //   the joint ensemble: keeping the rules is safe either way, lifting them might not be).
-// - the restart of a target at the split commits the split on its host (commit_split) just before
-//   it stops the server: it stops the switch, checks that the rules are in place and the attempt's
-//   commit window is open, and records `committed`; a committed host keeps its rules.
+// - split-commit, right before the target's restart (which waits for it), commits the split on its
+//   host (commit_split): it stops the switch, checks that the rules are in place and the attempt's
+//   commit window is open, and records `committed`; a committed host keeps its rules. (A step of
+//   its own, not a line of the restart's script: the restart's text must not change between the
+//   split and the later phases, or those would restart the targets again.)
 // - the firewall's removal (its delete) also stops the switch and removes the directory.
 import { posix } from "node:path";
 import type { Attempt, Deadman, GateCheck } from "../steps";
@@ -126,7 +128,21 @@ commit_split() {
     say "split committed on this host: its dead man's switch is stopped, the rules stay"
 }`;
 
-/** The params of commit_split in a restart script. */
+/** The commit of the split on one target, run right before that target's restart (which waits for it). */
+export function renderSplitCommit(a: { host: HostSettings; ensemble: string }): string {
+    return renderScript({
+        title: "the split on one target: commit it (stop the dead man's switch, check the rules) before the restart",
+        params: commitParams(a.host, a.ensemble),
+        functions: [LOG, ROOT, ...COMMIT_FUNCTIONS],
+        main: sh`
+say "commit the split on $(uname -n): its restart into the target ensemble comes next"
+need_root
+commit_split
+`,
+    });
+}
+
+/** The params of commit_split. */
 export function commitParams(host: HostSettings, ensemble: string): [string, ParamValue][] {
     const dir = splitStateDir(host, ensemble);
     checkPath("the split's state directory", dir);
@@ -139,7 +155,7 @@ export function commitParams(host: HostSettings, ensemble: string): [string, Par
     ];
 }
 
-/** The functions of commit_split, for renderRestart. */
+/** The functions of commit_split. */
 export const COMMIT_FUNCTIONS = [IPT, SPLIT_STATE, COMMIT];
 
 function checkDeadman(d: Deadman, attempt: Attempt): void {

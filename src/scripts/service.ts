@@ -122,13 +122,8 @@ export function renderRestart(a: {
      * the text (and with it a pulumi diff) changes exactly when the membership does.
      */
     expect?: Membership;
-    /**
-     * The split's commit (deadman.ts): just before the server stops, the restart disarms this
-     * host's dead man's switch and checks the split's rules, or refuses to restart.
-     */
-    splitCommit?: { params: [string, ParamValue][]; functions: string[] };
 }): string {
-    const { host, myid, mode, wipeData, spacingSeconds, expect, splitCommit } = a;
+    const { host, myid, mode, wipeData, spacingSeconds, expect } = a;
     checkHost(host);
     checkInt("myid", myid, 1, 255);
     checkInt("spacingSeconds", spacingSeconds, 0, 3600);
@@ -157,17 +152,13 @@ export function renderRestart(a: {
         );
         functions.push(CHECK_MEMBERSHIP);
     }
-    if (splitCommit) {
-        params.push(...splitCommit.params);
-        functions.push(...splitCommit.functions);
-    }
 
     const main = sh`
 say "$MODE ZooKeeper myid $MYID on $(uname -n) (wipe data: $WIPE_DATA)"
 need_root
 # Refuse before touching anything: a wrong myid would join the ensemble as another server.
 check_myid
-${expect ? "check_membership\n" : ""}${splitCommit ? "# The split: from here on this host belongs to the target ensemble (its switch must not lift the rules).\ncommit_split\n" : ""}STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
+${expect ? "check_membership\n" : ""}STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 
 if [[ "$WIPE_DATA" == true ]]; then
     # An empty target must not bring its own epoch history into the joint ensemble: stop it,

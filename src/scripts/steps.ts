@@ -3,7 +3,7 @@
 import type { Attempt, Step } from "../steps";
 import { renderBlockScript, renderCopyScript, renderJournalStopScript, renderSwitchScript, renderUnblockScript } from "./block-copy";
 import { renderWriteConfig } from "./config";
-import { COMMIT_FUNCTIONS, commitParams, forgetSplit, renderGate, renderSplitArm } from "./deadman";
+import { forgetSplit, renderGate, renderSplitArm, renderSplitCommit } from "./deadman";
 import { firewallChainName, renderFirewallApply, renderFirewallRemove } from "./firewall";
 import { renderKafkaBroker } from "./kafka";
 import { renderPreflight } from "./preflight";
@@ -16,10 +16,10 @@ export interface StepCommands {
     delete?: string;
 }
 
-export type CommandStep = Extract<Step, { kind: "preflight" | "config-write" | "gate" | "split-arm" | "firewall" | "restart" | "decommission" | "broker" | "copy" | "clients-block" | "clients-switch-host" }>;
+export type CommandStep = Extract<Step, { kind: "preflight" | "config-write" | "gate" | "split-arm" | "split-commit" | "firewall" | "restart" | "decommission" | "broker" | "copy" | "clients-block" | "clients-switch-host" }>;
 
 export function isCommandStep(s: Step): s is CommandStep {
-    return ["preflight", "config-write", "gate", "split-arm", "firewall", "restart", "decommission", "broker", "copy", "clients-block", "clients-switch-host"].includes(s.kind);
+    return ["preflight", "config-write", "gate", "split-arm", "split-commit", "firewall", "restart", "decommission", "broker", "copy", "clients-block", "clients-switch-host"].includes(s.kind);
 }
 
 /** Steps that must run on every attempt of their update (src/procedures/gates.ts): the component replaces them per attempt. */
@@ -40,7 +40,8 @@ function now(): Attempt {
  *   when that does (a `triggers` change would replace the resource and run `create` instead).
  * - gate: read-only checks of a host of a multi-host step; split-arm: the split's dead man's switch
  *   armed, then the rules up. Both depend on the attempt (the update's start), which the component
- *   passes: they run again on every attempt.
+ *   passes: they run again on every attempt. split-commit: the target's restart, which waits for
+ *   it, commits the split on its host (its switch stopped, the rules checked).
  * - firewall: `delete` lifts the split (the engine runs it when the phase no longer has one), and
  *   stops the split's switch where one was armed.
  * - broker: `create` adopts the broker, `update` moves it to the step's connect string.
@@ -53,6 +54,8 @@ export function commandsOf(s: CommandStep, attempt: Attempt = now()): StepComman
             return { create: renderGate({ host: s.settings, ensemble: s.ensemble, gate: s.gate, attempt }) };
         case "split-arm":
             return { create: renderSplitArm({ host: s.settings, ensemble: s.ensemble, peers: s.peers, deadman: s.deadman, attempt }) };
+        case "split-commit":
+            return { create: renderSplitCommit({ host: s.settings, ensemble: s.ensemble }) };
         case "preflight":
             return {
                 create: renderPreflight({
@@ -81,7 +84,6 @@ export function commandsOf(s: CommandStep, attempt: Attempt = now()): StepComman
                           wipeData: s.wipeData,
                           spacingSeconds: s.spacingSeconds,
                           expect: s.membership,
-                          ...(s.commitSplit ? { splitCommit: { params: commitParams(s.settings, s.commitSplit.ensemble), functions: COMMIT_FUNCTIONS } } : {}),
                       })
                     : renderStop({ host: s.settings, disable: false }),
             };

@@ -9,9 +9,6 @@ import { basename, dirname, join } from "node:path";
 import { describe, it } from "node:test";
 import { hostsOf, inNetns, pidAlive, runScript, type FleetHost, type LocalFleet } from "../../rehearsal/fleet";
 import { commandsOf, renderGate, renderSplitArm, splitStateDir } from "../../src/scripts";
-import { COMMIT_FUNCTIONS, commitParams } from "../../src/scripts/deadman";
-import { LOG, ROOT } from "../../src/scripts/lib";
-import { renderScript } from "../../src/scripts/shell";
 import type { Deadman } from "../../src/steps";
 import { DEFAULT_ZK_VERSION } from "../../rehearsal/zookeeper";
 import { fleetName, useFleet } from "./helpers/fleet";
@@ -123,7 +120,7 @@ describe("the split's dead man's switch (real iptables, SSH)", { timeout: 300_00
 
     it("the restart's commit stops the switch and the rules stay past the deadline; a late commit is refused", async () => {
         const { f, h, arm, remove } = setup({ seconds: 6, commitBy: 3 });
-        const commit = renderScript({ title: "commit (test)", params: commitParams(f.hostSettings, ENSEMBLE), functions: [LOG, ROOT, ...COMMIT_FUNCTIONS], main: "need_root\ncommit_split\n" });
+        const commit = commandsOf({ id: "split-commit", after: [], kind: "split-commit", target: { host: h.address }, server: h.id, settings: f.hostSettings, ensemble: ENSEMBLE }).create;
         assert.equal((await runScript(f, h, arm, { timeoutMs: 60_000 })).code, 0);
         const pid = Number(readState(f, h, "switch.pid"));
         const c = await runScript(f, h, commit, { timeoutMs: 60_000 });

@@ -107,7 +107,7 @@ describe("npm run rehearse", () => {
         assert.equal(splits[0], "1:failed", "the gates stopped the first pulumi up");
         assert.equal(splits[splits.length - 1], `${splits.length}:succeeded`, "the split completed after the repair");
         assert.match(r.stderr, /host-lost: the switches decided: |the second pulumi up succeeded/);
-        assertCleanedUp(s.fleet);
+        assertCleanedUp(r.report.fleet);
     });
 
     it("fault: a target that cannot start stops `pulumi up` there; after the repair the rehearsal finishes with 0 lost", { timeout: RUN_TIMEOUT_MS + 120_000 }, async () => {

@@ -37,8 +37,13 @@ describe("gates and the split's dead man's switch, per update", () => {
             const p = planOf(mitosis, t.from, t.to);
             assert.equal(ids(p.steps, "gate").join(","), t.gates);
             assert.equal(ids(p.steps, "split-arm").join(","), t.arms);
-            const commits = p.steps.filter((s) => s.kind === "restart" && s.commitSplit).map((s) => (s as { server: number }).server);
+            const commits = p.steps.filter((s) => s.kind === "split-commit").map((s) => (s as { server: number }).server);
             assert.equal(commits.join(","), t.commits);
+            // Each target's restart waits for its own commit, which waits for every firewall.
+            for (const id of commits) {
+                assert.ok(byId(p.steps, `restart-${id}`).after.includes(`split-commit-${id}`));
+                for (const fw of ids(p.steps, "firewall")) assert.ok(byId(p.steps, `split-commit-${id}`).after.includes(fw));
+            }
             const gated = [...ids(p.steps, "gate"), ...ids(p.steps, "split-arm")];
             // Every change of the multi-host step waits for every gate (and arm), not only its host's.
             for (const s of p.steps) {

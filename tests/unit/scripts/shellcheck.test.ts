@@ -112,10 +112,7 @@ function matrix(): [string, string][] {
     }
     const h = host({ dynamic: false, dataLogDir: false });
     out.push([`renderGate restarts only`, renderGate({ host: h, ensemble: "kafka-main", attempt: { startedAt: 1 }, gate: { guards: "restarts of 4+5 together", serving: false } })]);
-    out.push([
-        "renderRestart with the split's commit",
-        commandsOf({ id: "restart-4", after: [], kind: "restart", target: { host: "192.0.2.4" }, server: 4, settings: h, running: true, membership: v4, wipeData: false, spacingSeconds: 0, commitSplit: { ensemble: "kafka-main" } }).update!,
-    ]);
+    out.push(["renderSplitCommit", commandsOf({ id: "split-commit-4", after: [], kind: "split-commit", target: { host: "192.0.2.4" }, server: 4, settings: h, ensemble: "kafka-main" }).create]);
     return out;
 }
 
