@@ -153,11 +153,12 @@ const walkthrough: Record<string, string[]> = {
         "kafka-main-restart-3 @192.0.2.3: update",
         "kafka-main-restart-2 @192.0.2.2: update",
         "kafka-main-restart-1 @192.0.2.1: update",
-        // The split's gates, switches and commits go with the split's update (their delete runs nothing).
-        ...["gate", "split-arm", "split-commit"].flatMap((k) => [4, 5, 6].map((id) => `kafka-main-${k}-${id} @192.0.2.${id}: delete (no-op)`)),
         "shared-decommission-12 @198.51.100.12: create",
         "shared-config-12 @198.51.100.12: delete (no-op)",
+        // The split's gates, switches and commits go with the split's update (their delete runs nothing).
+        ...["gate", "split-arm"].flatMap((k) => [4, 5, 6].map((id) => `kafka-main-${k}-${id} @192.0.2.${id}: delete (no-op)`)),
         "shared-restart-12 @198.51.100.12: delete (no-op)",
+        ...[4, 5, 6].map((id) => `kafka-main-split-commit-${id} @192.0.2.${id}: delete (no-op)`),
         "shared-configmap: update ConfigMap",
         "shared-service-12: update Service",
         "shared-statefulset: update StatefulSet",
