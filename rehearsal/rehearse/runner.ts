@@ -318,7 +318,9 @@ function rollingSteps(phase: string, steps: Map<string, StepTiming>, t1: number,
 
 /** The split: the sources' longest gap, and how long the targets were unavailable after the firewall went up. */
 function splitFigures(steps: Map<string, StepTiming>, w: Window, m: ModeMonitor, targetIds: number[], migrating: StressGroup, sourceUsers: StressGroup): RehearsalResult["split"] {
-    const fw = [...steps.values()].filter((s) => /-firewall-\d+$/.test(s.name) && s.end !== undefined);
+    // The rules go up with each target's split-arm (its dead man's switch armed first); the firewall steps after them find them there.
+    const arms = [...steps.values()].filter((s) => /-split-arm-\d+$/.test(s.name) && s.end !== undefined);
+    const fw = arms.length > 0 ? arms : [...steps.values()].filter((s) => /-firewall-\d+$/.test(s.name) && s.end !== undefined);
     const up = fw.length > 0 ? Math.max(...fw.map((s) => s.end!)) : undefined;
     return {
         firewallUpAt: up,
