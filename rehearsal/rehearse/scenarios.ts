@@ -262,11 +262,18 @@ async function hostLostAtSplit(r: Rehearsal, phase: string): Promise<void> {
         const decided = Date.now();
         say(`rehearse: host-lost: the switches decided: ${r.targets.map((h) => `${h.name} ${stateOf(h)}`).join(", ")}`);
         // A target whose rules were lifted rejoins at its next election round: FastLeaderElection
-        // backs off to 60 s between rounds while it is cut off, so allow 90 s.
-        let problems = await serving("when the switches decided");
-        while (problems.length > 0 && Date.now() - decided < 90_000) {
+        // backs off to 60 s between rounds while it is cut off, so allow 120 s, until every lifted
+        // target serves again (the repair's gates want them serving).
+        const lifted = r.targets.filter((h) => stateOf(h) === "lifted");
+        const notBack = async () => {
+            const p = await serving(`${((Date.now() - decided) / 1000).toFixed(0)} s after the switches decided`);
+            const m = await modes(lifted);
+            return [...p, ...lifted.filter((_, i) => m[i] === "down").map((h) => `${h.name} lifted its rules but does not serve`)];
+        };
+        let problems = await notBack();
+        while (problems.length > 0 && Date.now() - decided < 120_000) {
             await new Promise((res) => setTimeout(res, 2000));
-            problems = await serving(`${((Date.now() - decided) / 1000).toFixed(0)} s after the switches decided`);
+            problems = await notBack();
         }
         if (problems.length > 0) throw new Error(`host-lost (after the first split-arm): ${problems.join("; ")}`);
         say(`rehearse: host-lost: both ensembles serve ${((Date.now() - decided) / 1000).toFixed(1)} s after the switches decided`);

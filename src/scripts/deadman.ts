@@ -186,7 +186,9 @@ export function renderGate(a: { host: HostSettings; ensemble: string; gate: Gate
         ["FIREWALL", peers.length > 0 ? "true" : "false"],
         ["DEADMAN", gate.deadman ? "true" : "false"],
         ["CLIENT_PORT", host.clientPort],
-        ["GATE_TIMEOUT", Math.min(30, host.healthTimeoutSeconds)],
+        // A health gate's wait: a target whose switch lifted its rules rejoins the joint ensemble
+        // at its next election round, up to 60 s later (FastLeaderElection's backoff while cut off).
+        ["GATE_TIMEOUT", host.healthTimeoutSeconds],
         ["ATTEMPT_STARTED", attempt.startedAt],
         ["COMMIT_BY_SECONDS", gate.deadman?.commitBySeconds ?? 0],
         ["CLOCK_MARGIN", CLOCK_MARGIN_SECONDS],

@@ -76,10 +76,10 @@ describe("the split's dead man's switch (real iptables, SSH)", { timeout: 300_00
         assert.deepEqual(await splitRules(f, h), []);
         assert.equal(existsSync(stateDir(f, h)), false);
         // A server that must serve and does not (the targets do not run here) fails the gate, naming why.
-        const serving = renderGate({ host: f.hostSettings, ensemble: ENSEMBLE, attempt, gate: { guards: "the firewall split", serving: true, firewallPeers: peers } });
+        const serving = renderGate({ host: { ...f.hostSettings, healthTimeoutSeconds: 5 }, ensemble: ENSEMBLE, attempt, gate: { guards: "the firewall split", serving: true, firewallPeers: peers } });
         const bad = await runScript(f, h, serving, { timeoutMs: 90_000 });
         assert.equal(bad.code, 1);
-        assert.match(bad.stderr, /gate: ZooKeeper does not serve here .*connection refused/);
+        assert.match(bad.stderr, /gate: ZooKeeper does not serve here within 5 s: .*connection refused/);
     });
 
     it("no commit, no other target serving: the switch lifts the rules at its deadline, after the SSH session ended", async () => {
