@@ -83,7 +83,7 @@ describe("the split's dead man's switch (real iptables, SSH)", { timeout: 300_00
     });
 
     it("no commit, no other target serving: the switch lifts the rules at its deadline, after the SSH session ended", async () => {
-        const { f, h, arm, remove } = setup({ seconds: 6, commitBy: 3 });
+        const { f, h, arm, remove } = setup({ seconds: 12, commitBy: 8 });
         const r = await runScript(f, h, arm, { timeoutMs: 60_000 });
         assert.equal(r.code, 0, r.stderr + r.stdout);
         assert.match(r.stdout, /armed: pid \d+ lifts the split/);
@@ -91,7 +91,7 @@ describe("the split's dead man's switch (real iptables, SSH)", { timeout: 300_00
         assert.equal(readState(f, h, "state"), "armed");
         const pid = Number(readState(f, h, "switch.pid"));
         assert.ok(pidAlive(pid), "the switch runs after the SSH session ended");
-        await waitState(f, h, "lifted", 20_000);
+        await waitState(f, h, "lifted", 40_000);
         assert.deepEqual(await splitRules(f, h), []);
         assert.match(readState(f, h, "switch.log"), /no other target serves: the split is lifted/);
         assert.equal(pidAlive(pid), false);
@@ -104,13 +104,13 @@ describe("the split's dead man's switch (real iptables, SSH)", { timeout: 300_00
         // The third source stands for a target that serves: it is no peer of this split, so reachable.
         const f0 = fleet();
         const third = hostsOf(f0, "source")[2];
-        const { f, h, remove } = setup({ seconds: 6, commitBy: 3 });
+        const { f, h, remove } = setup({ seconds: 12, commitBy: 8 });
         // Two sources cut off; the partner (the third) is probed from the target.
         const peers = hostsOf(f, "source").slice(0, 2).map((x) => x.address);
-        const deadman: Deadman = { seconds: 6, commitBySeconds: 3, probeSeconds: 2, partners: [{ address: third.address, port: 2181 }] };
+        const deadman: Deadman = { seconds: 12, commitBySeconds: 8, probeSeconds: 2, partners: [{ address: third.address, port: 2181 }] };
         const r = await runScript(f, h, renderSplitArm({ host: f.hostSettings, ensemble: ENSEMBLE, peers, deadman, attempt: { startedAt: Math.floor(Date.now() / 1000) } }), { timeoutMs: 60_000 });
         assert.equal(r.code, 0, r.stderr + r.stdout);
-        await waitState(f, h, "kept", 20_000);
+        await waitState(f, h, "kept", 40_000);
         assert.equal((await splitRules(f, h)).length, 2 + 2 * 2);
         assert.match(readState(f, h, "switch.log"), new RegExp(`${third.address.replace(/\./g, "\\.")} serves \\(Mode: (leader|follower)\\): .* the rules stay`));
         const rm = await runScript(f, h, remove, { timeoutMs: 60_000 });
@@ -119,7 +119,7 @@ describe("the split's dead man's switch (real iptables, SSH)", { timeout: 300_00
     });
 
     it("the restart's commit stops the switch and the rules stay past the deadline; a late commit is refused", async () => {
-        const { f, h, arm, remove } = setup({ seconds: 6, commitBy: 3 });
+        const { f, h, arm, remove } = setup({ seconds: 12, commitBy: 8 });
         const commit = commandsOf({ id: "split-commit", after: [], kind: "split-commit", target: { host: h.address }, server: h.id, settings: f.hostSettings, ensemble: ENSEMBLE }).create;
         assert.equal((await runScript(f, h, arm, { timeoutMs: 60_000 })).code, 0);
         const pid = Number(readState(f, h, "switch.pid"));
@@ -128,25 +128,25 @@ describe("the split's dead man's switch (real iptables, SSH)", { timeout: 300_00
         assert.match(c.stdout, /split committed on this host/);
         assert.equal(pidAlive(pid), false, "the commit stopped the switch");
         assert.equal(readState(f, h, "state"), "committed");
-        await sleep(9_000);
+        await sleep(15_000);
         assert.equal((await splitRules(f, h)).length, 2 + 2 * 3, "a committed host keeps its rules");
         // Committing again is fine (a restart run again after its health gate failed).
         assert.equal((await runScript(f, h, commit, { timeoutMs: 60_000 })).code, 0);
         // A new attempt's arm on a committed host: the rules stay, no switch.
-        const again = await runScript(f, h, setup({ seconds: 6, commitBy: 3 }).arm, { timeoutMs: 60_000 });
+        const again = await runScript(f, h, setup({ seconds: 12, commitBy: 8 }).arm, { timeoutMs: 60_000 });
         assert.equal(again.code, 0, again.stderr);
         assert.match(again.stdout, /committed the split in an earlier attempt/);
         assert.equal(readState(f, h, "switch.pid"), "");
         assert.equal((await runScript(f, h, remove, { timeoutMs: 60_000 })).code, 0);
 
         // Armed, then the commit window closes: the restart must not run.
-        const late = setup({ seconds: 8, commitBy: 2 });
+        const late = setup({ seconds: 14, commitBy: 6 });
         assert.equal((await runScript(f, h, late.arm, { timeoutMs: 60_000 })).code, 0);
-        await sleep(3_500);
+        await sleep(7_000);
         const refused = await runScript(f, h, commit, { timeoutMs: 60_000 });
         assert.equal(refused.code, 1);
         assert.match(refused.stderr, /too late to commit the split/);
-        await waitState(f, h, "lifted", 20_000);
+        await waitState(f, h, "lifted", 40_000);
         // After the switch acted, a commit refuses too (run pulumi up again).
         const after = await runScript(f, h, commit, { timeoutMs: 60_000 });
         assert.equal(after.code, 1);
