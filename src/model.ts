@@ -1,6 +1,6 @@
 // The model's entry points: desired state per phase, and the checked plan of one update.
 import { ConfigError } from "./config/errors";
-import { currentOf, validateTransitions } from "./config/applied";
+import { currentOf, runningState, validateTransitions } from "./config/applied";
 import type { FleetConfig } from "./config/loader";
 import { planTransition } from "./plan";
 import { procedureOf, type EnsembleConfig } from "./procedures/registry";
@@ -30,7 +30,7 @@ export interface EnsemblePlan {
  */
 export function planEnsemble(e: EnsembleConfig, applied: AppliedState, leader: LeaderInfo = UNKNOWN_LEADER, kafka?: KafkaControllerInfo): EnsemblePlan {
     const a = currentOf(e, applied);
-    const current = desiredState(e, a.phase, a.cutover);
+    const current = runningState(desiredState(e, a.phase, a.cutover), a);
     const desired = desiredState(e);
     const plan = planTransition(e, current, desired, leader, kafka);
     assertSafe(current, desired, plan);

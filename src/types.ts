@@ -279,6 +279,20 @@ export interface AppliedEnsemble {
      * a change would replace the StatefulSet, every pod at once.
      */
     statefulSet?: string;
+    /**
+     * What each server runs after the update, by myid: the planner diffs the desired state against
+     * this, so that any change of what a server runs (whatever caused it: a phase, a port, a host's
+     * spelling) is a planned restart, and nothing else is. Absent in records of older versions
+     * (then the applied phase's desired state stands in).
+     */
+    running?: Record<string, ServerFingerprint>;
+}
+
+/** What one server runs: whether, where, and with which membership (its zoo.cfg's server lines). */
+export interface ServerFingerprint {
+    running: boolean;
+    location: Location;
+    membership: Membership;
 }
 
 export type AppliedState = Record<string, AppliedEnsemble>;

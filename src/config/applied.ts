@@ -2,10 +2,16 @@
 // `applied` output, and the checks of a requested step against it (one step per update).
 import { z } from "zod";
 import { firstPhase, phaseIndex, PROCEDURE_NAMES, procedureOf, sameProcedure, serversOf, type EnsembleConfig } from "../procedures/registry";
-import type { AppliedEnsemble, AppliedState, ProcedureName } from "../types";
+import type { AppliedEnsemble, AppliedState, DesiredState, ProcedureName, ServerFingerprint } from "../types";
 import { ensemblePath, type ConfigIssue } from "./errors";
 
 export type { AppliedEnsemble, AppliedState } from "../types";
+
+const membershipSchema = z.object({
+    members: z.array(z.object({ id: z.int(), address: z.string(), peerPort: z.int(), electionPort: z.int() })),
+    quorumListenOnAllIPs: z.boolean(),
+});
+const fingerprintSchema = z.object({ running: z.boolean(), location: z.enum(["host", "pod"]), membership: membershipSchema });
 
 /** Reads the `applied` stack output back; anything unreadable counts as nothing applied. */
 export function parseApplied(value: unknown): AppliedState {
@@ -17,6 +23,7 @@ export function parseApplied(value: unknown): AppliedState {
             cutover: z.array(z.int()).default([]),
             servers: z.array(z.int()).default([]),
             statefulSet: z.string().optional(),
+            running: z.record(z.string(), fingerprintSchema).optional(),
         }),
     );
     const r = schema.safeParse(value ?? {});
@@ -25,13 +32,42 @@ export function parseApplied(value: unknown): AppliedState {
 
 /** The record this update writes once every step of the ensemble succeeded. */
 export function appliedOf(e: EnsembleConfig): AppliedEnsemble {
-    const extra = procedureOf(e).appliedExtra(e);
+    const p = procedureOf(e);
+    const extra = p.appliedExtra(e);
+    const d = p.desired(e, { phase: e.phase, cutover: extra.cutover });
     return {
         procedure: e.procedure,
         phase: e.phase,
         cutover: extra.cutover,
         servers: serversOf(e).map((s) => s.id),
         ...(extra.statefulSet !== undefined ? { statefulSet: extra.statefulSet } : {}),
+        ...(d.servers.length > 0 ? { running: fingerprintsOf(d) } : {}),
+    };
+}
+
+/** What each server of a desired state runs, by myid (the `running` part of the applied record). */
+export function fingerprintsOf(d: DesiredState): Record<string, ServerFingerprint> {
+    return Object.fromEntries(
+        d.servers.map((s) => [String(s.id), { running: s.running && !s.decommissioned, location: s.location, membership: s.runningWith }]),
+    );
+}
+
+/**
+ * The state the servers run in now: the desired state of the applied phase, with what each server
+ * runs as recorded by the last update. A setting edited since (a port, a host's spelling,
+ * quorumListenOnAllIPs) therefore shows as a change of what the server runs, and is planned as a
+ * restart like any other.
+ */
+export function runningState(d: DesiredState, a: AppliedEnsemble): DesiredState {
+    const rec = a.running;
+    if (!rec) return d;
+    return {
+        ...d,
+        servers: d.servers.map((s) => {
+            const f = rec[String(s.id)];
+            if (!f || f.location !== s.location || s.decommissioned) return s;
+            return { ...s, running: f.running, runningWith: f.membership };
+        }),
     };
 }
 
