@@ -264,7 +264,8 @@ async function hostLostAtSplit(r: Rehearsal, phase: string): Promise<void> {
         // A target whose rules were lifted rejoins at its next election round: FastLeaderElection
         // backs off to 60 s between rounds while it is cut off, so allow 120 s, until every lifted
         // target serves again (the repair's gates want them serving).
-        const lifted = r.targets.filter((h) => stateOf(h) === "lifted");
+        // The dormant target (the last) does not run before the split: only the active ones rejoin.
+        const lifted = r.targets.slice(0, 2).filter((h) => stateOf(h) === "lifted");
         const notBack = async () => {
             const p = await serving(`${((Date.now() - decided) / 1000).toFixed(0)} s after the switches decided`);
             const m = await modes(lifted);
