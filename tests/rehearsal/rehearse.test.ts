@@ -98,8 +98,8 @@ describe("npm run rehearse", () => {
         assertCleanedUp(r.report.fleet);
     });
 
-    it("host-lost: a target's sshd lost before the split and after its first step: both ensembles serve, the repair completes the split, 0 lost", { timeout: 20 * 60_000 + 120_000 }, async () => {
-        const r = await rehearse("host-lost", [], 20 * 60_000);
+    it("host-lost: a target's sshd lost before the split and after its first step: both ensembles serve, the repair completes the split, 0 lost", { timeout: 25 * 60_000 + 120_000 }, async () => {
+        const r = await rehearse("host-lost", [], 25 * 60_000);
         const s = r.summary;
         assert.equal(r.code, 0, `rehearsal failed: ${s.failure ?? ""}`);
         assert.equal(s.lost, 0);
