@@ -30,6 +30,7 @@ import { absPath, chroot, hostKey, hostName, hostOverrides, myid, phaseOf, port,
 import type { ClientGroup, PreflightCheck, Window } from "../steps";
 import type { DesiredState, FirewallSplit, KafkaBroker, KafkaSettings, Membership, RestartGroup, ServerId, ServerState } from "../types";
 import { duplicateIds, ensembleSizeIssue, groupHosts, hostMembership, leaderIssue, serversConnect, unknownLeaderWarning } from "./common";
+import { deadmanIssue } from "./gates";
 import { changedServers, closingSteps, declaredIds, hostSteps } from "./host-steps";
 import { brokerSteps } from "./kafka";
 import { phaseIndexIn, type BackStep, type PlanContext, type Procedure, type RoomPlan } from "./procedure";
@@ -97,6 +98,8 @@ export const mitosisSchema = z.strictObject({
     leader: myid.optional(),
     quorumListenOnAllIPs: z.boolean().default(false),
     allowSingleServer: z.boolean().default(false),
+    /** The split's dead man's switch: seconds from the split's `pulumi up` until a target whose restart did not come lifts its firewall (gates.ts). */
+    splitDeadmanSeconds: z.int().optional(),
     clients: mitosisClientsSchema.prefault({}),
     ...hostOverrides,
 });
@@ -121,6 +124,8 @@ export type MitosisConfig = EnsembleBase &
         allowChrootChange: boolean;
         /** Kafka brokers moved in the `clients` phase. */
         kafka?: KafkaConfig;
+        /** The split's dead man's switch bound, when configured (default: gates.ts defaultDeadmanSeconds). */
+        splitDeadmanSeconds?: number;
     };
 
 function resolve(e: MitosisInput, index: number, d: HostDefaults): MitosisConfig {
@@ -143,6 +148,7 @@ function resolve(e: MitosisInput, index: number, d: HostDefaults): MitosisConfig
         quorumListenOnAllIPs: e.quorumListenOnAllIPs,
         newChroot: e.clients.newChroot,
         allowChrootChange: e.clients.allowChrootChange,
+        ...(e.splitDeadmanSeconds !== undefined ? { splitDeadmanSeconds: e.splitDeadmanSeconds } : {}),
         kafka: k
             ? {
                   brokers: k.brokers,
@@ -206,6 +212,10 @@ function validate(e: MitosisConfig): ConfigIssue[] {
     }
     issues.push(...leaderIssue(e, [...e.source, ...e.target]));
     issues.push(...validateMitosisClients(e));
+    if (e.splitDeadmanSeconds !== undefined) {
+        const reason = deadmanIssue(e.splitDeadmanSeconds, e.host);
+        if (reason) issues.push({ path: ensemblePath(e, ".splitDeadmanSeconds"), reason });
+    }
     return issues;
 }
 
@@ -672,6 +682,7 @@ function plan(ctx: PlanContext<MitosisConfig>): RoomPlan {
         // Stepping back into a phase runs no preflight: its checks hold only on the way forward
         // (an aborted join's targets are not empty until their restart empties them).
         ...(backward ? {} : { preflight: (s: ServerState) => preflightOf(e, s, to.phase as MitosisPhase) }),
+        deadmanSeconds: e.splitDeadmanSeconds,
     });
     let brokerOrder: RoomPlan["brokerOrder"];
     if (to.clients.kafka) {

@@ -29,7 +29,7 @@ interface Run {
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "zkmigrate-rehearse-test-"));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function rehearse(scenario: "mitosis" | "fault" | "abort" | null, extra: string[] = [], timeoutMs = RUN_TIMEOUT_MS): Promise<Run> {
+function rehearse(scenario: "mitosis" | "fault" | "abort" | "host-lost" | null, extra: string[] = [], timeoutMs = RUN_TIMEOUT_MS): Promise<Run> {
     const reportFile = path.join(tmp, `${scenario ?? ""}${extra.join("")}.json`);
     return new Promise((resolve, reject) => {
         const child = spawn(process.execPath, ["--import", "tsx", "rehearsal/rehearse.ts", "--plain", ...(scenario ? ["--scenario", scenario] : []), ...extra, "--report", reportFile], {
@@ -128,6 +128,18 @@ describe("npm run rehearse", () => {
         assert.ok(nonLeader.filter((x) => x.phase === "source-restarted").length >= 1, `source-restarted restarts reported: ${JSON.stringify(rolling)}`);
         for (const x of nonLeader) assert.ok(x.maxGapMs <= 1000, `${x.step} in ${x.phase}: longest write gap ${x.maxGapMs} ms > 1000 ms`);
         assert.ok(s.maxRollingGapMs <= 1000, `maxRollingGapMs ${s.maxRollingGapMs} > 1000`);
+        assertCleanedUp(r.report.fleet);
+    });
+
+    it("host-lost: a target's sshd lost before the split and after its first step: both ensembles serve, the repair completes the split, 0 lost", { timeout: 25 * 60_000 + 120_000 }, async () => {
+        const r = await rehearse("host-lost", [], 25 * 60_000);
+        const s = r.summary;
+        assert.equal(r.code, 0, `rehearsal failed: ${s.failure ?? ""}`);
+        assert.equal(s.lost, 0);
+        const splits = (r.report.phases as { phase: string; attempt: number; result: string }[]).filter((p) => p.phase === "split").map((p) => `${p.attempt}:${p.result}`);
+        assert.equal(splits[0], "1:failed", "the gates stopped the first pulumi up");
+        assert.equal(splits[splits.length - 1], `${splits.length}:succeeded`, "the split completed after the repair");
+        assert.match(r.stderr, /host-lost: the switches decided: |the second pulumi up succeeded/);
         assertCleanedUp(r.report.fleet);
     });
 
