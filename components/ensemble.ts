@@ -13,9 +13,9 @@ import { formatConnectString } from "../src/format/connect-string";
 import { membershipLines } from "../src/format/zoo-cfg";
 import { makeConfigMap, makeEndpointSlice, makeEndpoints, makeHeadlessService, makePodDisruptionBudget, makeService, makeStatefulSet } from "../src/kubernetes";
 import type { EnsemblePlan } from "../src/model";
-import { asRemoteCommand, commandsOf, isCommandStep } from "../src/scripts";
+import { asRemoteCommand, commandsOf, isCommandStep, runsEveryAttempt } from "../src/scripts";
 import { withAuth } from "../src/scripts/reconfig";
-import type { Step } from "../src/steps";
+import type { Attempt, Step } from "../src/steps";
 import type { RestartGroup } from "../src/types";
 import { connectionOf, type SshArgs } from "./ssh";
 
@@ -30,6 +30,9 @@ export const KAFKA_BROKERS_TYPE = "zkmigrate:kafka:Brokers";
  */
 export const FROZEN = ["create", "update", "delete", "interpreter", "connection", "triggers"] as const;
 
+/** This program run: one `pulumi up` (or preview). Steps that run on every attempt carry it. */
+const THIS_RUN: Attempt = { startedAt: Math.floor(Date.now() / 1000) };
+
 export interface MigrationEnsembleArgs {
     /** The checked plan of this update (src/model.ts `planFleet`). */
     plan: EnsemblePlan;
@@ -39,6 +42,8 @@ export interface MigrationEnsembleArgs {
     provider?: k8s.Provider;
     /** The reconfig credentials (a secret): a reconfig step's script gets them in place of its placeholder. */
     reconfigAuth?: pulumi.Input<string>;
+    /** This update's attempt (its start); default: when this program started. */
+    attempt?: Attempt;
 }
 
 /** The Kafka brokers' commands, grouped under a component of their own. */
@@ -110,10 +115,15 @@ export class MigrationEnsemble extends pulumi.ComponentResource {
         });
     }
 
-    private declare(name: string, step: Step, o: pulumi.CustomResourceOptions, args: MigrationEnsembleArgs): pulumi.CustomResource {
+    private declare(name: string, step: Step, opts: pulumi.CustomResourceOptions, args: MigrationEnsembleArgs): pulumi.CustomResource {
+        let o = opts;
         const rname = `${name}-${step.id}`;
         if (isCommandStep(step)) {
-            const c = commandsOf(step);
+            const attempt = args.attempt ?? THIS_RUN;
+            const c = commandsOf(step, attempt);
+            // Gates and the split's arms run on every attempt: a new attempt replaces them (their
+            // delete runs nothing), so a second `pulumi up` checks every host again before it changes any.
+            if (runsEveryAttempt(step)) o = { ...o, replaceOnChanges: ["triggers"] };
             let cmd: command.remote.Command | command.local.Command;
             if (step.target) {
                 // A reconfig step's credentials: the whole script becomes a secret (the plan table describes it).
@@ -128,6 +138,7 @@ export class MigrationEnsemble extends pulumi.ComponentResource {
                         create,
                         ...(c.update !== undefined ? { update: asRemoteCommand(c.update) } : {}),
                         ...(c.delete !== undefined ? { delete: asRemoteCommand(c.delete) } : {}),
+                        ...(runsEveryAttempt(step) ? { triggers: [attempt.startedAt] } : {}),
                     },
                     o,
                 );

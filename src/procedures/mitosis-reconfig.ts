@@ -137,6 +137,7 @@ function plan(ctx: PlanContext<MitosisConfig>): RoomPlan {
         groups,
         firewallWindows: isSplit ? windows.slice() : [],
         groupWindows: (g) => (g.ids.length > 1 && isSplit ? [SPLIT_WINDOW] : []),
+        deadmanSeconds: e.splitDeadmanSeconds,
         ...(forward ? { preflight: (s: ServerState) => preflightOf(e, s, to.phase as MitosisPhase) } : {}),
     });
 
@@ -177,39 +178,75 @@ function plan(ctx: PlanContext<MitosisConfig>): RoomPlan {
         effect: { kind: "reconfig", through: through.id, add, remove, windows: wins },
     });
 
-    const out: Step[] = [];
-    const pre = steps.filter((s) => s.kind === "preflight" || s.kind === "firewall");
-    const restarts = steps.filter((s) => s.kind === "restart");
-    const rest = steps.filter((s) => !pre.some((x) => x === s) && !restarts.some((x) => x === s));
-    out.push(...pre);
-    const preIds = pre.map((s) => s.id);
-    const firewallIds = pre.filter((s) => s.kind === "firewall").map((s) => s.id);
+    // hostSteps' order: preflights, the multi-host gates and the split's arms, firewalls, the
+    // split's commits, restarts in group order. The room inserts its own steps into it.
+    const out: Step[] = [...steps];
+    const insertAfter = (anchor: string | undefined, step: Step) => {
+        const i = anchor === undefined ? -1 : out.findIndex((s) => s.id === anchor);
+        out.splice(i + 1, 0, step);
+    };
+    const lastOf = (pred: (s: Step) => boolean): string | undefined => [...out].reverse().find(pred)?.id;
+    const restartIds = (g: RestartGroup) => out.filter((s) => s.kind === "restart" && s.effect?.kind === "restart" && g.ids.includes(s.server)).map((s) => s.id);
+    const firewallIds = out.filter((s) => s.kind === "firewall").map((s) => s.id);
+    const gateIds = out.filter((s) => s.kind === "gate" || s.kind === "split-arm").map((s) => s.id);
+
+    const stopStep = (id: ServerId, after: string[], effect: Effect): Step => {
+        const s = to.servers.find((x) => x.id === id)!;
+        return {
+            id: `stop-${id}`,
+            kind: "restart",
+            after: [...new Set(after)],
+            target: { host: s.host, ...(s.sshHost ? { sshHost: s.sshHost } : {}), ...(s.hostKey ? { hostKey: s.hostKey } : {}) },
+            server: id,
+            settings: e.host,
+            running: false,
+            membership: s.runningWith,
+            wipeData: false,
+            spacingSeconds: 0,
+            effect,
+        };
+    };
 
     if (joining) {
-        // Dormant stops, then per active target: its start, then its reconfig -add; each after the last.
-        let last: string[] = [];
-        for (const s of restarts.filter((x) => x.effect === undefined)) out.push(s);
+        // Every target of the old (empty) target ensemble stops before the first one joins: a
+        // joiner's seed has version 0, and a LOOKING joiner adopts the configuration of any peer
+        // that answers with a newer one, the old target ensemble's included (measured on 3.9.5:
+        // target 4 took the empty T back from target 5 and formed it again with 5, epoch 2).
+        const running = e.active.filter((id) => fromById.get(id)?.running && targets.some((t) => t.id === id));
+        const firstJoin = groups.find((g) => g.reason.startsWith("target joins"));
+        if (running.length > 0 && firstJoin) {
+            const stop: Effect = { kind: "stop", ids: running, reason: "the old target ensemble stops before any target joins: a joiner adopts a peer's newer configuration", windows: [] };
+            const dormantStops = out.filter((s) => s.kind === "restart" && s.effect?.kind === "restart" && !s.running).map((s) => s.id);
+            let anchor = dormantStops[dormantStops.length - 1] ?? lastOf((s) => s.kind === "preflight" || s.kind === "gate");
+            const stops: string[] = [];
+            for (const id of running) {
+                const step = stopStep(id, [...gateIds, ...dormantStops], stop);
+                insertAfter(anchor, step);
+                anchor = step.id;
+                stops.push(step.id);
+            }
+            for (const s of out) if (restartIds(firstJoin).includes(s.id)) s.after = [...new Set([...s.after, ...stops])];
+        }
+        // Per active target: its start, then its reconfig -add; the next target starts after that.
+        let previousAdd: string | undefined;
         for (const g of groups) {
-            const rs = restarts.filter((s) => g.ids.includes((s as { server: number }).server) && s.effect !== undefined);
-            for (const r of rs) {
-                r.after = [...preIds, ...last];
-                out.push(r);
-            }
-            last = rs.map((r) => r.id);
-            if (g.reason.startsWith("target joins")) {
-                const add = lines(e, g.ids);
-                const step = reconfigStep(`reconfig-add-${g.ids.join("-")}`, add, [], [...last], []);
-                out.push(step);
-                last = [step.id];
-            }
+            const rs = restartIds(g);
+            if (previousAdd) for (const s of out) if (rs.includes(s.id)) s.after = [...new Set([...s.after, previousAdd])];
+            if (!g.reason.startsWith("target joins")) continue;
+            const step = reconfigStep(`reconfig-add-${g.ids.join("-")}`, lines(e, g.ids), [], rs, []);
+            insertAfter(rs[rs.length - 1], step);
+            previousAdd = step.id;
         }
     } else if (groups.length > 0) {
-        // The split and the abort: (abort: reconfig -remove first), every running target stops, then all start on T.
-        let last: string[] = [...preIds];
+        // The split and the abort: (abort: reconfig -remove first), every running target stops,
+        // then all start on T (behind the firewall at the split), then (split) reconfig -remove.
+        let last: string[] = [...gateIds, ...firewallIds];
+        let anchor = lastOf((s) => s.kind === "firewall" || s.kind === "gate" || s.kind === "split-arm" || s.kind === "preflight");
         if (aborting) {
             const removed = e.active.filter((id) => fromById.get(id)?.running);
             const step = reconfigStep(`reconfig-remove-${removed.join("-")}`, [], removed, last, []);
-            out.push(step);
+            insertAfter(anchor, step);
+            anchor = step.id;
             last = [step.id];
         }
         const running = targets.filter((s) => fromById.get(s.id)!.running).map((s) => s.id);
@@ -217,45 +254,24 @@ function plan(ctx: PlanContext<MitosisConfig>): RoomPlan {
             const stop: Effect = { kind: "stop", ids: running, reason: "every running target stops before any starts on T: a LOOKING server adopts a peer's newer configuration", windows: isSplit ? [SPLIT_WINDOW] : [] };
             const stops: string[] = [];
             for (const id of running) {
-                const s = to.servers.find((x) => x.id === id)!;
-                out.push({
-                    id: `stop-${id}`,
-                    kind: "restart",
-                    after: [...new Set([...last, ...firewallIds])],
-                    target: { host: s.host, ...(s.sshHost ? { sshHost: s.sshHost } : {}), ...(s.hostKey ? { hostKey: s.hostKey } : {}) },
-                    server: id,
-                    settings: e.host,
-                    running: false,
-                    membership: s.runningWith,
-                    wipeData: false,
-                    spacingSeconds: 0,
-                    effect: stop,
-                });
-                stops.push(`stop-${id}`);
+                const step = stopStep(id, last, stop);
+                insertAfter(anchor, step);
+                anchor = step.id;
+                stops.push(step.id);
             }
+            // The split's commits (a commit promises the target's restart) and the first restarts wait for every stop.
+            const first = restartIds(groups[0]);
+            for (const s of out) if (s.kind === "split-commit" || first.includes(s.id)) s.after = [...new Set([...s.after, ...stops])];
             last = stops;
+        } else if (aborting) {
+            for (const s of out) if (restartIds(groups[0]).includes(s.id)) s.after = [...new Set([...s.after, ...last])];
         }
-        let prevGroup: string[] = last;
-        for (const g of groups) {
-            const rs = restarts.filter((s) => s.effect !== undefined && g.ids.includes((s as { server: number }).server));
-            for (const r of rs) {
-                r.after = [...preIds, ...prevGroup];
-                out.push(r);
-            }
-            prevGroup = rs.map((r) => r.id);
-        }
-        for (const r of restarts.filter((s) => s.effect === undefined)) out.push(r);
-        last = prevGroup;
         if (isSplit) {
             // The sources drop T' through their own quorum: n of n+|T'| and n of n.
-            const removed = e.active.slice();
-            out.push(reconfigStep(`reconfig-remove-${removed.join("-")}`, [], removed, last, []));
+            const lastGroup = restartIds(groups[groups.length - 1]);
+            insertAfter(lastGroup[lastGroup.length - 1], reconfigStep(`reconfig-remove-${e.active.join("-")}`, [], e.active.slice(), lastGroup, []));
         }
-    } else {
-        out.push(...restarts);
     }
-    out.push(...rest);
-    // Targets that restart together elect behind the firewall; the abort's order leaves the targets' restarts frozen otherwise.
     const restartOrder = groups;
 
     let brokerOrder: RoomPlan["brokerOrder"];

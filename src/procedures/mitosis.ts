@@ -30,6 +30,7 @@ import { absPath, chroot, hostKey, hostName, hostOverrides, myid, phaseOf, port,
 import type { ClientGroup, PreflightCheck, Window } from "../steps";
 import type { DesiredState, FirewallSplit, KafkaBroker, KafkaSettings, Membership, RestartGroup, ServerId, ServerState } from "../types";
 import { duplicateIds, ensembleSizeIssue, groupHosts, hostMembership, leaderIssue, serversConnect, unknownLeaderWarning } from "./common";
+import { deadmanIssue } from "./gates";
 import { changedServers, closingSteps, declaredIds, hostSteps } from "./host-steps";
 import { brokerSteps } from "./kafka";
 import { phaseIndexIn, type BackStep, type PlanContext, type Procedure, type RoomPlan } from "./procedure";
@@ -103,6 +104,8 @@ export const mitosisSchema = z.strictObject({
      */
     membershipChange: z.enum(["restart", "reconfig"]).default("restart"),
     allowSingleServer: z.boolean().default(false),
+    /** The split's dead man's switch: seconds from the split's `pulumi up` until a target whose restart did not come lifts its firewall (gates.ts). */
+    splitDeadmanSeconds: z.int().optional(),
     clients: mitosisClientsSchema.prefault({}),
     ...hostOverrides,
 });
@@ -131,6 +134,8 @@ export type MitosisConfig = EnsembleBase &
         membershipChange: "restart" | "reconfig";
         /** Set by the loader when zkmigrate:reconfigAuth is configured: the reconfig steps send it. */
         reconfigAuth?: boolean;
+        /** The split's dead man's switch bound, when configured (default: gates.ts defaultDeadmanSeconds). */
+        splitDeadmanSeconds?: number;
     };
 
 function resolve(e: MitosisInput, index: number, d: HostDefaults): MitosisConfig {
@@ -154,6 +159,7 @@ function resolve(e: MitosisInput, index: number, d: HostDefaults): MitosisConfig
         membershipChange: e.membershipChange,
         newChroot: e.clients.newChroot,
         allowChrootChange: e.clients.allowChrootChange,
+        ...(e.splitDeadmanSeconds !== undefined ? { splitDeadmanSeconds: e.splitDeadmanSeconds } : {}),
         kafka: k
             ? {
                   brokers: k.brokers,
@@ -217,6 +223,10 @@ export function validate(e: MitosisConfig): ConfigIssue[] {
     }
     issues.push(...leaderIssue(e, [...e.source, ...e.target]));
     issues.push(...validateMitosisClients(e));
+    if (e.splitDeadmanSeconds !== undefined) {
+        const reason = deadmanIssue(e.splitDeadmanSeconds, e.host);
+        if (reason) issues.push({ path: ensemblePath(e, ".splitDeadmanSeconds"), reason });
+    }
     return issues;
 }
 
@@ -683,6 +693,7 @@ function plan(ctx: PlanContext<MitosisConfig>): RoomPlan {
         // Stepping back into a phase runs no preflight: its checks hold only on the way forward
         // (an aborted join's targets are not empty until their restart empties them).
         ...(backward ? {} : { preflight: (s: ServerState) => preflightOf(e, s, to.phase as MitosisPhase) }),
+        deadmanSeconds: e.splitDeadmanSeconds,
     });
     let brokerOrder: RoomPlan["brokerOrder"];
     if (to.clients.kafka) {
