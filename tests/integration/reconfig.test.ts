@@ -195,6 +195,9 @@ for (const version of VERSIONS) {
                         for (const h of [...sources, ...hostsOf(f, "target")]) {
                             const a = await fourLetter(h.address, 2181, "srvr").catch((err: Error) => err.message);
                             log(`  after ${phase}: ${h.name} ${modeOf(a) ?? "-"} zxid ${/^Zxid: (\S+)/m.exec(a)?.[1] ?? "-"}`);
+                            // Every server that should run serves in the source's history (epoch 1) or T's.
+                            if (phase === "joined" && h.id !== 6) assert.ok(modeOf(a), `after the join ${h.name} serves: ${a}`);
+                            if (phase === "joined" && h.ensemble === "target" && h.id !== 6) assert.equal(epochOf(/^Zxid: (\S+)/m.exec(a)?.[1]), before.epochs[0], `${h.name} follows the source's history`);
                         }
                     }
                     if (phase === "split") {
