@@ -45,6 +45,7 @@ export function commandsOf(s: CommandStep): StepCommands {
                     noLeftoverChain: s.check.noLeftoverSplit ? firewallChainName(s.ensemble) : undefined,
                     emptyTarget: s.check.emptyTarget,
                     versionGuard: s.check.versionGuard,
+                    ...(s.check.observers ? { observers: s.check.observers } : {}),
                 }),
             };
         case "firewall": {
