@@ -324,7 +324,7 @@ export function joinIssues(e: MitosisConfig, a: AppliedEnsemble | undefined): Co
     if (was === undefined || was === e.joinAs) return [];
     const reason = e.joinAsSet
         ? `the targets joined as ${was}s (applied phase "${a.phase}"); the join cannot change mid-migration: set joinAs: ${was}, or step back to "separate" (the abort) first`
-        : `the targets joined as ${was}s (applied phase "${a.phase}", by a zkmigrate whose join was the voter join); the default join is now ${JOIN_AS_DEFAULT}, ` +
+        : `the targets joined as ${was}s (applied phase "${a.phase}"); joinAs is unset, so this ensemble would plan the default join (${JOIN_AS_DEFAULT}), ` +
           `which would change what the servers run mid-migration: set joinAs: ${was} to finish this migration as it started, or step back to "separate" (the abort) first`;
     return [{ path: ensemblePath(e, ".joinAs"), reason }];
 }
