@@ -89,6 +89,8 @@ async function compare(o: Options): Promise<number> {
         console.log(renderReport(result, summary));
         console.log(JSON.stringify(summary));
         variants[join] = variantFigures(result, summary);
+        // Ctrl-C ends the comparison, not only the run it interrupted.
+        if (result.failure === "interrupted") break;
     }
     const out = compareSummary(variants, skipped);
     fs.writeFileSync(o.report, `${JSON.stringify(out, null, 2)}\n`);
