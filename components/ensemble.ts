@@ -13,8 +13,8 @@ import { formatConnectString } from "../src/format/connect-string";
 import { membershipLines } from "../src/format/zoo-cfg";
 import { makeConfigMap, makeEndpointSlice, makeEndpoints, makeHeadlessService, makePodDisruptionBudget, makeService, makeStatefulSet } from "../src/kubernetes";
 import type { EnsemblePlan } from "../src/model";
-import { asRemoteCommand, commandsOf, isCommandStep } from "../src/scripts";
-import type { Step } from "../src/steps";
+import { asRemoteCommand, commandsOf, isCommandStep, runsEveryAttempt } from "../src/scripts";
+import type { Attempt, Step } from "../src/steps";
 import type { RestartGroup } from "../src/types";
 import { connectionOf, type SshArgs } from "./ssh";
 
@@ -29,6 +29,9 @@ export const KAFKA_BROKERS_TYPE = "zkmigrate:kafka:Brokers";
  */
 export const FROZEN = ["create", "update", "delete", "interpreter", "connection", "triggers"] as const;
 
+/** This program run: one `pulumi up` (or preview). Steps that run on every attempt carry it. */
+const THIS_RUN: Attempt = { startedAt: Math.floor(Date.now() / 1000) };
+
 export interface MigrationEnsembleArgs {
     /** The checked plan of this update (src/model.ts `planFleet`). */
     plan: EnsemblePlan;
@@ -36,6 +39,8 @@ export interface MigrationEnsembleArgs {
     ssh: SshArgs;
     /** The Kubernetes provider for Kubernetes steps; default: the ambient kubeconfig. */
     provider?: k8s.Provider;
+    /** This update's attempt (its start); default: when this program started. */
+    attempt?: Attempt;
 }
 
 /** The Kafka brokers' commands, grouped under a component of their own. */
@@ -107,10 +112,15 @@ export class MigrationEnsemble extends pulumi.ComponentResource {
         });
     }
 
-    private declare(name: string, step: Step, o: pulumi.CustomResourceOptions, args: MigrationEnsembleArgs): pulumi.CustomResource {
+    private declare(name: string, step: Step, opts: pulumi.CustomResourceOptions, args: MigrationEnsembleArgs): pulumi.CustomResource {
+        let o = opts;
         const rname = `${name}-${step.id}`;
         if (isCommandStep(step)) {
-            const c = commandsOf(step);
+            const attempt = args.attempt ?? THIS_RUN;
+            const c = commandsOf(step, attempt);
+            // Gates and the split's arms run on every attempt: a new attempt replaces them (their
+            // delete runs nothing), so a second `pulumi up` checks every host again before it changes any.
+            if (runsEveryAttempt(step)) o = { ...o, replaceOnChanges: ["triggers"] };
             let cmd: command.remote.Command | command.local.Command;
             if (step.target) {
                 cmd = new command.remote.Command(
@@ -120,6 +130,7 @@ export class MigrationEnsemble extends pulumi.ComponentResource {
                         create: asRemoteCommand(c.create),
                         ...(c.update !== undefined ? { update: asRemoteCommand(c.update) } : {}),
                         ...(c.delete !== undefined ? { delete: asRemoteCommand(c.delete) } : {}),
+                        ...(runsEveryAttempt(step) ? { triggers: [attempt.startedAt] } : {}),
                     },
                     o,
                 );

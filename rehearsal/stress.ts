@@ -50,7 +50,17 @@ interface Conn {
     connect: string;
     /** Whether the data watch of this session is armed. */
     armed: boolean;
+    /** Since when the client has not been connected (undefined while it is). */
+    downSince?: number;
 }
+
+/**
+ * A client disconnected this long has lost its session on the servers (session timeout 10 s,
+ * src/zk/session.ts): it is replaced, as Curator's LOST state does. node-zookeeper-client only
+ * reports EXPIRED once a server tells it so; after a long outage (the host-lost rehearsal: 6.5
+ * min) its sessions stayed DISCONNECTED and never wrote again.
+ */
+const LOST_AFTER_MS = 25_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pad = (seq: number) => `n${String(seq).padStart(10, "0")}`;
@@ -133,7 +143,12 @@ export class StressGroup {
         };
         while (!this.stopped) {
             try {
-                if (conn && (conn.connect !== this.connect || conn.client.getState() === zookeeper.State.EXPIRED)) {
+                if (conn) {
+                    const st = conn.client.getState();
+                    const up = st === zookeeper.State.SYNC_CONNECTED || st === zookeeper.State.CONNECTED_READ_ONLY;
+                    conn.downSince = up ? undefined : (conn.downSince ?? Date.now());
+                }
+                if (conn && (conn.connect !== this.connect || conn.client.getState() === zookeeper.State.EXPIRED || (conn.downSince !== undefined && Date.now() - conn.downSince > LOST_AFTER_MS))) {
                     conn.client.close();
                     conn = undefined;
                 }

@@ -159,6 +159,36 @@ export function planTable(p: EnsemblePlan, previous?: string[]): PlanTable {
                 });
                 break;
             }
+            case "gate": {
+                const g = s.gate;
+                const checks = [
+                    "reachable over SSH, root",
+                    g.serving ? "ZooKeeper serves (or runs cut off by this split from an earlier attempt)" : "",
+                    g.firewallPeers ? "iptables usable" : "",
+                    g.deadman ? "the dead man's switch can be armed (setsid, clock)" : "",
+                ].filter((x) => x);
+                push(s, { ...where(s), myid: s.server, action: `gate, read-only, on every attempt: ${checks.join("; ")}`, why: `${g.guards}: several hosts change, so every gate must pass before the first change on any of them` });
+                break;
+            }
+            case "split-arm": {
+                const d = s.deadman;
+                push(s, {
+                    ...where(s),
+                    myid: s.server,
+                    action: `arm the dead man's switch (fires ${d.seconds} s after the update started; restarts commit within ${d.commitBySeconds} s of it), then reject TCP to and from ${s.peers.join(", ")}`,
+                    why: "the firewall only makes sense with the targets' restart: without it the switch lifts the rules, unless another target serves",
+                    windows: e?.kind === "firewall-apply" ? e.windows.map((w) => w.group) : [],
+                });
+                break;
+            }
+            case "split-commit":
+                push(s, {
+                    ...where(s),
+                    myid: s.server,
+                    action: "commit the split: stop this host's dead man's switch, check the rules (refused once the switch acted or the commit window closed)",
+                    why: "right before this target restarts into the target ensemble: from here on it keeps its rules",
+                });
+                break;
             case "firewall": {
                 if (!e) break;
                 push(s, {

@@ -99,6 +99,43 @@ export interface PreflightCheck {
 }
 
 /**
+ * The read-only gate of one host of a multi-host step (src/procedures/gates.ts): every host the
+ * step changes must pass it before the step's first change anywhere. It runs on every attempt.
+ */
+export interface GateCheck {
+    /** What the gate guards (printed by the script): e.g. "split: firewall and targets' restart". */
+    guards: string;
+    /** The local server must serve now (srvr answers with a Mode); false: it may be stopped (a dormant target). */
+    serving: boolean;
+    /** iptables (ip6tables for IPv6 peers) must be usable: the host gets the split's firewall. */
+    firewallPeers?: string[];
+    /** The dead man's switch must be armable here (setsid, flock; the host's clock agrees with the attempt's start). */
+    deadman?: Deadman;
+}
+
+/**
+ * The dead man's switch of the split on one target host (src/procedures/gates.ts): armed before
+ * the firewall goes up, it lifts the firewall at the attempt's start + `seconds` unless the
+ * host's restart committed the split first, or another target serves by then.
+ */
+export interface Deadman {
+    /** The bound: the switch fires this many seconds after the attempt started (splitDeadmanSeconds). */
+    seconds: number;
+    /** The last moment (seconds after the attempt started) at which a restart may still commit. */
+    commitBySeconds: number;
+    /** The other targets' client addresses: any of them serving when the switch fires keeps the rules. */
+    partners: { address: string; port: number }[];
+    /** How long the switch probes the partners before it lifts the rules. */
+    probeSeconds: number;
+}
+
+/** One `pulumi up`: steps that must run on every attempt (gates, the switch's arming) carry it. */
+export interface Attempt {
+    /** Seconds since the epoch when the program ran for this update, on the machine that runs pulumi. */
+    startedAt: number;
+}
+
+/**
  * What a step does to the running ensemble in this update, for the safety simulation and the
  * preview. A step without an effect changes nothing now (it adopts, or it is unchanged).
  * Consecutive steps with the same effect (a restart group, the Services) are one event.
@@ -140,7 +177,18 @@ interface StepBase {
 export type Step = StepBase &
     (
         | { kind: "preflight"; target: HostTarget; server: ServerId; settings: HostSettings; ensemble: string; check: PreflightCheck }
-        | { kind: "firewall"; target: HostTarget; server: ServerId; ensemble: string; peers: string[] }
+        | {
+              kind: "firewall";
+              target: HostTarget;
+              server: ServerId;
+              ensemble: string;
+              peers: string[];
+              /** Where the split's dead man's switch keeps its state: the removal stops it and removes that (gates.ts). */
+              settings?: HostSettings;
+          }
+        | { kind: "gate"; target: HostTarget; server: ServerId; settings: HostSettings; ensemble: string; gate: GateCheck }
+        | { kind: "split-arm"; target: HostTarget; server: ServerId; settings: HostSettings; ensemble: string; peers: string[]; deadman: Deadman }
+        | { kind: "split-commit"; target: HostTarget; server: ServerId; settings: HostSettings; ensemble: string }
         | {
               kind: "restart";
               target: HostTarget;

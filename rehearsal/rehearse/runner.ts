@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
-import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, PulumiCommand, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
 import { REPO, copyProject, engineEnv, findEngine } from "../engine";
 import { createFleet, destroyFleet, hostsOf, stackHostConfig, stackSshConfig, type LocalFleet } from "../fleet";
 import { destroyCluster, startCluster, type Cluster } from "../kubernetes/cluster";
@@ -59,6 +59,8 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
     let monitor: ModeMonitor | undefined;
     let display: Display | undefined;
     let phaseLabel = "setup";
+    /** The loss check, once the clients run (also after a failed phase). */
+    let lossCheck: (() => Promise<void>) | undefined;
     const say = (s: string) => (display ? display.line(s) : console.error(s));
     let interrupted = false;
     const onSignal = () => {
@@ -132,7 +134,7 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
         // A procedure whose entry names its own clients (block-copy: hosts and commands) keeps them.
         const own = procedure.ensemble(f, cluster);
         const entry = { name: ENSEMBLE, ...own, clients: own.clients ?? { chroot: CHROOT, ...(o.kafka ? kafkaClients(f) : {}) } };
-        const ensemble = withJoin(scenario.ensemble ? scenario.ensemble(entry) : entry, o.join, (key) => key in mitosisSchema.shape);
+        const ensemble = withJoin(scenario.ensemble ? scenario.ensemble(entry, f) : entry, o.join, (key) => key in mitosisSchema.shape);
         const stackConfig = {
             config: {
                 "zkmigrate:sshUser": "root",
@@ -164,6 +166,24 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
         }
         const kp = kafka;
         const everyone = procedure.everyoneFollowsConnect ?? false;
+        lossCheck = async () => {
+            phaseLabel = "loss check";
+            await Promise.all(groups.map((g) => g.stop()));
+            const finalConnect = migrating.currentConnect;
+            const mv = await migrating.verify(finalConnect);
+            const sv = await sourceUsers.verify(sourceUsers.currentConnect);
+            result.verdict = {
+                lost: mv.lost.length,
+                acknowledged: mv.acknowledged,
+                lostSample: mv.lost.slice(0, 10),
+                sourceUsersLost: sv.lost.length,
+                sourceUsersAcknowledged: sv.acknowledged,
+            };
+            say(`rehearse: loss check on ${finalConnect}: ${mv.acknowledged} acknowledged, ${mv.present} present, ${mv.lost.length} lost; source-users on ${sourceUsers.currentConnect}: ${sv.acknowledged} acknowledged, ${sv.lost.length} lost`);
+            if (kp) {
+                result.kafkaVerdict = await kp.verify(say);
+            }
+        };
         monitor = new ModeMonitor([...sources, ...targets]);
         monitor.start();
         const m = monitor;
@@ -179,7 +199,7 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
 
         // 4. The phases, as the scenario runs each.
         let published = `${sourceConnect}${CHROOT}`;
-        const runPhase = async (phase: string, attempt: number, before?: () => Promise<void>, step?: string): Promise<PhaseReport> => {
+        const runPhase = async (phase: string, attempt: number, before?: () => Promise<void>, step?: string, watch?: (e: EngineEvent) => void): Promise<PhaseReport> => {
             phaseLabel = step ? `${phase}:${step}` : phase;
             await stack!.setConfig("zkmigrate:ensembles[0].phase", { value: phase }, true);
             if (before) await before();
@@ -191,7 +211,16 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
             let error: string | undefined;
             let connect = published;
             try {
-                const up = await withTimeout(stack!.up({ onEvent }), UP_TIMEOUT_MS, `pulumi up (${phase})`);
+                const up = await withTimeout(
+                    stack!.up({
+                        onEvent: (e) => {
+                            onEvent(e);
+                            watch?.(e);
+                        },
+                    }),
+                    UP_TIMEOUT_MS,
+                    `pulumi up (${phase})`,
+                );
                 const ens = (up.outputs.ensembles?.value ?? {}) as Record<string, { connect?: string }>;
                 connect = ens[ENSEMBLE]?.connect ?? connect;
             } catch (e) {
@@ -289,25 +318,16 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
         }
 
         // 5. The loss check.
-        phaseLabel = "loss check";
-        await Promise.all(groups.map((g) => g.stop()));
-        const finalConnect = migrating.currentConnect;
-        const mv = await migrating.verify(finalConnect);
-        const sv = await sourceUsers.verify(sourceUsers.currentConnect);
-        result.verdict = {
-            lost: mv.lost.length,
-            acknowledged: mv.acknowledged,
-            lostSample: mv.lost.slice(0, 10),
-            sourceUsersLost: sv.lost.length,
-            sourceUsersAcknowledged: sv.acknowledged,
-        };
-        say(`rehearse: loss check on ${finalConnect}: ${mv.acknowledged} acknowledged, ${mv.present} present, ${mv.lost.length} lost; source-users on ${sourceUsers.currentConnect}: ${sv.acknowledged} acknowledged, ${sv.lost.length} lost`);
-        if (kp) {
-            result.kafkaVerdict = await kp.verify(say);
-        }
+        await lossCheck();
     } catch (e) {
         result.failure = (e as Error).message;
         say(`rehearse: FAILED: ${result.failure}`);
+        // A failed phase is no reason to skip the loss check: what was acknowledged must still be
+        // there (on the connect string the clients use now), and the report says so either way.
+        if (lossCheck && !result.verdict && !interrupted) {
+            say("rehearse: the loss check after the failure");
+            await withTimeout(lossCheck(), 3 * 60_000, "the loss check after a failure").catch((x) => say(`rehearse: the loss check after the failure could not run: ${(x as Error).message}`));
+        }
     } finally {
         // The machine's load while it ran (before the teardown's own).
         result.loadAverage = os.loadavg().map((x) => Number(x.toFixed(2)));
@@ -355,7 +375,9 @@ function rollingSteps(phase: string, steps: Map<string, StepTiming>, t1: number,
 
 /** The split: the sources' longest gap, and how long the targets were unavailable after the firewall went up. */
 function splitFigures(steps: Map<string, StepTiming>, w: Window, m: ModeMonitor, targetIds: number[], migrating: StressGroup, sourceUsers: StressGroup): RehearsalResult["split"] {
-    const fw = [...steps.values()].filter((s) => /-firewall-\d+$/.test(s.name) && s.end !== undefined);
+    // The rules go up with each target's split-arm (its dead man's switch armed first); the firewall steps after them find them there.
+    const arms = [...steps.values()].filter((s) => /-split-arm-\d+$/.test(s.name) && s.end !== undefined);
+    const fw = arms.length > 0 ? arms : [...steps.values()].filter((s) => /-firewall-\d+$/.test(s.name) && s.end !== undefined);
     const up = fw.length > 0 ? Math.max(...fw.map((s) => s.end!)) : undefined;
     return {
         firewallUpAt: up,

@@ -8,6 +8,7 @@
 // a local cluster beside the fleet, and its own `pods` phase, rehearse/kubernetes.ts); a variant of the ensemble (e.g. targets joining as observers) a scenario whose
 // `ensemble` adjusts the entry; a comparison of two runs composes the runner twice (rehearse.ts).
 import { existsSync, readFileSync } from "node:fs";
+import type { EngineEvent } from "@pulumi/pulumi/automation";
 import { join } from "node:path";
 import { clientCommands, readAcks } from "../block-copy-client";
 import { REPO } from "../engine";
@@ -16,8 +17,11 @@ import { KUBERNETES_PHASES } from "../../src/procedures/kubernetes";
 import { MITOSIS_PHASES } from "../../src/procedures/mitosis";
 import { fourLetterWord, parseMode } from "../../src/zk/four-letter";
 import { call, connectClient } from "../../src/zk/session";
-import { connectString, hostsOf, runScript, type LocalFleet, type FleetEnsembleSpec, type FleetHost } from "../fleet";
+import { checkPrerequisites, connectString, hostsOf, runScript, type LocalFleet, type FleetEnsembleSpec, type FleetHost } from "../fleet";
+import { ensureSshd, isOurSshd, waitSshd } from "../fleet/sshd";
 import type { Cluster } from "../kubernetes/cluster";
+import { minDeadmanSeconds } from "../../src/procedures/gates";
+import { firewallChainName } from "../../src/scripts";
 import { planTree, TREE_ADMIN, writeOps } from "../tree";
 import { kubernetesAfterPhase, kubernetesEntry, podsPhase, podsPhaseWithFault } from "./kubernetes";
 import type { ModeMonitor } from "./monitor";
@@ -31,9 +35,10 @@ export interface Rehearsal {
     say(line: string): void;
     /**
      * Sets the phase, runs `before`, then one `pulumi up`; the report of that attempt. `step` names
-     * one of several updates of the phase (the kubernetes pods phase: one per cutover).
+     * one of several updates of the phase (the kubernetes pods phase: one per cutover); `watch`
+     * gets the engine's events too.
      */
-    runPhase(phase: string, attempt: number, before?: () => Promise<void>, step?: string): Promise<PhaseReport>;
+    runPhase(phase: string, attempt: number, before?: () => Promise<void>, step?: string, watch?: (e: EngineEvent) => void): Promise<PhaseReport>;
     /** Sets a key of the stack's config (a path such as `zkmigrate:ensembles[0].cutover[0]`). */
     setConfig(key: string, value: string): Promise<void>;
     /** Who leads and serves (srvr every 200 ms). */
@@ -77,7 +82,7 @@ export interface Scenario {
     /** Phases that run otherwise than one `pulumi up` that must succeed. */
     phases?: Partial<Record<string, PhaseRun>>;
     /** Adjusts the stack's ensemble entry (a variant of the procedure). */
-    ensemble?(entry: Record<string, unknown>): Record<string, unknown>;
+    ensemble?(entry: Record<string, unknown>, f: LocalFleet): Record<string, unknown>;
     /** Runs after the last phase, before the loss check; throws to fail the rehearsal. */
     after?(r: Rehearsal): Promise<void>;
 }
@@ -176,6 +181,14 @@ export const SCENARIOS = {
         phases: { clients: abortJoin, prepared: skip, split: skip, "source-restarted": skip, done: skip },
         after: abortCheck,
     },
+    "host-lost": {
+        about: "a target's sshd lost at the split: before it (the gates stop pulumi up before any change) and after the first target's split went up (the dead man's switches decide); both ensembles keep serving; after the repair a third pulumi up completes the split",
+        fleetPrefix: "rl",
+        procedure: "mitosis",
+        phases: { split: hostLostAtSplit },
+        // The shortest bound the config accepts for the fleet's health timeout: the switches fire soonest.
+        ensemble: (entry, f) => ({ ...entry, splitDeadmanSeconds: hostLostBound(f) }),
+    },
     "block-copy": {
         about: "a whole block & copy under load: a stand-in client on a fleet host writes sequence numbers, blocked by `blocked`, switched to the target by `switched`",
         fleetPrefix: "rb",
@@ -268,6 +281,111 @@ async function abortCheck(r: Rehearsal): Promise<void> {
     }
     if (problems.length > 0) throw new Error(`abort: ${problems.join("; ")}`);
     r.say("rehearse: abort: the sources run S again; every target serves an empty ensemble of its own");
+}
+
+/** Whether each server answers srvr with a Mode ("leader", "follower", or "down"). */
+async function modes(hosts: FleetHost[]): Promise<string[]> {
+    return Promise.all(hosts.map(async (h) => parseMode(await fourLetterWord(h.address, 2181, "srvr", 2000).catch(() => "")) ?? "down"));
+}
+
+/**
+ * The host-lost scenario's split. Target 5 (active) loses its sshd:
+ *   1. before the split's `pulumi up`: the gates stop it before any change (no arm, firewall or
+ *      restart runs); the joint ensemble still serves the migrating clients, the source its own;
+ *   2. repaired, then lost again as soon as the first target's split-arm step is done: the step is
+ *      half applied; the switches decide by their deadline (a target whose restart never came
+ *      lifts its rules or, when another target serves, keeps them); both ensembles serve;
+ *   3. repaired: a third `pulumi up` completes the split. The loss check follows as usual.
+ */
+async function hostLostAtSplit(r: Rehearsal, phase: string): Promise<void> {
+    const f = r.fleet;
+    const say = r.say;
+    const victim = r.targets[1];
+    const tools = checkPrerequisites();
+    const kill = () => {
+        if (victim.sshdPid !== undefined && isOurSshd(f.mountPoint, victim.sshdPid)) {
+            process.kill(victim.sshdPid, "SIGTERM");
+            say(`rehearse: host-lost: stopped ${victim.name}'s sshd (pid ${victim.sshdPid})`);
+        }
+    };
+    const repair = async () => {
+        await ensureSshd(f, victim, tools);
+        await waitSshd(f, [victim]);
+        say(`rehearse: host-lost: ${victim.name}'s sshd runs again (pid ${victim.sshdPid})`);
+    };
+    const serving = async (when: string) => {
+        const src = await modes(r.sources);
+        const tgt = await modes(r.targets);
+        say(`rehearse: host-lost: ${when}: sources ${src.join(", ")}; targets ${tgt.join(", ")}`);
+        const problems: string[] = [];
+        if (!src.every((m) => m !== "down")) problems.push(`the source stopped serving (${src.join(", ")})`);
+        if (tgt.every((m) => m === "down")) problems.push(`no target serves the migrating clients (${tgt.join(", ")})`);
+        return problems;
+    };
+
+    // 1. Lost before the step.
+    const first = await r.runPhase(phase, 1, async () => kill());
+    const checks: string[] = [];
+    if (first.result !== "failed") checks.push("the first pulumi up of split succeeded although target 5 had no sshd");
+    const failed = first.steps.filter((s) => s.failed).map((s) => s.name);
+    if (!failed.some((n) => n.endsWith(`-gate-${victim.id}`))) checks.push(`expected gate-${victim.id} to fail, failed: ${failed.join(", ") || "none"}`);
+    const changed = first.steps.filter((s) => /-(split-arm|firewall|restart)-\d+$/.test(s.name) && s.op !== "same" && s.op !== "read").map((s) => s.name);
+    if (changed.length > 0) checks.push(`steps that change hosts ran although a gate failed: ${changed.join(", ")}`);
+    checks.push(...(await serving("after the gates stopped pulumi up")));
+    if (checks.length > 0) throw new Error(`host-lost (before the step): ${checks.join("; ")}`);
+
+    // 2. Lost after the first target's split went up.
+    let killed = false;
+    const second = await r.runPhase(phase, 2, repair, undefined, (e) => {
+        const out = e.resOutputsEvent?.metadata;
+        if (!killed && out && /-split-arm-\d+$/.test(out.urn)) {
+            killed = true;
+            kill();
+        }
+    });
+    if (!killed) throw new Error("host-lost: no split-arm step completed in the second pulumi up");
+    if (second.result !== "failed") say("rehearse: host-lost: the second pulumi up succeeded (the lost host's steps were done before its sshd went)");
+    else {
+        // Until every switch has decided (bounded: the bound from the update's start, plus a minute).
+        const chain = firewallChainName("kafka");
+        const stateOf = (h: FleetHost) => {
+            const p = join(h.dir, `zkmigrate-split-${chain}`, "state");
+            return existsSync(p) ? readFileSync(p, "utf8").trim() : "none";
+        };
+        const deadline = Date.parse(second.startedAt) + (hostLostBound(f) + 60) * 1000;
+        while (r.targets.some((h) => stateOf(h) === "armed")) {
+            if (Date.now() > deadline) throw new Error(`host-lost: switches still armed a minute after their bound: ${r.targets.map((h) => `${h.name} ${stateOf(h)}`).join(", ")}`);
+            await new Promise((res) => setTimeout(res, 1000));
+        }
+        const decided = Date.now();
+        say(`rehearse: host-lost: the switches decided: ${r.targets.map((h) => `${h.name} ${stateOf(h)}`).join(", ")}`);
+        // A target whose rules were lifted rejoins at its next election round: FastLeaderElection
+        // backs off to 60 s between rounds while it is cut off, so allow 120 s, until every lifted
+        // target serves again (the repair's gates want them serving).
+        // The dormant target (the last) does not run before the split: only the active ones rejoin.
+        const lifted = r.targets.slice(0, 2).filter((h) => stateOf(h) === "lifted");
+        const notBack = async () => {
+            const p = await serving(`${((Date.now() - decided) / 1000).toFixed(0)} s after the switches decided`);
+            const m = await modes(lifted);
+            return [...p, ...lifted.filter((_, i) => m[i] === "down").map((h) => `${h.name} lifted its rules but does not serve`)];
+        };
+        let problems = await notBack();
+        while (problems.length > 0 && Date.now() - decided < 120_000) {
+            await new Promise((res) => setTimeout(res, 2000));
+            problems = await notBack();
+        }
+        if (problems.length > 0) throw new Error(`host-lost (after the first split-arm): ${problems.join("; ")}`);
+        say(`rehearse: host-lost: both ensembles serve ${((Date.now() - decided) / 1000).toFixed(1)} s after the switches decided`);
+    }
+
+    // 3. Repaired: the split completes.
+    const third = await r.runPhase(phase, 3, repair);
+    if (third.result !== "succeeded") throw new Error(`split after the repair: ${third.error}`);
+}
+
+/** The scenario's splitDeadmanSeconds: the least the config accepts for the fleet's health timeout, plus 60 s for a busy machine. */
+function hostLostBound(f: LocalFleet): number {
+    return minDeadmanSeconds(f.hostSettings) + 60;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import { sameMembership } from "../format/zoo-cfg";
 import type { Membership } from "../types";
 import { hostTarget, type ClientGroup, type Effect, type PreflightCheck, type Step, type Window } from "../steps";
 import type { DesiredState, HostSettings, RestartGroup, ServerState } from "../types";
+import { commitSteps, multiHostGates } from "./gates";
 
 /** Whether a server's running state changes between two desired states (a host restart or stop). */
 export function needsRestart(a: ServerState, b: ServerState): boolean {
@@ -61,6 +62,8 @@ export interface HostStepsArgs {
     preflight?: (s: ServerState) => PreflightCheck;
     /** Steps every preflight and restart waits for (e.g. the Services the new membership names). */
     after?: string[];
+    /** The split's dead man's switch bound (splitDeadmanSeconds; gates.ts). */
+    deadmanSeconds?: number;
 }
 
 const target = (s: ServerState) => hostTarget(s);
@@ -87,13 +90,21 @@ export function hostSteps(a: HostStepsArgs): Step[] {
     const fwBefore = new Set(from.firewall.map((f) => f.id));
     const applied = to.firewall.filter((f) => !fwBefore.has(f.id)).map((f) => f.id);
     const apply: Effect | undefined = applied.length > 0 ? { kind: "firewall-apply", ids: applied, windows: a.firewallWindows } : undefined;
+
+    // Multi-host steps: every host passes its gate before the first change on any of them; at the
+    // split each target's dead man's switch is armed (and its rules go up) before the firewalls.
+    const gates = multiHostGates({ ensemble: a.ensemble, settings: a.settings, from, to, groups: a.groups, firewallApplied: applied, deadmanSeconds: a.deadmanSeconds, after: preflight });
+    for (const g of gates.steps) steps.push(g.kind === "split-arm" && apply ? { ...g, effect: apply } : g);
+    const gated = [...gates.gates, ...gates.arms];
+
     const firewalls: string[] = [];
     for (const f of to.firewall) {
         const s = to.servers.find((x) => x.id === f.id)!;
         const id = `firewall-${f.id}`;
-        steps.push({ id, kind: "firewall", after: preflight, target: target(s), server: f.id, ensemble: a.ensemble, peers: f.peers, ...(applied.includes(f.id) ? { effect: apply } : { frozen: true }) });
+        steps.push({ id, kind: "firewall", after: [...preflight, ...gated], target: target(s), server: f.id, ensemble: a.ensemble, peers: f.peers, settings: a.settings, ...(applied.includes(f.id) ? { effect: apply } : { frozen: true }) });
         firewalls.push(id);
     }
+    steps.push(...commitSteps(gates, steps, firewalls));
 
     // Restarts, chained in the planned order: each group waits for the previous group.
     const position = new Map<number, number>();
@@ -113,7 +124,7 @@ export function hostSteps(a: HostStepsArgs): Step[] {
         steps.push({
             id,
             kind: "restart",
-            after: [...preflight, ...(pos !== undefined && pos > 0 ? members[pos - 1] : []), ...firewalls, ...after],
+            after: [...preflight, ...(pos !== undefined && pos > 0 ? members[pos - 1] : []), ...(gates.hosts.has(s.id) ? gated : []), ...firewalls, ...(gates.commit.has(s.id) && pos !== undefined ? [`split-commit-${s.id}`] : []), ...after],
             target: target(s),
             server: s.id,
             settings: a.settings,

@@ -30,6 +30,7 @@ import { absPath, chroot, hostKey, hostName, hostOverrides, myid, phaseOf, port,
 import type { ClientGroup, PreflightCheck, Step, Window } from "../steps";
 import type { AppliedEnsemble, DesiredState, FirewallSplit, KafkaBroker, KafkaSettings, Membership, RestartGroup, ServerId, ServerState } from "../types";
 import { duplicateIds, ensembleSizeIssue, groupHosts, hostMembership, leaderIssue, serversConnect, unknownLeaderWarning } from "./common";
+import { deadmanIssue } from "./gates";
 import { changedServers, closingSteps, declaredIds, hostSteps } from "./host-steps";
 import { brokerSteps } from "./kafka";
 import { phaseIndexIn, type BackStep, type PlanContext, type Procedure, type RoomPlan } from "./procedure";
@@ -103,6 +104,8 @@ export const mitosisSchema = z.strictObject({
      * targets; the default, see JOIN_AS_DEFAULT).
      */
     joinAs: z.enum(["voter", "observer"]).optional(),
+    /** The split's dead man's switch: seconds from the split's `pulumi up` until a target whose restart did not come lifts its firewall (gates.ts). */
+    splitDeadmanSeconds: z.int().optional(),
     clients: mitosisClientsSchema.prefault({}),
     ...hostOverrides,
 });
@@ -143,6 +146,8 @@ export type MitosisConfig = EnsembleBase &
         allowChrootChange: boolean;
         /** Kafka brokers moved in the `clients` phase. */
         kafka?: KafkaConfig;
+        /** The split's dead man's switch bound, when configured (default: gates.ts defaultDeadmanSeconds). */
+        splitDeadmanSeconds?: number;
     };
 
 function resolve(e: MitosisInput, index: number, d: HostDefaults): MitosisConfig {
@@ -170,6 +175,7 @@ function resolve(e: MitosisInput, index: number, d: HostDefaults): MitosisConfig
         quorumListenOnAllIPs: e.quorumListenOnAllIPs,
         newChroot: e.clients.newChroot,
         allowChrootChange: e.clients.allowChrootChange,
+        ...(e.splitDeadmanSeconds !== undefined ? { splitDeadmanSeconds: e.splitDeadmanSeconds } : {}),
         kafka: k
             ? {
                   brokers: k.brokers,
@@ -242,6 +248,10 @@ function validate(e: MitosisConfig): ConfigIssue[] {
     }
     issues.push(...leaderIssue(e, [...e.source, ...e.target]));
     issues.push(...validateMitosisClients(e));
+    if (e.splitDeadmanSeconds !== undefined) {
+        const reason = deadmanIssue(e.splitDeadmanSeconds, e.host);
+        if (reason) issues.push({ path: ensemblePath(e, ".splitDeadmanSeconds"), reason });
+    }
     return issues;
 }
 
@@ -748,6 +758,7 @@ function plan(ctx: PlanContext<MitosisConfig>): RoomPlan {
         // Stepping back into a phase runs no preflight: its checks hold only on the way forward
         // (an aborted join's targets are not empty until their restart empties them).
         ...(backward ? {} : { preflight: (s: ServerState) => preflightOf(e, s, to.phase as MitosisPhase) }),
+        deadmanSeconds: e.splitDeadmanSeconds,
     });
     const brokerOrder = kafkaSteps(ctx, steps, warnings);
     steps.push(...closingSteps(from, to, clientGroups));

@@ -12,7 +12,7 @@
 // (tests/integration/firewall.test.ts).
 import { createHash } from "node:crypto";
 import { LOG, ROOT } from "./lib";
-import { fail, ipFamily, renderScript, sh } from "./shell";
+import { fail, ipFamily, type ParamValue, renderScript, sh } from "./shell";
 
 /**
  * `ZKM-<prefix>-<hash>`, at most 20 characters, so that `-IN`/`-OUT` fit iptables' 28.
@@ -33,7 +33,7 @@ export interface FirewallRules {
     peers: string[];
 }
 
-function firewallParams(a: FirewallRules) {
+export function firewallParams(a: FirewallRules) {
     if (!/^[A-Za-z0-9_-]{1,24}$/.test(a.chain)) fail(`firewall chain ${JSON.stringify(a.chain)} must be 1..24 letters, digits, - or _`);
     if (!/^[\x21-\x7e]{1,200}$/.test(a.tag)) fail(`firewall tag ${JSON.stringify(a.tag)} must be 1..200 printable characters without spaces`);
     if (a.peers.length === 0) fail("a firewall split needs at least one peer");
@@ -50,7 +50,7 @@ function firewallParams(a: FirewallRules) {
 }
 
 /** iptables/ip6tables, as root, waiting (bounded) for the xtables lock that kube-proxy & co. hold. */
-const IPT = sh`
+export const IPT = sh`
 ipt() {
     local tool="$1"
     shift
@@ -90,7 +90,7 @@ remove_family() {
     done
 }`;
 
-const APPLY = sh`
+export const APPLY = sh`
 # rules_match TOOL PEER...: whether the chains hold exactly one rule per peer, as intended.
 rules_match() {
     local tool="$1" peer count
@@ -179,15 +179,19 @@ say "firewall split applied"
     });
 }
 
-export function renderFirewallRemove(a: FirewallRules): string {
+/**
+ * `extra`: what runs first (the split's dead man's switch stopped and its state removed, from
+ * deadman.ts), with its parameters and functions.
+ */
+export function renderFirewallRemove(a: FirewallRules, extra?: { params: [string, ParamValue][]; functions: string[]; first: string }): string {
     return renderScript({
         title: "firewall split: remove the rules (nothing there is fine)",
-        params: firewallParams(a),
-        functions: [LOG, ROOT, IPT],
+        params: [...firewallParams(a), ...(extra?.params ?? [])],
+        functions: [LOG, ROOT, IPT, ...(extra?.functions ?? [])],
         main: sh`
 say "remove the firewall split on $(uname -n) (was: \${PEERS_V4[*]-} \${PEERS_V6[*]-}, tag $TAG)"
 need_root
-for tool in iptables ip6tables; do
+${extra ? `${extra.first}\n` : ""}for tool in iptables ip6tables; do
     if ! command -v "$tool" >/dev/null; then
         say "$tool not found: nothing to remove there"
         continue

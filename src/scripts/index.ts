@@ -7,4 +7,5 @@ export { firewallChainName, renderFirewallApply, renderFirewallRemove, type Fire
 export { renderPreflight, type PreflightArgs } from "./preflight";
 export { renderKafkaBroker, type KafkaBrokerScriptArgs } from "./kafka";
 export { renderBlockScript, renderCopyScript, renderSwitchScript, renderUnblockScript } from "./block-copy";
-export { commandsOf, isCommandStep, type CommandStep, type StepCommands } from "./steps";
+export { commandsOf, isCommandStep, runsEveryAttempt, type CommandStep, type StepCommands } from "./steps";
+export { renderGate, renderSplitArm, renderSwitch, splitStateDir, CLOCK_MARGIN_SECONDS } from "./deadman";

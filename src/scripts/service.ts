@@ -14,7 +14,7 @@ function checkHost(host: HostSettings): void {
 }
 
 /** Service commands may block (systemd waits for the unit); never longer than this. */
-function serviceTimeout(host: HostSettings): number {
+export function serviceTimeout(host: HostSettings): number {
     return Math.max(120, host.healthTimeoutSeconds);
 }
 

@@ -1,7 +1,8 @@
 // What each host step of a plan runs: the bash of its create, update and delete, rendered from the
 // step alone. The components declare these; the integration tests run the same renderers.
-import type { Step } from "../steps";
+import type { Attempt, Step } from "../steps";
 import { renderBlockScript, renderCopyScript, renderJournalStopScript, renderSwitchScript, renderUnblockScript } from "./block-copy";
+import { forgetSplit, renderGate, renderSplitArm, renderSplitCommit } from "./deadman";
 import { firewallChainName, renderFirewallApply, renderFirewallRemove } from "./firewall";
 import { renderKafkaBroker } from "./kafka";
 import { renderPreflight } from "./preflight";
@@ -14,10 +15,20 @@ export interface StepCommands {
     delete?: string;
 }
 
-export type CommandStep = Extract<Step, { kind: "preflight" | "firewall" | "restart" | "decommission" | "broker" | "copy" | "clients-block" | "clients-switch-host" }>;
+export type CommandStep = Extract<Step, { kind: "preflight" | "gate" | "split-arm" | "split-commit" | "firewall" | "restart" | "decommission" | "broker" | "copy" | "clients-block" | "clients-switch-host" }>;
 
 export function isCommandStep(s: Step): s is CommandStep {
-    return ["preflight", "firewall", "restart", "decommission", "broker", "copy", "clients-block", "clients-switch-host"].includes(s.kind);
+    return ["preflight", "gate", "split-arm", "split-commit", "firewall", "restart", "decommission", "broker", "copy", "clients-block", "clients-switch-host"].includes(s.kind);
+}
+
+/** Steps that must run on every attempt of their update (src/procedures/gates.ts): the component replaces them per attempt. */
+export function runsEveryAttempt(s: Step): boolean {
+    return s.kind === "gate" || s.kind === "split-arm";
+}
+
+/** The attempt of a render without one (tests, previews of the text): now. */
+function now(): Attempt {
+    return { startedAt: Math.floor(Date.now() / 1000) };
 }
 
 /**
@@ -27,13 +38,24 @@ export function isCommandStep(s: Step): s is CommandStep {
  *   restarts (or stops) it into the state of the phase; its text carries the membership the server
  *   must run with. It runs only in an update whose plan restarts the server: otherwise the step is
  *   frozen (a `triggers` change would replace the resource and run `create` instead).
- * - firewall: `delete` lifts the split (the engine runs it when the phase no longer has one).
+ * - gate: read-only checks of a host of a multi-host step; split-arm: the split's dead man's switch
+ *   armed, then the rules up. Both depend on the attempt (the update's start), which the component
+ *   passes: they run again on every attempt. split-commit: the target's restart, which waits for
+ *   it, commits the split on its host (its switch stopped, the rules checked).
+ * - firewall: `delete` lifts the split (the engine runs it when the phase no longer has one), and
+ *   stops the split's switch where one was armed.
  * - broker: `create` adopts the broker, `update` moves it to the step's connect string.
  * - copy: the precopy's (mode full) `delete` stops its change journal.
  * - clients-block: `delete` starts the clients again (clients.unblock), when configured.
  */
-export function commandsOf(s: CommandStep): StepCommands {
+export function commandsOf(s: CommandStep, attempt: Attempt = now()): StepCommands {
     switch (s.kind) {
+        case "gate":
+            return { create: renderGate({ host: s.settings, ensemble: s.ensemble, gate: s.gate, attempt }) };
+        case "split-arm":
+            return { create: renderSplitArm({ host: s.settings, ensemble: s.ensemble, peers: s.peers, deadman: s.deadman, attempt }) };
+        case "split-commit":
+            return { create: renderSplitCommit({ host: s.settings, ensemble: s.ensemble }) };
         case "preflight":
             return {
                 create: renderPreflight({
@@ -50,7 +72,7 @@ export function commandsOf(s: CommandStep): StepCommands {
             };
         case "firewall": {
             const rules = { chain: firewallChainName(s.ensemble), tag: `zkmigrate:${s.ensemble}`, peers: s.peers };
-            return { create: renderFirewallApply(rules), delete: renderFirewallRemove(rules) };
+            return { create: renderFirewallApply(rules), delete: renderFirewallRemove(rules, s.settings ? forgetSplit(s.settings, s.ensemble) : undefined) };
         }
         case "restart":
             return {

@@ -36,9 +36,9 @@ describe("rehearse options", () => {
 
     it("refuses bad arguments with the reason", () => {
         const cases: [string[], string][] = [
-            [["--scenario", "bogus"], "--scenario bogus: expected mitosis, fault, abort, block-copy, kubernetes or pod-fault"],
+            [["--scenario", "bogus"], "--scenario bogus: expected mitosis, fault, abort, host-lost, block-copy, kubernetes or pod-fault"],
             [["--procedure", "ec2"], "--procedure ec2: expected mitosis, block-copy or kubernetes"],
-            [["--procedure", "mitosis", "--scenario", "pod-fault"], "--scenario pod-fault is a kubernetes scenario; --procedure mitosis has mitosis, fault, abort"],
+            [["--procedure", "mitosis", "--scenario", "pod-fault"], "--scenario pod-fault is a kubernetes scenario; --procedure mitosis has mitosis, fault, abort, host-lost"],
             [["--procedure", "kubernetes", "--kafka"], "--kafka: only with a mitosis scenario (Kafka brokers move in mitosis's clients phase), not kubernetes"],
             [["--procedure", "block-copy", "--kafka"], "--kafka: only with a mitosis scenario (Kafka brokers move in mitosis's clients phase), not block-copy"],
             [["--scenario"], "--scenario needs a value"],
@@ -71,7 +71,7 @@ describe("rehearse options", () => {
 
     it("--help asks for the usage line", () => {
         assert.throws(() => parseArgs(["--help"], at), (e: Error) => e instanceof HelpRequested && e.message === USAGE);
-        assert.equal(USAGE, "usage: rehearse [--scenario mitosis|fault|abort|block-copy|kubernetes|pod-fault] [--procedure mitosis|block-copy|kubernetes] [--join voter|observer|reconfig | --compare] [--kafka] [--report FILE] [--spacing S] [--version V] [--plain]");
+        assert.equal(USAGE, "usage: rehearse [--scenario mitosis|fault|abort|host-lost|block-copy|kubernetes|pod-fault] [--procedure mitosis|block-copy|kubernetes] [--join voter|observer|reconfig | --compare] [--kafka] [--report FILE] [--spacing S] [--version V] [--plain]");
     });
 
     it("--procedure picks the procedure's whole run", () => {

@@ -5,6 +5,10 @@ import { spawnSync } from "node:child_process";
 import { describe, it } from "node:test";
 import {
     asRemoteCommand,
+    commandsOf,
+    renderGate,
+    renderSplitArm,
+    renderSwitch,
     firewallChainName,
     renderFirewallApply,
     renderFirewallRemove,
@@ -99,7 +103,18 @@ function matrix(): [string, string][] {
     ] as const) {
         out.push([`renderFirewallApply ${name}`, renderFirewallApply({ chain, tag, peers: [...peers] })]);
         out.push([`renderFirewallRemove ${name}`, renderFirewallRemove({ chain, tag, peers: [...peers] })]);
+        // The split's gate, arm (with the switch inside), the commit in a restart, the removal that forgets the switch.
+        const h = host({ dynamic: false, dataLogDir: false });
+        const attempt = { startedAt: 1_800_000_000 };
+        const deadman = { seconds: 400, commitBySeconds: 120, probeSeconds: 10, partners: [{ address: "192.0.2.5", port: 2181 }, { address: "2001:db8::6", port: 2181 }] };
+        out.push([`renderGate ${name}`, renderGate({ host: h, ensemble: "kafka-main", attempt, gate: { guards: "the firewall split", serving: true, firewallPeers: [...peers], deadman } })]);
+        out.push([`renderSplitArm ${name}`, renderSplitArm({ host: h, ensemble: "kafka-main", peers: [...peers], deadman, attempt })]);
+        out.push([`renderSwitch ${name}`, renderSwitch({ host: h, ensemble: "kafka-main", peers: [...peers], deadman, attempt })]);
+        out.push([`renderFirewallRemove+forget ${name}`, commandsOf({ id: "firewall-4", after: [], kind: "firewall", target: { host: "192.0.2.4" }, server: 4, ensemble: "kafka-main", peers: [...peers], settings: h }).delete!]);
     }
+    const h = host({ dynamic: false, dataLogDir: false });
+    out.push([`renderGate restarts only`, renderGate({ host: h, ensemble: "kafka-main", attempt: { startedAt: 1 }, gate: { guards: "restarts of 4+5 together", serving: false } })]);
+    out.push(["renderSplitCommit", commandsOf({ id: "split-commit-4", after: [], kind: "split-commit", target: { host: "192.0.2.4" }, server: 4, settings: h, ensemble: "kafka-main" }).create]);
     return out;
 }
 
