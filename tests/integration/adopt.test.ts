@@ -1,8 +1,8 @@
 // Re-adoption on real servers: a local fleet (hosts in network namespaces, real sshd with pinned
 // host keys, real ZooKeeper) is taken from mitosis `separate` to `joined` by the model's own steps;
 // `zkmigrate adopt` then reads every host over SSH and prints the record `pulumi up` writes for
-// that phase (appliedOf, what components/fleet.ts exports as `applied`). joined and clients look
-// alike on the hosts, so it asks for --phase; fed back as zkmigrate:adopted, the next preview of
+// that phase (appliedOf, what components/fleet.ts exports as `applied`). joined, clients and
+// prepared look alike on the hosts, so it asks for --phase; fed back as zkmigrate:adopted, the next preview of
 // `joined` has no host change. A stopped server makes it refuse, naming that server.
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { stringify } from "yaml";
 import { EXIT, main } from "../../cli/zkmigrate";
-import { connectString, host as fleetHost, runScript, stackHostConfig, type LocalFleet } from "../../rehearsal/fleet";
+import { connectString, host as fleetHost, runScript, stackHostConfig, stackSshConfig, type LocalFleet } from "../../rehearsal/fleet";
 import { DEFAULT_ZK_VERSION } from "../../rehearsal/zookeeper";
 import { appliedOf, mergeAdopted, validateTransitions, type EnsembleConfig } from "../../src/config";
 import { sameMembership } from "../../src/format/zoo-cfg";
@@ -42,7 +42,8 @@ describe(`zkmigrate adopt on a local fleet, ZooKeeper ${version}`, { timeout: 60
         const ensemble = { name: NAME, procedure: "mitosis", phase, source: serversOf(f, "source"), target: serversOf(f, "target"), targetEmpty: true, clients: { chroot: "/kafka" } };
         const file = join(dir, `Pulumi.adopt-${phase}.yaml`);
         const config = {
-            "zkmigrate:sshUser": f.sshUser,
+            // The fleet's pinned host keys, as the rehearsal's stack gets them.
+            ...Object.fromEntries(Object.entries(stackSshConfig(f)).map(([k, v]) => [`zkmigrate:${k}`, v])),
             "zkmigrate:leaderProbe": false,
             "zkmigrate:defaults": { ...stackHostConfig(f), spacingSeconds: 1 },
             "zkmigrate:ensembles": [ensemble],
@@ -53,7 +54,7 @@ describe(`zkmigrate adopt on a local fleet, ZooKeeper ${version}`, { timeout: 60
 
     const adopt = (f: LocalFleet, file: string, ...extra: string[]) => main(["adopt", "--stack-config", file, "--known-hosts", f.knownHosts, "--ssh-key", f.sshKey, ...extra]);
 
-    it("adopts separate, then joined (with --phase among joined and clients), refuses a stopped server", async () => {
+    it("adopts separate, then joined (with --phase among joined, clients and prepared), refuses a stopped server", async () => {
         const f = fleet();
         const seed = await openClient(connectString(f, "source"));
         try {
@@ -86,7 +87,7 @@ describe(`zkmigrate adopt on a local fleet, ZooKeeper ${version}`, { timeout: 60
         r = await adopt(f, joined.file);
         assert.equal(r.exitCode, EXIT.checkFailed, r.stdout);
         assert.equal(r.stdout, "");
-        assert.match(r.stderr, /the servers match 2 phases \(joined, clients\), which look alike on the servers: joined and clients differ in where the clients point/);
+        assert.match(r.stderr, /the servers match 3 phases \(joined, clients, prepared\), which look alike on the servers: joined and clients differ in where the clients point/);
         assert.match(r.stderr, /myid 6 [0-9.]+: stopped; zoo\.cfg 4,5,6; firewall absent/);
         r = await adopt(f, joined.file, "--phase", `${NAME}=joined`);
         assert.equal(r.exitCode, EXIT.ok, r.stderr);

@@ -67,15 +67,21 @@ for (const version of VERSIONS) {
             }
         });
 
-        it("refuses to restart a server whose config does not hold the expected membership, touching nothing", async () => {
+        it("refuses to restart a server whose config holds neither the recorded membership nor the one the step writes, touching nothing", async () => {
             const f = fleet();
             const hosts = hostsOf(f, "zk");
             const pids = hosts.map((h) => zkPid(f, h));
-            const wrong: Membership = { ...membershipOf(f, "zk"), quorumListenOnAllIPs: true };
-            const r = await runScript(f, hosts[0], renderRestart({ host: f.hostSettings, myid: hosts[0].id, mode: "restart", wipeData: false, spacingSeconds: 0, expect: wrong }));
+            const runs = membershipOf(f, "zk");
+            // The applied record says the server runs without its third member (a hand edit since).
+            const recorded: Membership = { ...runs, members: runs.members.slice(0, 2) };
+            const next: Membership = { ...runs, quorumListenOnAllIPs: true };
+            const cfg = () => runScript(f, hosts[0], `cat ${f.hostSettings.paths.configFile}`);
+            const before = (await cfg()).stdout;
+            const r = await runScript(f, hosts[0], renderRestart({ host: f.hostSettings, myid: hosts[0].id, mode: "restart", wipeData: false, spacingSeconds: 0, expect: next, before: recorded }));
             assert.notEqual(r.code, 0);
-            assert.match(r.stderr, /does not hold the membership this restart expects: refusing to restart/);
+            assert.match(r.stderr, /holds neither the membership the server runs by the applied record nor the one this step writes: refusing to touch it/);
             assert.deepEqual(hosts.map((h) => zkPid(f, h)), pids, "no server restarted");
+            assert.equal((await cfg()).stdout, before, "the config is untouched");
         });
 
         it("restarts one follower: new pid, serving again, the others untouched", async () => {

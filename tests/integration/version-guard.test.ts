@@ -16,6 +16,7 @@ import type { LeaderInfo } from "../../src/steps";
 import { versionGuard } from "../../src/version-guard";
 import { probeLeaders } from "../../src/zk";
 import { binDir, runScript } from "../unit/scripts/harness";
+import { TEST_SSH } from "../fixtures";
 
 const TEST = { timeout: 600_000 };
 
@@ -66,7 +67,7 @@ describe("version guard with real ZooKeeper releases (ZOOKEEPER-3829/3830)", () 
     });
 
     const raw = (phase: string): RawConfig => ({
-        sshPrivateKey: "test-only",
+        ...TEST_SSH,
         leaderProbe: true,
         ensembles: [
             {
