@@ -18,14 +18,12 @@ import { commandsOf, isCommandStep } from "../../src/scripts/steps";
 import type { Step } from "../../src/steps";
 import { probeLeaders } from "../../src/zk/four-letter";
 import { DEFAULT_ZK_VERSION } from "../../rehearsal/zookeeper";
-import { useFleet } from "./helpers/fleet";
+import { useFleet, VERSIONS } from "./helpers/fleet";
 import { describeResult, ensembleConfig, serversOf } from "./helpers/steps";
 import { barrier, getChildren, openClient, writeData } from "./helpers/zk";
 
 const NAME = "kafka-obs";
 const DATA = 300;
-const version = DEFAULT_ZK_VERSION;
-const FLEET = `it-join-${version.replace(/\./g, "")}-obs`;
 
 /** Runs the host steps of a plan as the components declare them: preflights, new firewalls, restart groups in order, the firewall's removal. */
 async function runPlan(f: LocalFleet, steps: Step[], from: { firewall: { id: number; peers: string[] }[] }, log: (l: string) => void): Promise<void> {
@@ -62,8 +60,11 @@ async function sourceState(f: LocalFleet): Promise<{ leader: number[]; epochs: s
     return { leader: Object.entries(modes).filter(([, m]) => m === "leader").map(([id]) => Number(id)), epochs: [...epochs], modes };
 }
 
-describe(`mitosis with the observer join, ZooKeeper ${version}`, { timeout: 900_000 }, () => {
-    const fleet = useFleet({ name: FLEET, version, ensembles: [{ name: "source", servers: 3 }, { name: "target", servers: 3 }] });
+// The newest 3.9 (issue 13's target), or the lines of $ZKMIGRATE_IT_VERSIONS (e.g. "3.5,3.9").
+const OBSERVER_VERSIONS = process.env.ZKMIGRATE_IT_VERSIONS ? VERSIONS : [DEFAULT_ZK_VERSION];
+
+for (const version of OBSERVER_VERSIONS) describe(`mitosis with the observer join, ZooKeeper ${version}`, { timeout: 900_000 }, () => {
+    const fleet = useFleet({ name: `it-join-${version.replace(/\./g, "")}-obs`, version, ensembles: [{ name: "source", servers: 3 }, { name: "target", servers: 3 }] });
 
     it("targets observe, take the clients, split off as their own ensemble; the sources never restart nor elect; nothing lost", async () => {
         const f = fleet();
