@@ -25,7 +25,7 @@
 // Stepping back from `joined` (the abort): `reconfig -remove T'` first (the sources drop them), then
 // the targets stop, and start empty on T together.
 import { ensemblePath, type ConfigIssue } from "../config/errors";
-import type { Effect, Step, Window } from "../steps";
+import type { Effect, PreflightCheck, Step, Window } from "../steps";
 import type { DesiredState, MemberLine, RestartGroup, ServerId, ServerState } from "../types";
 import { memberLines } from "./common";
 import { changedServers, closingSteps, hostSteps } from "./host-steps";
@@ -60,8 +60,16 @@ export function reconfigDesired(e: MitosisConfig, phase: string = e.phase): Desi
     const activeIds = e.active;
     const joint = { members: lines(e, [...sourceIds, ...activeIds]), quorumListenOnAllIPs: e.quorumListenOnAllIPs };
     const joined = ["joined", "clients", "prepared"].includes(phase);
+    // The split's rules sit on the source hosts (cutting every target), not on the targets: the
+    // source leader is the one server that sends the targets their data, so its rules cut every
+    // target at one moment, with one history. With rules on each target, applied host by host, a
+    // target still connected kept acknowledging its clients' writes after another was cut, and the
+    // cut one with the empty dormant target elected T without them (the first rehearsal of this
+    // room: 59 acknowledged writes lost). Every target then holds every write any target acknowledged.
+    const firewall = d.firewall.length > 0 ? e.source.map((x) => ({ id: x.id, host: x.host, peers: e.target.map((t) => t.host) })) : [];
     return {
         ...d,
+        firewall,
         servers: d.servers.map((s) => {
             if (joined && (s.role === "source" || activeIds.includes(s.id))) return { ...s, written: joint, runningWith: joint };
             if (phase === "split" && s.role === "source") {
@@ -72,6 +80,13 @@ export function reconfigDesired(e: MitosisConfig, phase: string = e.phase): Desi
             return s;
         }),
     };
+}
+
+/** mitosis's preflight, with the split's prerequisites on the sources (their hosts carry its rules). */
+function reconfigPreflight(e: MitosisConfig, s: ServerState, phase: MitosisPhase): PreflightCheck {
+    const check = preflightOf(e, s, phase);
+    if (s.role !== "source") return check;
+    return { ...check, requireCommands: [...new Set([...check.requireCommands, "iptables"])], noLeftoverSplit: true };
 }
 
 const BACK: Record<Exclude<MitosisPhase, "separate">, BackStep> = {
@@ -138,7 +153,7 @@ function plan(ctx: PlanContext<MitosisConfig>): RoomPlan {
         firewallWindows: isSplit ? windows.slice() : [],
         groupWindows: (g) => (g.ids.length > 1 && isSplit ? [SPLIT_WINDOW] : []),
         deadmanSeconds: e.splitDeadmanSeconds,
-        ...(forward ? { preflight: (s: ServerState) => preflightOf(e, s, to.phase as MitosisPhase) } : {}),
+        ...(forward ? { preflight: (s: ServerState) => reconfigPreflight(e, s, to.phase as MitosisPhase) } : {}),
     });
 
     // The sources' restart steps never run: their membership changes by reconfig.

@@ -78,7 +78,8 @@ async function runPlan(f: LocalFleet, steps: Step[], o: { failFirst?: string; fi
         if (s.kind !== "firewall-remove" || s.effect?.kind !== "firewall-remove") continue;
         for (const id of s.effect.ids) {
             const h = fleetHost(f, id);
-            const rules = { chain: firewallChainName(NAME), tag: `zkmigrate:${NAME}`, peers: hostsOf(f, "source").map((x) => x.address) };
+            // The split's rules sit on the source hosts and cut the targets.
+            const rules = { chain: firewallChainName(NAME), tag: `zkmigrate:${NAME}`, peers: hostsOf(f, h.ensemble === "source" ? "target" : "source").map((x) => x.address) };
             const r = await runScript(f, h, renderFirewallRemove(rules), { timeoutMs: 60_000 });
             assert.equal(r.code, 0, `firewall removal failed on ${describeResult(id, r)}`);
         }

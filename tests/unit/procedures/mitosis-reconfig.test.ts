@@ -93,13 +93,21 @@ describe("mitosis by reconfig: the plans", () => {
             "reconfig through 1: add 5",
         ]);
         assert.deepEqual(events.split, [
-            "firewall split on 4, 5, 6",
+            "firewall split on 1, 2, 3",
             "stop 4 + 5 (every running target stops before any starts on T: a LOOKING server adopts a peer's newer configuration)",
             "restart 4 + 5 + 6 (all targets at once, dormant ones included: behind the firewall they elect their own leader)",
             "reconfig through 1: remove 4, 5",
         ]);
         assert.deepEqual(events["source-restarted"], [], "the sources run S since the split: nothing to do");
-        assert.deepEqual(events.done, ["remove the firewall split on 4, 5, 6"]);
+        assert.deepEqual(events.done, ["remove the firewall split on 1, 2, 3"]);
+    });
+
+    it("the split's rules sit on the source hosts and cut every target (the leader's host cuts them all at one moment)", () => {
+        const e = loadConfig(raw("split")).ensembles[0];
+        assert.deepEqual(
+            desiredState(e, "split").firewall.map((f) => `${f.id}:${f.peers.join(",")}`),
+            ["1:192.0.2.4,192.0.2.5,192.0.2.6", "2:192.0.2.4,192.0.2.5,192.0.2.6", "3:192.0.2.4,192.0.2.5,192.0.2.6"],
+        );
     });
 
     it("no source restarts in any update: their restart steps are frozen", () => {
