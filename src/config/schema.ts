@@ -114,7 +114,12 @@ export const settingsSchema = z.strictObject({
      * reconfig, when /zookeeper/config needs them (a super digest, or an ACL); must be a secret.
      * Unset: reconfig runs unauthenticated (servers with skipACL=yes).
      */
-    reconfigAuth: z.string().regex(/^[^:\n]+:[^\n]*$/, "user:password (digest credentials)").optional(),
+    reconfigAuth: z
+        .string()
+        .regex(/^(|[^:\n]+:[^\n]*)$/, "user:password (digest credentials)")
+        // "" is the default Pulumi.yaml declares: none.
+        .transform((v) => (v === "" ? undefined : v))
+        .optional(),
     /** Kubernetes context for the ensembles that need Kubernetes; default: the ambient one. */
     kubeContext: z.string().optional(),
     /** A kubeconfig (contents or path) for the Kubernetes provider; default: the ambient one. */
