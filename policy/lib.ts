@@ -114,11 +114,11 @@ export function scriptParams(script: string): Map<string, string | string[]> {
     return out;
 }
 
-/** `server.N=address:peer:election[;client]` (IPv6 in brackets) as a member line. */
+/** `server.N=address:peer:election[:participant|:observer][;client]` (IPv6 in brackets) as a member line; an observer keeps its flag. */
 export function parseServerLine(line: string): MemberLine | undefined {
-    const m = /^\s*server\.(\d+)\s*=\s*(\[[^\]]+\]|[^:\s]+):(\d+):(\d+)/.exec(line);
+    const m = /^\s*server\.(\d+)\s*=\s*(\[[^\]]+\]|[^:\s]+):(\d+):(\d+)(?::(participant|observer))?/.exec(line);
     if (!m) return undefined;
-    return { id: Number(m[1]), address: m[2].replace(/^\[|\]$/g, ""), peerPort: Number(m[3]), electionPort: Number(m[4]) };
+    return { id: Number(m[1]), address: m[2].replace(/^\[|\]$/g, ""), peerPort: Number(m[3]), electionPort: Number(m[4]), ...(m[5] === "observer" ? { observer: true as const } : {}) };
 }
 
 /** A membership from `server.N=` lines and an optional `quorumListenOnAllIPs=` line. */

@@ -3,6 +3,7 @@
 //
 //   node --import tsx rehearsal/rehearse.ts [--procedure mitosis|block-copy|kubernetes]
 //                                           [--scenario mitosis|fault|block-copy|kubernetes|pod-fault]
+//                                           [--join voter|observer|reconfig | --compare]
 //                                           [--kafka] [--report FILE] [--spacing S] [--version V] [--plain]
 //
 // 1. a local fleet: source 1-3 (serving), target 4-6 (an empty ensemble of its own, serving);
@@ -19,6 +20,11 @@
 // controller last); producers (idempotent, acks=all) and a consumer group run through every phase,
 // and the report adds messages acknowledged, consumed, lost (must be 0), duplicated, and the
 // longest produce gap per phase (rehearsal/kafka-load.ts defines each figure).
+// --join picks how the mitosis targets join (issue 13: `joinAs`, or `membershipChange: reconfig`
+// once that room exists); --compare runs the mitosis once per join, each on a fresh fleet, prints
+// each run's report, then a side-by-side table (per phase: source restarts, source elections
+// counted from srvr, the sources' and the migrating clients' longest write gaps; the split; wall
+// time; the loss check) and last the JSON line `{"compare":true,"variants":{voter,observer,reconfig}}`.
 // The fault scenario makes target 4's data dir unusable before `joined`: that `pulumi up` must
 // stop at server 4 with nothing after it touched while the source serves, and after the repair a
 // second `pulumi up` completes the phase.
@@ -37,7 +43,8 @@
 // kubernetes.ts (the local cluster's part, the pods phase and the pod fault),
 // display.ts (the status line), report.ts (the summary, the report file and the table).
 import * as fs from "node:fs";
-import { HelpRequested, UsageError, parseArgs } from "./rehearse/options";
+import { COMPARED, compareSummary, renderCompare, variantFigures, type Compared, type Variants } from "./rehearse/compare";
+import { HelpRequested, UsageError, joinFleetName, parseArgs, reconfigAvailable, type Options } from "./rehearse/options";
 import { fullReport, renderReport, summarize } from "./rehearse/report";
 import { runRehearsal } from "./rehearse/runner";
 
@@ -55,12 +62,41 @@ async function main(): Promise<number> {
     if (typeof process.getuid === "function" && process.getuid() !== 0) {
         throw new UsageError("the rehearsal needs root: it creates network namespaces, a bridge and iptables rules");
     }
+    if (o.compare) return compare(o);
     const result = await runRehearsal(o);
     const summary = summarize(result);
     fs.writeFileSync(o.report, `${JSON.stringify(fullReport(result, summary), null, 2)}\n`);
     console.log(renderReport(result, summary));
     console.log(JSON.stringify(summary));
     return summary.ok ? 0 : 1;
+}
+
+/** --compare: each join on a fresh fleet, one after the other; the side-by-side table, then the JSON line. */
+async function compare(o: Options): Promise<number> {
+    const variants: Variants = { voter: null, observer: null, reconfig: null };
+    const skipped: Partial<Record<Compared, string>> = {};
+    for (const join of COMPARED) {
+        if (join === "reconfig" && !reconfigAvailable()) {
+            skipped.reconfig = "this zkmigrate has no membershipChange: reconfig yet";
+            console.error(`rehearse --compare: ${join}: skipped (${skipped.reconfig})`);
+            continue;
+        }
+        const run: Options = { ...o, compare: false, join, fleetName: joinFleetName(o.fleetName, join), report: o.report.replace(/(\.json)?$/, `-${join}.json`) };
+        console.error(`rehearse --compare: ${join} join on fleet ${run.fleetName}`);
+        const result = await runRehearsal(run);
+        const summary = summarize(result);
+        fs.writeFileSync(run.report, `${JSON.stringify(fullReport(result, summary), null, 2)}\n`);
+        console.log(renderReport(result, summary));
+        console.log(JSON.stringify(summary));
+        variants[join] = variantFigures(result, summary);
+        // Ctrl-C ends the comparison, not only the run it interrupted.
+        if (result.failure === "interrupted") break;
+    }
+    const out = compareSummary(variants, skipped);
+    fs.writeFileSync(o.report, `${JSON.stringify(out, null, 2)}\n`);
+    console.log(renderCompare(variants, skipped));
+    console.log(JSON.stringify(out));
+    return out.ok ? 0 : 1;
 }
 
 main().then(

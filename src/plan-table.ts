@@ -5,7 +5,7 @@
 // length. Pure (no Pulumi): the preview prints it, the stack exports it, `zkmigrate plan` prints it
 // from the config alone.
 import { formatConnectString } from "./format/connect-string";
-import { membershipLines, sameMembership } from "./format/zoo-cfg";
+import { isObserverIn, membershipLines, sameMembership } from "./format/zoo-cfg";
 import type { EnsemblePlan } from "./model";
 import { planTransition } from "./plan";
 import type { EnsembleConfig } from "./procedures/registry";
@@ -151,7 +151,11 @@ export function planTable(p: EnsemblePlan, previous?: string[]): PlanTable {
                 push(s, {
                     ...where(s),
                     myid: s.server,
-                    action: action + (s.running && s.spacingSeconds > 0 ? `, then wait ${s.spacingSeconds} s` : ""),
+                    action:
+                        action +
+                        // The observer join: the server's own line says observer, and its zoo.cfg gets peerType=observer.
+                        (s.running && isObserverIn(s.membership, s.server) ? ", as an observer (peerType=observer)" : "") +
+                        (s.running && s.spacingSeconds > 0 ? `, then wait ${s.spacingSeconds} s` : ""),
                     before: wasRunning ? membershipLines(b.runningWith) : ["(stopped)"],
                     after: s.running ? membershipLines(s.membership) : ["(stopped)"],
                     why: group + (REASONS[e.group.reason] ?? e.group.reason) + together,

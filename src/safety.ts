@@ -23,6 +23,10 @@
 //    vote, once a majority of its own view follows that leader.
 //  - FastLeaderElection prefers the highest zxid: a group with a server that holds the data never
 //    elects an empty leader; a group of empty servers only does.
+//  - Observers (`server.N=...:observer`, issue 13's observer join) never vote, count in no quorum
+//    and never lead: a view is its voters. An observer follows a leader once a majority of its
+//    view's voters follows it; it opens the connection itself, and a leader serves observers it
+//    does not list (measured on ZooKeeper 3.5.10 and 3.9.5), so the leader need not list it.
 // Two candidate leaders L1, L2 are a split brain when disjoint groups X1 ∋ L1 and X2 ∋ L2 can both
 // reach their leader's ack quorum (decided exactly by counting, see `disjointQuorums`; a property
 // test checks it against a brute force of every pair of subsets).
@@ -119,6 +123,12 @@ function resolves(w: World, address: string, b: SimServer): boolean {
 
 const lineOf = (m: Membership, id: ServerId): MemberLine | undefined => m.members.find((l) => l.id === id);
 
+/** The voters of a membership (its observers count in no quorum). */
+export const votersOf = (m: Membership): MemberLine[] => m.members.filter((x) => !x.observer);
+
+/** Whether `s` runs as an observer (its own line says so): it never votes nor leads. */
+export const observing = (s: SimServer): boolean => lineOf(s.membership, s.id)?.observer === true;
+
 /** A server whose own address is virtual cannot bind its election port without quorumListenOnAllIPs. */
 export function functional(s: SimServer): boolean {
     if (!s.running) return false;
@@ -150,12 +160,12 @@ export function talk(w: World, a: SimServer, b: SimServer): boolean {
     return a.id === b.id ? functional(a) : reach(w, a, b) && reach(w, b, a);
 }
 
-const majority = (count: number, m: Membership) => 2 * count > m.members.length;
-const quorumSize = (m: Membership) => Math.floor(m.members.length / 2) + 1;
+const majority = (count: number, m: Membership) => 2 * count > votersOf(m).length;
+const quorumSize = (m: Membership) => Math.floor(votersOf(m).length / 2) + 1;
 
-/** Voters of `s`'s own view that are in `x` and talk with `s` (itself included). */
+/** Voters of `s`'s own view that are in `x` and talk with `s` (itself included when it votes). */
 function support(w: World, s: SimServer, x: Set<ServerId>): number {
-    return s.membership.members.filter((m) => x.has(m.id) && talk(w, s, w.servers.get(m.id)!)).length;
+    return votersOf(s.membership).filter((m) => x.has(m.id) && talk(w, s, w.servers.get(m.id)!)).length;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -167,7 +177,7 @@ function support(w: World, s: SimServer, x: Set<ServerId>): number {
  * electable when l keeps its own majority there.
  */
 export function electableGroup(w: World, l: SimServer): Set<ServerId> | undefined {
-    if (!functional(l)) return undefined;
+    if (!functional(l) || observing(l)) return undefined;
     const q = new Set<ServerId>([l.id]);
     for (const s of w.servers.values()) {
         if (s.id !== l.id && talk(w, l, s)) q.add(s.id);
@@ -197,7 +207,7 @@ function establish(w: World, leaders: ServerId[]): void {
     }
 }
 
-const countIn = (m: Membership, x: Set<ServerId>) => m.members.filter((v) => x.has(v.id)).length;
+const countIn = (m: Membership, x: Set<ServerId>) => votersOf(m).filter((v) => x.has(v.id)).length;
 
 /** The servers that could lead a group now: electable now, or established and still holding an ack quorum. */
 export function possibleLeaders(w: World): ServerId[] {
@@ -243,8 +253,8 @@ export function disjointQuorums(w: World, l1: SimServer, l2: SimServer): boolean
     if (l1.id === l2.id) return false;
     const a1 = ackGroup(w, l1);
     const a2 = ackGroup(w, l2);
-    const in1 = (id: ServerId) => l1.membership.members.some((m) => m.id === id);
-    const in2 = (id: ServerId) => l2.membership.members.some((m) => m.id === id);
+    const in1 = (id: ServerId) => votersOf(l1.membership).some((m) => m.id === id);
+    const in2 = (id: ServerId) => votersOf(l2.membership).some((m) => m.id === id);
     let base1 = in1(l1.id) ? 1 : 0;
     let base2 = in2(l2.id) ? 1 : 0;
     let both = 0;
@@ -272,8 +282,9 @@ function serving(w: World, leaders: ServerId[]): Map<ServerId, ServerId> {
         if (out.has(s.id) || !functional(s)) continue;
         for (const [l, g] of groups) {
             const leader = w.servers.get(l)!;
-            if (!reach(w, s, leader) || !reach(w, leader, s)) continue;
-            const followers = s.membership.members.filter((m) => m.id === s.id || g.has(m.id)).length;
+            // An observer opens the connection to the leader itself (a leader need not list it).
+            if (!reach(w, s, leader) || (!observing(s) && !reach(w, leader, s))) continue;
+            const followers = votersOf(s.membership).filter((m) => m.id === s.id || (g.has(m.id) && (!observing(s) || reach(w, s, w.servers.get(m.id)!)))).length;
             if (majority(followers, s.membership)) {
                 out.set(s.id, l);
                 break;
@@ -312,6 +323,8 @@ function walledOff(w: World, l1: SimServer, l2: SimServer, emptied: Set<ServerId
 export function splitBrains(w: World, emptied: Set<ServerId> = new Set()): { l1: ServerId; l2: ServerId; reason: string }[] {
     const leaders = possibleLeaders(w);
     const out: { l1: ServerId; l2: ServerId; reason: string }[] = [];
+    // Who serves whom, learners (observers) included: a client reaching an observer of l1 is a client of l1.
+    const served = serving(w, leaders);
     for (let i = 0; i < leaders.length; i++) {
         for (let j = i + 1; j < leaders.length; j++) {
             const l1 = w.servers.get(leaders[i])!;
@@ -321,7 +334,7 @@ export function splitBrains(w: World, emptied: Set<ServerId> = new Set()): { l1:
             const g2 = ackGroup(w, l2);
             const shared = [...w.groups.values()].find((g) => {
                 const t = clientTargets(w, g);
-                return t.some((id) => g1.has(id)) && t.some((id) => g2.has(id));
+                return t.some((id) => g1.has(id) || served.get(id) === l1.id) && t.some((id) => g2.has(id) || served.get(id) === l2.id);
             });
             if (!walledOff(w, l1, l2, emptied)) {
                 out.push({ l1: l1.id, l2: l2.id, reason: `servers of {${[...g1].join(",")}} (leader ${l1.id}) and {${[...g2].join(",")}} (leader ${l2.id}) can hold disjoint quorums of their own views while they still reach each other: an election inside this state (a leader crash, a network blip) can make two leaders` });
@@ -343,7 +356,7 @@ function emptyLeaders(w: World, emptied: Set<ServerId>): string[] {
         const l = w.servers.get(id)!;
         if (!l.empty) continue;
         const g = ackGroup(w, l);
-        const empties = l.membership.members.filter((m) => g.has(m.id) && w.servers.get(m.id)!.empty).length;
+        const empties = votersOf(l.membership).filter((m) => g.has(m.id) && w.servers.get(m.id)!.empty).length;
         const withData = l.membership.members.filter((m) => {
             const s = w.servers.get(m.id);
             return s && s.running && !s.empty && !emptied.has(s.id);
@@ -417,7 +430,7 @@ function describeQuorums(w: World): string {
         if (!s.running) return `${s.id} stopped`;
         if (!functional(s)) return `${s.id} cannot bind its election port (virtual address without quorumListenOnAllIPs)`;
         const sees = support(w, s, new Set(w.servers.keys()));
-        return `${s.id} sees ${sees} of ${s.membership.members.length} voters`;
+        return `${s.id}${observing(s) ? " (observer)" : ""} sees ${sees} of ${votersOf(s.membership).length} voters`;
     });
     return parts.join("; ");
 }

@@ -91,6 +91,11 @@ export interface PreflightCheck {
      * procedure's rolling membership changes trigger (src/versions.ts: ZOOKEEPER-3829/3830).
      */
     versionGuard?: boolean;
+    /**
+     * The observers the plan declares where this check runs (the observer join): the config may
+     * hold their `:observer` lines, and `peerType=observer` when `observer` (this server is one).
+     */
+    observers?: { ids: ServerId[]; observer: boolean };
 }
 
 /**

@@ -299,6 +299,12 @@ export interface AppliedEnsemble {
      * (then the applied phase's desired state stands in).
      */
     running?: Record<string, ServerFingerprint>;
+    /**
+     * How a mitosis' targets joined (`joinAs`), so that an update never switches the join of an
+     * ensemble mid-migration. Absent in older records (then inferred from `running`; before that,
+     * every join was a voter join).
+     */
+    joinAs?: "voter" | "observer";
 }
 
 /** What one server runs: whether, where, and with which membership (its zoo.cfg's server lines). */

@@ -25,6 +25,10 @@ export interface PhaseReport {
     /** startMs: from the start of the phase. */
     steps: { name: string; op: string; startMs: number; ms: number; failed?: boolean; leaderAtStart?: number[] }[];
     error?: string;
+    /** Mitosis: restarts of source servers in this phase (updates of their restart steps). */
+    sourceRestarts?: number;
+    /** Mitosis: the sources' leader elections in this phase, counted from srvr (epoch and leader changes). */
+    sourceElections?: number;
 }
 
 export interface RollingStep {
@@ -99,6 +103,8 @@ export interface CutoverFigures {
 /** What a run measured; filled as it goes, so a failed run reports what it reached. */
 export interface RehearsalResult {
     scenario: string;
+    /** How the mitosis targets joined (`--join`); unset: the config's default. */
+    join?: string;
     kafka: boolean;
     fleet: string;
     report: string;
@@ -202,6 +208,16 @@ export function summarize(r: RehearsalResult, now: number = Date.now()) {
               }
             : {}),
         wallMs: now - r.started,
+        // The joins' comparison (issue 13): per run, what the sources went through.
+        ...(phases.some((p) => p.sourceRestarts !== undefined)
+            ? {
+                  join: r.join ?? null,
+                  sourceRestarts: phases.reduce((n, p) => n + (p.sourceRestarts ?? 0), 0),
+                  sourceElections: phases.reduce((n, p) => n + (p.sourceElections ?? 0), 0),
+                  sourceMaxGapMs: Math.max(0, ...phases.map((p) => p.clients["source-users"].maxGapMs)),
+                  targetsMaxGapMs: Math.max(0, ...phases.filter((p) => p.phase !== "separate" && p.phase !== "joined").map((p) => p.clients.migrating.maxGapMs)),
+              }
+            : {}),
         ...(r.loadAverage ? { loadAverage: r.loadAverage } : {}),
         phases: Object.fromEntries(
             phases.map((p) => [
@@ -211,6 +227,7 @@ export function summarize(r: RehearsalResult, now: number = Date.now()) {
                     wallMs: p.wallMs,
                     maxGapMs: Math.max(p.clients.migrating.maxGapMs, p.clients["source-users"].maxGapMs),
                     failedOps: p.clients.migrating.failedOps + p.clients["source-users"].failedOps,
+                    ...(p.sourceRestarts !== undefined ? { sourceRestarts: p.sourceRestarts, sourceElections: p.sourceElections ?? 0, sourceMaxGapMs: p.clients["source-users"].maxGapMs, migratingMaxGapMs: p.clients.migrating.maxGapMs } : {}),
                     ...(p.kafka ? { kafkaMaxProduceGapMs: p.kafka.maxProduceGapMs } : {}),
                 },
             ]),

@@ -20,7 +20,8 @@ import { prepareCluster, resolveConnect } from "./kubernetes";
 import { ModeMonitor } from "./monitor";
 import type { Options } from "./options";
 import { newResult, type GroupFigures, type PhaseReport, type RehearsalResult } from "./report";
-import { PROCEDURES, SCENARIOS, type Procedure, type Rehearsal, type Scenario } from "./scenarios";
+import { mitosisSchema } from "../../src/procedures/mitosis";
+import { PROCEDURES, SCENARIOS, withJoin, type Procedure, type Rehearsal, type Scenario } from "./scenarios";
 import { recordSteps, type StepTiming } from "./steps";
 
 /** The ensemble's name in the stack config. */
@@ -45,7 +46,7 @@ function ensureEngine(): string {
 /** Runs the rehearsal the options describe; never throws (a failure is in `failure`). */
 export async function runRehearsal(o: Options): Promise<RehearsalResult> {
     const started = Date.now();
-    const result = newResult(o, started);
+    const result: RehearsalResult = { ...newResult(o, started), ...(o.join ? { join: o.join } : {}) };
     const scenario: Scenario = SCENARIOS[o.scenario];
     const procedure: Procedure = PROCEDURES[scenario.procedure];
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "zkmigrate-rehearse-"));
@@ -133,7 +134,7 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
         // A procedure whose entry names its own clients (block-copy: hosts and commands) keeps them.
         const own = procedure.ensemble(f, cluster);
         const entry = { name: ENSEMBLE, ...own, clients: own.clients ?? { chroot: CHROOT, ...(o.kafka ? kafkaClients(f) : {}) } };
-        const ensemble = scenario.ensemble ? scenario.ensemble(entry, f) : entry;
+        const ensemble = withJoin(scenario.ensemble ? scenario.ensemble(entry, f) : entry, o.join, (key) => key in mitosisSchema.shape);
         const stackConfig = {
             config: {
                 "zkmigrate:sshUser": "root",
@@ -237,6 +238,15 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
                 published = connect;
             }
             const w: Window = { start: t0, end: t1 };
+            // Mitosis: what the sources went through (the joins' comparison, issue 13).
+            const sourceIds = new Set(sources.map((h) => h.id));
+            const mitosisFigures =
+                o.scenario !== "block-copy" && procedure.phases.includes("source-restarted")
+                    ? {
+                          sourceRestarts: [...steps.values()].filter((s) => s.op === "update" && !s.failed && !s.stops && sourceIds.has(Number(/-restart-(\d+)$/.exec(s.name)?.[1]))).length,
+                          sourceElections: m.elections([...sourceIds], w),
+                      }
+                    : {};
             const report: PhaseReport = {
                 phase,
                 ...(step ? { step } : {}),
@@ -258,6 +268,7 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
                         ...(/-restart-\d+$/.test(s.name) ? { leaderAtStart: m.leadersAt(s.start) } : {}),
                     })),
                 ...(error ? { error } : {}),
+                ...mitosisFigures,
             };
             result.phases.push(report);
             for (const v of refusedEnv) if (!result.refusedEnv.includes(v)) result.refusedEnv.push(v);

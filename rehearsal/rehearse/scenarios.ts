@@ -149,6 +149,23 @@ export const PROCEDURES = {
     },
 } satisfies Record<string, Procedure>;
 
+/**
+ * The stack's ensemble entry for a join (`--join`, issue 13): `joinAs` (observers join every target:
+ * no activeTargets), or `membershipChange: reconfig`, which this zkmigrate's config must know (the
+ * reconfig room), else the rehearsal refuses before it builds anything.
+ */
+export function withJoin(entry: Record<string, unknown>, join: "voter" | "observer" | "reconfig" | undefined, knows: (key: string) => boolean): Record<string, unknown> {
+    if (join === undefined || join === "voter") return join === "voter" ? { ...entry, joinAs: "voter" } : entry;
+    if (join === "observer") {
+        const { activeTargets: _, ...rest } = entry;
+        return { ...rest, joinAs: "observer" };
+    }
+    if (!knows("membershipChange")) {
+        throw new Error("--join reconfig: this zkmigrate has no `membershipChange: reconfig` for mitosis yet (the reconfig join of issue 13 is not merged); run --join voter or --join observer");
+    }
+    return { ...entry, membershipChange: "reconfig" };
+}
+
 export const SCENARIOS = {
     mitosis: { about: "a whole mitosis under load", fleetPrefix: "rh", procedure: "mitosis" },
     fault: {

@@ -14,7 +14,7 @@ export interface Observation {
     error?: string;
     /** The membership of zoo.cfg (server lines from the dynamic config file when there is one). */
     membership?: Membership;
-    /** Why the config's membership could not be read, or lines zkmigrate does not write (observers). */
+    /** Why the config's membership could not be read. */
     configProblems: string[];
     /** The content of the myid file ("" when it is missing). */
     myid?: string;
@@ -76,9 +76,9 @@ export function parseProbe(id: ServerId, sshHost: string, out: string): Observat
     for (const l of serverLines) {
         const p = parseServerLine(l);
         if ("error" in p) configProblems.push(p.error);
-        else if (p.role === "observer") configProblems.push(`server.${p.member.id} is an observer (zkmigrate writes voters only)`);
         else if (members.some((x) => x.id === p.member.id)) configProblems.push(`server.${p.member.id} is listed twice`);
-        else members.push(p.member);
+        // An observer keeps its flag: it matches only a phase whose membership plans it (the observer join).
+        else members.push(p.role === "observer" ? { ...p.member, observer: true } : p.member);
     }
     const qlo = cfg.filter((l) => /^\s*quorumListenOnAllIPs\s*[=:]/.test(l)).pop();
     const quorumListenOnAllIPs = qlo !== undefined && /^\s*quorumListenOnAllIPs\s*[=:]\s*true\s*$/i.test(qlo);
@@ -99,7 +99,7 @@ export function parseProbe(id: ServerId, sshHost: string, out: string): Observat
         for (const l of conf.slice(at + 1)) {
             if (!/^\s*server\./.test(l)) continue;
             const p = parseServerLine(l);
-            if (!("error" in p) && p.role === "participant") runningMembers.push(p.member);
+            if (!("error" in p)) runningMembers.push(p.role === "observer" ? { ...p.member, observer: true } : p.member);
         }
         runningMembers.sort((a, b) => a.id - b.id);
         if (runningMembers.length === 0) runningMembers = undefined;

@@ -8,7 +8,8 @@ import { ensemblePath, NAMESPACE, type ConfigIssue } from "./errors";
 export type { AppliedEnsemble, AppliedState } from "../types";
 
 const membershipSchema = z.object({
-    members: z.array(z.object({ id: z.int(), address: z.string(), peerPort: z.int(), electionPort: z.int() })),
+    // `observer` (the observer join): kept, so that a server's role is part of what it runs.
+    members: z.array(z.object({ id: z.int(), address: z.string(), peerPort: z.int(), electionPort: z.int(), observer: z.literal(true).optional() })),
     quorumListenOnAllIPs: z.boolean(),
 });
 const fingerprintSchema = z.object({ running: z.boolean(), location: z.enum(["host", "pod"]), membership: membershipSchema });
@@ -19,6 +20,7 @@ const entrySchema = z.object({
     cutover: z.array(z.int()).default([]),
     servers: z.array(z.int()).default([]),
     statefulSet: z.string().optional(),
+    joinAs: z.enum(["voter", "observer"]).optional(),
     running: z.unknown().optional(),
 });
 
@@ -64,6 +66,7 @@ export function appliedOf(e: EnsembleConfig): AppliedEnsemble {
         cutover: extra.cutover,
         servers: serversOf(e).map((s) => s.id),
         ...(extra.statefulSet !== undefined ? { statefulSet: extra.statefulSet } : {}),
+        ...(extra.joinAs !== undefined ? { joinAs: extra.joinAs } : {}),
         ...(d.servers.length > 0 ? { running: fingerprintsOf(d) } : {}),
     };
 }

@@ -9,10 +9,18 @@ export const BLOCK_END = "# END zkmigrate membership";
 /** The four-letter words zkmigrate's gates and the pods' probes use; never `*`. */
 export const FOUR_LETTER_WHITELIST = "srvr,mntr,conf,ruok";
 
-/** `server.<id>=<address>:<peer>:<election>`; IPv6 literals in brackets, as ZooKeeper 3.5+ parses them. */
-export function serverLine(m: { id: ServerId; address: string; peerPort: number; electionPort: number }): string {
+/**
+ * `server.<id>=<address>:<peer>:<election>`, with `:observer` for an observer (issue 13's observer
+ * join); IPv6 literals in brackets, as ZooKeeper 3.5+ parses them.
+ */
+export function serverLine(m: { id: ServerId; address: string; peerPort: number; electionPort: number; observer?: true }): string {
     const address = m.address.includes(":") && !m.address.startsWith("[") ? `[${m.address}]` : m.address;
-    return `server.${m.id}=${address}:${m.peerPort}:${m.electionPort}`;
+    return `server.${m.id}=${address}:${m.peerPort}:${m.electionPort}${m.observer ? ":observer" : ""}`;
+}
+
+/** Whether `id` is an observer of membership `m` (its own line says `:observer`). */
+export function isObserverIn(m: Membership, id: ServerId): boolean {
+    return m.members.some((x) => x.id === id && x.observer === true);
 }
 
 /** The zoo.cfg lines of a membership: the server lines sorted by myid, then quorumListenOnAllIPs. */

@@ -111,8 +111,14 @@ export interface Gates {
     gates: string[];
     /** Ids of every arm: the firewalls and the restarts wait for all of them. */
     arms: string[];
-    /** Servers whose restart commits the split on their host. */
+    /** Servers on whose host a `split-commit` commits the split (the armed hosts). */
     commit: Set<ServerId>;
+    /**
+     * Per restarting server, the armed hosts whose commits its restart waits for: its own (the
+     * voter join: the rules on the targets), or every source's (the observer join: the rules on
+     * the sources, whose servers do not restart).
+     */
+    waits: Map<ServerId, ServerId[]>;
     /** Servers whose steps change as part of a multi-host step (their restarts wait for every gate). */
     hosts: Set<ServerId>;
 }
@@ -129,17 +135,24 @@ export function multiHostGates(a: GateArgs): Gates {
     const multi = a.groups.filter((g) => g.ids.length > 1);
     const restarting = new Set(a.groups.flatMap((g) => g.ids));
     const hosts = new Set<ServerId>([...a.firewallApplied, ...multi.flatMap((g) => g.ids)].filter((id) => onHost.has(id)));
-    const out: Gates = { steps: [], gates: [], arms: [], commit: new Set(), hosts };
+    const out: Gates = { steps: [], gates: [], arms: [], commit: new Set(), waits: new Map(), hosts };
     if (hosts.size === 0) return out;
 
-    // The split: a firewall that goes up on a host whose server restarts in the same update.
-    const armed = a.firewallApplied.filter((id) => restarting.has(id) && onHost.has(id));
+    // The split: a firewall that goes up on a host whose server restarts in the same update (the
+    // voter join: the rules on the targets). Or, the observer join, a firewall that goes up on
+    // hosts whose servers stay (the sources) while the servers it cuts off restart (the targets):
+    // those hosts are armed, the targets are the partners their switches ask, and every target's
+    // restart waits for every source's commit.
     const firewallOf = new Map(a.to.firewall.map((f) => [f.id, f]));
+    const targetSide = a.firewallApplied.filter((id) => restarting.has(id) && onHost.has(id));
+    const cutOff = (id: ServerId) => [...restarting].filter((r) => r !== id && onHost.has(r) && (firewallOf.get(id)?.peers ?? []).includes(onHost.get(r)!.host));
+    const sourceSide = targetSide.length > 0 ? [] : a.firewallApplied.filter((id) => onHost.has(id) && !restarting.has(id) && cutOff(id).length > 0);
+    const armed = [...targetSide, ...sourceSide];
     const bound = a.deadmanSeconds ?? defaultDeadmanSeconds(a.settings);
     const deadmanOf = (id: ServerId): Deadman => ({
         seconds: bound,
         commitBySeconds: bound - restartBudgetSeconds(a.settings) - DEADMAN_MARGIN_SECONDS,
-        partners: armed.filter((x) => x !== id).map((x) => ({ address: onHost.get(x)!.host, port: a.settings.clientPort })),
+        partners: (sourceSide.includes(id) ? cutOff(id) : armed.filter((x) => x !== id)).map((x) => ({ address: onHost.get(x)!.host, port: a.settings.clientPort })),
         probeSeconds: DEADMAN_PROBE_SECONDS,
     });
     const guards = [a.firewallApplied.length > 0 ? "the firewall split" : "", multi.length > 0 ? `restarts of ${multi.map((g) => g.ids.join("+")).join(", ")} together` : ""].filter((x) => x).join(" and ");
@@ -166,6 +179,8 @@ export function multiHostGates(a: GateArgs): Gates {
         out.arms.push(aid);
         out.commit.add(id);
     }
+    for (const id of targetSide) out.waits.set(id, [id]);
+    for (const r of new Set(sourceSide.flatMap(cutOff))) out.waits.set(r, [...sourceSide]);
     return out;
 }
 

@@ -124,7 +124,7 @@ export function hostSteps(a: HostStepsArgs): Step[] {
         steps.push({
             id,
             kind: "restart",
-            after: [...preflight, ...(pos !== undefined && pos > 0 ? members[pos - 1] : []), ...(gates.hosts.has(s.id) ? gated : []), ...firewalls, ...(gates.commit.has(s.id) && pos !== undefined ? [`split-commit-${s.id}`] : []), ...after],
+            after: [...preflight, ...(pos !== undefined && pos > 0 ? members[pos - 1] : []), ...(gates.hosts.has(s.id) ? gated : []), ...firewalls, ...(pos !== undefined ? (gates.waits.get(s.id) ?? []).map((x) => `split-commit-${x}`) : []), ...after],
             target: target(s),
             server: s.id,
             settings: a.settings,

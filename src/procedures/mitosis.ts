@@ -27,8 +27,8 @@ import { z } from "zod";
 import { ensemblePath, type ConfigIssue } from "../config/errors";
 import { canonicalHost } from "../config/hosts";
 import { absPath, chroot, hostKey, hostName, hostOverrides, myid, phaseOf, port, resolveBase, sourceAndTarget, type EnsembleBase, type HostDefaults, type ServerSpec } from "../config/schema";
-import type { ClientGroup, PreflightCheck, Window } from "../steps";
-import type { DesiredState, FirewallSplit, KafkaBroker, KafkaSettings, Membership, RestartGroup, ServerId, ServerState } from "../types";
+import type { ClientGroup, PreflightCheck, Step, Window } from "../steps";
+import type { AppliedEnsemble, DesiredState, FirewallSplit, KafkaBroker, KafkaSettings, Membership, RestartGroup, ServerId, ServerState } from "../types";
 import { duplicateIds, ensembleSizeIssue, groupHosts, hostMembership, leaderIssue, serversConnect, unknownLeaderWarning } from "./common";
 import { deadmanIssue } from "./gates";
 import { changedServers, closingSteps, declaredIds, hostSteps } from "./host-steps";
@@ -98,6 +98,12 @@ export const mitosisSchema = z.strictObject({
     leader: myid.optional(),
     quorumListenOnAllIPs: z.boolean().default(false),
     allowSingleServer: z.boolean().default(false),
+    /**
+     * How the targets join the source (issue 13): `observer` (they never vote nor lead, the
+     * sources never restart; ZooKeeper >= 3.3) or `voter` (the seed's procedure, with dormant
+     * targets; the default, see JOIN_AS_DEFAULT).
+     */
+    joinAs: z.enum(["voter", "observer"]).optional(),
     /** The split's dead man's switch: seconds from the split's `pulumi up` until a target whose restart did not come lifts its firewall (gates.ts). */
     splitDeadmanSeconds: z.int().optional(),
     clients: mitosisClientsSchema.prefault({}),
@@ -112,9 +118,25 @@ export interface KafkaConfig {
     controller?: number;
 }
 
+/**
+ * The join when `joinAs` is unset: still the seed's voter join, so that no existing stack's plan
+ * changes with this version. The observer join is the safer one (no split-brain window, no source
+ * restart, no source election; ZooKeeper >= 3.3) and meant to become the default: flipping this
+ * is safe for stacks mid-migration, whose join is recorded (or read from what their servers run)
+ * and never switched silently (joinIssues refuses, naming the line to add).
+ */
+export const JOIN_AS_DEFAULT: JoinAs = "voter";
+export type JoinAs = "voter" | "observer";
+
 export type MitosisConfig = EnsembleBase &
     Pick<MitosisInput, "source" | "target" | "targetEmpty" | "emptyTargetMaxZnodes" | "quorumListenOnAllIPs"> & {
         procedure: "mitosis";
+        /** How the targets join (`joinAs`, default JOIN_AS_DEFAULT). */
+        joinAs: JoinAs;
+        /** Whether `joinAs` was set in the config (an unset key on a voter join mid-migration is refused). */
+        joinAsSet?: boolean;
+        /** `activeTargets` as configured (the voter join's; refused with observers). */
+        activeTargetsSet?: boolean;
         /** T': the targets that join the joint ensemble. */
         active: ServerId[];
         /** Targets kept stopped until the split. */
@@ -131,14 +153,19 @@ export type MitosisConfig = EnsembleBase &
 function resolve(e: MitosisInput, index: number, d: HostDefaults): MitosisConfig {
     // S must stay a strict majority of the joint ensemble S+T', so that the source keeps serving on
     // its own when the firewall splits the targets off: |T'| <= n-1.
+    const joinAs = e.joinAs ?? JOIN_AS_DEFAULT;
     const defaultActive = e.target.slice(0, Math.max(0, Math.min(e.target.length, e.source.length - 1))).map((s) => s.id);
-    const active = e.activeTargets ?? defaultActive;
+    // Observers count in no quorum: every target joins, none stays dormant.
+    const active = joinAs === "observer" ? e.target.map((t) => t.id) : (e.activeTargets ?? defaultActive);
     const k = e.clients.kafka;
     return {
         ...resolveBase(e, index, d),
         chroot: e.clients.chroot,
         leader: e.leader,
         procedure: "mitosis",
+        joinAs,
+        joinAsSet: e.joinAs !== undefined,
+        activeTargetsSet: e.activeTargets !== undefined,
         source: e.source,
         target: e.target,
         active,
@@ -189,6 +216,15 @@ function validate(e: MitosisConfig): ConfigIssue[] {
             path: ensemblePath(e, ".targetEmpty"),
             reason: "mitosis needs an empty target ensemble (its data is replaced by the source's); set targetEmpty: true once it is, or use block & copy",
         });
+    }
+    if (e.joinAs === "observer") {
+        // Observers never vote: the source's quorum never changes, so every target joins.
+        if (e.activeTargetsSet) {
+            issues.push({ path: ensemblePath(e, ".activeTargets"), reason: "joinAs: observer joins every target (observers count in no quorum, none stays dormant); activeTargets belongs to joinAs: voter" });
+        }
+        issues.push(...leaderIssue(e, [...e.source, ...e.target]));
+        issues.push(...validateMitosisClients(e));
+        return issues;
     }
     const targetIds = new Set(e.target.map((t) => t.id));
     e.active.forEach((id, i) => {
@@ -261,6 +297,46 @@ export function validateMitosisClients(e: MitosisConfig): ConfigIssue[] {
         issues.push({ path: ensemblePath(e, ".clients.kafka.controller"), reason: `broker.id ${k.controller} is not one of clients.kafka.brokers` });
     }
     return issues;
+}
+
+/** The phases in which the targets run with the source (or its history, unsplit): the join cannot change there. */
+const JOINED_PHASES: readonly string[] = ["joined", "clients", "prepared", "split", "source-restarted"];
+
+/**
+ * How the applied record's targets joined: recorded, or read from what the servers run (an
+ * observer line; a voter line of the other side), or, in records without either, a voter join
+ * (the only one before joinAs). Undefined where the two joins run the same (`source-restarted`).
+ */
+export function appliedJoin(e: MitosisConfig, a: AppliedEnsemble): JoinAs | undefined {
+    if (a.joinAs) return a.joinAs;
+    if (!JOINED_PHASES.includes(a.phase)) return undefined;
+    const rec = a.running;
+    if (!rec) return a.phase === "source-restarted" ? undefined : "voter";
+    const sources = new Set(e.source.map((s) => s.id));
+    const targets = new Set(e.target.map((t) => t.id));
+    let voter = false;
+    for (const [id, f] of Object.entries(rec)) {
+        if (f.membership.members.some((m) => m.observer)) return "observer";
+        const other = sources.has(Number(id)) ? targets : targets.has(Number(id)) ? sources : new Set<number>();
+        if (f.running && f.membership.members.some((m) => other.has(m.id))) voter = true;
+    }
+    return voter ? "voter" : undefined;
+}
+
+/**
+ * The join never changes mid-migration: the targets run one join's memberships, and the other's
+ * plan would restart servers from a state it does not model. An unset `joinAs` (now observers)
+ * on an ensemble whose targets joined as voters is refused with the line to add.
+ */
+export function joinIssues(e: MitosisConfig, a: AppliedEnsemble | undefined): ConfigIssue[] {
+    if (!a || !JOINED_PHASES.includes(a.phase)) return [];
+    const was = appliedJoin(e, a);
+    if (was === undefined || was === e.joinAs) return [];
+    const reason = e.joinAsSet
+        ? `the targets joined as ${was}s (applied phase "${a.phase}"); the join cannot change mid-migration: set joinAs: ${was}, or step back to "separate" (the abort) first`
+        : `the targets joined as ${was}s (applied phase "${a.phase}"); joinAs is unset, so this ensemble would plan the default join (${JOIN_AS_DEFAULT}), ` +
+          `which would change what the servers run mid-migration: set joinAs: ${was} to finish this migration as it started, or step back to "separate" (the abort) first`;
+    return [{ path: ensemblePath(e, ".joinAs"), reason }];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -361,7 +437,7 @@ export const MITOSIS_TABLE: Record<MitosisPhase, MitosisRow> = {
 };
 
 /** Stepping back one phase (the key is the phase stepped back from). */
-const BACK: Record<Exclude<MitosisPhase, "separate">, BackStep> = {
+export const BACK: Record<Exclude<MitosisPhase, "separate">, BackStep> = {
     joined: { allowed: true, reason: "an aborted join: the sources drop the targets first, then the targets leave" },
     clients: { allowed: true, reason: "the clients return to the source's addresses while T' still follows the source leader" },
     prepared: { allowed: true, reason: "only read-only checks ran; nothing changes on a host" },
@@ -421,7 +497,7 @@ export function mitosisDesired(e: MitosisConfig, phase: string = e.phase): Desir
     };
 }
 
-function clientGroups(d: DesiredState): ClientGroup[] {
+export function clientGroups(d: DesiredState): ClientGroup[] {
     // The shared ensemble's other users stay on the source; the migrating clients follow `current`.
     return [
         { name: "source-users", connect: d.clients.old },
@@ -591,7 +667,7 @@ function joinSplitBrainWindow(e: MitosisConfig, from: DesiredState, to: DesiredS
 }
 
 /** The split: the migrating clients lose their quorum from the firewall until the targets elected their own leader. */
-const SPLIT_WINDOW: Window = {
+export const SPLIT_WINDOW: Window = {
     group: "migrating",
     reason: "the split: from the firewall until all targets have restarted and elected their own leader",
 };
@@ -615,7 +691,7 @@ const SPLIT_SOURCE_WINDOW: Window = {
  * do not run yet (they are empty and join later): for them a refused connection proves the path.
  * Targets also get the firewall's prerequisites and prove they are empty.
  */
-function preflightOf(e: MitosisConfig, s: ServerState, phase: MitosisPhase): PreflightCheck {
+export function preflightOf(e: MitosisConfig, s: ServerState, phase: MitosisPhase): PreflightCheck {
     const target = s.role === "target";
     if (phase === "prepared") {
         // The split's preflight: the firewall's prerequisites and no leftover chain on every
@@ -684,6 +760,14 @@ function plan(ctx: PlanContext<MitosisConfig>): RoomPlan {
         ...(backward ? {} : { preflight: (s: ServerState) => preflightOf(e, s, to.phase as MitosisPhase) }),
         deadmanSeconds: e.splitDeadmanSeconds,
     });
+    const brokerOrder = kafkaSteps(ctx, steps, warnings);
+    steps.push(...closingSteps(from, to, clientGroups));
+    return { steps, restartOrder, windows, warnings, brokerOrder };
+}
+
+/** The Kafka brokers' steps of a mitosis plan (appended to `steps`), and their order. */
+export function kafkaSteps(ctx: PlanContext<MitosisConfig>, steps: Step[], warnings: string[]): RoomPlan["brokerOrder"] {
+    const { e, from, to } = ctx;
     let brokerOrder: RoomPlan["brokerOrder"];
     if (to.clients.kafka) {
         const info = e.kafka?.controller !== undefined ? { controller: e.kafka.controller, detail: "clients.kafka.controller" } : (ctx.kafka ?? { detail: "not probed" });
@@ -693,8 +777,7 @@ function plan(ctx: PlanContext<MitosisConfig>): RoomPlan {
         // The order's warning matters only where the brokers restart.
         if (brokers.order.warning && brokers.moves) warnings.push(`${e.name}: ${brokers.order.warning}`);
     }
-    steps.push(...closingSteps(from, to, clientGroups));
-    return { steps, restartOrder, windows, warnings, brokerOrder };
+    return brokerOrder;
 }
 
 export const mitosis: Procedure<MitosisConfig> = {
@@ -712,7 +795,7 @@ export const mitosis: Procedure<MitosisConfig> = {
     sshHosts: (e) => [...groupHosts(groups(e)), ...(e.kafka?.brokers ?? []).map((spec, i) => ({ path: `.clients.kafka.brokers[${i}]`, spec }))],
     desired: (e, at) => mitosisDesired(e, at.phase),
     clientGroups,
-    transitionIssues: () => [],
-    appliedExtra: () => ({ cutover: [] }),
+    transitionIssues: (e, a) => joinIssues(e, a),
+    appliedExtra: (e) => ({ cutover: [], joinAs: e.joinAs }),
     plan,
 };

@@ -3,6 +3,7 @@ import type { ProcedureName } from "../types";
 import { blockCopy, type BlockCopyConfig } from "./block-copy";
 import { kubernetes, type KubernetesConfig } from "./kubernetes";
 import { mitosis, type MitosisConfig } from "./mitosis";
+import { mitosisObserver } from "./mitosis-observer";
 import { phaseIndexIn, type AnyProcedure, type Procedure } from "./procedure";
 
 export type EnsembleConfig = MitosisConfig | KubernetesConfig | BlockCopyConfig;
@@ -15,8 +16,12 @@ export const PROCEDURES: Readonly<Record<ProcedureName, AnyProcedure>> = {
 
 export const PROCEDURE_NAMES = Object.keys(PROCEDURES) as ProcedureName[];
 
-/** The procedure of an ensemble (or of a procedure name). */
+/**
+ * The procedure of an ensemble (or of a procedure name). A mitosis with `joinAs: observer` is the
+ * observer join's room (src/procedures/mitosis-observer.ts): the same phases, config and component.
+ */
 export function procedureOf(e: { procedure: ProcedureName } | ProcedureName): Procedure<EnsembleConfig> {
+    if (typeof e !== "string" && e.procedure === "mitosis" && (e as { joinAs?: string }).joinAs === "observer") return mitosisObserver as AnyProcedure;
     return PROCEDURES[typeof e === "string" ? e : e.procedure];
 }
 

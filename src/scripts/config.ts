@@ -1,5 +1,5 @@
 // renderWriteConfig: rewrites only the membership of a host's ZooKeeper config (and its myid).
-import { BLOCK_BEGIN, BLOCK_END, serverLine } from "../format/zoo-cfg";
+import { BLOCK_BEGIN, BLOCK_END, isObserverIn, serverLine } from "../format/zoo-cfg";
 import type { HostSettings, Membership, ServerId } from "../types";
 import { LOG, ROOT } from "./lib";
 import { checkAddress, checkInt, checkPath, checkPort, fail, type ParamValue, renderScript, sh } from "./shell";
@@ -87,41 +87,61 @@ strip_membership() {
     awk -v begin="$BLOCK_BEGIN" -v end="$BLOCK_END" '
         /^[ \t]*server\.[0-9]+([ \t=:]|$)/ { next }
         /^[ \t]*quorumListenOnAllIPs([ \t=:]|$)/ { next }
+        /^[ \t]*peerType([ \t=:]|$)/ { next }
         $0 == begin || $0 == end { next }
         { print }
     '
 }`;
 
 /**
- * Observers: zkmigrate writes voters only (its memberships have no roles). An observer in the
- * current config (`server.N=...:observer`, or `peerType=observer` for this server) would be
- * rewritten as a voter, or dropped, without a word: the write and the preflight refuse instead.
+ * Observers: zkmigrate writes the observers its plan declares (the observer join of issue 13:
+ * `server.N=...:observer`, and `peerType=observer` on an observer) and no others. An observer it
+ * did not plan (`server.N=...:observer` of another id, or `peerType=observer` on a server the
+ * plan does not make or keep an observer) would be rewritten as a voter, or dropped, without a
+ * word: the write and the preflight refuse instead. Reads ALLOWED_OBSERVERS (the ids the plan
+ * declares observers, in the membership a server runs or the one it gets) and PEER_TYPE_OK (yes
+ * when this server is one of them).
  */
 export const OBSERVERS = sh`
-# observer_lines FILE...: prints the observer lines of the files (comments skipped; a missing file is none).
+# observer_lines FILE...: prints the observer lines of the files that the plan does not declare
+# (comments skipped; a missing file is none).
 observer_lines() {
     local f
     for f in "$@"; do
         if [[ -z "$f" ]] || ! as_root test -f "$f"; then
             continue
         fi
-        as_root cat -- "$f" | awk -v file="$f" '
+        as_root cat -- "$f" | awk -v file="$f" -v allowed=" \${ALLOWED_OBSERVERS[*]-} " -v peer_ok="\${PEER_TYPE_OK:-no}" '
             /^[ \t]*#/ { next }
-            /^[ \t]*server\.[0-9]+[ \t]*=/ && (/:[ \t]*observer[ \t\r]*;/ || /:[ \t]*observer[ \t\r]*$/) { sub(/\r$/, ""); print file ": " $0; next }
-            /^[ \t]*peerType[ \t]*=[ \t]*observer[ \t\r]*$/ { sub(/\r$/, ""); print file ": " $0 }
+            /^[ \t]*server\.[0-9]+[ \t]*=/ && (/:[ \t]*observer[ \t\r]*;/ || /:[ \t]*observer[ \t\r]*$/) {
+                id = $0
+                sub(/^[ \t]*server\./, "", id)
+                sub(/[^0-9].*$/, "", id)
+                if (index(allowed, " " id " ") > 0) next
+                sub(/\r$/, ""); print file ": " $0; next
+            }
+            /^[ \t]*peerType[ \t]*=[ \t]*observer[ \t\r]*$/ { if (peer_ok == "yes") next; sub(/\r$/, ""); print file ": " $0 }
         '
     done
 }`;
 
-/** The refusal of the write when the current config has observers. */
+/** The refusal of the write when the current config has observers the plan does not declare. */
 const OBSERVER_MESSAGE =
-    "zkmigrate manages voters only: the membership it writes would make these observers voters, or drop them. " +
+    "zkmigrate writes only the observers its plan declares (joinAs: observer): the membership it writes would make these observers voters, or drop them. " +
     "Turn the observers into voters or remove them (and restart) before migrating; nothing was changed";
+
+/** The observer ids a step may find in a server's config: those of the membership it runs and of the one it gets. */
+export function allowedObservers(...memberships: (Membership | undefined)[]): ServerId[] {
+    const ids = new Set<ServerId>();
+    for (const m of memberships) for (const x of m?.members ?? []) if (x.observer) ids.add(x.id);
+    return [...ids].sort((a, b) => a - b);
+}
 
 /**
  * write_membership: rewrites the membership block of zoo.cfg (or the dynamic file) and the myid
  * file, keeping every other line. Reads ZOO_CFG, DYNAMIC_CFG, MYID_FILE, MYID, SERVER_LINES,
- * QUORUM_LISTEN_ON_ALL_IPS, BLOCK_BEGIN, BLOCK_END, STAMP, WORK.
+ * PEER_TYPE (observer, or empty for a participant), QUORUM_LISTEN_ON_ALL_IPS, BLOCK_BEGIN,
+ * BLOCK_END, STAMP, WORK.
  */
 export const WRITE_MEMBERSHIP = sh`
 write_membership() {
@@ -137,6 +157,10 @@ write_membership() {
     {
         strip_membership <"$WORK/zoo.cfg.current"
         printf '%s\n' "$BLOCK_BEGIN"
+        # An observer says so in its own line and, for ZooKeeper 3.4, in peerType too.
+        if [[ -n "\${PEER_TYPE:-}" ]]; then
+            printf 'peerType=%s\n' "$PEER_TYPE"
+        fi
         if [[ -z "$DYNAMIC_CFG" ]]; then
             printf '%s\n' "\${SERVER_LINES[@]}"
         fi
@@ -167,11 +191,11 @@ write_membership() {
     fi
 
     say "membership of myid $MYID:"
-    printf '    %s\n' "\${SERVER_LINES[@]}" "quorumListenOnAllIPs=$QUORUM_LISTEN_ON_ALL_IPS"
+    printf '    %s\n' "\${SERVER_LINES[@]}" \${PEER_TYPE:+"peerType=\${PEER_TYPE}"} "quorumListenOnAllIPs=$QUORUM_LISTEN_ON_ALL_IPS"
 }`;
 
 /** The parameters write_membership reads (besides STAMP and WORK, which the script sets). */
-export function writeParams(host: HostSettings, myid: ServerId, membership: Membership): [string, ParamValue][] {
+export function writeParams(host: HostSettings, myid: ServerId, membership: Membership, before?: Membership): [string, ParamValue][] {
     checkHostPaths(host);
     checkInt("myid", myid, 1, 255);
     const lines = serverLines(membership);
@@ -186,6 +210,23 @@ export function writeParams(host: HostSettings, myid: ServerId, membership: Memb
         ["BLOCK_BEGIN", BLOCK_BEGIN],
         ["BLOCK_END", BLOCK_END],
         ["OBSERVER_MESSAGE", OBSERVER_MESSAGE],
+        ...observerParams(myid, membership, before),
+    ];
+}
+
+/**
+ * The parameters of the observers a step may write or find (none for a voter-only plan: its
+ * scripts stay as they were). Read by write_membership, observer_lines and the preflight.
+ */
+export function observerParams(myid: ServerId | undefined, ...memberships: (Membership | undefined)[]): [string, ParamValue][] {
+    const allowed = allowedObservers(...memberships);
+    if (allowed.length === 0) return [];
+    const [written] = memberships;
+    const observer = myid !== undefined && allowed.includes(myid);
+    return [
+        ...(written && myid !== undefined && isObserverIn(written, myid) ? ([["PEER_TYPE", "observer"]] as [string, ParamValue][]) : []),
+        ["ALLOWED_OBSERVERS", allowed.map(String)],
+        ["PEER_TYPE_OK", observer ? "yes" : "no"],
     ];
 }
 

@@ -3,7 +3,7 @@ import type { HostSettings } from "../types";
 import { bugText, ROLLING_MEMBERSHIP_BUG } from "../versions";
 import { checkHostPaths, OBSERVERS } from "./config";
 import { LOG, ROOT, ZK } from "./lib";
-import { checkAddress, checkInt, checkPort, fail, renderScript, sh } from "./shell";
+import { checkAddress, checkInt, checkPort, fail, type ParamValue, renderScript, sh } from "./shell";
 
 export interface PreflightArgs {
     host: HostSettings;
@@ -26,6 +26,8 @@ export interface PreflightArgs {
      * membership changes (src/versions.ts); a version that cannot be read is a warning.
      */
     versionGuard?: boolean;
+    /** The observers the plan declares (their lines pass the observer check), and whether this server is one. */
+    observers?: { ids: number[]; observer: boolean };
     /**
      * Before the checks, wait up to this many seconds until every name resolves and every address
      * answers (default 0): Kubernetes Services created moments before reach the cluster's DNS and
@@ -68,7 +70,9 @@ check_no_observers() {
     local observers
     observers="$(observer_lines "$ZOO_CFG" "$DYNAMIC_CFG")"
     if [[ -n "$observers" ]]; then
-        failed "observers in the config, which zkmigrate would write as voters (it manages voters only): $(tr '\n' ' ' <<<"$observers")"
+        failed "observers in the config that the plan does not declare, which zkmigrate would write as voters: $(tr '\n' ' ' <<<"$observers")"
+    elif [[ -n "\${ALLOWED_OBSERVERS[*]-}" ]]; then
+        ok "no observer in the config but the planned ones (\${ALLOWED_OBSERVERS[*]})"
     else
         ok "no observer in the config"
     fi
@@ -290,6 +294,13 @@ say "preflight passed"
             ["AFFECTED_VERSIONS", ROLLING_MEMBERSHIP_BUG.affected.map(([first, last]) => `${first} ${last}`)],
             ["VERSION_TICKETS", ROLLING_MEMBERSHIP_BUG.tickets.join("/")],
             ["VERSION_BUG", bugText(ROLLING_MEMBERSHIP_BUG)],
+            // Only with observers: a voter-only preflight keeps its text.
+            ...(a.observers && a.observers.ids.length > 0
+                ? ([
+                      ["ALLOWED_OBSERVERS", a.observers.ids.map(String)],
+                      ["PEER_TYPE_OK", a.observers.observer ? "yes" : "no"],
+                  ] as [string, ParamValue][])
+                : []),
         ],
         functions: [LOG, ROOT, ZK, OBSERVERS, CHECKS],
         main,

@@ -159,7 +159,7 @@ export function renderRestart(a: {
     if (expect) {
         const have = new Set(params.map(([k]) => k));
         params.push(
-            ...writeParams(host, myid, expect).filter(([k]) => !have.has(k)),
+            ...writeParams(host, myid, expect, before).filter(([k]) => !have.has(k)),
             ["EXPECTED_MEMBERSHIP", [...serverLines(expect), `quorumListenOnAllIPs=${expect.quorumListenOnAllIPs}`]],
             ["BEFORE_MEMBERSHIP", before ? [...serverLines(before), `quorumListenOnAllIPs=${before.quorumListenOnAllIPs}`] : []],
         );

@@ -67,6 +67,7 @@ export function commandsOf(s: CommandStep, attempt: Attempt = now()): StepComman
                     noLeftoverChain: s.check.noLeftoverSplit ? firewallChainName(s.ensemble) : undefined,
                     emptyTarget: s.check.emptyTarget,
                     versionGuard: s.check.versionGuard,
+                    ...(s.check.observers ? { observers: s.check.observers } : {}),
                 }),
             };
         case "firewall": {

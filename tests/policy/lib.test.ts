@@ -26,6 +26,15 @@ describe("rendered scripts read back", () => {
         assert.deepEqual(restartOutcome(scriptParams(restart)), { running: true, membership });
         assert.deepEqual(restartOutcome(scriptParams(renderStop({ host, disable: false }))), { running: false });
     });
+    it("observers keep their flag (the observer join): from a restart's expected membership and ZooKeeper's own dynamic lines", () => {
+        const joint: Membership = { members: [...membership.members, { id: 9, address: "192.0.2.9", peerPort: 2888, electionPort: 3888, observer: true }], quorumListenOnAllIPs: false };
+        const restart = renderRestart({ host, myid: 9, mode: "restart", wipeData: true, spacingSeconds: 10, expect: joint });
+        assert.deepEqual(restartOutcome(scriptParams(restart)), { running: true, membership: joint });
+        assert.deepEqual(parseMembership(["server.4=h4:2888:3888:observer;2181", "server.1=h1:2888:3888:participant;2181"]).members, [
+            { id: 1, address: "h1", peerPort: 2888, electionPort: 3888 },
+            { id: 4, address: "h4", peerPort: 2888, electionPort: 3888, observer: true },
+        ]);
+    });
     it("the peers a firewall split cuts off, quotes and all", () => {
         const params = scriptParams(renderFirewallApply({ chain: "ZKM-x", tag: "zkmigrate:it's", peers: ["192.0.2.1", "2001:db8::1"] }));
         assert.deepEqual(params.get("PEERS_V4"), ["192.0.2.1"]);

@@ -4,10 +4,10 @@
 // each restart group waits for the previous group and for every firewall split), secrets
 // unwrapped, the stack outputs on the Stack resource and the previous update's `applied` on the
 // program's StackReference to itself.
-import type { AppliedState } from "../../src/config";
+import { loadConfig, type AppliedState, type FleetConfig } from "../../src/config";
 import type { LeaderInfo } from "../../src/plan";
 import { appliedAfter, runFleet, type FleetRun } from "../components/harness";
-import { devFleet } from "../fixtures";
+import { devConfigAt, edited } from "../fixtures";
 import type { StackResourceSpec } from "./harness";
 
 export interface Step {
@@ -48,10 +48,23 @@ export interface ProgramStack {
     run: FleetRun;
 }
 
+/** Pulumi.dev.yaml at a step; with `observer`, kafka-main joins its targets as observers (issue 13). */
+function fleetAt(step: Step, observer: boolean): FleetConfig {
+    const raw = devConfigAt({ "kafka-main": step.kafka, shared: step.shared }, step.cutover);
+    if (!observer) return loadConfig(raw);
+    return loadConfig(
+        edited(raw, (r) => {
+            const e = r.ensembles.find((x: { name: string }) => x.name === "kafka-main");
+            delete e.activeTargets;
+            e.joinAs = "observer";
+        }),
+    );
+}
+
 /** The stack of step `step`, after `previous` (what the last update applied; none: a new stack). */
-export async function programStack(step: Step, previous?: Step): Promise<ProgramStack> {
-    const config = devFleet({ "kafka-main": step.kafka, shared: step.shared }, step.cutover);
-    const applied: AppliedState = previous ? appliedAfter(devFleet({ "kafka-main": previous.kafka, shared: previous.shared }, previous.cutover)) : {};
+export async function programStack(step: Step, previous?: Step, o: { observer?: boolean } = {}): Promise<ProgramStack> {
+    const config = fleetAt(step, o.observer ?? false);
+    const applied: AppliedState = previous ? appliedAfter(fleetAt(previous, o.observer ?? false)) : {};
     const run = await runFleet(config, applied, LEADERS);
     const specs: StackResourceSpec[] = [
         { type: "pulumi:pulumi:Stack", name: "zkmigrate-dev", props: { applied: run.applied, ensembles: run.outputs } },

@@ -55,6 +55,18 @@ describe("the program's own stacks pass every stack policy", () => {
     }
 });
 
+describe("the observer join's stacks pass every stack policy (issue 13)", () => {
+    for (const { step: u, previous } of walkthroughPairs()) {
+        it(`kafka-main ${u.kafka} with joinAs: observer, shared ${u.shared}`, async () => {
+            const specs = (await programStack(u, previous, { observer: true })).specs;
+            for (const p of zkmigratePolicies()) {
+                if (!("validateStack" in p)) continue;
+                assert.deepEqual(await run(p, specs), [], p.name);
+            }
+        });
+    }
+});
+
 describe("zookeeper-endpoints-have-service", () => {
     const policy = zookeeperEndpointsHaveService();
     it("refuses Endpoints whose Service is gone", async () => {

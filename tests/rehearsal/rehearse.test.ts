@@ -3,7 +3,8 @@
 // scenario (a target that cannot start in `joined`), and the mitosis with Kafka brokers moved in
 // `clients` under producers and consumers (--kafka), and a whole block & copy (--procedure
 // block-copy: a stand-in client process blocked and switched by the ensemble's commands), and hosts
-// to Kubernetes on a local cluster (--procedure kubernetes) with its pod fault (--scenario pod-fault).
+// to Kubernetes on a local cluster (--procedure kubernetes) with its pod fault (--scenario pod-fault),
+// and the mitosis with the observer join (--join observer, issue 13).
 // Each run must end with 0 lost and leave no namespace, process or state of its fleet (and cluster)
 // behind.
 import assert from "node:assert/strict";
@@ -76,6 +77,25 @@ describe("npm run rehearse", () => {
         assert.ok(nonLeader.filter((x) => x.phase === "joined").length >= 3, `joined restarts reported: ${JSON.stringify(rolling)}`);
         assert.ok(nonLeader.filter((x) => x.phase === "source-restarted").length >= 1, `source-restarted restarts reported: ${JSON.stringify(rolling)}`);
         for (const x of nonLeader) assert.ok(x.maxGapMs <= 5000, `${x.step} in ${x.phase}: longest write gap ${x.maxGapMs} ms: an election where none should be (${figures})`);
+        assertCleanedUp(r.report.fleet);
+    });
+
+    it("the observer join (--join observer): 0 lost, the sources never restart nor elect", { timeout: RUN_TIMEOUT_MS + 120_000 }, async () => {
+        const r = await rehearse("mitosis", ["--join", "observer"]);
+        const s = r.summary;
+        assert.equal(r.code, 0, `rehearsal failed: ${s.failure ?? ""}`);
+        assert.equal(s.ok, true);
+        assert.equal(s.lost, 0);
+        assert.equal(s.join, "observer");
+        assert.ok(s.acknowledged > 1000, `acknowledged ${s.acknowledged}`);
+        assert.deepEqual(Object.keys(s.phases), ["separate", "joined", "clients", "prepared", "split", "source-restarted", "done"]);
+        // Observers count in no quorum: nothing the join does restarts or re-elects a source.
+        assert.equal(s.sourceRestarts, 0, `source restarts: ${JSON.stringify(s.phases)}`);
+        assert.equal(s.sourceElections, 0, `source elections: ${JSON.stringify(s.phases)}`);
+        assert.equal(s.joinSplitBrainWindowMs, null, "no join split-brain window");
+        // The split's figures are reported (not judged: speed is the README's, measured with a baseline).
+        for (const key of ["splitSourceMaxGapMs", "splitTargetUnavailableMs", "splitTargetsServingMs", "sourceMaxGapMs", "targetsMaxGapMs"]) assert.equal(typeof s[key], "number", key);
+        assert.deepEqual(s.refusedEnv, []);
         assertCleanedUp(r.report.fleet);
     });
 

@@ -107,3 +107,38 @@ describe("plan table: content", () => {
         assert.deepEqual(JSON.parse(renderJson([t])), JSON.parse(JSON.stringify([t])));
     });
 });
+
+describe("the plan table of the observer join (joinAs: observer)", () => {
+    const observerTable = (to: string, from: string): PlanTable => {
+        const raw = devConfigAt({ "kafka-main": to });
+        raw.ensembles = (raw.ensembles as Record<string, unknown>[]).map((x) => {
+            if (x.name !== "kafka-main") return x;
+            const { activeTargets: _, ...rest } = x;
+            return { ...rest, joinAs: "observer" };
+        });
+        const config = loadConfig(raw);
+        const e = config.ensembles.find((x) => x.name === "kafka-main")!;
+        const applied: AppliedState = { "kafka-main": { procedure: "mitosis", phase: from, cutover: [], servers: [1, 2, 3, 4, 5, 6], joinAs: "observer" } };
+        const p = planFleet({ ...config, ensembles: [e] }, applied).get("kafka-main")!;
+        return planTable(p, declaredBefore(e, p));
+    };
+
+    it("joined: each target's row shows the observer lines and says it runs as an observer; no source row", () => {
+        const t = observerTable("joined", "separate");
+        const restarts = t.rows.filter((r) => r.action.includes("restart ZooKeeper"));
+        assert.deepEqual(restarts.map((r) => r.myid), [4, 5, 6]);
+        for (const r of restarts) {
+            assert.match(r.action, /as an observer \(peerType=observer\)/);
+            assert.deepEqual(r.after?.filter((l) => l.endsWith(":observer")), ["server.4=192.0.2.4:2888:3888:observer", "server.5=192.0.2.5:2888:3888:observer", "server.6=192.0.2.6:2888:3888:observer"]);
+        }
+        assert.match(renderText([t]), /server\.5=192\.0\.2\.5:2888:3888:observer/);
+    });
+
+    it("split: the firewall on the source hosts, then the targets together as participants of T (no observer line)", () => {
+        const t = observerTable("split", "prepared");
+        const restarts = t.rows.filter((r) => r.action.includes("restart ZooKeeper"));
+        assert.deepEqual(restarts.map((r) => r.myid), [4, 5, 6]);
+        for (const r of restarts) assert.ok(!r.action.includes("observer") && !(r.after ?? []).some((l) => l.includes(":observer")), r.action);
+        assert.ok(t.rows.some((r) => r.myid === 3 && /firewall|iptables|reject/i.test(r.action)), JSON.stringify(t.rows.map((r) => [r.myid, r.action])));
+    });
+});

@@ -50,20 +50,27 @@ function randomMitosis(r: () => number): MitosisConfig {
     const m = pick(r, n === 5 ? [3] : [3, 5]);
     const source = Array.from({ length: n }, (_, i) => ({ id: i + 1, host: `192.0.2.${i + 1}` }));
     const target = Array.from({ length: m }, (_, i) => ({ id: 11 + i, host: `192.0.2.${11 + i}` }));
+    // The observer join (issue 13): every target joins as an observer, none is dormant.
+    if (r() < 0.35) return { ...base, joinAs: "observer", source, target, active: target.map((t) => t.id), dormant: [], leader: undefined };
     const k = 1 + Math.floor(r() * Math.min(m, n - 1));
     const active = shuffle(r, target.map((t) => t.id)).slice(0, k).sort((a, b) => a - b);
-    return { ...base, source, target, active, dormant: target.map((t) => t.id).filter((id) => !active.includes(id)), leader: undefined };
+    return { ...base, joinAs: "voter", source, target, active, dormant: target.map((t) => t.id).filter((id) => !active.includes(id)), leader: undefined };
 }
+
+/** A server whose own line says `:observer`: it never votes nor leads (it adds nothing to a group that elects). */
+const observes = (w: World, id: ServerId) => w.servers.get(id)!.membership.members.some((m) => m.id === id && m.observer === true);
 
 /** Whether group `x` could elect `l` by the rules alone. */
 function electable(w: World, x: ServerId[], l: ServerId): boolean {
     const set = new Set(x);
     for (const id of x) {
         const v = w.servers.get(id)!;
-        if (!v.running) return false;
+        if (!v.running || observes(w, id)) return false;
         if (id !== l && !talk(w, v, w.servers.get(l)!)) return false;
-        const support = v.membership.members.filter((m) => set.has(m.id) && talk(w, v, w.servers.get(m.id)!)).length;
-        if (2 * support <= v.membership.members.length) return false;
+        // Only voters count: observers' lines are in no quorum.
+        const voters = v.membership.members.filter((m) => !m.observer);
+        const support = voters.filter((m) => set.has(m.id) && talk(w, v, w.servers.get(m.id)!)).length;
+        if (2 * support <= voters.length) return false;
     }
     return true;
 }
@@ -126,9 +133,11 @@ describe("the safety check against a brute force of the election rules (property
     it(`finds every split brain the brute force finds, in ${CASES} random ensembles, steps and orders`, () => {
         let states = 0;
         let brains = 0;
+        let observerCases = 0;
         for (let seed = 1; seed <= CASES; seed++) {
             const r = rng(seed);
             const e = randomMitosis(r);
+            if (e.joinAs === "observer") observerCases++;
             const i = 1 + Math.floor(r() * (MITOSIS_PHASES.length - 1));
             const [a, b] = r() < 0.75 ? [i - 1, i] : [i, i - 1];
             const from = desiredState(e, MITOSIS_PHASES[a]);
@@ -147,13 +156,14 @@ describe("the safety check against a brute force of the election rules (property
                 const declared = plan.windows.some((w) => w.kind === "split-brain" && w.steps?.includes(f.step));
                 assert.ok(
                     reported || declared,
-                    `seed ${seed}: ${e.source.length} sources, targets ${e.target.map((t) => t.id)} (active ${e.active}), ${MITOSIS_PHASES[a]} -> ${MITOSIS_PHASES[b]}: ` +
+                    `seed ${seed} (${e.joinAs} join): ${e.source.length} sources, targets ${e.target.map((t) => t.id)} (active ${e.active}), ${MITOSIS_PHASES[a]} -> ${MITOSIS_PHASES[b]}: ` +
                         `step ${f.step} (${f.moment}) has the split brain ${f.what}, and the check neither refused nor declared it`,
                 );
             }
         }
-        // The generator reaches both kinds of state.
+        // The generator reaches both kinds of state, and both joins.
         assert.ok(states > 500, `only ${states} states`);
+        assert.ok(observerCases > 50, `only ${observerCases} observer-join cases`);
         assert.ok(brains > 0, "no split brain was generated: the property proves nothing");
     });
 

@@ -2,7 +2,7 @@
 // the fleet's name per scenario (the tests and the report find a run's fleet by it).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { HelpRequested, USAGE, UsageError, parseArgs } from "../../../rehearsal/rehearse/options";
+import { HelpRequested, USAGE, UsageError, parseArgs, reconfigAvailable } from "../../../rehearsal/rehearse/options";
 
 const at = { pid: 4242, tty: true, cwd: "/work" };
 
@@ -15,6 +15,7 @@ describe("rehearse options", () => {
             live: true,
             fleetName: "rh-4242",
             kafka: false,
+            compare: false,
         });
     });
 
@@ -30,14 +31,14 @@ describe("rehearse options", () => {
 
     it("takes every flag", () => {
         const o = parseArgs(["--scenario", "fault", "--kafka", "--report", "r.json", "--spacing", "0", "--version", "3.8", "--plain"], at);
-        assert.deepEqual(o, { scenario: "fault", report: "/work/r.json", spacingSeconds: 0, live: false, fleetName: "rkf-4242", kafka: true, version: "3.8" });
+        assert.deepEqual(o, { scenario: "fault", report: "/work/r.json", spacingSeconds: 0, live: false, fleetName: "rkf-4242", kafka: true, compare: false, version: "3.8" });
     });
 
     it("refuses bad arguments with the reason", () => {
         const cases: [string[], string][] = [
-            [["--scenario", "bogus"], "--scenario bogus: expected mitosis, fault, abort, block-copy, kubernetes or pod-fault"],
+            [["--scenario", "bogus"], "--scenario bogus: expected mitosis, fault, abort, host-lost, block-copy, kubernetes or pod-fault"],
             [["--procedure", "ec2"], "--procedure ec2: expected mitosis, block-copy or kubernetes"],
-            [["--procedure", "mitosis", "--scenario", "pod-fault"], "--scenario pod-fault is a kubernetes scenario; --procedure mitosis has mitosis, fault, abort"],
+            [["--procedure", "mitosis", "--scenario", "pod-fault"], "--scenario pod-fault is a kubernetes scenario; --procedure mitosis has mitosis, fault, abort, host-lost"],
             [["--procedure", "kubernetes", "--kafka"], "--kafka: only with a mitosis scenario (Kafka brokers move in mitosis's clients phase), not kubernetes"],
             [["--procedure", "block-copy", "--kafka"], "--kafka: only with a mitosis scenario (Kafka brokers move in mitosis's clients phase), not block-copy"],
             [["--scenario"], "--scenario needs a value"],
@@ -48,9 +49,29 @@ describe("rehearse options", () => {
         for (const [argv, message] of cases) assert.throws(() => parseArgs(argv, at), (e: Error) => e instanceof UsageError && e.message === message, argv.join(" "));
     });
 
+    it("--join picks the mitosis join, on a fleet of its own; --compare runs them all; reconfig is refused until its room exists", () => {
+        const o = parseArgs(["--join", "observer"], at);
+        assert.equal(o.join, "observer");
+        assert.equal(o.fleetName, "rh-4242-obs");
+        assert.equal(parseArgs(["--join", "voter", "--scenario", "abort"], at).fleetName, "ra-4242-vot");
+        assert.equal(parseArgs(["--compare"], at).compare, true);
+        const cases: [string[], string][] = [
+            [["--join", "learner"], "--join learner: expected voter, observer or reconfig"],
+            [["--join", "observer", "--procedure", "block-copy"], "--join: only with a mitosis scenario (how the targets join the source), not block-copy"],
+            [["--compare", "--join", "voter"], "--compare runs the mitosis scenario once per join (voter, observer, reconfig): without --join, --kafka or another scenario"],
+            [["--compare", "--scenario", "abort"], "--compare runs the mitosis scenario once per join (voter, observer, reconfig): without --join, --kafka or another scenario"],
+        ];
+        for (const [argv, message] of cases) assert.throws(() => parseArgs(argv, at), (e: Error) => e instanceof UsageError && e.message === message, argv.join(" "));
+        if (!reconfigAvailable()) {
+            assert.throws(() => parseArgs(["--join", "reconfig"], at), (e: Error) => e instanceof UsageError && /--join reconfig: this zkmigrate has no `membershipChange: reconfig`/.test(e.message));
+        } else {
+            assert.equal(parseArgs(["--join", "reconfig"], at).fleetName, "rh-4242-rcf");
+        }
+    });
+
     it("--help asks for the usage line", () => {
         assert.throws(() => parseArgs(["--help"], at), (e: Error) => e instanceof HelpRequested && e.message === USAGE);
-        assert.equal(USAGE, "usage: rehearse [--scenario mitosis|fault|abort|block-copy|kubernetes|pod-fault] [--procedure mitosis|block-copy|kubernetes] [--kafka] [--report FILE] [--spacing S] [--version V] [--plain]");
+        assert.equal(USAGE, "usage: rehearse [--scenario mitosis|fault|abort|host-lost|block-copy|kubernetes|pod-fault] [--procedure mitosis|block-copy|kubernetes] [--join voter|observer|reconfig | --compare] [--kafka] [--report FILE] [--spacing S] [--version V] [--plain]");
     });
 
     it("--procedure picks the procedure's whole run", () => {

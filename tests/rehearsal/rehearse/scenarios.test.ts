@@ -27,7 +27,7 @@ describe("rehearse scenarios", () => {
             assert.ok(!prefixes.has(s.fleetPrefix), `${name}: its own fleet prefix`);
             prefixes.add(s.fleetPrefix);
         }
-        assert.deepEqual(Object.keys(SCENARIOS), ["mitosis", "fault", "abort", "block-copy", "kubernetes", "pod-fault"]);
+        assert.deepEqual(Object.keys(SCENARIOS), ["mitosis", "fault", "abort", "host-lost", "block-copy", "kubernetes", "pod-fault"]);
         assert.deepEqual(Object.keys(SCENARIOS.fault.phases), ["joined"]);
     });
 

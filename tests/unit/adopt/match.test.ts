@@ -71,10 +71,16 @@ describe("adopt: parsing the probe", () => {
         it(line, () => assert.deepEqual(parseServerLine(line), want));
     }
 
-    it("the dynamic config file's server lines replace zoo.cfg's; quorumListenOnAllIPs from zoo.cfg; observers and a missing end are problems", () => {
+    it("the dynamic config file's server lines replace zoo.cfg's; quorumListenOnAllIPs from zoo.cfg; observers keep their flag; a missing end is a problem", () => {
         const o = parseProbe(1, "h1", ["cfg server.9=192.0.2.9:2888:3888", "cfg quorumListenOnAllIPs = TRUE", "cfg dynamicConfigFile=/etc/zk/dyn", "dyn server.1=192.0.2.1:2888:3888;2181", "dyn server.2=192.0.2.2:2888:3888:observer", "myid 1", "port closed", "fw iptables error Permission denied", "end"].join("\n"));
-        assert.deepEqual(o.membership, { members: [{ id: 1, address: "192.0.2.1", peerPort: 2888, electionPort: 3888 }], quorumListenOnAllIPs: true });
-        assert.deepEqual(o.configProblems, ["server.2 is an observer (zkmigrate writes voters only)"]);
+        assert.deepEqual(o.membership, {
+            members: [
+                { id: 1, address: "192.0.2.1", peerPort: 2888, electionPort: 3888 },
+                { id: 2, address: "192.0.2.2", peerPort: 2888, electionPort: 3888, observer: true },
+            ],
+            quorumListenOnAllIPs: true,
+        });
+        assert.deepEqual(o.configProblems, []);
         assert.equal(o.firewall.state, "unknown");
         assert.equal(o.error, undefined);
         assert.equal(parseProbe(1, "h1", "cfg server.1=a:1:2\n").error, "the probe's output ends early (no end line)");

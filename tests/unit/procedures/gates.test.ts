@@ -134,3 +134,36 @@ describe("splitDeadmanSeconds", () => {
         );
     });
 });
+
+describe("the observer join's split: the switch on the source hosts (their rules cut every observer at once)", () => {
+    const observer = loadConfig(
+        edited(devConfigAt({ "kafka-main": "split" }), (r) => {
+            const e = r.ensembles.find((x: { name: string }) => x.name === "kafka-main");
+            delete e.activeTargets;
+            e.joinAs = "observer";
+        }),
+    ).ensembles[0] as MitosisConfig;
+
+    it("prepared -> split: gates on every host, the sources armed with the targets as partners, every target's restart waits for every source's commit", () => {
+        const p = planOf(observer, "prepared", "split");
+        assert.equal(ids(p.steps, "gate").join(","), "gate-1,gate-2,gate-3,gate-4,gate-5,gate-6");
+        assert.equal(ids(p.steps, "split-arm").join(","), "split-arm-1,split-arm-2,split-arm-3");
+        for (const id of [1, 2, 3]) {
+            const arm = byId(p.steps, `split-arm-${id}`) as Extract<Step, { kind: "split-arm" }>;
+            assert.deepEqual(arm.deadman.partners.map((x) => x.address), ["192.0.2.4", "192.0.2.5", "192.0.2.6"]);
+            for (const fw of ids(p.steps, "firewall")) assert.ok(byId(p.steps, `split-commit-${id}`).after.includes(fw));
+        }
+        for (const t of [4, 5, 6]) for (const s of [1, 2, 3]) assert.ok(byId(p.steps, `restart-${t}`).after.includes(`split-commit-${s}`), `restart-${t} waits for split-commit-${s}`);
+        const seen = new Set<string>();
+        for (const s of p.steps) {
+            for (const a of s.after) assert.ok(seen.has(a), `${s.id} after ${a}, declared later`);
+            seen.add(s.id);
+        }
+    });
+
+    it("done -> source-restarted (the rules back up, nothing restarts): gates, no switch", () => {
+        const p = planOf(observer, "done", "source-restarted");
+        assert.equal(ids(p.steps, "split-arm").join(","), "");
+        assert.equal(ids(p.steps, "split-commit").join(","), "");
+    });
+});

@@ -207,12 +207,55 @@ describe("renderWriteConfig", () => {
             assert.equal(r.code, 1, r.stdout);
             assert.match(r.stderr, /^zkmigrate: observer found:$/m);
             assert.match(r.stderr, c.found);
-            assert.match(r.stderr, /zkmigrate manages voters only: the membership it writes would make these observers voters, or drop them\. .*nothing was changed$/m);
+            assert.match(r.stderr, /zkmigrate writes only the observers its plan declares \(joinAs: observer\): the membership it writes would make these observers voters, or drop them\. .*nothing was changed$/m);
             assert.equal(readFileSync(host.paths.configFile, "utf8"), c.zooCfg, "zoo.cfg untouched");
             assert.equal(existsSync(host.paths.myidFile), false, "no myid written");
             assert.deepEqual(backups(z.conf), []);
         });
     }
+
+    // The observer join: the observers the plan declares are written (with peerType on the observer) and accepted.
+    const joint = {
+        members: [
+            ...membership.members,
+            { id: 4, address: "10.0.0.4", peerPort: 2888, electionPort: 3888, observer: true as const },
+            { id: 5, address: "10.0.0.5", peerPort: 2888, electionPort: 3888, observer: true as const },
+        ],
+        quorumListenOnAllIPs: false,
+    };
+    it("writes the planned observers: their lines with :observer, peerType=observer on an observer only, and re-runs unchanged", async () => {
+        const z = fresh("observer-planned");
+        const host = z.host();
+        writeFileSync(host.paths.configFile, ZOO_CFG + "peerType=participant\n");
+        const r = await runScript(renderWriteConfig({ host, myid: 4, membership: joint }), { binDir: bin });
+        assert.equal(r.code, 0, r.stderr);
+        const cfg = readFileSync(host.paths.configFile, "utf8");
+        assert.match(cfg, /^server\.4=10\.0\.0\.4:2888:3888:observer$/m);
+        assert.match(cfg, /^server\.5=10\.0\.0\.5:2888:3888:observer$/m);
+        assert.match(cfg, /^server\.1=10\.0\.0\.1:2888:3888$/m);
+        assert.match(cfg, /^peerType=observer$/m);
+        assert.doesNotMatch(cfg, /peerType=participant/, "the old peerType line is replaced");
+        const again = await runScript(renderWriteConfig({ host, myid: 4, membership: joint }), { binDir: bin });
+        assert.equal(again.code, 0, again.stderr);
+        assert.match(again.stdout, /unchanged/);
+        // A voter of the same membership gets no peerType line.
+        const v = fresh("observer-planned-voter");
+        const vh = v.host();
+        const rv = await runScript(renderWriteConfig({ host: vh, myid: 1, membership: joint }), { binDir: bin });
+        assert.equal(rv.code, 0, rv.stderr);
+        assert.doesNotMatch(readFileSync(vh.paths.configFile, "utf8"), /peerType/);
+    });
+
+    it("refuses an observer the plan does not declare, even beside planned ones", async () => {
+        const z = fresh("observer-unplanned");
+        const host = z.host();
+        const cfg = ZOO_CFG + "server.9=x.example:2888:3888:observer\n";
+        writeFileSync(host.paths.configFile, cfg);
+        const r = await runScript(renderWriteConfig({ host, myid: 4, membership: joint }), { binDir: bin });
+        assert.equal(r.code, 1, r.stdout);
+        assert.match(r.stderr, /zoo\.cfg: server\.9=x\.example:2888:3888:observer$/m);
+        assert.equal(readFileSync(host.paths.configFile, "utf8"), cfg, "zoo.cfg untouched");
+    });
 
     it("a commented-out observer line or a participant is no observer", async () => {
         const z = fresh("observer-comment");

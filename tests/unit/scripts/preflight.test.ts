@@ -130,7 +130,15 @@ describe("renderPreflight", () => {
         writeFileSync(join(zk.conf, "zoo.cfg"), "tickTime=2000\nserver.1=a:2888:3888\nserver.4=b:2888:3888:observer\n");
         const r = await runScript(renderPreflight({ host: zk.host(), reach: [], requireCommands: [] }), { binDir: bin, env });
         assert.equal(r.code, 1, r.stdout);
-        assert.match(r.stderr, /FAILED: observers in the config, which zkmigrate would write as voters \(it manages voters only\): .*zoo\.cfg: server\.4=b:2888:3888:observer/);
+        assert.match(r.stderr, /FAILED: observers in the config that the plan does not declare, which zkmigrate would write as voters: .*zoo\.cfg: server\.4=b:2888:3888:observer/);
+        // The observer join's planned observers pass; peerType=observer only on a planned observer.
+        writeFileSync(join(zk.conf, "zoo.cfg"), "tickTime=2000\npeerType=observer\nserver.1=a:2888:3888\nserver.4=b:2888:3888:observer\n");
+        const planned = await runScript(renderPreflight({ host: zk.host(), reach: [], requireCommands: [], observers: { ids: [4], observer: true } }), { binDir: bin, env });
+        assert.equal(planned.code, 0, planned.stderr);
+        assert.match(planned.stdout, /ok: no observer in the config but the planned ones \(4\)/);
+        const notThis = await runScript(renderPreflight({ host: zk.host(), reach: [], requireCommands: [], observers: { ids: [4], observer: false } }), { binDir: bin, env });
+        assert.equal(notThis.code, 1, notThis.stdout);
+        assert.match(notThis.stderr, /zoo\.cfg: peerType=observer/);
         writeFileSync(join(zk.conf, "zoo.cfg"), "tickTime=2000\nserver.1=a:2888:3888\n");
         const ok = await runScript(renderPreflight({ host: zk.host(), reach: [], requireCommands: [] }), { binDir: bin, env });
         assert.match(ok.stdout, /ok: no observer in the config/);
