@@ -135,8 +135,9 @@ describe("the Pulumi engine, offline (tools/pulumi/install.sh)", () => {
             const preview = await stack.preview({ onEvent: c.onEvent });
             const commands = [...c.steps].filter(([k]) => k.startsWith("command:remote:Command ")).map(([k, op]) => [k.split(" ")[1], op]);
             const expected = [
-                ...["preflight", "config", "restart"].flatMap((kind) => [1, 2, 3, 4, 5, 6].map((id) => `kafka-main-${kind}-${id}`)),
-                ...["preflight", "config", "restart"].flatMap((kind) => [11, 12, 13].map((id) => `shared-${kind}-${id}`)),
+                // No config step: each restart writes its server's zoo.cfg right before it restarts it.
+                ...["preflight", "restart"].flatMap((kind) => [1, 2, 3, 4, 5, 6].map((id) => `kafka-main-${kind}-${id}`)),
+                ...["preflight", "restart"].flatMap((kind) => [11, 12, 13].map((id) => `shared-${kind}-${id}`)),
                 // The Kafka brokers of clients.kafka, adopted (gated, not restarted) in the first phase.
                 ...[21, 22, 23].map((id) => `kafka-main-kafka-broker-${id}`),
             ];
@@ -147,8 +148,8 @@ describe("the Pulumi engine, offline (tools/pulumi/install.sh)", () => {
             assert.equal(c.steps.get("pulumi:pulumi:StackReference zkmigrate-applied"), "read", preview.stdout);
             // @pulumi/command marks the whole `connection` secret (its schema does): the engine shows
             // it as a secret, and the key never appears in what preview prints.
-            const config1 = c.inputs.get("kafka-main-config-1");
-            assert.ok(config1, "the preview shows the inputs of kafka-main-config-1");
+            const config1 = c.inputs.get("kafka-main-restart-1");
+            assert.ok(config1, "the preview shows the inputs of kafka-main-restart-1");
             assert.equal(JSON.stringify(config1.connection).includes("[secret]"), true, JSON.stringify(config1.connection));
             assert.doesNotMatch(preview.stdout, /PRIVATE KEY|not a real key/);
             // Every host command sends its script and no environment (components/remote-command.ts):
@@ -158,8 +159,8 @@ describe("the Pulumi engine, offline (tools/pulumi/install.sh)", () => {
                 assert.equal(inputs?.addPreviousOutputInEnv, false, `${name}: addPreviousOutputInEnv ${JSON.stringify(inputs?.addPreviousOutputInEnv)}`);
                 assert.equal(inputs?.environment, undefined, `${name}: environment ${JSON.stringify(inputs?.environment)}`);
             }
-            // What each server will be given is readable: myid 1 gets the source membership.
-            assert.match(config1.create, /server\.1=192\.0\.2\.1:2888:3888/);
+            // What each server will be given is readable: myid 1's restart writes the source membership.
+            assert.match(config1.update, /server\.1=192\.0\.2\.1:2888:3888/);
             // The plan table, once per ensemble among the diagnostics (the engine also echoes the
             // last line logged beside the resource while the preview runs).
             const diagnostics = preview.stdout.slice(preview.stdout.indexOf("Diagnostics:"), preview.stdout.indexOf("Outputs:"));

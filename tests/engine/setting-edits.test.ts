@@ -11,6 +11,7 @@ import { copyProject } from "../../rehearsal/engine";
 import { hostsOf, stackHostConfig, stackSshConfig, type FleetHost } from "../../rehearsal/fleet";
 import { useEngine } from "../helpers/engine";
 import { useFleet } from "../integration/helpers/fleet";
+import { parse, stringify } from "yaml";
 
 const INSTALL_HINT = "run tools/pulumi/install.sh (it builds the Pulumi CLI, language host and command provider from Go modules)";
 const ENSEMBLE = "edits";
@@ -45,11 +46,17 @@ describe("setting edits at an unchanged phase, with the real engine", { timeout:
         const all = [...sources, ...targets];
         const dir = path.join(e.tmp, "project");
         copyProject(dir);
-        const write = (ensemble: Record<string, unknown>) =>
+        // Rewrites the stack's settings, keeping what the engine put there (the encryption salt and
+        // the secret key that setConfig wrote).
+        const file = path.join(dir, "Pulumi.edits.yaml");
+        const write = (ensemble: Record<string, unknown>) => {
+            const kept = fs.existsSync(file) ? (parse(fs.readFileSync(file, "utf8")) as { config?: Record<string, unknown> } & Record<string, unknown>) : {};
             fs.writeFileSync(
-                path.join(dir, "Pulumi.edits.yaml"),
-                JSON.stringify({
+                file,
+                stringify({
+                    ...kept,
                     config: {
+                        ...(kept.config?.["zkmigrate:sshPrivateKey"] ? { "zkmigrate:sshPrivateKey": kept.config["zkmigrate:sshPrivateKey"] } : {}),
                         "zkmigrate:sshUser": "root",
                         ...Object.fromEntries(Object.entries(stackSshConfig(f)).filter(([k]) => k !== "sshPrivateKey").map(([k, v]) => [`zkmigrate:${k}`, v])),
                         // The leader is read with srvr from here, as in production.
@@ -68,6 +75,7 @@ describe("setting edits at an unchanged phase, with the real engine", { timeout:
                     },
                 }),
             );
+        };
         write({});
         const stack: Stack = await LocalWorkspace.createStack({ stackName: "edits", workDir: dir }, { pulumiCommand: e.command, envVars: e.env });
         try {

@@ -56,6 +56,8 @@ const v6: Membership = {
     quorumListenOnAllIPs: true,
 };
 
+const observed: Membership = { members: [...v4.members, { id: 9, address: "192.0.2.9", peerPort: 2888, electionPort: 3888, observer: true }], quorumListenOnAllIPs: false };
+
 function matrix(): [string, string][] {
     const out: [string, string][] = [];
     for (const dynamic of [false, true]) {
@@ -75,6 +77,11 @@ function matrix(): [string, string][] {
                     }
                 }
             }
+            // The observer join: observer lines, peerType on an observer, the planned observers accepted.
+            out.push([`renderWriteConfig observer ${at}`, renderWriteConfig({ host: h, myid: 9, membership: observed })]);
+            out.push([`renderRestart observer wipe ${at}`, renderRestart({ host: h, myid: 9, mode: "restart", wipeData: true, spacingSeconds: 10, expect: observed, before: v4 })]);
+            out.push([`renderRestart observer leaves ${at}`, renderRestart({ host: h, myid: 1, mode: "restart", wipeData: true, spacingSeconds: 10, expect: v4, before: observed })]);
+            out.push([`renderPreflight observers ${at}`, renderPreflight({ host: h, reach: [], requireCommands: [], observers: { ids: [9], observer: true } })]);
             for (const disable of [false, true]) out.push([`renderStop disable=${disable} ${at}`, renderStop({ host: h, disable })]);
             out.push([`renderHealthGate ${at}`, renderHealthGate({ host: h })]);
             for (const wipeData of [false, true]) {
