@@ -7,6 +7,8 @@ import { formatConnectString } from "./src/format/connect-string";
 import { desiredState, planFleet, UnsafeFleetError } from "./src/model";
 import { procedureOf } from "./src/procedures/registry";
 import { versionGuard } from "./src/version-guard";
+import { reconfigEnsembles, reconfigGuard } from "./src/reconfig-guard";
+import { probeReconfig, type ReconfigReading } from "./src/zk/reconfig-probe";
 import type { KafkaControllerInfo, LeaderInfo } from "./src/steps";
 import { probeKafkaController, probeLeaders } from "./src/zk";
 
@@ -85,7 +87,24 @@ async function main() {
         const guard = versionGuard(config.ensembles, plans, config.settings.leaderProbe ? leaders : undefined);
         if (guard.issues.length > 0) throw new ConfigError(guard.issues);
         for (const [name, warnings] of guard.warnings) plans.get(name)?.plan.warnings.push(...warnings);
-        const fleet = new Fleet("fleet", { config, plans, privateKey: pulumi.secret(config.settings.sshPrivateKey!) });
+        // membershipChange reconfig: read from the sources that reconfig is available (src/reconfig-guard.ts).
+        const readings: Record<string, ReconfigReading> = {};
+        if (config.settings.leaderProbe) {
+            for (const e of reconfigEnsembles(config.ensembles)) {
+                if (!("source" in e)) continue;
+                const servers = e.source.map((s) => ({ id: s.id, address: s.host, port: e.ports.client }));
+                readings[e.name] = await probeReconfig(servers, { auth: config.settings.reconfigAuth, timeoutMs: config.settings.leaderProbeTimeoutMs });
+            }
+        }
+        const rguard = reconfigGuard(config.ensembles, plans, config.settings.leaderProbe ? readings : undefined);
+        if (rguard.issues.length > 0) throw new ConfigError(rguard.issues);
+        for (const [name, warnings] of rguard.warnings) plans.get(name)?.plan.warnings.push(...warnings);
+        const fleet = new Fleet("fleet", {
+            config,
+            plans,
+            privateKey: pulumi.secret(config.settings.sshPrivateKey!),
+            ...(config.settings.reconfigAuth !== undefined ? { reconfigAuth: pulumi.secret(config.settings.reconfigAuth) } : {}),
+        });
         return { applied: fleet.applied, ensembles: fleet.summary };
     } catch (err) {
         // Expected refusals print as they are, without a stack trace.

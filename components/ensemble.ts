@@ -14,6 +14,7 @@ import { membershipLines } from "../src/format/zoo-cfg";
 import { makeConfigMap, makeEndpointSlice, makeEndpoints, makeHeadlessService, makePodDisruptionBudget, makeService, makeStatefulSet } from "../src/kubernetes";
 import type { EnsemblePlan } from "../src/model";
 import { asRemoteCommand, commandsOf, isCommandStep, runsEveryAttempt } from "../src/scripts";
+import { withAuth } from "../src/scripts/reconfig";
 import type { Attempt, Step } from "../src/steps";
 import type { RestartGroup } from "../src/types";
 import { connectionOf, type SshArgs } from "./ssh";
@@ -39,6 +40,8 @@ export interface MigrationEnsembleArgs {
     ssh: SshArgs;
     /** The Kubernetes provider for Kubernetes steps; default: the ambient kubeconfig. */
     provider?: k8s.Provider;
+    /** The reconfig credentials (a secret): a reconfig step's script gets them in place of its placeholder. */
+    reconfigAuth?: pulumi.Input<string>;
     /** This update's attempt (its start); default: when this program started. */
     attempt?: Attempt;
 }
@@ -123,11 +126,16 @@ export class MigrationEnsemble extends pulumi.ComponentResource {
             if (runsEveryAttempt(step)) o = { ...o, replaceOnChanges: ["triggers"] };
             let cmd: command.remote.Command | command.local.Command;
             if (step.target) {
+                // A reconfig step's credentials: the whole script becomes a secret (the plan table describes it).
+                const create: pulumi.Input<string> =
+                    step.kind === "reconfig" && step.auth
+                        ? pulumi.secret(pulumi.output(args.reconfigAuth ?? "").apply((a) => asRemoteCommand(withAuth(c.create, a))))
+                        : asRemoteCommand(c.create);
                 cmd = new command.remote.Command(
                     rname,
                     {
                         connection: connectionOf(step.target, args.ssh),
-                        create: asRemoteCommand(c.create),
+                        create,
                         ...(c.update !== undefined ? { update: asRemoteCommand(c.update) } : {}),
                         ...(c.delete !== undefined ? { delete: asRemoteCommand(c.delete) } : {}),
                         ...(runsEveryAttempt(step) ? { triggers: [attempt.startedAt] } : {}),

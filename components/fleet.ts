@@ -16,6 +16,8 @@ export interface FleetArgs {
     plans: Map<string, EnsemblePlan>;
     /** The SSH private key, as a secret. */
     privateKey: pulumi.Input<string>;
+    /** zkmigrate:reconfigAuth, as a secret: put into the reconfig steps' scripts (never in plain text). */
+    reconfigAuth?: pulumi.Input<string>;
 }
 
 export interface EnsembleOutput {
@@ -59,7 +61,7 @@ export class Fleet extends pulumi.ComponentResource {
         for (const e of config.ensembles) {
             const plan = plans.get(e.name);
             if (!plan) throw new Error(`no plan for ensemble "${e.name}"`);
-            const child = new MigrationEnsemble(e.name, { plan, ssh, provider }, { parent: this });
+            const child = new MigrationEnsemble(e.name, { plan, ssh, provider, ...(args.reconfigAuth !== undefined ? { reconfigAuth: pulumi.secret(args.reconfigAuth) } : {}) }, { parent: this });
             this.ensembles.set(e.name, child);
             applied[e.name] = child.appliedPhase.apply(() => appliedOf(e));
             // The preview shows the plan table once per ensemble (what runs, where, in which order

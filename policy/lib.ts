@@ -142,10 +142,15 @@ export function writtenMembership(params: Map<string, string | string[]>): Membe
     return parseMembership([...lines, `quorumListenOnAllIPs=${params.get("QUORUM_LISTEN_ON_ALL_IPS") ?? "false"}`]);
 }
 
-/** What a restart resource's update leaves running: its EXPECTED_MEMBERSHIP, or stopped. */
+/**
+ * What a restart resource's update leaves running: its EXPECTED_MEMBERSHIP, or (a reconfig
+ * mitosis's start, src/scripts/reconfig.ts) its SEED_LINES, or stopped.
+ */
 export function restartOutcome(params: Map<string, string | string[]>): { running: boolean; membership?: Membership } | undefined {
     const expected = params.get("EXPECTED_MEMBERSHIP");
     if (Array.isArray(expected)) return { running: true, membership: parseMembership(expected) };
+    const seed = params.get("SEED_LINES");
+    if (Array.isArray(seed)) return { running: true, membership: parseMembership(seed) };
     if (params.has("DISABLE") && params.has("SERVICE_STOP")) return { running: false };
     return undefined;
 }

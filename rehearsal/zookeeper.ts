@@ -140,6 +140,17 @@ async function resolveClasspath(version: string): Promise<{ version: string; cla
     return { version, classpath };
 }
 
+/** The pom of zkCli's one extra library (Apache Commons CLI). */
+export const CLI_POM = join(__dirname, "cli-pom.xml");
+
+/**
+ * The jars zkCli (ZooKeeperMain) needs beyond a server's classpath: Commons CLI, which a release
+ * tarball ships in lib/ and its Maven pom leaves out. Resolved once, cached like the releases.
+ */
+export function ensureZkCliClasspath(): Promise<string> {
+    return mavenClasspath({ pom: CLI_POM, name: "zkcli", artifact: "commons-cli:commons-cli", property: "cli.version", version: "1.4", mainJar: /\/commons-cli-[^/]*\.jar$/ });
+}
+
 /**
  * The runtime classpath of `pom` with `-D<property>=<version>`, resolved through Maven once (jars
  * in `<cacheDir>/m2`) and then read from `<cacheDir>/classpath/<name>-<version>-<pom hash>.txt`;

@@ -138,11 +138,18 @@ export function planTable(p: EnsemblePlan, previous?: string[]): PlanTable {
                 break;
             }
             case "restart": {
+                if (e?.kind === "stop") {
+                    // A reconfig mitosis: every running target stops before any starts (src/procedures/mitosis-reconfig.ts).
+                    push(s, { ...where(s), myid: s.server, action: "stop ZooKeeper", before: membershipLines((before.get(s.server) as ServerState).runningWith), after: ["(stopped)"], why: e.reason, windows: e.windows.map((w) => w.group) });
+                    break;
+                }
                 if (!e || e.kind !== "restart") break;
                 const b = before.get(s.server) as ServerState;
                 const wasRunning = b.running && b.location === "host";
                 const action = !s.running
                     ? "stop ZooKeeper"
+                    : s.seed
+                      ? `write the seed membership (${s.seed.map((m) => `${m.id}${m.observer ? " observer" : ""}`).join(", ")}) to a dynamic file${s.wipeData ? ", empty the data dir" : ""}, start ZooKeeper, health gate (srvr answers with a Mode)`
                     : !wasRunning
                       ? `write zoo.cfg${s.wipeData ? ", empty the data dir" : ""}, start ZooKeeper, health gate (srvr answers with a Mode)`
                       : "write zoo.cfg, restart ZooKeeper, health gate (srvr answers with a Mode)";
@@ -159,6 +166,18 @@ export function planTable(p: EnsemblePlan, previous?: string[]): PlanTable {
                     before: wasRunning ? membershipLines(b.runningWith) : ["(stopped)"],
                     after: s.running ? membershipLines(s.membership) : ["(stopped)"],
                     why: group + (REASONS[e.group.reason] ?? e.group.reason) + together,
+                    windows: e.windows.map((w) => w.group),
+                });
+                break;
+            }
+            case "reconfig": {
+                if (e?.kind !== "reconfig") break;
+                const change = [...(e.add.length > 0 ? [`-add ${e.add.map((m) => `${m.id}${m.observer ? " (observer)" : ""}`).join(", ")}`] : []), ...(e.remove.length > 0 ? [`-remove ${e.remove.join(", ")}`] : [])].join(" ");
+                push(s, {
+                    ...where(s),
+                    myid: s.server,
+                    action: `reconfig ${change} through zkCli on this server${s.auth ? " (credentials: zkmigrate:reconfigAuth)" : ""}; the committed configuration read before and after`,
+                    why: "a reconfig commits through the leader with a quorum of the old and of the new configuration; no server restarts",
                     windows: e.windows.map((w) => w.group),
                 });
                 break;

@@ -52,6 +52,10 @@ export function describePlan(p: MigrationPlan): string[] {
                 return `unblock the clients on ${s.hosts.join(", ")}`;
             case "clients-repoint":
                 return `clients switched to ${formatConnectString(s.to)}`;
+            case "stop":
+                return `stop ${s.ids.join(" + ")} (${s.reason})`;
+            case "reconfig":
+                return `reconfig through ${s.through}:${s.add.length > 0 ? ` add ${s.add.map((m) => `${m.id}${m.observer ? " (observer)" : ""}`).join(", ")}` : ""}${s.remove.length > 0 ? ` remove ${s.remove.join(", ")}` : ""}`;
         }
     });
 }

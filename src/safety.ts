@@ -572,6 +572,12 @@ export function simulate(from: DesiredState, to: DesiredState, plan: MigrationPl
                 }
                 break;
             }
+            case "stop":
+                simulateStop(w, c, n, s);
+                break;
+            case "reconfig":
+                simulateReconfig(w, c, n, s);
+                break;
             case "copy":
             case "clients-block":
             case "clients-unblock":
@@ -588,6 +594,63 @@ export function simulate(from: DesiredState, to: DesiredState, plan: MigrationPl
         }
     }
     return c.out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dynamic reconfig (src/procedures/mitosis-reconfig.ts)
+
+/** Servers stopped together: they lead and follow no one; checked once all are down, and in every order of stopping. */
+function simulateStop(w: World, c: Checker, n: number, e: Extract<Effect, { kind: "stop" }>): void {
+    // One at a time in every prefix of the group's order is covered by checking each subset size in id order.
+    const ids = [...e.ids].sort((a, b) => a - b);
+    for (const id of ids) {
+        stop(w, id);
+        c.check(n, `${id} stopped`, e.windows);
+    }
+}
+
+/**
+ * `reconfig` through server `through`: it must follow a leader (it forwards the request there); the
+ * leader commits only with a quorum of the old configuration (its view) and of the new one among
+ * the servers that follow it. Every server following that leader then runs the new membership (no
+ * restart); servers cut off from it keep theirs. A server the new membership drops stays a
+ * non-voting follower in ZooKeeper; the simulation counts it as out of every quorum.
+ */
+function simulateReconfig(w: World, c: Checker, n: number, e: Extract<Effect, { kind: "reconfig" }>): void {
+    const label = `reconfig through ${e.through}${e.add.length > 0 ? ` add ${e.add.map((m) => m.id).join(",")}` : ""}${e.remove.length > 0 ? ` remove ${e.remove.join(",")}` : ""}`;
+    const serve = serving(w, possibleLeaders(w));
+    const leaderId = serve.get(e.through);
+    if (leaderId === undefined) {
+        c.out.push({ step: n, moment: label, reason: `the reconfig runs through server ${e.through}, which follows no leader: ${describeQuorums(w)}` });
+        c.check(n, label, e.windows);
+        return;
+    }
+    const leader = w.servers.get(leaderId)!;
+    const old = leader.membership;
+    const removed = new Set([...e.remove, ...e.add.map((m) => m.id)]);
+    const next: Membership = {
+        members: [...old.members.filter((m) => !removed.has(m.id)), ...e.add].sort((a, b) => a.id - b.id),
+        quorumListenOnAllIPs: old.quorumListenOnAllIPs,
+    };
+    // The servers that follow the leader now (and ack its proposals): its ack group, plus learners.
+    const followers = new Set([...serve].filter(([, l]) => l === leaderId).map(([id]) => id));
+    const acks = (m: Membership) => votersOf(m).filter((v) => followers.has(v.id)).length;
+    for (const [what, m] of [
+        ["old", old],
+        ["new", next],
+    ] as const) {
+        if (2 * acks(m) <= votersOf(m).length) {
+            c.out.push({
+                step: n,
+                moment: label,
+                reason: `the reconfig cannot commit: leader ${leaderId} has ${acks(m)} of the ${votersOf(m).length} voters of the ${what} configuration (${votersOf(m).map((v) => v.id).join(",")}) following it`,
+            });
+            c.check(n, label, e.windows);
+            return;
+        }
+    }
+    for (const id of followers) w.servers.get(id)!.membership = next;
+    c.check(n, `${label} committed by leader ${leaderId}`, e.windows);
 }
 
 /** Throws UnsafePlanError when the plan is not quorum-safe. */

@@ -2,7 +2,7 @@
 // only input of the components (each step becomes one resource, its `after` the resource's
 // dependsOn), and the safety check simulates the same steps' effects in the same order.
 import type { ConnectString } from "./format/connect-string";
-import type { BlockCopySpec, HostSettings, KafkaBroker, KafkaSettings, KubernetesServer, KubernetesState, Membership, RestartGroup, ServerId } from "./types";
+import type { BlockCopySpec, HostSettings, KafkaBroker, KafkaSettings, KubernetesServer, KubernetesState, MemberLine, Membership, RestartGroup, ServerId } from "./types";
 
 /**
  * A known stretch of a plan that the procedure declares by name instead of avoiding it: a client
@@ -152,7 +152,15 @@ export type Effect =
     | { kind: "copy"; mode: "full" | "incremental"; journal: boolean }
     | { kind: "clients-block"; hosts: string[] }
     | { kind: "clients-unblock"; hosts: string[] }
-    | { kind: "clients-repoint"; to: ConnectString };
+    | { kind: "clients-repoint"; to: ConnectString }
+    /** Servers stopped together (the split of a reconfig mitosis: no target may start while another still runs the old membership). */
+    | { kind: "stop"; ids: ServerId[]; reason: string; windows: Window[] }
+    /**
+     * A dynamic reconfig through server `through`: it commits through the current leader with a
+     * quorum of the old and of the new configuration; every server following that leader then runs
+     * the new membership without a restart (src/procedures/mitosis-reconfig.ts).
+     */
+    | { kind: "reconfig"; through: ServerId; add: MemberLine[]; remove: ServerId[]; windows: Window[] };
 
 interface StepBase {
     /** Unique in the ensemble; the resource is named `<ensemble>-<id>`. */
@@ -203,7 +211,15 @@ export type Step = StepBase &
               spacingSeconds: number;
               /** The restart group (0-based) in this update's order, when the server restarts now. */
               group?: number;
+              /**
+               * A server of a reconfig mitosis: it (re)starts from this seed membership in a dynamic
+               * config file of zkmigrate's, which ZooKeeper replaces with the committed one
+               * (src/scripts/reconfig.ts). Absent: the membership is written to zoo.cfg as it is.
+               */
+              seed?: MemberLine[];
           }
+        /** `reconfig -add/-remove` through zkCli on the host's own server, with the reconfig credentials. */
+        | { kind: "reconfig"; target: HostTarget; server: ServerId; settings: HostSettings; cli: string; add: MemberLine[]; remove: ServerId[]; auth: boolean }
         | { kind: "decommission"; target: HostTarget; server: ServerId; settings: HostSettings }
         | { kind: "broker"; target: HostTarget; broker: KafkaBroker; settings: KafkaSettings; connect: ConnectString; position: number }
         | { kind: "copy"; target?: HostTarget; mode: "full" | "incremental"; spec: BlockCopySpec }

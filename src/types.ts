@@ -56,6 +56,8 @@ export interface HostSettings {
     clientPort: number;
     /** How long the health gate waits for `srvr` to answer with a Mode. */
     healthTimeoutSeconds: number;
+    /** zkCli of the host's release (the reconfig steps); unset: /opt/zookeeper/bin/zkCli.sh. */
+    cli?: string;
 }
 
 /** The membership a server runs with (or will run with after its next restart). */

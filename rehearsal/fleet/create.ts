@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { HostSettings } from "../../src/types";
 import { serverLine } from "../../src/format/zoo-cfg";
 import { KAFKA_PORT, KAFKA_TOOLS, DEFAULT_KAFKA_VERSION, ensureKafka, kafkaService, log4jProperties, serverProperties, toolScript } from "../kafka";
-import { DEBIAN_PACKAGES, JVM_OPTIONS, MAIN_CLASS, baseSettings, ensureZooKeeper, findCommand, renderSettings, resolveVersion, sleep } from "../zookeeper";
+import { DEBIAN_PACKAGES, JVM_OPTIONS, MAIN_CLASS, baseSettings, ensureZkCliClasspath, ensureZooKeeper, findCommand, renderSettings, resolveVersion, sleep } from "../zookeeper";
 import { checkNetworkFree, ensureBridge, ensureHostNetwork, fleetNetwork, netnsList, netnsName, vethName } from "./network";
 import { hostService, processMark, tcpOpen, zkPid } from "./processes";
 import { renderServiceScript, type ServiceScriptSpec } from "./service-script";
@@ -108,6 +108,8 @@ export async function createFleet(spec: FleetSpec, o: { log?: (line: string) => 
         say(`ZooKeeper ${v}: resolving through Maven`);
         classpaths.set(v, (await ensureZooKeeper(v)).classpath);
     }
+    // zkCli (bin/zk-cli on every ZooKeeper host) needs Commons CLI beside a release's jars.
+    if (versions.length > 0) classpaths.set("zkcli", await ensureZkCliClasspath());
     if (spec.kafka) {
         const v = spec.kafka.version ?? DEFAULT_KAFKA_VERSION;
         say(`Kafka ${v}: resolving through Maven`);
@@ -192,7 +194,7 @@ export async function createFleet(spec: FleetSpec, o: { log?: (line: string) => 
     for (const h of hosts) {
         await ensureHostNetwork(fleet, h, existingNs, say);
         if (h.kind === "kafka") await installKafkaHost(fleet, h, classpaths.get(`kafka-${h.version}`)!, tools);
-        else await installHost(fleet, h, classpaths.get(h.version)!, tools);
+        else await installHost(fleet, h, classpaths.get(h.version)!, tools, classpaths.get("zkcli"));
     }
     await writeKnownHosts(fleet);
     for (const h of hosts) await ensureSshd(fleet, h, tools);
@@ -269,7 +271,7 @@ async function installKafkaHost(f: LocalFleet, h: FleetHost, classpath: string, 
 }
 
 /** Host files: directories, host key, sshd config, zoo.cfg and myid (when missing), the service script. */
-async function installHost(f: LocalFleet, h: FleetHost, classpath: string, tools: Record<string, string>): Promise<void> {
+async function installHost(f: LocalFleet, h: FleetHost, classpath: string, tools: Record<string, string>, cliClasspath?: string): Promise<void> {
     for (const d of ["conf", "data", "logs", "run", "bin", "ssh", "etc"]) mkdirSync(join(h.dir, d), { recursive: true });
     writeFileSync(
         join(h.dir, "etc", "hosts"),
@@ -283,7 +285,8 @@ async function installHost(f: LocalFleet, h: FleetHost, classpath: string, tools
     const cfg = join(h.dir, "conf", "zoo.cfg");
     if (!existsSync(cfg)) {
         const members = f.hosts.filter((x) => x.ensemble === h.ensemble);
-        const settings = baseSettings({ dataDir: f.hostSettings.paths.dataDir, clientPort: f.hostSettings.clientPort });
+        const extra = f.spec.ensembles.find((e) => e.name === h.ensemble)?.settings ?? {};
+        const settings = { ...baseSettings({ dataDir: f.hostSettings.paths.dataDir, clientPort: f.hostSettings.clientPort }), ...extra };
         writeFileSync(
             cfg,
             `# ZooKeeper ${h.version} of host ${h.name} (zkmigrate fleet ${f.name})\n` +
@@ -296,4 +299,11 @@ async function installHost(f: LocalFleet, h: FleetHost, classpath: string, tools
     if (!existsSync(myid)) writeFileSync(myid, `${h.id}\n`);
     const script = join(h.dir, "bin", "zk-service");
     writeFileSync(script, renderServiceScript(zooKeeperService(f, h, tools.java, classpath)), { mode: 0o755 });
+    // zkCli of the host's release, as a release's bin/zkCli.sh (the reconfig steps run it).
+    const q = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
+    writeFileSync(
+        join(h.dir, "bin", "zk-cli"),
+        `#!/usr/bin/env bash\n# zkCli of ZooKeeper ${h.version} (zkmigrate fleet ${f.name})\nexec ${q(tools.java)} -Xmx64m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp ${q(`${classpath}:${cliClasspath ?? ""}`)} org.apache.zookeeper.ZooKeeperMain "$@"\n`,
+        { mode: 0o755 },
+    );
 }

@@ -18,6 +18,11 @@ export interface FleetEnsembleSpec {
     version?: string;
     /** Start the servers at create and wait until they serve (default true). */
     start?: boolean;
+    /**
+     * Extra zoo.cfg settings of its servers (written at create, after the base settings), e.g.
+     * `reconfigEnabled: "true"` and `skipACL: "yes"` for dynamic reconfig.
+     */
+    settings?: Record<string, string>;
 }
 
 export interface FleetSpec {

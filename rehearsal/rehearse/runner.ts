@@ -9,7 +9,8 @@ import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { LocalWorkspace, PulumiCommand, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
 import { REPO, copyProject, engineEnv, findEngine } from "../engine";
-import { createFleet, destroyFleet, hostsOf, stackHostConfig, stackSshConfig, type LocalFleet } from "../fleet";
+import { createHash, randomBytes } from "node:crypto";
+import { createFleet, destroyFleet, hostsOf, stackHostConfig, stackSshConfig, type FleetEnsembleSpec, type LocalFleet } from "../fleet";
 import { destroyCluster, startCluster, type Cluster } from "../kubernetes/cluster";
 import type { Window } from "../gaps";
 import { StressGroup } from "../stress";
@@ -104,7 +105,8 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
         fleet = await createFleet(
             {
                 name: o.fleetName,
-                ensembles: procedure.ensembles,
+                // --join reconfig: the servers run with dynamic reconfig and a super digest (reconfigFleet).
+                ensembles: o.join === "reconfig" ? reconfigFleet(procedure.ensembles) : procedure.ensembles,
                 ...(o.version ? { version: o.version } : {}),
                 ...(o.kafka ? { kafka: kafkaFleet(CHROOT) } : {}),
             },
@@ -140,7 +142,12 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
                 "zkmigrate:sshUser": "root",
                 // The hosts' pinned host keys: every remote command verifies the sshd it reaches.
                 "zkmigrate:sshKnownHosts": stackSshConfig(f).sshKnownHosts,
-                "zkmigrate:defaults": { ...stackHostConfig(f), spacingSeconds: o.spacingSeconds },
+                "zkmigrate:defaults": {
+                    ...stackHostConfig(f),
+                    // --join reconfig: the reconfig steps run the fleet's zkCli on the source hosts.
+                    ...(o.join === "reconfig" ? { zookeeper: { ...(stackHostConfig(f).zookeeper as object), cli: `${f.mountPoint}/bin/zk-cli` } } : {}),
+                    spacingSeconds: o.spacingSeconds,
+                },
                 "zkmigrate:ensembles": [ensemble],
                 ...(cluster ? { "zkmigrate:kubeconfig": cluster.kubeconfig } : {}),
             },
@@ -148,6 +155,7 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
         fs.writeFileSync(path.join(project, `Pulumi.${STACK}.yaml`), JSON.stringify(stackConfig, null, 2));
         stack = await LocalWorkspace.createStack({ stackName: STACK, workDir: project }, { pulumiCommand, envVars });
         await stack.setConfig("zkmigrate:sshPrivateKey", { value: fs.readFileSync(f.sshKey, "utf8"), secret: true });
+        if (o.join === "reconfig") await stack.setConfig("zkmigrate:reconfigAuth", { value: RECONFIG_AUTH, secret: true });
 
         // 3. Load: Kafka's chroot on the source, two client groups, the mode monitor.
         const setup = await StressGroup.start({ name: "setup", connect: sourceConnect, base: `${CHROOT}/.setup`, sessions: 1, pauseMs: 1000 });
@@ -391,4 +399,19 @@ function splitFigures(steps: Map<string, StepTiming>, w: Window, m: ModeMonitor,
               }
             : {}),
     };
+}
+
+/** --join reconfig: the rehearsal's reconfig credentials (one per process; the servers get their digest). */
+const RECONFIG_AUTH = `super:${randomBytes(12).toString("hex")}`;
+
+/**
+ * The fleet's ensembles for `--join reconfig` (issue 13): every server runs with dynamic reconfig
+ * (reconfigEnabled=true, standaloneEnabled=false) and the super digest of RECONFIG_AUTH, which the
+ * stack's zkmigrate:reconfigAuth (a secret) sends; ZooKeeper moves the server lines into its own
+ * dynamic file at the first start.
+ */
+export function reconfigFleet(ensembles: FleetEnsembleSpec[]): FleetEnsembleSpec[] {
+    const digest = `super:${createHash("sha1").update(RECONFIG_AUTH).digest("base64")}`;
+    const settings = { reconfigEnabled: "true", standaloneEnabled: "false", "DigestAuthenticationProvider.superDigest": digest };
+    return ensembles.map((e) => ({ ...e, settings: { ...(e.settings ?? {}), ...settings } }));
 }

@@ -114,8 +114,16 @@ export function checkConfig(raw: RawConfig, isSecret: (key: string) => boolean =
             reason: "the SSH private key must be a secret: pulumi config set --secret zkmigrate:sshPrivateKey < key",
         });
     }
+    if (settings?.reconfigAuth !== undefined && !isSecret(`${NAMESPACE}:reconfigAuth`)) {
+        issues.push({
+            path: `${NAMESPACE}:reconfigAuth`,
+            reason: "the reconfig credentials must be a secret: pulumi config set --secret zkmigrate:reconfigAuth 'user:password'",
+        });
+    }
     // The ensembles need the defaults to resolve; with broken defaults only those are reported.
     const ensembles = defaults ? parsed.map(({ item, index }) => procedureOf(item as { procedure: EnsembleConfig["procedure"] }).resolve(item as never, index, defaults)) : [];
+    // A reconfig mitosis sends the credentials when the stack has them (the value stays in the settings).
+    for (const e of ensembles) if ("membershipChange" in e && e.membershipChange === "reconfig" && settings?.reconfigAuth !== undefined) e.reconfigAuth = true;
     issues.push(...validateFleet(ensembles));
     const warnings = settings ? checkHostKeys(settings, ensembles, opts.baseDir ?? process.cwd(), issues) : [];
     if (settings && settings.sshPrivateKey === undefined) {

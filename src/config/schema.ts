@@ -60,6 +60,8 @@ export const zookeeperSchema = z.strictObject({
     myidFile: absPath.optional(),
     dataLogDir: absPath.optional(),
     dynamicConfigFile: absPath.optional(),
+    /** zkCli of the hosts' release, for the reconfig steps (membershipChange: reconfig); default /opt/zookeeper/bin/zkCli.sh. */
+    cli: z.string().min(1).optional(),
 });
 
 export const serviceSchema = z.strictObject({
@@ -107,6 +109,17 @@ export const settingsSchema = z.strictObject({
     /** Read each ensemble's leader with `srvr` from where pulumi runs, to restart it last. */
     leaderProbe: z.boolean().default(true),
     leaderProbeTimeoutMs: z.int().min(100).max(30000).default(1500),
+    /**
+     * The digest credentials (`user:password`) of `reconfig` for ensembles with membershipChange:
+     * reconfig, when /zookeeper/config needs them (a super digest, or an ACL); must be a secret.
+     * Unset: reconfig runs unauthenticated (servers with skipACL=yes).
+     */
+    reconfigAuth: z
+        .string()
+        .regex(/^(|[^:\n]+:[^\n]*)$/, "user:password (digest credentials)")
+        // "" is the default Pulumi.yaml declares: none.
+        .transform((v) => (v === "" ? undefined : v))
+        .optional(),
     /** Kubernetes context for the ensembles that need Kubernetes; default: the ambient one. */
     kubeContext: z.string().optional(),
     /** A kubeconfig (contents or path) for the Kubernetes provider; default: the ambient one. */
@@ -167,6 +180,7 @@ export function resolveHost(e: HostOverrides, d: HostDefaults): { host: HostSett
             service,
             clientPort: zk.clientPort,
             healthTimeoutSeconds: e.healthTimeoutSeconds ?? d.healthTimeoutSeconds,
+            ...(zk.cli !== undefined ? { cli: zk.cli } : {}),
         },
         ports: { client: zk.clientPort, peer: zk.peerPort, election: zk.electionPort },
         spacingSeconds: e.spacingSeconds ?? d.spacingSeconds,

@@ -97,6 +97,12 @@ export const mitosisSchema = z.strictObject({
     /** The current leader, when it cannot be read with `srvr` from where pulumi runs. */
     leader: myid.optional(),
     quorumListenOnAllIPs: z.boolean().default(false),
+    /**
+     * How memberships change: `restart` (the seed's procedure: every membership change is a rolling
+     * restart) or `reconfig` (ZooKeeper >= 3.5.3 with reconfigEnabled=true: the targets join and
+     * leave by `reconfig -add/-remove`, the sources never restart; src/procedures/mitosis-reconfig.ts).
+     */
+    membershipChange: z.enum(["restart", "reconfig"]).default("restart"),
     allowSingleServer: z.boolean().default(false),
     /**
      * How the targets join the source (issue 13): `observer` (they never vote nor lead, the
@@ -146,6 +152,10 @@ export type MitosisConfig = EnsembleBase &
         allowChrootChange: boolean;
         /** Kafka brokers moved in the `clients` phase. */
         kafka?: KafkaConfig;
+        /** restart (default) or reconfig: which room plans it (src/procedures/registry.ts). */
+        membershipChange: "restart" | "reconfig";
+        /** Set by the loader when zkmigrate:reconfigAuth is configured: the reconfig steps send it. */
+        reconfigAuth?: boolean;
         /** The split's dead man's switch bound, when configured (default: gates.ts defaultDeadmanSeconds). */
         splitDeadmanSeconds?: number;
     };
@@ -173,6 +183,7 @@ function resolve(e: MitosisInput, index: number, d: HostDefaults): MitosisConfig
         targetEmpty: e.targetEmpty,
         emptyTargetMaxZnodes: e.emptyTargetMaxZnodes,
         quorumListenOnAllIPs: e.quorumListenOnAllIPs,
+        membershipChange: e.membershipChange,
         newChroot: e.clients.newChroot,
         allowChrootChange: e.clients.allowChrootChange,
         ...(e.splitDeadmanSeconds !== undefined ? { splitDeadmanSeconds: e.splitDeadmanSeconds } : {}),
@@ -200,7 +211,7 @@ const groups = (e: MitosisConfig): [string, ServerSpec[]][] => [
     ["target", e.target],
 ];
 
-function validate(e: MitosisConfig): ConfigIssue[] {
+export function validate(e: MitosisConfig): ConfigIssue[] {
     const issues = duplicateIds(e, groups(e));
     const n = e.source.length;
     for (const [group, count] of [
@@ -678,7 +689,7 @@ export const SPLIT_WINDOW: Window = {
  * then elect one of their own (n of n+|T'| voters, a majority). Declared so that the preview says
  * it and the rehearsal measures it (splitSourceMaxGapMs).
  */
-const SPLIT_SOURCE_WINDOW: Window = {
+export const SPLIT_SOURCE_WINDOW: Window = {
     group: "source-users",
     kind: "election",
     reason: "the split cuts the targets off: when the source's leader is a target (they win the joint ensemble's elections with their higher myids), the sources elect a leader of their own",

@@ -4,6 +4,7 @@ import { blockCopy, type BlockCopyConfig } from "./block-copy";
 import { kubernetes, type KubernetesConfig } from "./kubernetes";
 import { mitosis, type MitosisConfig } from "./mitosis";
 import { mitosisObserver } from "./mitosis-observer";
+import { mitosisReconfig } from "./mitosis-reconfig";
 import { phaseIndexIn, type AnyProcedure, type Procedure } from "./procedure";
 
 export type EnsembleConfig = MitosisConfig | KubernetesConfig | BlockCopyConfig;
@@ -17,10 +18,15 @@ export const PROCEDURES: Readonly<Record<ProcedureName, AnyProcedure>> = {
 export const PROCEDURE_NAMES = Object.keys(PROCEDURES) as ProcedureName[];
 
 /**
- * The procedure of an ensemble (or of a procedure name). A mitosis with `joinAs: observer` is the
- * observer join's room (src/procedures/mitosis-observer.ts): the same phases, config and component.
+ * The procedure of an ensemble (or of a procedure name). A mitosis with `membershipChange: reconfig`
+ * is the reconfig room (src/procedures/mitosis-reconfig.ts; with `joinAs: observer` it adds the
+ * targets as observers), one with `joinAs: observer` alone the observer join's room
+ * (src/procedures/mitosis-observer.ts): the same phases, config part and component type.
  */
 export function procedureOf(e: { procedure: ProcedureName } | ProcedureName): Procedure<EnsembleConfig> {
+    if (typeof e !== "string" && e.procedure === "mitosis" && (e as { membershipChange?: string }).membershipChange === "reconfig") {
+        return mitosisReconfig as unknown as Procedure<EnsembleConfig>;
+    }
     if (typeof e !== "string" && e.procedure === "mitosis" && (e as { joinAs?: string }).joinAs === "observer") return mitosisObserver as AnyProcedure;
     return PROCEDURES[typeof e === "string" ? e : e.procedure];
 }

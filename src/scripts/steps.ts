@@ -6,6 +6,7 @@ import { forgetSplit, renderGate, renderSplitArm, renderSplitCommit } from "./de
 import { firewallChainName, renderFirewallApply, renderFirewallRemove } from "./firewall";
 import { renderKafkaBroker } from "./kafka";
 import { renderPreflight } from "./preflight";
+import { renderReconfigChange, renderReconfigStart } from "./reconfig";
 import { renderHealthGate, renderRestart, renderStop } from "./service";
 
 /** A step that runs commands, and its scripts (bash). `update` and `delete` when the step has them. */
@@ -15,10 +16,10 @@ export interface StepCommands {
     delete?: string;
 }
 
-export type CommandStep = Extract<Step, { kind: "preflight" | "gate" | "split-arm" | "split-commit" | "firewall" | "restart" | "decommission" | "broker" | "copy" | "clients-block" | "clients-switch-host" }>;
+export type CommandStep = Extract<Step, { kind: "preflight" | "gate" | "split-arm" | "split-commit" | "firewall" | "restart" | "decommission" | "broker" | "copy" | "clients-block" | "clients-switch-host" | "reconfig" }>;
 
 export function isCommandStep(s: Step): s is CommandStep {
-    return ["preflight", "gate", "split-arm", "split-commit", "firewall", "restart", "decommission", "broker", "copy", "clients-block", "clients-switch-host"].includes(s.kind);
+    return ["preflight", "gate", "split-arm", "split-commit", "firewall", "restart", "decommission", "broker", "copy", "clients-block", "clients-switch-host", "reconfig"].includes(s.kind);
 }
 
 /** Steps that must run on every attempt of their update (src/procedures/gates.ts): the component replaces them per attempt. */
@@ -75,6 +76,10 @@ export function commandsOf(s: CommandStep, attempt: Attempt = now()): StepComman
             return { create: renderFirewallApply(rules), delete: renderFirewallRemove(rules, s.settings ? forgetSplit(s.settings, s.ensemble) : undefined) };
         }
         case "restart":
+            if (s.seed && s.running) {
+                // A reconfig mitosis server: (re)started from a seed membership (src/scripts/reconfig.ts).
+                return { create: renderHealthGate({ host: s.settings }), update: renderReconfigStart({ host: s.settings, myid: s.server, seed: s.seed, wipeData: s.wipeData, spacingSeconds: s.spacingSeconds }) };
+            }
             return {
                 create: s.running ? renderHealthGate({ host: s.settings }) : renderStop({ host: s.settings, disable: false }),
                 update: s.running
@@ -95,5 +100,8 @@ export function commandsOf(s: CommandStep, attempt: Attempt = now()): StepComman
         }
         case "clients-switch-host":
             return { create: renderSwitchScript(s.spec) };
+        case "reconfig":
+            // One-shot: declared only in the update that takes it, so its create is the change.
+            return { create: renderReconfigChange({ host: s.settings, cli: s.cli, add: s.add, remove: s.remove, auth: s.auth }) };
     }
 }

@@ -201,6 +201,12 @@ interface ConnectionManagerQueue {
     queue(request: unknown, callback: (err: unknown, frame?: Buffer) => void): void;
 }
 
+/** Sends one request (opcode `type`, encoded `body`) on the client's connection; resolves with the reply's error code and zxid. */
+export async function rawSend(client: zookeeper.Client, type: number, body: Buffer): Promise<{ err: number; zxid: bigint }> {
+    const r = await send(client, type, body);
+    return { err: r.err, zxid: r.zxid };
+}
+
 /** Sends one request on the client's connection; resolves with the decoded reply header. */
 function send(client: zookeeper.Client, type: number, body: Buffer): Promise<Reply> {
     const cm = (client as unknown as { connectionManager: ConnectionManagerQueue }).connectionManager;

@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import { parseConnect, parseMembership, restartOutcome, scriptParams, writtenMembership, zooSettings } from "../../policy/lib";
 import { formatConnectString as formatConnect } from "../../src/format/connect-string";
 import { renderFirewallApply, renderRestart, renderStop, renderWriteConfig } from "../../src/scripts";
+import { renderReconfigStart } from "../../src/scripts/reconfig";
 import type { Membership } from "../../src/types";
 import { devFleet } from "../fixtures";
 
@@ -25,6 +26,14 @@ describe("rendered scripts read back", () => {
         const restart = renderRestart({ host, myid: 1, mode: "restart", wipeData: false, spacingSeconds: 10, expect: membership });
         assert.deepEqual(restartOutcome(scriptParams(restart)), { running: true, membership });
         assert.deepEqual(restartOutcome(scriptParams(renderStop({ host, disable: false }))), { running: false });
+    });
+    it("a reconfig mitosis's start leaves its seed running (SEED_LINES: roles and client ports)", () => {
+        const seed = [
+            { id: 1, address: "192.0.2.1", peerPort: 2888, electionPort: 3888 },
+            { id: 4, address: "192.0.2.4", peerPort: 2888, electionPort: 3888, observer: true as const },
+        ];
+        const start = renderReconfigStart({ host, myid: 4, seed, wipeData: true, spacingSeconds: 0 });
+        assert.deepEqual(restartOutcome(scriptParams(start)), { running: true, membership: { members: seed, quorumListenOnAllIPs: false } });
     });
     it("observers keep their flag (the observer join): from a restart's expected membership and ZooKeeper's own dynamic lines", () => {
         const joint: Membership = { members: [...membership.members, { id: 9, address: "192.0.2.9", peerPort: 2888, electionPort: 3888, observer: true }], quorumListenOnAllIPs: false };

@@ -4,7 +4,8 @@
 // `clients` under producers and consumers (--kafka), and a whole block & copy (--procedure
 // block-copy: a stand-in client process blocked and switched by the ensemble's commands), and hosts
 // to Kubernetes on a local cluster (--procedure kubernetes) with its pod fault (--scenario pod-fault),
-// and the mitosis with the observer join (--join observer, issue 13).
+// and the mitosis with the observer join (--join observer, issue 13), and by dynamic reconfig
+// (--join reconfig, issue 13: `membershipChange: reconfig`).
 // Each run must end with 0 lost and leave no namespace, process or state of its fleet (and cluster)
 // behind.
 import assert from "node:assert/strict";
@@ -94,6 +95,24 @@ describe("npm run rehearse", () => {
         assert.equal(s.sourceElections, 0, `source elections: ${JSON.stringify(s.phases)}`);
         assert.equal(s.joinSplitBrainWindowMs, null, "no join split-brain window");
         // The split's figures are reported (not judged: speed is the README's, measured with a baseline).
+        for (const key of ["splitSourceMaxGapMs", "splitTargetUnavailableMs", "splitTargetsServingMs", "sourceMaxGapMs", "targetsMaxGapMs"]) assert.equal(typeof s[key], "number", key);
+        assert.deepEqual(s.refusedEnv, []);
+        assertCleanedUp(r.report.fleet);
+    });
+
+    it("the reconfig join (--join reconfig): reconfig -add and -remove, 0 lost, the sources never restart nor elect", { timeout: RUN_TIMEOUT_MS + 120_000 }, async () => {
+        const r = await rehearse("mitosis", ["--join", "reconfig"]);
+        const s = r.summary;
+        assert.equal(r.code, 0, `rehearsal failed: ${s.failure ?? ""}`);
+        assert.equal(s.ok, true);
+        assert.equal(s.lost, 0);
+        assert.equal(s.join, "reconfig");
+        assert.ok(s.acknowledged > 1000, `acknowledged ${s.acknowledged}`);
+        assert.deepEqual(Object.keys(s.phases), ["separate", "joined", "clients", "prepared", "split", "source-restarted", "done"]);
+        // A reconfig commits through the leader: no source restarts, the leader never changes.
+        assert.equal(s.sourceRestarts, 0, `source restarts: ${JSON.stringify(s.phases)}`);
+        assert.equal(s.sourceElections, 0, `source elections: ${JSON.stringify(s.phases)}`);
+        assert.equal(s.joinSplitBrainWindowMs, null, "no join split-brain window");
         for (const key of ["splitSourceMaxGapMs", "splitTargetUnavailableMs", "splitTargetsServingMs", "sourceMaxGapMs", "targetsMaxGapMs"]) assert.equal(typeof s[key], "number", key);
         assert.deepEqual(s.refusedEnv, []);
         assertCleanedUp(r.report.fleet);

@@ -20,6 +20,7 @@ import {
 } from "../../../src/scripts";
 import type { HostSettings, Membership } from "../../../src/types";
 import { renderAdoptProbe } from "../../../src/scripts/adopt";
+import { renderReconfigChange, renderReconfigStart } from "../../../src/scripts/reconfig";
 import { shellcheck } from "./harness";
 
 function host(o: { dynamic: boolean; dataLogDir: boolean }): HostSettings {
@@ -83,6 +84,18 @@ function matrix(): [string, string][] {
             out.push([`renderPreflight observers ${at}`, renderPreflight({ host: h, reach: [], requireCommands: [], observers: { ids: [9], observer: true } })]);
             for (const disable of [false, true]) out.push([`renderStop disable=${disable} ${at}`, renderStop({ host: h, disable })]);
             out.push([`renderHealthGate ${at}`, renderHealthGate({ host: h })]);
+            for (const wipeData of [false, true]) {
+                const seed = [
+                    { id: 1, address: "192.0.2.1", peerPort: 2888, electionPort: 3888 },
+                    { id: 2, address: "2001:db8::2", peerPort: 2888, electionPort: 3888, observer: true as const },
+                ];
+                out.push([`renderReconfigStart wipe=${wipeData} ${at}`, renderReconfigStart({ host: h, myid: 1, seed, wipeData, spacingSeconds: 5 })]);
+            }
+            for (const auth of [false, true]) {
+                const add = [{ id: 4, address: "192.0.2.4", peerPort: 2888, electionPort: 3888 }];
+                out.push([`renderReconfigChange add auth=${auth} ${at}`, renderReconfigChange({ host: h, cli: "/opt/zookeeper/bin/zkCli.sh", add, remove: [], auth })]);
+                out.push([`renderReconfigChange remove auth=${auth} ${at}`, renderReconfigChange({ host: h, cli: "/opt/zookeeper/bin/zkCli.sh", add: [], remove: [4, 5], auth })]);
+            }
             out.push([`renderAdoptProbe ${at}`, renderAdoptProbe({ host: h, chain: firewallChainName("kafka-main") })]);
             out.push([`renderPreflight minimal ${at}`, renderPreflight({ host: h, reach: [], requireCommands: [] })]);
             out.push([
