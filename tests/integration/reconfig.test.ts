@@ -134,159 +134,163 @@ async function sourceState(f: LocalFleet): Promise<{ leader?: number; epochs: nu
     return out;
 }
 
-for (const version of VERSIONS) {
-    describe(`mitosis by dynamic reconfig, ZooKeeper ${version}`, { timeout: 900_000 }, () => {
-        const fleet = useFleet({
-            name: fleetName("rcf", version),
-            version,
-            ensembles: [
-                { name: "source", servers: 3, settings: RECONFIG_SETTINGS },
-                { name: "target", servers: 3, settings: RECONFIG_SETTINGS },
-                // An ensemble as most run: reconfigEnabled false (the default from 3.5.3).
-                { name: "plain", servers: 3 },
-            ],
-        });
+// The lines run two at a time: each is a fleet of its own (namespaces, addresses), and most of a
+// run is waiting for JVMs and SSH; one after the other they cost npm test about 13 min.
+describe("mitosis by dynamic reconfig on every ZooKeeper line", { concurrency: 2 }, () => {
+    for (const version of VERSIONS) {
+        describe(`mitosis by dynamic reconfig, ZooKeeper ${version}`, { timeout: 900_000 }, () => {
+            const fleet = useFleet({
+                name: fleetName("rcf", version),
+                version,
+                ensembles: [
+                    { name: "source", servers: 3, settings: RECONFIG_SETTINGS },
+                    { name: "target", servers: 3, settings: RECONFIG_SETTINGS },
+                    // An ensemble as most run: reconfigEnabled false (the default from 3.5.3).
+                    { name: "plain", servers: 3 },
+                ],
+            });
 
-        it("targets join by reconfig -add, split off and the sources drop them by reconfig -remove: no source restart, no source election, 0 lost", async () => {
-            const f = fleet();
-            const log = (l: string) => console.log(`  ZooKeeper ${version}: ${l}`);
-            const seed = await openClient(connectString(f, "source"));
-            let names: string[];
-            try {
-                names = await writeData(seed, "/kafka/data", 200);
-            } finally {
-                seed.close();
-            }
-            const sources = hostsOf(f, "source");
-            const probe = await probeReconfig(
-                sources.map((h) => ({ id: h.id, address: h.address, port: 2181 })),
-                { auth: AUTH, timeoutMs: 10_000 },
-            );
-            assert.equal(probe.available, true, `reconfig is available: ${JSON.stringify(probe)}`);
-            const pids = new Map(sources.map((h) => [h.id, zkPid(f, h)]));
-            const before = await sourceState(f);
-            log(`source leader ${before.leader}, epochs ${before.epochs.join(",")}`);
-
-            const writers = await StressGroup.start({ name: "source", connect: connectString(f, "source"), base: "/kafka/stress", sessions: 3 });
-            let applied: AppliedState = {};
-            const phases = ["separate", "joined", "clients", "prepared", "split", "source-restarted", "done"];
-            const timings: Record<string, Map<string, Ran>> = {};
-            const phaseTimes: Record<string, Ran> = {};
-            try {
-                for (const phase of phases) {
-                    const config = loadConfig(raw(f, phase));
-                    const e = config.ensembles[0];
-                    const leader = await probeLeaders([...sources, ...hostsOf(f, "target")].map((h) => ({ id: h.id, address: h.address, port: 2181 })), 2000);
-                    const { plan } = planEnsemble(e, applied, leader);
-                    log(`${phase}: ${plan.steps.filter((s) => s.effect).map((s) => s.id).join(" -> ") || "(nothing runs)"}`);
-                    const start = Date.now();
-                    // The split's reconfig -remove fails once (wrong credentials), then a re-run converges.
-                    const failFirst = plan.steps.find((s) => s.kind === "reconfig" && s.remove.length > 0)?.id;
-                    timings[phase] = await runPlan(f, plan.steps, { log, first: phase === "separate", ...(phase === "split" ? { failFirst } : {}) });
-                    phaseTimes[phase] = { start, end: Date.now() };
-                    if (phase === "joined") {
-                        // A re-run of an add that took already changes nothing.
-                        const add = plan.steps.find((s) => s.kind === "reconfig")!;
-                        if (!isCommandStep(add)) throw new Error("not a command step");
-                        const r = await runScript(f, fleetHost(f, add.server), withAuth(commandsOf(add).create, AUTH), { timeoutMs: 120_000 });
-                        assert.equal(r.code, 0, describeResult(add.server, r));
-                        assert.match(r.stdout, /nothing to change: the committed configuration is the one this step makes \(a re-run\)/);
-                    }
-                    if (phase === "split" || phase === "joined" || phase === "done") {
-                        for (const h of [...sources, ...hostsOf(f, "target")]) {
-                            const a = await fourLetter(h.address, 2181, "srvr").catch((err: Error) => err.message);
-                            log(`  after ${phase}: ${h.name} ${modeOf(a) ?? "-"} zxid ${/^Zxid: (\S+)/m.exec(a)?.[1] ?? "-"}`);
-                            // Every server that should run serves in the source's history (epoch 1) or T's.
-                            if (phase === "joined" && h.id !== 6) assert.ok(modeOf(a), `after the join ${h.name} serves: ${a}`);
-                            if (phase === "joined" && h.ensemble === "target" && h.id !== 6) assert.equal(epochOf(/^Zxid: (\S+)/m.exec(a)?.[1]), before.epochs[0], `${h.name} follows the source's history`);
-                        }
-                    }
-                    if (phase === "split") {
-                        const t = timings[phase];
-                        const fw = Math.min(...[...t].filter(([id]) => id.startsWith("firewall-")).map(([, x]) => x.end));
-                        const serving = Math.max(...[...t].filter(([id]) => id.startsWith("restart-")).map(([, x]) => x.end));
-                        log(`targets serve ${serving - fw} ms after the firewall (the restart steps' gates, SSH included)`);
-                    }
-                    applied = { [NAME]: appliedOf(e) };
-                }
-                // With the firewall gone, the two ensembles stay apart (neither lists the other).
-                await new Promise((r) => setTimeout(r, 4000));
-            } finally {
-                await writers.stop();
-            }
-            for (const phase of phases) {
-                const g = writers.gaps(phaseTimes[phase]);
-                log(`${phase.padEnd(17)} longest source write gap ${g.groupMs} ms across all sessions`);
-            }
-
-            // No source restarted, no source election (same leader, same epoch).
-            for (const h of sources) assert.equal(zkPid(f, h), pids.get(h.id), `source ${h.id} never restarted`);
-            const after = await sourceState(f);
-            assert.equal(after.leader, before.leader, "the source leader never changed");
-            assert.deepEqual(after.epochs, before.epochs, "no source election: the epoch never changed");
-            // The targets serve the data as their own ensemble.
-            const modes: string[] = [];
-            for (const t of hostsOf(f, "target")) modes.push(modeOf(await fourLetter(t.address, 2181, "srvr")) ?? "none");
-            assert.equal(modes.filter((m) => m === "leader").length, 1, `one target leader: ${modes.join(",")}`);
-            const tc = await openClient(connectString(f, "target"));
-            try {
-                await barrier(tc, "/kafka/data").catch((err: Error) => {
-                    // What the targets did at the split, for the report.
-                    for (const t of hostsOf(f, "target")) {
-                        const lines = readFileSync(join(t.dir, "logs", "zookeeper.log"), "utf8").split("\n");
-                        const key = lines.filter((l) => /LEADING|FOLLOWING|LOOKING|TRUNC|SNAP|DIFF|New election|epoch|Reconfig|dynamic/i.test(l)).slice(-40);
-                        console.log(`--- ${t.name}\n${key.join("\n")}`);
-                    }
-                    throw err;
-                });
-                assert.deepEqual((await getChildren(tc, "/kafka/data")).sort(), [...names].sort(), "the targets hold the source's data");
-            } finally {
-                tc.close();
-            }
-            // The committed configurations: S on the sources, T on the targets.
-            const configOf = async (address: string) => {
-                const c = await openClient(`${address}:2181`);
+            it("targets join by reconfig -add, split off and the sources drop them by reconfig -remove: no source restart, no source election, 0 lost", async () => {
+                const f = fleet();
+                const log = (l: string) => console.log(`  ZooKeeper ${version}: ${l}`);
+                const seed = await openClient(connectString(f, "source"));
+                let names: string[];
                 try {
-                    const d = await getData(c, "/zookeeper/config");
-                    return d.split("\n").filter((l) => l.startsWith("server.")).map((l) => Number(/^server\.(\d+)=/.exec(l)![1])).sort();
+                    names = await writeData(seed, "/kafka/data", 200);
                 } finally {
-                    c.close();
+                    seed.close();
                 }
-            };
-            for (const h of sources) assert.deepEqual(await configOf(h.address), [1, 2, 3], `source ${h.id} runs S`);
-            for (const h of hostsOf(f, "target")) assert.deepEqual(await configOf(h.address), [4, 5, 6], `target ${h.id} runs T`);
-            const check = await writers.verify(connectString(f, "source"));
-            assert.deepEqual(check.lost, [], "every acknowledged write is read back from the source");
-            log(`${check.acknowledged} writes acknowledged, 0 lost; source longest gap ${writers.gaps({ start: 0, end: Date.now() }).groupMs} ms`);
-        });
+                const sources = hostsOf(f, "source");
+                const probe = await probeReconfig(
+                    sources.map((h) => ({ id: h.id, address: h.address, port: 2181 })),
+                    { auth: AUTH, timeoutMs: 10_000 },
+                );
+                assert.equal(probe.available, true, `reconfig is available: ${JSON.stringify(probe)}`);
+                const pids = new Map(sources.map((h) => [h.id, zkPid(f, h)]));
+                const before = await sourceState(f);
+                log(`source leader ${before.leader}, epochs ${before.epochs.join(",")}`);
 
-        it("refuses where reconfig is unavailable: reconfigEnabled off, or credentials that may not write /zookeeper/config", async () => {
-            const f = fleet();
-            const plain = hostsOf(f, "plain");
-            const r = await probeReconfig(plain.map((h) => ({ id: h.id, address: h.address, port: 2181 })), { auth: AUTH, timeoutMs: 10_000 });
-            assert.equal(r.available, false);
-            assert.equal(r.enabled, false, JSON.stringify(r));
-            assert.match(r.reasons.join("; "), /reconfigEnabled is false on the leader/);
-            // The preview's refusal, with the config path.
-            const config = loadConfig({ ...raw(f, "separate"), ensembles: [{ ...(raw(f, "separate").ensembles as object[])[0], source: serversOf(f, "plain") }] });
-            const plans = new Map([[NAME, planEnsemble(config.ensembles[0], {})]]);
-            const g = reconfigGuard(config.ensembles, plans, { [NAME]: r });
-            assert.equal(g.issues.length, 1);
-            assert.equal(g.issues[0].path, `zkmigrate:ensembles[${NAME}].membershipChange`);
-            assert.match(g.issues[0].reason, /^reconfig is not available on the sources: reconfigEnabled is false/);
-            // Wrong credentials on servers with a super digest: refused by the ACL check, named.
-            const wrong = await probeReconfig(hostsOf(f, "source").map((h) => ({ id: h.id, address: h.address, port: 2181 })), { auth: "super:wrong", timeoutMs: 10_000 });
-            assert.equal(wrong.enabled, true, JSON.stringify(wrong));
-            assert.equal(wrong.authorized, false, JSON.stringify(wrong));
-            assert.match(wrong.reasons.join("; "), /the credentials of zkmigrate:reconfigAuth may not write \/zookeeper\/config/);
-            assert.ok(!JSON.stringify(wrong).includes("wrong"), "the probe never repeats the credentials");
-            // A seed start on a server without reconfigEnabled refuses before it stops anything.
-            const h = plain[0];
-            const pid = zkPid(f, h);
-            const start = await runScript(f, h, renderReconfigStart({ host: f.hostSettings, myid: h.id, seed: [{ id: h.id, address: h.address, peerPort: 2888, electionPort: 3888 }], wipeData: false, spacingSeconds: 0 }), { timeoutMs: 60_000 });
-            assert.equal(start.code, 1, describeResult(h.id, start));
-            assert.match(start.stderr, /has no reconfigEnabled=true: membershipChange reconfig needs dynamic reconfig on every server; nothing was changed/);
-            assert.equal(zkPid(f, h), pid, "the server was not touched");
+                const writers = await StressGroup.start({ name: "source", connect: connectString(f, "source"), base: "/kafka/stress", sessions: 3 });
+                let applied: AppliedState = {};
+                const phases = ["separate", "joined", "clients", "prepared", "split", "source-restarted", "done"];
+                const timings: Record<string, Map<string, Ran>> = {};
+                const phaseTimes: Record<string, Ran> = {};
+                try {
+                    for (const phase of phases) {
+                        const config = loadConfig(raw(f, phase));
+                        const e = config.ensembles[0];
+                        const leader = await probeLeaders([...sources, ...hostsOf(f, "target")].map((h) => ({ id: h.id, address: h.address, port: 2181 })), 2000);
+                        const { plan } = planEnsemble(e, applied, leader);
+                        log(`${phase}: ${plan.steps.filter((s) => s.effect).map((s) => s.id).join(" -> ") || "(nothing runs)"}`);
+                        const start = Date.now();
+                        // The split's reconfig -remove fails once (wrong credentials), then a re-run converges.
+                        const failFirst = plan.steps.find((s) => s.kind === "reconfig" && s.remove.length > 0)?.id;
+                        timings[phase] = await runPlan(f, plan.steps, { log, first: phase === "separate", ...(phase === "split" ? { failFirst } : {}) });
+                        phaseTimes[phase] = { start, end: Date.now() };
+                        if (phase === "joined") {
+                            // A re-run of an add that took already changes nothing.
+                            const add = plan.steps.find((s) => s.kind === "reconfig")!;
+                            if (!isCommandStep(add)) throw new Error("not a command step");
+                            const r = await runScript(f, fleetHost(f, add.server), withAuth(commandsOf(add).create, AUTH), { timeoutMs: 120_000 });
+                            assert.equal(r.code, 0, describeResult(add.server, r));
+                            assert.match(r.stdout, /nothing to change: the committed configuration is the one this step makes \(a re-run\)/);
+                        }
+                        if (phase === "split" || phase === "joined" || phase === "done") {
+                            for (const h of [...sources, ...hostsOf(f, "target")]) {
+                                const a = await fourLetter(h.address, 2181, "srvr").catch((err: Error) => err.message);
+                                log(`  after ${phase}: ${h.name} ${modeOf(a) ?? "-"} zxid ${/^Zxid: (\S+)/m.exec(a)?.[1] ?? "-"}`);
+                                // Every server that should run serves in the source's history (epoch 1) or T's.
+                                if (phase === "joined" && h.id !== 6) assert.ok(modeOf(a), `after the join ${h.name} serves: ${a}`);
+                                if (phase === "joined" && h.ensemble === "target" && h.id !== 6) assert.equal(epochOf(/^Zxid: (\S+)/m.exec(a)?.[1]), before.epochs[0], `${h.name} follows the source's history`);
+                            }
+                        }
+                        if (phase === "split") {
+                            const t = timings[phase];
+                            const fw = Math.min(...[...t].filter(([id]) => id.startsWith("firewall-")).map(([, x]) => x.end));
+                            const serving = Math.max(...[...t].filter(([id]) => id.startsWith("restart-")).map(([, x]) => x.end));
+                            log(`targets serve ${serving - fw} ms after the firewall (the restart steps' gates, SSH included)`);
+                        }
+                        applied = { [NAME]: appliedOf(e) };
+                    }
+                    // With the firewall gone, the two ensembles stay apart (neither lists the other).
+                    await new Promise((r) => setTimeout(r, 4000));
+                } finally {
+                    await writers.stop();
+                }
+                for (const phase of phases) {
+                    const g = writers.gaps(phaseTimes[phase]);
+                    log(`${phase.padEnd(17)} longest source write gap ${g.groupMs} ms across all sessions`);
+                }
+
+                // No source restarted, no source election (same leader, same epoch).
+                for (const h of sources) assert.equal(zkPid(f, h), pids.get(h.id), `source ${h.id} never restarted`);
+                const after = await sourceState(f);
+                assert.equal(after.leader, before.leader, "the source leader never changed");
+                assert.deepEqual(after.epochs, before.epochs, "no source election: the epoch never changed");
+                // The targets serve the data as their own ensemble.
+                const modes: string[] = [];
+                for (const t of hostsOf(f, "target")) modes.push(modeOf(await fourLetter(t.address, 2181, "srvr")) ?? "none");
+                assert.equal(modes.filter((m) => m === "leader").length, 1, `one target leader: ${modes.join(",")}`);
+                const tc = await openClient(connectString(f, "target"));
+                try {
+                    await barrier(tc, "/kafka/data").catch((err: Error) => {
+                        // What the targets did at the split, for the report.
+                        for (const t of hostsOf(f, "target")) {
+                            const lines = readFileSync(join(t.dir, "logs", "zookeeper.log"), "utf8").split("\n");
+                            const key = lines.filter((l) => /LEADING|FOLLOWING|LOOKING|TRUNC|SNAP|DIFF|New election|epoch|Reconfig|dynamic/i.test(l)).slice(-40);
+                            console.log(`--- ${t.name}\n${key.join("\n")}`);
+                        }
+                        throw err;
+                    });
+                    assert.deepEqual((await getChildren(tc, "/kafka/data")).sort(), [...names].sort(), "the targets hold the source's data");
+                } finally {
+                    tc.close();
+                }
+                // The committed configurations: S on the sources, T on the targets.
+                const configOf = async (address: string) => {
+                    const c = await openClient(`${address}:2181`);
+                    try {
+                        const d = await getData(c, "/zookeeper/config");
+                        return d.split("\n").filter((l) => l.startsWith("server.")).map((l) => Number(/^server\.(\d+)=/.exec(l)![1])).sort();
+                    } finally {
+                        c.close();
+                    }
+                };
+                for (const h of sources) assert.deepEqual(await configOf(h.address), [1, 2, 3], `source ${h.id} runs S`);
+                for (const h of hostsOf(f, "target")) assert.deepEqual(await configOf(h.address), [4, 5, 6], `target ${h.id} runs T`);
+                const check = await writers.verify(connectString(f, "source"));
+                assert.deepEqual(check.lost, [], "every acknowledged write is read back from the source");
+                log(`${check.acknowledged} writes acknowledged, 0 lost; source longest gap ${writers.gaps({ start: 0, end: Date.now() }).groupMs} ms`);
+            });
+
+            it("refuses where reconfig is unavailable: reconfigEnabled off, or credentials that may not write /zookeeper/config", async () => {
+                const f = fleet();
+                const plain = hostsOf(f, "plain");
+                const r = await probeReconfig(plain.map((h) => ({ id: h.id, address: h.address, port: 2181 })), { auth: AUTH, timeoutMs: 10_000 });
+                assert.equal(r.available, false);
+                assert.equal(r.enabled, false, JSON.stringify(r));
+                assert.match(r.reasons.join("; "), /reconfigEnabled is false on the leader/);
+                // The preview's refusal, with the config path.
+                const config = loadConfig({ ...raw(f, "separate"), ensembles: [{ ...(raw(f, "separate").ensembles as object[])[0], source: serversOf(f, "plain") }] });
+                const plans = new Map([[NAME, planEnsemble(config.ensembles[0], {})]]);
+                const g = reconfigGuard(config.ensembles, plans, { [NAME]: r });
+                assert.equal(g.issues.length, 1);
+                assert.equal(g.issues[0].path, `zkmigrate:ensembles[${NAME}].membershipChange`);
+                assert.match(g.issues[0].reason, /^reconfig is not available on the sources: reconfigEnabled is false/);
+                // Wrong credentials on servers with a super digest: refused by the ACL check, named.
+                const wrong = await probeReconfig(hostsOf(f, "source").map((h) => ({ id: h.id, address: h.address, port: 2181 })), { auth: "super:wrong", timeoutMs: 10_000 });
+                assert.equal(wrong.enabled, true, JSON.stringify(wrong));
+                assert.equal(wrong.authorized, false, JSON.stringify(wrong));
+                assert.match(wrong.reasons.join("; "), /the credentials of zkmigrate:reconfigAuth may not write \/zookeeper\/config/);
+                assert.ok(!JSON.stringify(wrong).includes("wrong"), "the probe never repeats the credentials");
+                // A seed start on a server without reconfigEnabled refuses before it stops anything.
+                const h = plain[0];
+                const pid = zkPid(f, h);
+                const start = await runScript(f, h, renderReconfigStart({ host: f.hostSettings, myid: h.id, seed: [{ id: h.id, address: h.address, peerPort: 2888, electionPort: 3888 }], wipeData: false, spacingSeconds: 0 }), { timeoutMs: 60_000 });
+                assert.equal(start.code, 1, describeResult(h.id, start));
+                assert.match(start.stderr, /has no reconfigEnabled=true: membershipChange reconfig needs dynamic reconfig on every server; nothing was changed/);
+                assert.equal(zkPid(f, h), pid, "the server was not touched");
+            });
         });
-    });
-}
+    }
+});
