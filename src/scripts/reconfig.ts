@@ -12,6 +12,7 @@
 import type { HostSettings, MemberLine, ServerId } from "../types";
 import { REPLACE_FILE } from "./config";
 import { HEALTH, LOG, ROOT, SERVICE, STOP, ZK } from "./lib";
+import { MOVE_ASIDE } from "./service";
 import { checkAddress, checkInt, checkPath, checkPort, checkText, fail, type ParamValue, renderScript, sh } from "./shell";
 
 /**
@@ -55,18 +56,6 @@ function checkHost(host: HostSettings): void {
     checkInt("healthTimeoutSeconds", host.healthTimeoutSeconds, 1, 86400);
     for (const k of ["start", "stop", "restart", "status", "disable"] as const) checkText(`service.${k}`, host.service[k]);
 }
-
-const MOVE_ASIDE = sh`
-move_aside() {
-    local dir="$1" dest="$1.zkmigrate-$STAMP"
-    if ! as_root test -e "$dir"; then
-        say "$dir does not exist: nothing to move aside"
-        return 0
-    fi
-    as_root test ! -e "$dest" || die "$dest already exists: not moving $dir"
-    as_root mv -T -- "$dir" "$dest"
-    say "moved $dir aside to $dest"
-}`;
 
 /**
  * write_seed: the static zoo.cfg loses its membership lines (server.N, dynamicConfigFile, peerType)

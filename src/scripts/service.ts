@@ -106,7 +106,7 @@ check_membership() {
 }`;
 
 /** Moves data aside (never deletes it). Reads STAMP. */
-const MOVE_ASIDE = sh`
+export const MOVE_ASIDE = sh`
 # move_aside DIR: renames DIR to DIR.zkmigrate-STAMP when it exists.
 move_aside() {
     local dir="$1" dest="$1.zkmigrate-$STAMP"
