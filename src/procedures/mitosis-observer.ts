@@ -157,6 +157,7 @@ function plan(ctx: PlanContext<MitosisConfig>): RoomPlan {
         groups: restartOrder,
         firewallWindows: isSplit ? [SPLIT_WINDOW] : [],
         groupWindows: (g) => (g.ids.length > 1 && applied ? [SPLIT_WINDOW] : []),
+        deadmanSeconds: e.splitDeadmanSeconds,
         ...(backward ? {} : { preflight: (s: ServerState) => preflight(e, s, to.phase as MitosisPhase) }),
     });
     const brokerOrder = kafkaSteps(ctx, steps, warnings);

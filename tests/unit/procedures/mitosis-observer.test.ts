@@ -73,6 +73,14 @@ describe("mitosis with the observer join: plans and their safety", () => {
         assert.deepEqual(seen, ["joined: 4 5 6", "clients: -", "prepared: -", "split: 4+5+6", "source-restarted: -", "done: -"]);
     });
 
+    it("the split's dead man's switch takes the configured splitDeadmanSeconds", () => {
+        const c = loadConfig(raw((x) => ((x.phase = "split"), (x.splitDeadmanSeconds = 900)))).ensembles.find((x) => x.procedure === "mitosis") as MitosisConfig;
+        const plan = planTransition(c, desiredState(c, "prepared"), desiredState(c, "split"), leader);
+        const arms = plan.steps.filter((s) => s.kind === "split-arm");
+        assert.ok(arms.length > 0, "the split arms a switch");
+        for (const a of arms) assert.equal(a.kind === "split-arm" && a.deadman.seconds, 900, a.id);
+    });
+
     it("the abort (joined -> separate): the targets leave together, data moved aside; safe", () => {
         const e = observerAt("separate");
         const from = desiredState(e, "joined");
