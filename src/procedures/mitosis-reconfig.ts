@@ -29,9 +29,8 @@ import type { Effect, PreflightCheck, Step, Window } from "../steps";
 import type { DesiredState, MemberLine, RestartGroup, ServerId, ServerState } from "../types";
 import { memberLines } from "./common";
 import { changedServers, closingSteps, hostSteps } from "./host-steps";
-import { brokerSteps } from "./kafka";
 import { declaredIds } from "./host-steps";
-import { clientGroups, mitosis, mitosisDesired, MITOSIS_PHASES, preflightOf, SPLIT_SOURCE_WINDOW, SPLIT_WINDOW, targetsTogether, validate as validateMitosis, type MitosisConfig, type MitosisPhase } from "./mitosis";
+import { clientGroups, kafkaSteps, mitosis, mitosisDesired, MITOSIS_PHASES, preflightOf, SPLIT_SOURCE_WINDOW, SPLIT_WINDOW, targetsTogether, validate as validateMitosis, type MitosisConfig, type MitosisPhase } from "./mitosis";
 import type { BackStep, PlanContext, Procedure, RoomPlan } from "./procedure";
 import { DEFAULT_ZK_CLI } from "../scripts/reconfig";
 
@@ -289,14 +288,7 @@ function plan(ctx: PlanContext<MitosisConfig>): RoomPlan {
     }
     const restartOrder = groups;
 
-    let brokerOrder: RoomPlan["brokerOrder"];
-    if (to.clients.kafka) {
-        const info = e.kafka?.controller !== undefined ? { controller: e.kafka.controller, detail: "clients.kafka.controller" } : (ctx.kafka ?? { detail: "not probed" });
-        const brokers = brokerSteps(from, to, info, declaredIds(out));
-        out.push(...brokers.steps);
-        brokerOrder = { ids: brokers.order.brokers.map((b) => b.id), reason: brokers.order.reason, ...(brokers.order.warning ? { warning: brokers.order.warning } : {}) };
-        if (brokers.order.warning && brokers.moves) warnings.push(`${e.name}: ${brokers.order.warning}`);
-    }
+    const brokerOrder = kafkaSteps(ctx, out, warnings);
     out.push(...closingSteps(from, to, clientGroups));
     if (isSplit && !leaderIsSource) {
         warnings.push(
