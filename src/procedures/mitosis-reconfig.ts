@@ -29,7 +29,6 @@ import type { Effect, PreflightCheck, Step, Window } from "../steps";
 import type { DesiredState, MemberLine, RestartGroup, ServerId, ServerState } from "../types";
 import { memberLines } from "./common";
 import { changedServers, closingSteps, hostSteps } from "./host-steps";
-import { declaredIds } from "./host-steps";
 import { clientGroups, kafkaSteps, mitosis, mitosisDesired, MITOSIS_PHASES, preflightOf, SPLIT_SOURCE_WINDOW, SPLIT_WINDOW, targetsTogether, validate as validateMitosis, type MitosisConfig, type MitosisPhase } from "./mitosis";
 import type { BackStep, PlanContext, Procedure, RoomPlan } from "./procedure";
 import { DEFAULT_ZK_CLI } from "../scripts/reconfig";
