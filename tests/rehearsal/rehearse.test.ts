@@ -48,6 +48,25 @@ function assertKubernetesRun(s: Record<string, any>, pods: string[]) {
 }
 
 
+/** A join that leaves the sources alone (observer, reconfig): 0 lost, every phase, no source restart nor election, no split-brain window. */
+async function assertJoinLeavesSourcesAlone(join: "observer" | "reconfig") {
+    const r = await rehearse("mitosis", ["--join", join]);
+    const s = r.summary;
+    assert.equal(r.code, 0, `rehearsal failed: ${s.failure ?? ""}`);
+    assert.equal(s.ok, true);
+    assert.equal(s.lost, 0);
+    assert.equal(s.join, join);
+    assert.ok(s.acknowledged > 1000, `acknowledged ${s.acknowledged}`);
+    assert.deepEqual(Object.keys(s.phases), ["separate", "joined", "clients", "prepared", "split", "source-restarted", "done"]);
+    assert.equal(s.sourceRestarts, 0, `source restarts: ${JSON.stringify(s.phases)}`);
+    assert.equal(s.sourceElections, 0, `source elections: ${JSON.stringify(s.phases)}`);
+    assert.equal(s.joinSplitBrainWindowMs, null, "no join split-brain window");
+    // The split's figures are reported (not judged: speed is the README's, measured with a baseline).
+    for (const key of ["splitSourceMaxGapMs", "splitTargetUnavailableMs", "splitTargetsServingMs", "sourceMaxGapMs", "targetsMaxGapMs"]) assert.equal(typeof s[key], "number", key);
+    assert.deepEqual(s.refusedEnv, []);
+    assertCleanedUp(r.report.fleet);
+}
+
 // Two lanes side by side (each its own fleets, named by pid; each lane one run at a time, the two
 // kubernetes runs in the same lane so that two local clusters never run at once): about half the
 // wall time of one run after the other, at a load like the one every run here was measured under.
@@ -210,40 +229,13 @@ describe("npm run rehearse", { concurrency: 2 }, () => {
         });
 
         it("the observer join (--join observer): 0 lost, the sources never restart nor elect", { timeout: RUN_TIMEOUT_MS + 120_000 }, async () => {
-            const r = await rehearse("mitosis", ["--join", "observer"]);
-            const s = r.summary;
-            assert.equal(r.code, 0, `rehearsal failed: ${s.failure ?? ""}`);
-            assert.equal(s.ok, true);
-            assert.equal(s.lost, 0);
-            assert.equal(s.join, "observer");
-            assert.ok(s.acknowledged > 1000, `acknowledged ${s.acknowledged}`);
-            assert.deepEqual(Object.keys(s.phases), ["separate", "joined", "clients", "prepared", "split", "source-restarted", "done"]);
             // Observers count in no quorum: nothing the join does restarts or re-elects a source.
-            assert.equal(s.sourceRestarts, 0, `source restarts: ${JSON.stringify(s.phases)}`);
-            assert.equal(s.sourceElections, 0, `source elections: ${JSON.stringify(s.phases)}`);
-            assert.equal(s.joinSplitBrainWindowMs, null, "no join split-brain window");
-            // The split's figures are reported (not judged: speed is the README's, measured with a baseline).
-            for (const key of ["splitSourceMaxGapMs", "splitTargetUnavailableMs", "splitTargetsServingMs", "sourceMaxGapMs", "targetsMaxGapMs"]) assert.equal(typeof s[key], "number", key);
-            assert.deepEqual(s.refusedEnv, []);
-            assertCleanedUp(r.report.fleet);
+            await assertJoinLeavesSourcesAlone("observer");
         });
 
         it("the reconfig join (--join reconfig): reconfig -add and -remove, 0 lost, the sources never restart nor elect", { timeout: RUN_TIMEOUT_MS + 120_000 }, async () => {
-            const r = await rehearse("mitosis", ["--join", "reconfig"]);
-            const s = r.summary;
-            assert.equal(r.code, 0, `rehearsal failed: ${s.failure ?? ""}`);
-            assert.equal(s.ok, true);
-            assert.equal(s.lost, 0);
-            assert.equal(s.join, "reconfig");
-            assert.ok(s.acknowledged > 1000, `acknowledged ${s.acknowledged}`);
-            assert.deepEqual(Object.keys(s.phases), ["separate", "joined", "clients", "prepared", "split", "source-restarted", "done"]);
             // A reconfig commits through the leader: no source restarts, the leader never changes.
-            assert.equal(s.sourceRestarts, 0, `source restarts: ${JSON.stringify(s.phases)}`);
-            assert.equal(s.sourceElections, 0, `source elections: ${JSON.stringify(s.phases)}`);
-            assert.equal(s.joinSplitBrainWindowMs, null, "no join split-brain window");
-            for (const key of ["splitSourceMaxGapMs", "splitTargetUnavailableMs", "splitTargetsServingMs", "sourceMaxGapMs", "targetsMaxGapMs"]) assert.equal(typeof s[key], "number", key);
-            assert.deepEqual(s.refusedEnv, []);
-            assertCleanedUp(r.report.fleet);
+            await assertJoinLeavesSourcesAlone("reconfig");
         });
 
         it("abort: joined -> separate under load: the targets leave and are emptied, the sources return to S; 0 lost", { timeout: RUN_TIMEOUT_MS + 120_000 }, async () => {
