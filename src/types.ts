@@ -307,6 +307,13 @@ export interface AppliedEnsemble {
      * every join was a voter join).
      */
     joinAs?: "voter" | "observer";
+    /**
+     * How a mitosis' memberships change (`membershipChange`), recorded for the same reason: the
+     * restart and reconfig rooms leave the servers in different states between the join and the
+     * end (the sources on S+T' until source-restarted, or on S from the split). Absent in older
+     * records (then `restart`, the only one there was).
+     */
+    membershipChange?: "restart" | "reconfig";
 }
 
 /** What one server runs: whether, where, and with which membership (its zoo.cfg's server lines). */

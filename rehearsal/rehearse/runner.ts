@@ -21,7 +21,7 @@ import { prepareCluster, resolveConnect } from "./kubernetes";
 import { ModeMonitor } from "./monitor";
 import type { Options } from "./options";
 import { newResult, type GroupFigures, type PhaseReport, type RehearsalResult } from "./report";
-import { mitosisSchema } from "../../src/procedures/mitosis";
+import { JOIN_AS_DEFAULT, mitosisSchema } from "../../src/procedures/mitosis";
 import { PROCEDURES, SCENARIOS, withJoin, type Procedure, type Rehearsal, type Scenario } from "./scenarios";
 import { recordSteps, type StepTiming } from "./steps";
 
@@ -47,8 +47,11 @@ function ensureEngine(): string {
 /** Runs the rehearsal the options describe; never throws (a failure is in `failure`). */
 export async function runRehearsal(o: Options): Promise<RehearsalResult> {
     const started = Date.now();
-    const result: RehearsalResult = { ...newResult(o, started), ...(o.join ? { join: o.join } : {}) };
     const scenario: Scenario = SCENARIOS[o.scenario];
+    // --join, else the join the scenario was built on, else the config's default (unset).
+    const join = o.join ?? scenario.join;
+    const ran = join ?? (scenario.procedure === "mitosis" ? JOIN_AS_DEFAULT : undefined);
+    const result: RehearsalResult = { ...newResult(o, started), ...(ran ? { join: ran } : {}) };
     const procedure: Procedure = PROCEDURES[scenario.procedure];
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "zkmigrate-rehearse-"));
     let fleet: LocalFleet | undefined;
@@ -106,7 +109,7 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
             {
                 name: o.fleetName,
                 // --join reconfig: the servers run with dynamic reconfig and a super digest (reconfigFleet).
-                ensembles: o.join === "reconfig" ? reconfigFleet(procedure.ensembles) : procedure.ensembles,
+                ensembles: join === "reconfig" ? reconfigFleet(procedure.ensembles) : procedure.ensembles,
                 ...(o.version ? { version: o.version } : {}),
                 ...(o.kafka ? { kafka: kafkaFleet(CHROOT) } : {}),
             },
@@ -136,7 +139,7 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
         // A procedure whose entry names its own clients (block-copy: hosts and commands) keeps them.
         const own = procedure.ensemble(f, cluster);
         const entry = { name: ENSEMBLE, ...own, clients: own.clients ?? { chroot: CHROOT, ...(o.kafka ? kafkaClients(f) : {}) } };
-        const ensemble = withJoin(scenario.ensemble ? scenario.ensemble(entry, f) : entry, o.join, (key) => key in mitosisSchema.shape);
+        const ensemble = withJoin(scenario.ensemble ? scenario.ensemble(entry, f) : entry, join, (key) => key in mitosisSchema.shape);
         const stackConfig = {
             config: {
                 "zkmigrate:sshUser": "root",
@@ -145,7 +148,7 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
                 "zkmigrate:defaults": {
                     ...stackHostConfig(f),
                     // --join reconfig: the reconfig steps run the fleet's zkCli on the source hosts.
-                    ...(o.join === "reconfig" ? { zookeeper: { ...(stackHostConfig(f).zookeeper as object), cli: `${f.mountPoint}/bin/zk-cli` } } : {}),
+                    ...(join === "reconfig" ? { zookeeper: { ...(stackHostConfig(f).zookeeper as object), cli: `${f.mountPoint}/bin/zk-cli` } } : {}),
                     spacingSeconds: o.spacingSeconds,
                 },
                 "zkmigrate:ensembles": [ensemble],
@@ -155,7 +158,7 @@ export async function runRehearsal(o: Options): Promise<RehearsalResult> {
         fs.writeFileSync(path.join(project, `Pulumi.${STACK}.yaml`), JSON.stringify(stackConfig, null, 2));
         stack = await LocalWorkspace.createStack({ stackName: STACK, workDir: project }, { pulumiCommand, envVars });
         await stack.setConfig("zkmigrate:sshPrivateKey", { value: fs.readFileSync(f.sshKey, "utf8"), secret: true });
-        if (o.join === "reconfig") await stack.setConfig("zkmigrate:reconfigAuth", { value: RECONFIG_AUTH, secret: true });
+        if (join === "reconfig") await stack.setConfig("zkmigrate:reconfigAuth", { value: RECONFIG_AUTH, secret: true });
 
         // 3. Load: Kafka's chroot on the source, two client groups, the mode monitor.
         const setup = await StressGroup.start({ name: "setup", connect: sourceConnect, base: `${CHROOT}/.setup`, sessions: 1, pauseMs: 1000 });

@@ -81,6 +81,8 @@ export interface Scenario {
     procedure: keyof typeof PROCEDURES;
     /** Phases that run otherwise than one `pulumi up` that must succeed. */
     phases?: Partial<Record<string, PhaseRun>>;
+    /** The join a mitosis scenario was built on (its faults hit that join's steps), when `--join` names none; unset: the config's default. */
+    join?: "voter";
     /** Adjusts the stack's ensemble entry (a variant of the procedure). */
     ensemble?(entry: Record<string, unknown>, f: LocalFleet): Record<string, unknown>;
     /** Runs after the last phase, before the loss check; throws to fail the rehearsal. */
@@ -104,7 +106,7 @@ export const PROCEDURES = {
                 source: sources.map((h) => ({ id: h.id, host: h.address })),
                 target: targets.map((h) => ({ id: h.id, host: h.address })),
                 targetEmpty: true,
-                activeTargets: [targets[0].id, targets[1].id],
+                // No joinAs: the config's default join (observers); withJoin pins another.
             };
         },
     },
@@ -155,7 +157,12 @@ export const PROCEDURES = {
  * reconfig room), else the rehearsal refuses before it builds anything.
  */
 export function withJoin(entry: Record<string, unknown>, join: "voter" | "observer" | "reconfig" | undefined, knows: (key: string) => boolean): Record<string, unknown> {
-    if (join === undefined || join === "voter") return join === "voter" ? { ...entry, joinAs: "voter" } : entry;
+    if (join === undefined) return entry;
+    if (join === "voter") {
+        // The seed's join: two of the three targets join as voters (S stays a majority, 3 of 5), the third stays dormant.
+        const targets = (entry.target as { id: number }[] | undefined) ?? [];
+        return { ...entry, joinAs: "voter", activeTargets: targets.slice(0, 2).map((t) => t.id) };
+    }
     if (join === "observer") {
         const { activeTargets: _, ...rest } = entry;
         return { ...rest, joinAs: "observer" };
@@ -172,12 +179,14 @@ export const SCENARIOS = {
         about: "a target that cannot start in `joined`: pulumi up stops there; after the repair a second one completes the phase",
         fleetPrefix: "rf",
         procedure: "mitosis",
+        join: "voter",
         phases: { joined: faultAtJoined },
     },
     abort: {
         about: "the abort of a join under load: separate, joined, then back to separate (the targets leave together and start empty, the sources return to S leader first); 0 lost",
         fleetPrefix: "ra",
         procedure: "mitosis",
+        join: "voter",
         phases: { clients: abortJoin, prepared: skip, split: skip, "source-restarted": skip, done: skip },
         after: abortCheck,
     },
@@ -185,6 +194,7 @@ export const SCENARIOS = {
         about: "a target's sshd lost at the split: before it (the gates stop pulumi up before any change) and after the first target's split went up (the dead man's switches decide); both ensembles keep serving; after the repair a third pulumi up completes the split",
         fleetPrefix: "rl",
         procedure: "mitosis",
+        join: "voter",
         phases: { split: hostLostAtSplit },
         // The shortest bound the config accepts for the fleet's health timeout: the switches fire soonest.
         ensemble: (entry, f) => ({ ...entry, splitDeadmanSeconds: hostLostBound(f) }),

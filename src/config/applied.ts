@@ -21,6 +21,7 @@ const entrySchema = z.object({
     servers: z.array(z.int()).default([]),
     statefulSet: z.string().optional(),
     joinAs: z.enum(["voter", "observer"]).optional(),
+    membershipChange: z.enum(["restart", "reconfig"]).optional(),
     running: z.unknown().optional(),
 });
 
@@ -67,6 +68,7 @@ export function appliedOf(e: EnsembleConfig): AppliedEnsemble {
         servers: serversOf(e).map((s) => s.id),
         ...(extra.statefulSet !== undefined ? { statefulSet: extra.statefulSet } : {}),
         ...(extra.joinAs !== undefined ? { joinAs: extra.joinAs } : {}),
+        ...(extra.membershipChange !== undefined ? { membershipChange: extra.membershipChange } : {}),
         ...(d.servers.length > 0 ? { running: fingerprintsOf(d) } : {}),
     };
 }

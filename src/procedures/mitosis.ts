@@ -105,9 +105,9 @@ export const mitosisSchema = z.strictObject({
     membershipChange: z.enum(["restart", "reconfig"]).default("restart"),
     allowSingleServer: z.boolean().default(false),
     /**
-     * How the targets join the source (issue 13): `observer` (they never vote nor lead, the
-     * sources never restart; ZooKeeper >= 3.3) or `voter` (the seed's procedure, with dormant
-     * targets; the default, see JOIN_AS_DEFAULT).
+     * How the targets join the source (issue 13): `observer` (the default, see JOIN_AS_DEFAULT:
+     * they never vote nor lead, the sources never restart; ZooKeeper >= 3.3) or `voter` (the
+     * seed's procedure, with dormant targets).
      */
     joinAs: z.enum(["voter", "observer"]).optional(),
     /** The split's dead man's switch: seconds from the split's `pulumi up` until a target whose restart did not come lifts its firewall (gates.ts). */
@@ -125,13 +125,14 @@ export interface KafkaConfig {
 }
 
 /**
- * The join when `joinAs` is unset: still the seed's voter join, so that no existing stack's plan
- * changes with this version. The observer join is the safer one (no split-brain window, no source
- * restart, no source election; ZooKeeper >= 3.3) and meant to become the default: flipping this
- * is safe for stacks mid-migration, whose join is recorded (or read from what their servers run)
- * and never switched silently (joinIssues refuses, naming the line to add).
+ * The join when `joinAs` is unset: the observer join, the safest every source supports (observers
+ * exist from ZooKeeper 3.3; the version guard refuses older releases anyway). Observers count in no
+ * quorum and never lead: the sources' quorum never changes, they never restart nor elect, there is
+ * no split-brain window and no dormant target. The seed's voter join stays available as
+ * `joinAs: voter`. A stack mid-migration whose targets joined as voters (before this default) is
+ * never switched silently: joinIssues refuses its preview, naming the line to add.
  */
-export const JOIN_AS_DEFAULT: JoinAs = "voter";
+export const JOIN_AS_DEFAULT: JoinAs = "observer";
 export type JoinAs = "voter" | "observer";
 
 export type MitosisConfig = EnsembleBase &
@@ -228,10 +229,18 @@ export function validate(e: MitosisConfig): ConfigIssue[] {
             reason: "mitosis needs an empty target ensemble (its data is replaced by the source's); set targetEmpty: true once it is, or use block & copy",
         });
     }
+    if (e.splitDeadmanSeconds !== undefined) {
+        const reason = deadmanIssue(e.splitDeadmanSeconds, e.host);
+        if (reason) issues.push({ path: ensemblePath(e, ".splitDeadmanSeconds"), reason });
+    }
     if (e.joinAs === "observer") {
         // Observers never vote: the source's quorum never changes, so every target joins.
         if (e.activeTargetsSet) {
-            issues.push({ path: ensemblePath(e, ".activeTargets"), reason: "joinAs: observer joins every target (observers count in no quorum, none stays dormant); activeTargets belongs to joinAs: voter" });
+            const how = e.joinAsSet ? "joinAs: observer" : "joinAs is unset, so the targets join as observers (the default), which";
+            issues.push({
+                path: ensemblePath(e, ".activeTargets"),
+                reason: `${how} joins every target (observers count in no quorum, none stays dormant); activeTargets belongs to the voter join: set joinAs: voter to keep dormant targets, or drop activeTargets`,
+            });
         }
         issues.push(...leaderIssue(e, [...e.source, ...e.target]));
         issues.push(...validateMitosisClients(e));
@@ -259,10 +268,6 @@ export function validate(e: MitosisConfig): ConfigIssue[] {
     }
     issues.push(...leaderIssue(e, [...e.source, ...e.target]));
     issues.push(...validateMitosisClients(e));
-    if (e.splitDeadmanSeconds !== undefined) {
-        const reason = deadmanIssue(e.splitDeadmanSeconds, e.host);
-        if (reason) issues.push({ path: ensemblePath(e, ".splitDeadmanSeconds"), reason });
-    }
     return issues;
 }
 
@@ -341,6 +346,19 @@ export function appliedJoin(e: MitosisConfig, a: AppliedEnsemble): JoinAs | unde
  */
 export function joinIssues(e: MitosisConfig, a: AppliedEnsemble | undefined): ConfigIssue[] {
     if (!a || !JOINED_PHASES.includes(a.phase)) return [];
+    const change = a.membershipChange ?? "restart";
+    if (change !== e.membershipChange) {
+        // Checked first: the other room's plan starts from states its table does not have.
+        return [
+            {
+                path: ensemblePath(e, ".membershipChange"),
+                reason:
+                    `the migration runs with membershipChange: ${change} (applied phase "${a.phase}"); it cannot change mid-migration ` +
+                    `(${change === "reconfig" ? "the sources already changed their membership by reconfig, a restart plan would restart them from a membership it does not model" : "the sources run the joint membership from their restarts, a reconfig plan would take them for reconfigured"}): ` +
+                    `set membershipChange: ${change} to finish as it started, or step back to "separate" (the abort) first`,
+            },
+        ];
+    }
     const was = appliedJoin(e, a);
     if (was === undefined || was === e.joinAs) return [];
     const reason = e.joinAsSet
@@ -807,6 +825,6 @@ export const mitosis: Procedure<MitosisConfig> = {
     desired: (e, at) => mitosisDesired(e, at.phase),
     clientGroups,
     transitionIssues: (e, a) => joinIssues(e, a),
-    appliedExtra: (e) => ({ cutover: [], joinAs: e.joinAs }),
+    appliedExtra: (e) => ({ cutover: [], joinAs: e.joinAs, membershipChange: e.membershipChange }),
     plan,
 };

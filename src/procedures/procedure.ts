@@ -62,7 +62,7 @@ export interface Procedure<C extends EnsembleBase & { procedure: ProcedureName }
     /** Its own checks of a requested step against what was applied (beyond one step at a time). */
     transitionIssues(e: C, applied: AppliedEnsemble | undefined, current: AppliedEnsemble): ConfigIssue[];
     /** Fields of the applied record beyond procedure, phase and servers. */
-    appliedExtra(e: C): Pick<AppliedEnsemble, "cutover" | "statefulSet" | "joinAs">;
+    appliedExtra(e: C): Pick<AppliedEnsemble, "cutover" | "statefulSet" | "joinAs" | "membershipChange">;
     plan(ctx: PlanContext<C>): RoomPlan;
 }
 

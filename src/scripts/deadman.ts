@@ -65,18 +65,25 @@ get() {
     as_root cat -- "$STATE_DIR/$1" 2>/dev/null || true
 }
 
-# disarm_switch: stops this split's switch on this host when one runs (only ours: its command line
-# names our switch script; its whole process group, so no sleep is left behind), bounded.
+# switch_runs PID: PID is this split's switch and runs (its command line names our switch script).
+# A switch that exited but was not reaped yet (a zombie: its parent is init, which may reap it
+# seconds later) has an empty command line, so it does not count: kill -0 would still succeed.
+switch_runs() {
+    [[ "$1" =~ ^[0-9]+$ ]] && as_root grep -qzF -- "$STATE_DIR/switch.sh" "/proc/$1/cmdline" 2>/dev/null
+}
+
+# disarm_switch: stops this split's switch on this host when one runs (only ours; its whole process
+# group, so no sleep is left behind), bounded.
 disarm_switch() {
     local pid i
     pid="$(get switch.pid)"
-    if [[ "$pid" =~ ^[0-9]+$ ]] && as_root grep -qzF -- "$STATE_DIR/switch.sh" "/proc/$pid/cmdline" 2>/dev/null; then
+    if switch_runs "$pid"; then
         as_root kill -TERM -- "-$pid" 2>/dev/null || as_root kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 50; i++)); do
-            as_root kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
+        for ((i = 0; i < 100; i++)); do
+            switch_runs "$pid" || break
+            sleep 0.05
         done
-        if as_root kill -0 "$pid" 2>/dev/null; then
+        if switch_runs "$pid"; then
             as_root kill -KILL -- "-$pid" 2>/dev/null || as_root kill -KILL "$pid" 2>/dev/null || true
         fi
         say "stopped the split's dead man's switch (pid $pid)"
@@ -351,13 +358,13 @@ else
     printf '%s' "$SWITCH_SCRIPT_B64" | base64 -d | as_root tee -- "$STATE_DIR/switch.sh" >/dev/null
     as_root setsid -f bash "$STATE_DIR/switch.sh" </dev/null >/dev/null 2>&1
     pid=""
-    for ((i = 0; i < 50; i++)); do
+    for ((i = 0; i < 250; i++)); do
         pid="$(get switch.pid)"
-        if [[ "$pid" =~ ^[0-9]+$ ]] && as_root kill -0 "$pid" 2>/dev/null; then
+        if switch_runs "$pid"; then
             break
         fi
         pid=""
-        sleep 0.1
+        sleep 0.02
     done
     [[ -n "$pid" ]] || die "the dead man's switch did not start within 5 s (see $STATE_DIR/switch.log): not putting the split up"
     say "armed: pid $pid lifts the split at $(date -u -d "@$((ATTEMPT_STARTED + DEADMAN_SECONDS))" +%FT%TZ) unless this host's restart commits it by $(date -u -d "@$((ATTEMPT_STARTED + COMMIT_BY_SECONDS))" +%FT%TZ)"

@@ -65,6 +65,7 @@ describe("setting edits at an unchanged phase, with the real engine", { timeout:
                             {
                                 name: ENSEMBLE,
                                 procedure: "mitosis",
+                                joinAs: "voter", // the seed's voter join (the default is observer)
                                 phase: "separate",
                                 source: sources.map((h) => ({ id: h.id, host: h.address })),
                                 target: targets.map((h) => ({ id: h.id, host: h.address })),

@@ -39,7 +39,7 @@ describe(`zkmigrate adopt on a local fleet, ZooKeeper ${version}`, { timeout: 60
 
     /** The mitosis ensemble over the fleet, at `phase`, and its stack settings file. */
     function stack(f: LocalFleet, phase: string): { e: EnsembleConfig; file: string } {
-        const ensemble = { name: NAME, procedure: "mitosis", phase, source: serversOf(f, "source"), target: serversOf(f, "target"), targetEmpty: true, clients: { chroot: "/kafka" } };
+        const ensemble = { name: NAME, procedure: "mitosis", joinAs: "voter", phase, source: serversOf(f, "source"), target: serversOf(f, "target"), targetEmpty: true, clients: { chroot: "/kafka" } };
         const file = join(dir, `Pulumi.adopt-${phase}.yaml`);
         const config = {
             // The fleet's pinned host keys, as the rehearsal's stack gets them.

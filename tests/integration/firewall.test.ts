@@ -50,6 +50,7 @@ for (const version of VERSIONS) {
             const e = ensembleConfig(f, {
                 name: ENSEMBLE,
                 procedure: "mitosis",
+                joinAs: "voter", // the seed's voter join (the default is observer)
                 phase: "separate",
                 source: serversOf(f, "source"),
                 target: serversOf(f, "target"),

@@ -47,6 +47,7 @@ for (const version of VERSIONS) {
                 {
                     name: NAME,
                     procedure: "mitosis",
+                    joinAs: "voter", // the seed's voter join (the default is observer)
                     phase: "joined",
                     source: serversOf(f, "source"),
                     target: serversOf(f, "target"),

@@ -73,6 +73,7 @@ describe("version guard with real ZooKeeper releases (ZOOKEEPER-3829/3830)", () 
             {
                 name: "kafka-cr",
                 procedure: "mitosis",
+                joinAs: "voter", // the seed's voter join (the default is observer)
                 phase,
                 source: [1, 2, 3].map((id) => ({ id, host: `127.0.0.${id}` })),
                 target: [4, 5, 6].map((id) => ({ id, host: `127.0.0.${id}` })),

@@ -10,7 +10,7 @@ import { MITOSIS_PHASES } from "../../../src/procedures/mitosis";
 import type { Cluster } from "../../../rehearsal/kubernetes/cluster";
 import { TEST_SSH } from "../../fixtures";
 import type { LocalFleet, FleetHost } from "../../../rehearsal/fleet";
-import { PROCEDURES, SCENARIOS } from "../../../rehearsal/rehearse/scenarios";
+import { PROCEDURES, SCENARIOS, withJoin } from "../../../rehearsal/rehearse/scenarios";
 
 function fleetOf(hosts: [string, number][]): LocalFleet {
     return { hosts: hosts.map(([ensemble, id]) => ({ name: `${ensemble}-${id}`, ensemble, id, address: `10.0.0.${10 + id}` }) as FleetHost) } as LocalFleet;
@@ -45,8 +45,21 @@ describe("rehearse scenarios", () => {
             source: [1, 2, 3].map((id) => ({ id, host: `10.0.0.${10 + id}` })),
             target: [4, 5, 6].map((id) => ({ id, host: `10.0.0.${10 + id}` })),
             targetEmpty: true,
-            activeTargets: [4, 5],
         });
+    });
+
+    it("withJoin: unset keeps the config's default join; voter pins it with two active targets; observer drops activeTargets; reconfig sets membershipChange", () => {
+        const entry = { procedure: "mitosis", target: [4, 5, 6].map((id) => ({ id, host: `10.0.0.${10 + id}` })) };
+        const knows = () => true;
+        assert.deepEqual(withJoin(entry, undefined, knows), entry);
+        assert.deepEqual(withJoin(entry, "voter", knows), { ...entry, joinAs: "voter", activeTargets: [4, 5] });
+        assert.deepEqual(withJoin({ ...entry, activeTargets: [4] }, "observer", knows), { ...entry, joinAs: "observer" });
+        assert.deepEqual(withJoin(entry, "reconfig", knows), { ...entry, membershipChange: "reconfig" });
+        // The scenarios built on the voter join's steps keep it when --join names none.
+        assert.deepEqual(
+            Object.entries(SCENARIOS).filter(([, s]) => "join" in s).map(([n, s]) => `${n}:${(s as { join?: string }).join}`),
+            ["fault:voter", "abort:voter", "host-lost:voter"],
+        );
     });
 
     it("block-copy: every phase, a stand-in client on source 1 blocked and switched by its own commands, a valid ensemble", () => {

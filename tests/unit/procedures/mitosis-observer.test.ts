@@ -161,6 +161,23 @@ describe("mitosis with the observer join: config", () => {
         assert.deepEqual(validateTransitions([observerAt("separate")], { [obs.name]: { ...old, phase: "separate" } }), []);
     });
 
+    it("records membershipChange, and never switches it mid-migration (either way); at separate it is free", () => {
+        const obs = observerAt("clients");
+        const applied = { [obs.name]: appliedOf(observerAt("joined")) };
+        assert.equal(applied[obs.name].membershipChange, "restart");
+        const toReconfig = validateTransitions([{ ...obs, membershipChange: "reconfig" }], applied);
+        assert.equal(toReconfig.length, 1, JSON.stringify(toReconfig));
+        assert.equal(toReconfig[0].path, "zkmigrate:ensembles[kafka-main].membershipChange");
+        assert.match(toReconfig[0].reason, /runs with membershipChange: restart \(applied phase "joined"\); it cannot change mid-migration.*set membershipChange: restart/);
+        const fromReconfig = validateTransitions([obs], { [obs.name]: { ...applied[obs.name], membershipChange: "reconfig" as const } });
+        assert.match(fromReconfig[0]?.reason ?? "", /runs with membershipChange: reconfig .*already changed their membership by reconfig/);
+        // An older record (no membershipChange) ran the restart room, the only one there was.
+        const { membershipChange: _, ...old } = applied[obs.name];
+        assert.deepEqual(validateTransitions([obs], { [obs.name]: old }), []);
+        assert.equal(validateTransitions([{ ...obs, membershipChange: "reconfig" }], { [obs.name]: old }).length, 1);
+        assert.deepEqual(validateTransitions([{ ...observerAt("separate"), membershipChange: "reconfig" }], { [obs.name]: { ...old, phase: "separate" } }), []);
+    });
+
     it("refuses the step back from split (the targets' own writes would be lost)", () => {
         const e = observerAt("prepared");
         const issues = validateTransitions([e], { [e.name]: appliedOf(observerAt("split")) });

@@ -32,6 +32,8 @@ function raw(phase: string, extra: Record<string, unknown> = {}, top: Partial<Ra
                 source: [1, 2, 3].map((id) => ({ id, host: `192.0.2.${id}` })),
                 target: [4, 5, 6].map((id) => ({ id, host: `192.0.2.${id}` })),
                 zookeeper: { cli: "/opt/zk/bin/zkCli.sh" },
+                // The participant join (dormant target 6); the default, observers, is tested on its own below.
+                joinAs: "voter",
                 ...extra,
             },
         ],
@@ -59,6 +61,25 @@ describe("mitosis by reconfig: the phase table", () => {
         assert.deepEqual(procedureOf(e).phases, PHASES);
         const plain = loadConfig(raw("separate", { membershipChange: undefined })).ensembles[0];
         assert.notEqual(procedureOf(plain), mitosisReconfig, "restart is the default");
+    });
+
+    it("by default (joinAs unset) every target joins as an observer by reconfig -add: none dormant, the sources' quorum unchanged", () => {
+        const e = loadConfig(raw("separate", { joinAs: undefined })).ensembles[0];
+        assert.equal(procedureOf(e), mitosisReconfig);
+        assert.equal(e.procedure === "mitosis" && e.joinAs, "observer");
+        const joined = desiredState(e, "joined");
+        assert.deepEqual(
+            joined.servers.map((s) => `${s.id}:${s.running ? s.runningWith.members.map((m) => `${m.id}${m.observer ? "o" : ""}`).join(",") : "stopped"}`),
+            ["1:1,2,3,4o,5o,6o", "2:1,2,3,4o,5o,6o", "3:1,2,3,4o,5o,6o", "4:1,2,3,4o,5o,6o", "5:1,2,3,4o,5o,6o", "6:1,2,3,4o,5o,6o"],
+        );
+        let applied: AppliedState = {};
+        for (const phase of PHASES) {
+            const ep = loadConfig(raw(phase, { joinAs: undefined })).ensembles[0];
+            const plan = planEnsemble(ep, applied, { leaders: [2], known: true }).plan; // planEnsemble refuses a plan the check finds unsafe
+            const sourceRestarts = plan.steps.filter((st) => st.kind === "restart" && st.server <= 3 && st.effect);
+            assert.deepEqual(sourceRestarts.map((st) => st.id), [], `${phase}: no source restarts`);
+            applied = { [ep.name]: appliedOf(ep) };
+        }
     });
 
     it("sources run S, S+T' from the join, S again from the split; active targets join, dormant ones stop", () => {
