@@ -4,6 +4,8 @@
 // reason in `skipped`.
 import type { RehearsalResult, Summary } from "./report";
 
+import { JOIN_AS_DEFAULT } from "../../src/procedures/mitosis";
+
 export const COMPARED = ["voter", "observer", "reconfig"] as const;
 export type Compared = (typeof COMPARED)[number];
 
@@ -70,7 +72,7 @@ export function renderCompare(v: Variants, skipped: Partial<Record<Compared, str
         "",
         "zkmigrate rehearsal --compare: the joins side by side (fresh fleet each; per phase: source restarts / source elections / longest write gap ms of the sources / of the migrating clients)",
         "",
-        `${"phase".padEnd(32)}${ran.map((k) => cell(k)).join("")}`,
+        `${"phase".padEnd(32)}${ran.map((k) => cell(k === JOIN_AS_DEFAULT ? `${k} (default)` : k)).join("")}`,
         ...phases.map((p) => `${p.padEnd(32)}${ran.map((k) => {
             const x = v[k]!.phases[p];
             return cell(x ? `${x.sourceRestarts} / ${x.sourceElections} / ${x.sourceMaxGapMs} / ${x.migratingMaxGapMs}` : "-");
@@ -87,8 +89,10 @@ export function renderCompare(v: Variants, skipped: Partial<Record<Compared, str
             ["join split-brain window ms", (x: VariantFigures) => String(x.joinSplitBrainWindowMs ?? "-")],
             ["wall s", (x: VariantFigures) => (x.wallMs / 1000).toFixed(0)],
             ["lost / acknowledged", (x: VariantFigures) => `${x.lost ?? "-"} / ${x.acknowledged ?? "-"}`],
-            ["result", (x: VariantFigures) => (x.ok ? "PASSED" : `FAILED${x.failure ? `: ${x.failure.slice(0, 20)}` : ""}`)],
+            ["result", (x: VariantFigures) => (x.ok ? "PASSED" : x.failure ? "FAILED (below)" : "FAILED")],
         ] as const).map(([label, f]) => `${label.padEnd(32)}${ran.map((k) => cell(f(v[k]!))).join("")}`),
+        // A failure's whole reason, which the column would cut.
+        ...ran.filter((k) => !v[k]!.ok && v[k]!.failure).map((k) => `${k}: FAILED: ${v[k]!.failure}`),
         ...COMPARED.filter((k) => v[k] === null).map((k) => `${k}: not run (${skipped[k] ?? "unavailable"})`),
     ];
     return lines.join("\n");

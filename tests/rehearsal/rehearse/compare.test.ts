@@ -67,6 +67,13 @@ describe("rehearse --compare", () => {
         assert.match(table, /^joined\s+3 \/ 1 \/ 900 \/ 800\s+0 \/ 0 \/ 70 \/ 900$/m);
         assert.match(table, /^source elections\s+3\s+0$/m);
         assert.match(table, /^reconfig: not run \(not in this zkmigrate\)$/m);
+        assert.match(table, /^phase\s+voter\s+observer \(default\)$/m);
+        // A failure's reason in full, below the table (its column would cut it).
+        const failed = run("observer", observer.phases);
+        const f = { ...variantFigures(failed, summarize(failed)), ok: false, failure: "phase separate failed: invalid zkmigrate configuration (1 problem)" };
+        const t2 = renderCompare({ ...variants, observer: f }, skipped);
+        assert.match(t2, /^result\s+PASSED\s+FAILED \(below\)$/m);
+        assert.match(t2, /^observer: FAILED: phase separate failed: invalid zkmigrate configuration \(1 problem\)$/m);
     });
 
     it("counts elections from srvr samples: a rise of the sources' epoch or a change of their leader, against the sample before the window", () => {
