@@ -204,16 +204,18 @@ export function planTable(p: EnsemblePlan, previous?: string[]): PlanTable {
                 });
                 break;
             }
-            case "split-commit":
-                push(s, {
-                    ...where(s),
-                    myid: s.server,
-                    action: "commit the split: stop this host's dead man's switch, check the rules (refused once the switch acted or the commit window closed)",
-                    why: "right before this target restarts into the target ensemble: from here on it keeps its rules",
-                });
-                break;
             case "firewall": {
                 if (!e) break;
+                if (s.commit) {
+                    push(s, {
+                        ...where(s),
+                        myid: s.server,
+                        action: `commit the split: stop this host's dead man's switch, check its rules against ${s.peers.join(", ")} (refused once the switch acted or the commit window closed)`,
+                        why: "every host's rules are up (the arms): from here on this host keeps them, and the restarts of the split wait for every commit",
+                        windows: e.kind === "firewall-apply" ? e.windows.map((w) => w.group) : [],
+                    });
+                    break;
+                }
                 push(s, {
                     ...where(s),
                     myid: s.server,

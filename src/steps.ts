@@ -193,10 +193,15 @@ export type Step = StepBase &
               peers: string[];
               /** Where the split's dead man's switch keeps its state: the removal stops it and removes that (gates.ts). */
               settings?: HostSettings;
+              /**
+               * At the split, on a host whose split-arm armed the switch and put the rules up: the
+               * step's create commits the split there (stops the switch, checks the rules) instead of
+               * applying them again (gates.ts). Every restart of the split waits for every firewall.
+               */
+              commit?: true;
           }
         | { kind: "gate"; target: HostTarget; server: ServerId; settings: HostSettings; ensemble: string; gate: GateCheck }
         | { kind: "split-arm"; target: HostTarget; server: ServerId; settings: HostSettings; ensemble: string; peers: string[]; deadman: Deadman }
-        | { kind: "split-commit"; target: HostTarget; server: ServerId; settings: HostSettings; ensemble: string }
         | {
               kind: "restart";
               target: HostTarget;
@@ -258,13 +263,15 @@ export interface MigrationPlan {
 /** The effects of a plan's steps as events: consecutive equal effects (one restart group) merged. */
 export function effectsOf(steps: Step[]): Effect[] {
     const out: Effect[] = [];
-    let last: Effect | undefined;
+    const seen = new Set<Effect>();
     for (const s of steps) {
         const e = s.effect;
         if (!e) continue;
-        if (e === last) continue; // the same effect object: one event over several resources
+        // The same effect object: one event over several resources, where its first step takes it
+        // (the split's rules: the arms put them up, the firewall steps after them find them there).
+        if (seen.has(e)) continue;
         out.push(e);
-        last = e;
+        seen.add(e);
     }
     return out;
 }

@@ -15,9 +15,9 @@
 // 2. The dead man's switch (as iptables-apply does). At the split the firewall only makes sense
 //    with its partner, the targets' restart onto T. Each target's `split-arm-<myid>` arms a
 //    switch on its host (a background process in its own session, owned by its pid file) and
-//    then puts the rules up; `split-commit-<myid>`, after every firewall and right before the
-//    target's restart (which waits for it), commits the split on that host (stops the switch,
-//    checks the rules). Times are counted from the
+//    then puts the rules up; the host's `firewall-<myid>` step, after every arm and before any
+//    restart of the split (each waits for every firewall), commits the split on that host (stops
+//    the switch, checks the rules). Times are counted from the
 //    attempt's start A (the machine that runs pulumi; the hosts' clocks within 15 s of it):
 //      - restarts may commit until A + commitBy, commitBy = bound - R - 30 s, where R is the
 //        longest a restart step runs after its commit (service command bound + 10 s + health gate);
@@ -111,14 +111,8 @@ export interface Gates {
     gates: string[];
     /** Ids of every arm: the firewalls and the restarts wait for all of them. */
     arms: string[];
-    /** Servers on whose host a `split-commit` commits the split (the armed hosts). */
+    /** Servers on whose host the firewall step commits the split (the armed hosts). */
     commit: Set<ServerId>;
-    /**
-     * Per restarting server, the armed hosts whose commits its restart waits for: its own (the
-     * voter join: the rules on the targets), or every source's (the observer join: the rules on
-     * the sources, whose servers do not restart).
-     */
-    waits: Map<ServerId, ServerId[]>;
     /** Servers whose steps change as part of a multi-host step (their restarts wait for every gate). */
     hosts: Set<ServerId>;
 }
@@ -135,7 +129,7 @@ export function multiHostGates(a: GateArgs): Gates {
     const multi = a.groups.filter((g) => g.ids.length > 1);
     const restarting = new Set(a.groups.flatMap((g) => g.ids));
     const hosts = new Set<ServerId>([...a.firewallApplied, ...multi.flatMap((g) => g.ids)].filter((id) => onHost.has(id)));
-    const out: Gates = { steps: [], gates: [], arms: [], commit: new Set(), waits: new Map(), hosts };
+    const out: Gates = { steps: [], gates: [], arms: [], commit: new Set(), hosts };
     if (hosts.size === 0) return out;
 
     // The split: a firewall that goes up on a host whose server restarts in the same update (the
@@ -178,22 +172,6 @@ export function multiHostGates(a: GateArgs): Gates {
         out.steps.push({ id: aid, kind: "split-arm", after: [...out.gates], target: targetOf(s), server: id, settings: a.settings, ensemble: a.ensemble, peers: firewallOf.get(id)!.peers, deadman: deadmanOf(id) });
         out.arms.push(aid);
         out.commit.add(id);
-    }
-    for (const id of targetSide) out.waits.set(id, [id]);
-    for (const r of new Set(sourceSide.flatMap(cutOff))) out.waits.set(r, [...sourceSide]);
-    return out;
-}
-
-/**
- * The commits of the split: one per armed target, after every firewall; the target's restart
- * waits for its own. Between a commit and its restart a host lost keeps its rules and never
- * serves the joint ensemble again; the other targets, at least a majority of T (m >= 3), form T.
- */
-export function commitSteps(g: Gates, steps: Step[], firewalls: string[]): Step[] {
-    const out: Step[] = [];
-    for (const id of g.commit) {
-        const arm = steps.find((s) => s.id === `split-arm-${id}`) as Extract<Step, { kind: "split-arm" }>;
-        out.push({ id: `split-commit-${id}`, kind: "split-commit", after: [...g.gates, ...g.arms, ...firewalls], target: arm.target, server: id, settings: arm.settings, ensemble: arm.ensemble });
     }
     return out;
 }

@@ -13,7 +13,7 @@ import { sameMembership } from "../format/zoo-cfg";
 import type { Membership } from "../types";
 import { hostTarget, type ClientGroup, type Effect, type PreflightCheck, type Step, type Window } from "../steps";
 import type { DesiredState, HostSettings, RestartGroup, ServerState } from "../types";
-import { commitSteps, multiHostGates } from "./gates";
+import { multiHostGates } from "./gates";
 
 /** Whether a server's running state changes between two desired states (a host restart or stop). */
 export function needsRestart(a: ServerState, b: ServerState): boolean {
@@ -92,7 +92,8 @@ export function hostSteps(a: HostStepsArgs): Step[] {
     const apply: Effect | undefined = applied.length > 0 ? { kind: "firewall-apply", ids: applied, windows: a.firewallWindows } : undefined;
 
     // Multi-host steps: every host passes its gate before the first change on any of them; at the
-    // split each target's dead man's switch is armed (and its rules go up) before the firewalls.
+    // split each armed host's dead man's switch is armed (and its rules go up) before the firewalls,
+    // which commit the split on the armed hosts; every restart waits for every firewall.
     const gates = multiHostGates({ ensemble: a.ensemble, settings: a.settings, from, to, groups: a.groups, firewallApplied: applied, deadmanSeconds: a.deadmanSeconds, after: preflight });
     for (const g of gates.steps) steps.push(g.kind === "split-arm" && apply ? { ...g, effect: apply } : g);
     const gated = [...gates.gates, ...gates.arms];
@@ -101,10 +102,11 @@ export function hostSteps(a: HostStepsArgs): Step[] {
     for (const f of to.firewall) {
         const s = to.servers.find((x) => x.id === f.id)!;
         const id = `firewall-${f.id}`;
-        steps.push({ id, kind: "firewall", after: [...preflight, ...gated], target: target(s), server: f.id, ensemble: a.ensemble, peers: f.peers, settings: a.settings, ...(applied.includes(f.id) ? { effect: apply } : { frozen: true }) });
+        // On an armed host the arm put the rules up: this step commits the split there (after every arm).
+        const commit = applied.includes(f.id) && gates.commit.has(f.id);
+        steps.push({ id, kind: "firewall", after: [...preflight, ...gated], target: target(s), server: f.id, ensemble: a.ensemble, peers: f.peers, settings: a.settings, ...(commit ? { commit: true as const } : {}), ...(applied.includes(f.id) ? { effect: apply } : { frozen: true }) });
         firewalls.push(id);
     }
-    steps.push(...commitSteps(gates, steps, firewalls));
 
     // Restarts, chained in the planned order: each group waits for the previous group.
     const position = new Map<number, number>();
@@ -124,7 +126,7 @@ export function hostSteps(a: HostStepsArgs): Step[] {
         steps.push({
             id,
             kind: "restart",
-            after: [...preflight, ...(pos !== undefined && pos > 0 ? members[pos - 1] : []), ...(gates.hosts.has(s.id) ? gated : []), ...firewalls, ...(pos !== undefined ? (gates.waits.get(s.id) ?? []).map((x) => `split-commit-${x}`) : []), ...after],
+            after: [...preflight, ...(pos !== undefined && pos > 0 ? members[pos - 1] : []), ...(gates.hosts.has(s.id) ? gated : []), ...firewalls, ...after],
             target: target(s),
             server: s.id,
             settings: a.settings,

@@ -191,8 +191,8 @@ function plan(ctx: PlanContext<MitosisConfig>): RoomPlan {
         effect: { kind: "reconfig", through: through.id, add, remove, windows: wins },
     });
 
-    // hostSteps' order: preflights, the multi-host gates and the split's arms, firewalls, the
-    // split's commits, restarts in group order. The room inserts its own steps into it.
+    // hostSteps' order: preflights, the multi-host gates and the split's arms, firewalls (on the
+    // armed hosts: the split's commits), restarts in group order. The room inserts its own steps into it.
     const out: Step[] = [...steps];
     const insertAfter = (anchor: string | undefined, step: Step) => {
         const i = anchor === undefined ? -1 : out.findIndex((s) => s.id === anchor);
@@ -253,8 +253,11 @@ function plan(ctx: PlanContext<MitosisConfig>): RoomPlan {
     } else if (groups.length > 0) {
         // The split and the abort: (abort: reconfig -remove first), every running target stops,
         // then all start on T (behind the firewall at the split), then (split) reconfig -remove.
-        let last: string[] = [...gateIds, ...firewallIds];
-        let anchor = lastOf((s) => s.kind === "firewall" || s.kind === "gate" || s.kind === "split-arm" || s.kind === "preflight");
+        // The armed hosts' firewall steps commit the split: the stops come before them (a commit
+        // promises the targets' restart), right after the arms that cut the targets off.
+        const commits = out.filter((s) => s.kind === "firewall" && s.commit).map((s) => s.id);
+        let last: string[] = [...gateIds, ...firewallIds.filter((id) => !commits.includes(id))];
+        let anchor = lastOf((s) => (s.kind === "firewall" && !s.commit) || s.kind === "gate" || s.kind === "split-arm" || s.kind === "preflight");
         if (aborting) {
             const removed = e.active.filter((id) => fromById.get(id)?.running);
             const step = reconfigStep(`reconfig-remove-${removed.join("-")}`, [], removed, last, []);
@@ -274,7 +277,15 @@ function plan(ctx: PlanContext<MitosisConfig>): RoomPlan {
             }
             // The split's commits (a commit promises the target's restart) and the first restarts wait for every stop.
             const first = restartIds(groups[0]);
-            for (const s of out) if (s.kind === "split-commit" || first.includes(s.id)) s.after = [...new Set([...s.after, ...stops])];
+            for (const s of out) if (commits.includes(s.id) || first.includes(s.id)) s.after = [...new Set([...s.after, ...stops])];
+            // Listed in the order they run: the commits after the stops.
+            let after = stops[stops.length - 1];
+            for (const id of commits) {
+                const i = out.findIndex((x) => x.id === id);
+                const [c] = out.splice(i, 1);
+                insertAfter(after, c);
+                after = c.id;
+            }
             last = stops;
         } else if (aborting) {
             for (const s of out) if (restartIds(groups[0]).includes(s.id)) s.after = [...new Set([...s.after, ...last])];

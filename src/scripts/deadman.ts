@@ -12,11 +12,12 @@
 //   `switch.log`. At the deadline it lifts the rules unless the host's restart committed the split
 //   first, or another target serves (then the split has taken, or that target is already back in
 //   the joint ensemble: keeping the rules is safe either way, lifting them might not be).
-// - split-commit, right before the target's restart (which waits for it), commits the split on its
-//   host (commit_split): it stops the switch, checks that the rules are in place and the attempt's
-//   commit window is open, and records `committed`; a committed host keeps its rules. (A step of
-//   its own, not a line of the restart's script: the restart's text must not change between the
-//   split and the later phases, or those would restart the targets again.)
+// - the firewall step of an armed host, after every arm and before any restart of the split (each
+//   waits for every firewall), commits the split on its host (commit_split): it stops the switch,
+//   checks that the rules are in place and the attempt's commit window is open, and records
+//   `committed`; a committed host keeps its rules. (Not a line of a restart's script: the rules of
+//   the observer join sit on the sources, which do not restart, and a restart's text must not
+//   change between the split and the later phases, or those would restart the targets again.)
 // - the firewall's removal (its delete) also stops the switch and removes the directory.
 import { posix } from "node:path";
 import type { Attempt, Deadman, GateCheck } from "../steps";
@@ -135,14 +136,14 @@ commit_split() {
     say "split committed on this host: its dead man's switch is stopped, the rules stay"
 }`;
 
-/** The commit of the split on one target, run right before that target's restart (which waits for it). */
+/** The commit of the split on one armed host: the create of its firewall step (after every arm, before any restart of the split). */
 export function renderSplitCommit(a: { host: HostSettings; ensemble: string }): string {
     return renderScript({
-        title: "the split on one target: commit it (stop the dead man's switch, check the rules) before the restart",
+        title: "the split on one armed host: commit it (stop the dead man's switch, check the rules the arm put up) before the restarts",
         params: commitParams(a.host, a.ensemble),
         functions: [LOG, ROOT, ...COMMIT_FUNCTIONS],
         main: sh`
-say "commit the split on $(uname -n): its restart into the target ensemble comes next"
+say "commit the split on $(uname -n): the restarts into the target ensemble come next"
 need_root
 commit_split
 `,

@@ -16,10 +16,10 @@ export interface StepCommands {
     delete?: string;
 }
 
-export type CommandStep = Extract<Step, { kind: "preflight" | "gate" | "split-arm" | "split-commit" | "firewall" | "restart" | "decommission" | "broker" | "copy" | "clients-block" | "clients-switch-host" | "reconfig" }>;
+export type CommandStep = Extract<Step, { kind: "preflight" | "gate" | "split-arm" | "firewall" | "restart" | "decommission" | "broker" | "copy" | "clients-block" | "clients-switch-host" | "reconfig" }>;
 
 export function isCommandStep(s: Step): s is CommandStep {
-    return ["preflight", "gate", "split-arm", "split-commit", "firewall", "restart", "decommission", "broker", "copy", "clients-block", "clients-switch-host", "reconfig"].includes(s.kind);
+    return ["preflight", "gate", "split-arm", "firewall", "restart", "decommission", "broker", "copy", "clients-block", "clients-switch-host", "reconfig"].includes(s.kind);
 }
 
 /** Steps that must run on every attempt of their update (src/procedures/gates.ts): the component replaces them per attempt. */
@@ -41,8 +41,10 @@ function now(): Attempt {
  *   frozen (a `triggers` change would replace the resource and run `create` instead).
  * - gate: read-only checks of a host of a multi-host step; split-arm: the split's dead man's switch
  *   armed, then the rules up. Both depend on the attempt (the update's start), which the component
- *   passes: they run again on every attempt. split-commit: the target's restart, which waits for
- *   it, commits the split on its host (its switch stopped, the rules checked).
+ *   passes: they run again on every attempt.
+ * - firewall: `create` applies the rules, or, on a host whose split-arm armed the switch and put
+ *   them up (`commit`), commits the split there (its switch stopped, the rules checked): after
+ *   every arm, before any restart of the split.
  * - firewall: `delete` lifts the split (the engine runs it when the phase no longer has one), and
  *   stops the split's switch where one was armed.
  * - broker: `create` adopts the broker, `update` moves it to the step's connect string.
@@ -55,8 +57,6 @@ export function commandsOf(s: CommandStep, attempt: Attempt = now()): StepComman
             return { create: renderGate({ host: s.settings, ensemble: s.ensemble, gate: s.gate, attempt }) };
         case "split-arm":
             return { create: renderSplitArm({ host: s.settings, ensemble: s.ensemble, peers: s.peers, deadman: s.deadman, attempt }) };
-        case "split-commit":
-            return { create: renderSplitCommit({ host: s.settings, ensemble: s.ensemble }) };
         case "preflight":
             return {
                 create: renderPreflight({
@@ -73,7 +73,9 @@ export function commandsOf(s: CommandStep, attempt: Attempt = now()): StepComman
             };
         case "firewall": {
             const rules = { chain: firewallChainName(s.ensemble), tag: `zkmigrate:${s.ensemble}`, peers: s.peers };
-            return { create: renderFirewallApply(rules), delete: renderFirewallRemove(rules, s.settings ? forgetSplit(s.settings, s.ensemble) : undefined) };
+            // On an armed host the rules are up already (split-arm): the create commits the split.
+            const create = s.commit && s.settings ? renderSplitCommit({ host: s.settings, ensemble: s.ensemble }) : renderFirewallApply(rules);
+            return { create, delete: renderFirewallRemove(rules, s.settings ? forgetSplit(s.settings, s.ensemble) : undefined) };
         }
         case "restart":
             if (s.seed && s.running) {

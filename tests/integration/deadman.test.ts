@@ -118,9 +118,10 @@ describe("the split's dead man's switch (real iptables, SSH)", { timeout: 300_00
         assert.deepEqual(await splitRules(f, h), []);
     });
 
-    it("the restart's commit stops the switch and the rules stay past the deadline; a late commit is refused", async () => {
+    it("the commit (the armed host's firewall step) stops the switch and the rules stay past the deadline; a late commit is refused", async () => {
         const { f, h, arm, remove } = setup({ seconds: 12, commitBy: 8 });
-        const commit = commandsOf({ id: "split-commit", after: [], kind: "split-commit", target: { host: h.address }, server: h.id, settings: f.hostSettings, ensemble: ENSEMBLE }).create;
+        // The firewall step of an armed host commits the split there (its create).
+        const commit = commandsOf({ id: "firewall", after: [], kind: "firewall", target: { host: h.address }, server: h.id, settings: f.hostSettings, ensemble: ENSEMBLE, peers: [], commit: true }).create;
         assert.equal((await runScript(f, h, arm, { timeoutMs: 60_000 })).code, 0);
         const pid = Number(readState(f, h, "switch.pid"));
         const c = await runScript(f, h, commit, { timeoutMs: 60_000 });

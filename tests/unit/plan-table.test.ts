@@ -87,7 +87,9 @@ describe("plan table: content", () => {
         // The sources' election at the split is declared with its own figure, on the firewall's row.
         assert.match(t.windows[1].expected, /sources' longest write gap at the split/);
         assert.deepEqual(t.windows[1].rows, t.rows.filter((r) => r.windows.includes("source-users")).map((r) => r.step));
-        assert.ok(t.rows.some((r) => r.action.startsWith("firewall split") && r.windows.includes("migrating")));
+        // The rules go up with the arms; the firewall steps after them commit the split (gates.ts).
+        assert.ok(t.rows.some((r) => r.action.startsWith("arm the dead man's switch") && r.action.includes("reject TCP") && r.windows.includes("migrating")));
+        assert.deepEqual(t.rows.filter((r) => r.action.startsWith("commit the split")).map((r) => r.stepId), ["firewall-4", "firewall-5", "firewall-6"]);
     });
 
     it("clients: the brokers in order with the old and new zookeeper.connect, the controller reason", () => {

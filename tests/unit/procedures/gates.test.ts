@@ -37,12 +37,12 @@ describe("gates and the split's dead man's switch, per update", () => {
             const p = planOf(mitosis, t.from, t.to);
             assert.equal(ids(p.steps, "gate").join(","), t.gates);
             assert.equal(ids(p.steps, "split-arm").join(","), t.arms);
-            const commits = p.steps.filter((s) => s.kind === "split-commit").map((s) => (s as { server: number }).server);
+            const commits = p.steps.filter((s) => s.kind === "firewall" && s.commit).map((s) => (s as { server: number }).server);
             assert.equal(commits.join(","), t.commits);
-            // Each target's restart waits for its own commit, which waits for every firewall.
+            // The armed hosts' firewall steps commit the split, after every arm; every restart of the split waits for every commit.
             for (const id of commits) {
-                assert.ok(byId(p.steps, `restart-${id}`).after.includes(`split-commit-${id}`));
-                for (const fw of ids(p.steps, "firewall")) assert.ok(byId(p.steps, `split-commit-${id}`).after.includes(fw));
+                for (const arm of ids(p.steps, "split-arm")) assert.ok(byId(p.steps, `firewall-${id}`).after.includes(arm), `firewall-${id} waits for ${arm}`);
+                for (const r of p.steps.filter((s) => s.kind === "restart" && s.effect?.kind === "restart")) assert.ok(r.after.includes(`firewall-${id}`), `${r.id} waits for firewall-${id}`);
             }
             const gated = [...ids(p.steps, "gate"), ...ids(p.steps, "split-arm")];
             // Every change of the multi-host step waits for every gate (and arm), not only its host's.
@@ -151,9 +151,10 @@ describe("the observer join's split: the switch on the source hosts (their rules
         for (const id of [1, 2, 3]) {
             const arm = byId(p.steps, `split-arm-${id}`) as Extract<Step, { kind: "split-arm" }>;
             assert.deepEqual(arm.deadman.partners.map((x) => x.address), ["192.0.2.4", "192.0.2.5", "192.0.2.6"]);
-            for (const fw of ids(p.steps, "firewall")) assert.ok(byId(p.steps, `split-commit-${id}`).after.includes(fw));
+            for (const arm of ids(p.steps, "split-arm")) assert.ok(byId(p.steps, `firewall-${id}`).after.includes(arm), `firewall-${id} (the commit) waits for ${arm}`);
         }
-        for (const t of [4, 5, 6]) for (const s of [1, 2, 3]) assert.ok(byId(p.steps, `restart-${t}`).after.includes(`split-commit-${s}`), `restart-${t} waits for split-commit-${s}`);
+        for (const t of [4, 5, 6]) for (const s of [1, 2, 3]) assert.ok(byId(p.steps, `restart-${t}`).after.includes(`firewall-${s}`), `restart-${t} waits for the commit firewall-${s}`);
+        assert.deepEqual(p.steps.filter((s) => s.kind === "firewall" && s.commit).map((s) => s.id), ["firewall-1", "firewall-2", "firewall-3"]);
         const seen = new Set<string>();
         for (const s of p.steps) {
             for (const a of s.after) assert.ok(seen.has(a), `${s.id} after ${a}, declared later`);
@@ -164,6 +165,6 @@ describe("the observer join's split: the switch on the source hosts (their rules
     it("done -> source-restarted (the rules back up, nothing restarts): gates, no switch", () => {
         const p = planOf(observer, "done", "source-restarted");
         assert.equal(ids(p.steps, "split-arm").join(","), "");
-        assert.equal(ids(p.steps, "split-commit").join(","), "");
+        assert.equal(p.steps.filter((s) => s.kind === "firewall" && s.commit).length, 0);
     });
 });

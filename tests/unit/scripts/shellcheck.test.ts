@@ -134,7 +134,7 @@ function matrix(): [string, string][] {
     }
     const h = host({ dynamic: false, dataLogDir: false });
     out.push([`renderGate restarts only`, renderGate({ host: h, ensemble: "kafka-main", attempt: { startedAt: 1 }, gate: { guards: "restarts of 4+5 together", serving: false } })]);
-    out.push(["renderSplitCommit", commandsOf({ id: "split-commit-4", after: [], kind: "split-commit", target: { host: "192.0.2.4" }, server: 4, settings: h, ensemble: "kafka-main" }).create]);
+    out.push(["renderSplitCommit (an armed host's firewall step)", commandsOf({ id: "firewall-4", after: [], kind: "firewall", target: { host: "192.0.2.4" }, server: 4, settings: h, ensemble: "kafka-main", peers: ["192.0.2.1"], commit: true }).create]);
     return out;
 }
 
