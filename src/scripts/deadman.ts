@@ -116,7 +116,7 @@ commit_split() {
         say "the split is committed on this host already (an earlier attempt)"
         return 0
     fi
-    [[ -n "$state" ]] || die "no split is armed on this host ($STATE_DIR/state is missing): the split-arm step must run before this restart"
+    [[ -n "$state" ]] || die "no split is armed on this host ($STATE_DIR/state is missing): the split-arm step must run before this commit"
     [[ "$state" == armed ]] || die "the split on this host is '$state' (see $STATE_DIR/switch.log): its dead man's switch acted, so this restart must not run; run pulumi up again: it puts the split up on every target again before any of them restarts"
     now="$(date +%s)"
     commit_by="$(get commit_by)"

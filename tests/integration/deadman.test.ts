@@ -119,9 +119,9 @@ describe("the split's dead man's switch (real iptables, SSH)", { timeout: 300_00
     });
 
     it("the commit (the armed host's firewall step) stops the switch and the rules stay past the deadline; a late commit is refused", async () => {
-        const { f, h, arm, remove } = setup({ seconds: 12, commitBy: 8 });
+        const { f, h, arm, remove, peers } = setup({ seconds: 12, commitBy: 8 });
         // The firewall step of an armed host commits the split there (its create).
-        const commit = commandsOf({ id: "firewall", after: [], kind: "firewall", target: { host: h.address }, server: h.id, settings: f.hostSettings, ensemble: ENSEMBLE, peers: [], commit: true }).create;
+        const commit = commandsOf({ id: "firewall", after: [], kind: "firewall", target: { host: h.address }, server: h.id, settings: f.hostSettings, ensemble: ENSEMBLE, peers: [...peers], commit: true }).create;
         assert.equal((await runScript(f, h, arm, { timeoutMs: 60_000 })).code, 0);
         const pid = Number(readState(f, h, "switch.pid"));
         const c = await runScript(f, h, commit, { timeoutMs: 60_000 });

@@ -25,7 +25,7 @@ import { barrier, getChildren, openClient, writeData } from "./helpers/zk";
 const NAME = "kafka-obs";
 const DATA = 300;
 
-/** Runs the host steps of a plan as the components declare them: preflights, new firewalls, restart groups in order, the firewall's removal. */
+/** Runs the host steps of a plan as the components declare them: preflights, gates, arms, new firewalls (commits), restart groups in order, the firewall's removal. */
 async function runPlan(f: LocalFleet, steps: Step[], from: { firewall: { id: number; peers: string[] }[] }, log: (l: string) => void): Promise<void> {
     const run = async (id: number, script: string, what: string) => {
         const r = await runScript(f, fleetHost(f, id), script, { timeoutMs: 300_000 });
@@ -33,6 +33,12 @@ async function runPlan(f: LocalFleet, steps: Step[], from: { firewall: { id: num
     };
     const cmd = steps.filter(isCommandStep);
     await Promise.all(cmd.filter((s) => s.kind === "preflight").map((s) => run(s.server, commandsOf(s).create, "preflight")));
+    // The split: every host's gate, then the sources' dead man's switches armed with their rules up,
+    // then the firewall steps, which commit the split on the armed hosts (src/procedures/gates.ts).
+    const attempt = { startedAt: Math.floor(Date.now() / 1000) };
+    for (const kind of ["gate", "split-arm"] as const) {
+        await Promise.all(cmd.filter((s) => s.kind === kind).map((s) => run((s as { server: number }).server, commandsOf(s, attempt).create, kind)));
+    }
     await Promise.all(cmd.filter((s) => s.kind === "firewall" && s.effect).map((s) => run((s as { server: number }).server, commandsOf(s).create, "firewall")));
     const restarts = cmd.filter((s): s is Extract<Step, { kind: "restart" }> => s.kind === "restart" && s.effect !== undefined && s.group !== undefined);
     const groups = [...new Set(restarts.map((s) => s.group!))].sort((a, b) => a - b);
