@@ -34,6 +34,9 @@
 //      serves, h lifts its rules and serves the joint ensemble again; if one serves, that one
 //      serves the migrating clients and h keeps its rules. No server runs T, so there is one
 //      history.
+//   a'. Some hosts committed (their firewall steps ran) but another's arm or firewall step failed,
+//      so no restart ran (every restart waits for every firewall step): no server runs T; the
+//      committed targets stay cut off (not serving), h acts as in a.
 //   b. Some targets committed and restarted onto T. By the deadline their restarts have ended
 //      (commit window + R < bound): either T formed (a majority of T restarted; they serve, h
 //      sees it and keeps its rules: h stays cut off, never serving the joint ensemble again, and
@@ -43,7 +46,7 @@
 //      attempt completes T, h's history (the joint ensemble's, the newest) is the one T elects.
 //   In no state can a target serve the joint ensemble while T has a quorum: a migrating client
 //   never sees two histories, so what was acknowledged stays. A lifted host's restart refuses to
-//   run (its commit finds "lifted"): the next `pulumi up` gates and arms every target again
+//   commit (its firewall step finds "lifted"): the next `pulumi up` gates and arms every target again
 //   (split-arm re-applies the rules on every attempt) before any restart.
 // Residual risks, stated: a T that formed but had no leader for the whole 10 s probe, a restart
 // that outlives its bounds (a JVM that starts after its health gate gave up), clocks further
