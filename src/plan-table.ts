@@ -210,8 +210,8 @@ export function planTable(p: EnsemblePlan, previous?: string[]): PlanTable {
                     push(s, {
                         ...where(s),
                         myid: s.server,
-                        action: `commit the split: stop this host's dead man's switch, check its rules against ${s.peers.join(", ")} (refused once the switch acted or the commit window closed)`,
-                        why: "every host's rules are up (the arms): from here on this host keeps them, and the restarts of the split wait for every commit",
+                        action: `commit the split: this host's dead man's switch still armed, its rules against ${s.peers.join(", ")} in place, the commit window open (refused otherwise); the switch stays armed`,
+                        why: "every host's rules are up (the arms): the restarts of the split wait for every commit; at its deadline the switch keeps the rules only if the target ensemble serves",
                         windows: e.kind === "firewall-apply" ? e.windows.map((w) => w.group) : [],
                     });
                     break;

@@ -195,7 +195,7 @@ export type Step = StepBase &
               settings?: HostSettings;
               /**
                * At the split, on a host whose split-arm armed the switch and put the rules up: the
-               * step's create commits the split there (stops the switch, checks the rules) instead of
+               * step's create commits the split there (checks the switch and the rules) instead of
                * applying them again (gates.ts). Every restart of the split waits for every firewall.
                */
               commit?: true;

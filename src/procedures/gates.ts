@@ -35,15 +35,22 @@
 //      serves the migrating clients and h keeps its rules. No server runs T, so there is one
 //      history.
 //   a'. Some hosts committed (their firewall steps ran) but another's arm or firewall step failed,
-//      so no restart ran (every restart waits for every firewall step): no server runs T; the
-//      committed targets stay cut off (not serving), h acts as in a.
+//      so no restart ran (every restart waits for every firewall step): no server runs T; every
+//      switch, the committed hosts' too, acts as in a: none serves, so all lift and catch up.
 //   b. Some targets committed and restarted onto T. By the deadline their restarts have ended
 //      (commit window + R < bound): either T formed (a majority of T restarted; they serve, h
 //      sees it and keeps its rules: h stays cut off, never serving the joint ensemble again, and
 //      joins T on the next attempt), or T cannot form in this attempt (fewer than a majority run
 //      T; nothing else restarts until the next `pulumi up`, whose gates and arms come first): h
 //      lifts and serves the joint ensemble, the restarted targets wait unserving. When the next
-//      attempt completes T, h's history (the joint ensemble's, the newest) is the one T elects.
+//      attempt completes T, h's history (the joint ensemble's, the newest) is the one T elects,
+//      unless the restarted targets and the empty dormant one are a majority of T by themselves
+//      (voter join, m = 3): then T may form without h and elect the older history (residual).
+//   A committed host whose restart never came is lifted like any other when T does not serve at
+//   the deadline (the commit does not stop the switch): kept cut off, its history would be the
+//   cut's, and a later T of it and an empty or another stale target would outvote h's newer one
+//   (the host-lost rehearsal lost 1,759 acknowledged writes that way when commits stopped the
+//   switch).
 //   In no state can a target serve the joint ensemble while T has a quorum: a migrating client
 //   never sees two histories, so what was acknowledged stays. A lifted host's restart refuses to
 //   commit (its firewall step finds "lifted"): the next `pulumi up` gates and arms every target again

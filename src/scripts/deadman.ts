@@ -9,15 +9,15 @@
 //   it outlives the SSH session; its state lives in a directory of its own beside ZooKeeper's data
 //   dir (`<dirname dataDir>/zkmigrate-split-<chain>`): `state` (armed, committed, kept, lifting,
 //   lifted), `attempt`, `deadline`, `commit_by`, `families`, `switch.pid`, `switch.sh`,
-//   `switch.log`. At the deadline it lifts the rules unless the host's restart committed the split
-//   first, or another target serves (then the split has taken, or that target is already back in
-//   the joint ensemble: keeping the rules is safe either way, lifting them might not be).
+//   `switch.log`. At the deadline it keeps the rules if another target serves (the split has
+//   taken, or that target is back in the joint ensemble: keeping them is safe either way) and
+//   lifts them otherwise, committed or not.
 // - the firewall step of an armed host, after every arm and before any restart of the split (each
-//   waits for every firewall), commits the split on its host (commit_split): it stops the switch,
-//   checks that the rules are in place and the attempt's commit window is open, and records
-//   `committed`; a committed host keeps its rules. (Not a line of a restart's script: the rules of
-//   the observer join sit on the sources, which do not restart, and a restart's text must not
-//   change between the split and the later phases, or those would restart the targets again.)
+//   waits for every firewall), commits the split on its host (commit_split): it checks that the
+//   switch still runs and has not acted, that the rules are in place and the attempt's commit
+//   window is open, and records `committed`; it does not stop the switch (commit_split says why).
+//   (Not a line of a restart's script: the rules of the observer join sit on the sources, which do
+//   not restart, and a restart's text must not change between the split and the later phases.)
 // - the firewall's removal (its delete) also stops the switch and removes the directory.
 import { posix } from "node:path";
 import type { Attempt, Deadman, GateCheck } from "../steps";
@@ -103,37 +103,38 @@ split_in_place() {
 
 /** The commit of the split in a target's restart (before it stops the server). Needs SPLIT_STATE. */
 export const COMMIT = sh`
-# commit_split: from here on this host belongs to the target ensemble: stop the switch (so it can no
-# longer lift the rules), check that the rules are in place, record the commit. Refuses when the
-# switch acted already or when the attempt's commit window has closed: the switches of the other
-# targets may lift their rules from the deadline on, and a target that restarts later could form
-# the target ensemble's quorum with a host that went back to the source.
+# commit_split: every host's rules are up (the restarts of the split wait for every commit): check
+# that the switch acted on nothing yet, that it still runs, that the attempt's commit window is open
+# (restarts that start now end before the deadline), and that the rules are in place; record the
+# commit. The switch is NOT stopped: at its deadline it keeps the rules when the target ensemble
+# serves and lifts them otherwise. A host that committed and then never restarted holds the joint
+# ensemble's history as of the cut; kept cut off, it could later form the target ensemble with an
+# empty or another stale target and outvote a target that had been lifted and went on with newer
+# writes (a host lost mid-split did exactly that: 1,759 acknowledged writes lost). Lifted, it
+# rejoins the joint ensemble and catches up before the next attempt cuts again.
 commit_split() {
     local state commit_by now tool
     local -a families=()
     state="$(get state)"
-    if [[ "$state" == committed ]]; then
-        say "the split is committed on this host already (an earlier attempt)"
-        return 0
-    fi
     [[ -n "$state" ]] || die "no split is armed on this host ($STATE_DIR/state is missing): the split-arm step must run before this commit"
-    [[ "$state" == armed ]] || die "the split on this host is '$state' (see $STATE_DIR/switch.log): its dead man's switch acted, so this restart must not run; run pulumi up again: it puts the split up on every target again before any of them restarts"
+    if [[ "$state" == committed ]]; then
+        say "the split is committed on this host already (this attempt)"
+    fi
+    [[ "$state" == armed || "$state" == committed ]] || die "the split on this host is '$state' (see $STATE_DIR/switch.log): its dead man's switch acted, so no restart may follow; run pulumi up again: it puts the split up on every host again before any restart"
+    switch_runs "$(get switch.pid)" || die "the split's dead man's switch does not run here (see $STATE_DIR/switch.log): not committing; run pulumi up again"
     now="$(date +%s)"
     commit_by="$(get commit_by)"
     [[ "$commit_by" =~ ^[0-9]+$ ]] || die "$STATE_DIR/commit_by holds '$commit_by', not a time"
     if ((now > commit_by)); then
-        die "too late to commit the split: it is $(date -u -d "@$now" +%FT%TZ), the restarts of this attempt could commit until $(date -u -d "@$commit_by" +%FT%TZ) (the switches fire at $(date -u -d "@$(get deadline)" +%FT%TZ)); run pulumi up again"
+        die "too late to commit the split: it is $(date -u -d "@$now" +%FT%TZ), the restarts of this attempt could commit until $(date -u -d "@$commit_by" +%FT%TZ) (the switches decide at $(date -u -d "@$(get deadline)" +%FT%TZ)); run pulumi up again"
     fi
-    disarm_switch
-    state="$(get state)"
-    [[ "$state" == armed ]] || die "the split on this host became '$state' while its switch was stopped (see $STATE_DIR/switch.log): not restarting"
     read -r -a families <<<"$(get families)"
     ((\${#families[@]} > 0)) || die "$STATE_DIR/families is empty: no rules were put up here"
     for tool in "\${families[@]}"; do
-        split_in_place "$tool" || die "the split's rules are not in place ($tool: $CHAIN_IN/$CHAIN_OUT): not restarting into the target ensemble"
+        split_in_place "$tool" || die "the split's rules are not in place ($tool: $CHAIN_IN/$CHAIN_OUT): not committing"
     done
     put "$STATE_DIR/state" committed
-    say "split committed on this host: its dead man's switch is stopped, the rules stay"
+    say "split committed on this host: the restarts may run; its dead man's switch stays armed and keeps the rules at its deadline only if the target ensemble serves then"
 }`;
 
 /** The commit of the split on one armed host: the create of its firewall step (after every arm, before any restart of the split). */
@@ -255,7 +256,7 @@ export function renderSwitch(a: { host: HostSettings; ensemble: string; peers: s
     const { host, ensemble, peers, deadman, attempt } = a;
     checkDeadman(deadman, attempt);
     return renderScript({
-        title: "the split's dead man's switch: lifts the split at the deadline unless the restart committed it or another target serves",
+        title: "the split's dead man's switch: at the deadline keeps the split if another target serves, and lifts it otherwise",
         params: [
             ...splitParams(host, ensemble, peers),
             ["ATTEMPT", attempt.startedAt],
@@ -273,7 +274,7 @@ ask_srvr() {
         main: sh`
 exec >>"$STATE_DIR/switch.log" 2>&1
 put "$STATE_DIR/switch.pid" "$$"
-say "$(date -u +%FT%TZ) armed for the update started at $ATTEMPT: fires at $(date -u -d "@$DEADLINE" +%FT%TZ) unless this host's restart commits the split"
+say "$(date -u +%FT%TZ) armed for the update started at $ATTEMPT: decides at $(date -u -d "@$DEADLINE" +%FT%TZ): the rules stay only if another target serves then"
 while :; do
     now="$(date +%s)"
     if ((now >= DEADLINE)); then
@@ -282,11 +283,12 @@ while :; do
     left=$((DEADLINE - now))
     sleep "$((left < 5 ? left : 5))"
 done
-if [[ "$(get state)" != armed || "$(get attempt)" != "$ATTEMPT" ]]; then
+state="$(get state)"
+if [[ ( "$state" != armed && "$state" != committed ) || "$(get attempt)" != "$ATTEMPT" ]]; then
     say "$(date -u +%FT%TZ) deadline: the split is '$(get state)' (attempt $(get attempt)): nothing to do"
     exit 0
 fi
-say "$(date -u +%FT%TZ) deadline: this host's restart did not commit the split; asking the other targets for $PROBE_SECONDS s"
+say "$(date -u +%FT%TZ) deadline ($state): asking the other targets for $PROBE_SECONDS s whether the target ensemble serves"
 end=$((SECONDS + PROBE_SECONDS))
 while ((SECONDS < end)); do
     for i in "\${!PARTNER_HOSTS[@]}"; do
@@ -340,36 +342,34 @@ say "split on $(uname -n): arm the dead man's switch ($DEADMAN_SECONDS s from th
 need_root
 as_root mkdir -p -- "$STATE_DIR"
 disarm_switch
-state="$(get state)"
-if [[ "$state" == committed ]]; then
-    say "this host committed the split in an earlier attempt (its server runs the target membership): the rules stay, no switch"
-else
-    now="$(date +%s)"
-    if ((now + CLOCK_MARGIN < ATTEMPT_STARTED)); then
-        die "this host's clock ($(date -u +%FT%TZ)) is more than $CLOCK_MARGIN s behind the machine that runs pulumi: not arming"
-    fi
-    if ((now >= ATTEMPT_STARTED + COMMIT_BY_SECONDS)); then
-        die "too late to arm: $((now - ATTEMPT_STARTED)) s since this update started, past the commit window of $COMMIT_BY_SECONDS s; run pulumi up again"
-    fi
-    put "$STATE_DIR/attempt" "$ATTEMPT_STARTED"
-    put "$STATE_DIR/deadline" "$((ATTEMPT_STARTED + DEADMAN_SECONDS))"
-    put "$STATE_DIR/commit_by" "$((ATTEMPT_STARTED + COMMIT_BY_SECONDS))"
-    put "$STATE_DIR/families" "$FAMILIES"
-    put "$STATE_DIR/state" armed
-    printf '%s' "$SWITCH_SCRIPT_B64" | base64 -d | as_root tee -- "$STATE_DIR/switch.sh" >/dev/null
-    as_root setsid -f bash "$STATE_DIR/switch.sh" </dev/null >/dev/null 2>&1
-    pid=""
-    for ((i = 0; i < 250; i++)); do
-        pid="$(get switch.pid)"
-        if switch_runs "$pid"; then
-            break
-        fi
-        pid=""
-        sleep 0.02
-    done
-    [[ -n "$pid" ]] || die "the dead man's switch did not start within 5 s (see $STATE_DIR/switch.log): not putting the split up"
-    say "armed: pid $pid lifts the split at $(date -u -d "@$((ATTEMPT_STARTED + DEADMAN_SECONDS))" +%FT%TZ) unless this host's restart commits it by $(date -u -d "@$((ATTEMPT_STARTED + COMMIT_BY_SECONDS))" +%FT%TZ)"
+# Every attempt arms again, whatever an earlier one left (armed, committed, kept, lifted): a commit
+# promises nothing beyond its attempt (see commit_split), so a host that committed but did not
+# restart is armed like the others.
+now="$(date +%s)"
+if ((now + CLOCK_MARGIN < ATTEMPT_STARTED)); then
+    die "this host's clock ($(date -u +%FT%TZ)) is more than $CLOCK_MARGIN s behind the machine that runs pulumi: not arming"
 fi
+if ((now >= ATTEMPT_STARTED + COMMIT_BY_SECONDS)); then
+    die "too late to arm: $((now - ATTEMPT_STARTED)) s since this update started, past the commit window of $COMMIT_BY_SECONDS s; run pulumi up again"
+fi
+put "$STATE_DIR/attempt" "$ATTEMPT_STARTED"
+put "$STATE_DIR/deadline" "$((ATTEMPT_STARTED + DEADMAN_SECONDS))"
+put "$STATE_DIR/commit_by" "$((ATTEMPT_STARTED + COMMIT_BY_SECONDS))"
+put "$STATE_DIR/families" "$FAMILIES"
+put "$STATE_DIR/state" armed
+printf '%s' "$SWITCH_SCRIPT_B64" | base64 -d | as_root tee -- "$STATE_DIR/switch.sh" >/dev/null
+as_root setsid -f bash "$STATE_DIR/switch.sh" </dev/null >/dev/null 2>&1
+pid=""
+for ((i = 0; i < 250; i++)); do
+    pid="$(get switch.pid)"
+    if switch_runs "$pid"; then
+        break
+    fi
+    pid=""
+    sleep 0.02
+done
+[[ -n "$pid" ]] || die "the dead man's switch did not start within 5 s (see $STATE_DIR/switch.log): not putting the split up"
+say "armed: pid $pid decides at $(date -u -d "@$((ATTEMPT_STARTED + DEADMAN_SECONDS))" +%FT%TZ) (the rules stay only if the target ensemble serves then); the split may commit until $(date -u -d "@$((ATTEMPT_STARTED + COMMIT_BY_SECONDS))" +%FT%TZ)"
 if ((\${#PEERS_V4[@]} > 0)); then
     apply_family iptables "\${PEERS_V4[@]}"
 fi

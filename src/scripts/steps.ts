@@ -43,7 +43,7 @@ function now(): Attempt {
  *   armed, then the rules up. Both depend on the attempt (the update's start), which the component
  *   passes: they run again on every attempt.
  * - firewall: `create` applies the rules, or, on a host whose split-arm armed the switch and put
- *   them up (`commit`), commits the split there (its switch stopped, the rules checked): after
+ *   them up (`commit`), commits the split there (the switch and the rules checked): after
  *   every arm, before any restart of the split.
  * - firewall: `delete` lifts the split (the engine runs it when the phase no longer has one), and
  *   stops the split's switch where one was armed.
