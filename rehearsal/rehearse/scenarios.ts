@@ -363,7 +363,8 @@ async function hostLostAtSplit(r: Rehearsal, phase: string): Promise<void> {
             return existsSync(p) ? readFileSync(p, "utf8").trim() : "none";
         };
         const deadline = Date.parse(second.startedAt) + (hostLostBound(f) + 60) * 1000;
-        while (r.targets.some((h) => stateOf(h) === "armed")) {
+        // A committed host's switch decides too (a commit does not stop it).
+        while (r.targets.some((h) => stateOf(h) === "armed" || stateOf(h) === "committed")) {
             if (Date.now() > deadline) throw new Error(`host-lost: switches still armed a minute after their bound: ${r.targets.map((h) => `${h.name} ${stateOf(h)}`).join(", ")}`);
             await new Promise((res) => setTimeout(res, 1000));
         }
