@@ -81,13 +81,15 @@ EOT
 write_env() {
     local bin="$1"
     mkdir -p "$ROOT"
-    cat >"$ROOT/env.sh.tmp" <<EOT
+    # A temp file of this run's own (pid): two set-ups at once (two rehearsals) must not share one.
+    local tmp="$ROOT/env.sh.tmp.$$"
+    cat >"$tmp" <<EOT
 # Written by tools/pulumi/install.sh: the environment to run the Pulumi engine offline.
 export PATH="$bin:\$PATH"
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 EOT
-    mv "$ROOT/env.sh.tmp" "$ROOT/env.sh"
+    mv -f "$tmp" "$ROOT/env.sh"
 }
 
 plugin_installed() {
