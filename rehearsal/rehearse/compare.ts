@@ -2,9 +2,8 @@
 // Pure: from each run's result and summary to the table and the last JSON line
 // (`variants: { voter, observer, reconfig }`). A join this zkmigrate cannot run is `null` with the
 // reason in `skipped`.
-import type { RehearsalResult, Summary } from "./report";
-
 import { JOIN_AS_DEFAULT } from "../../src/procedures/mitosis";
+import type { RehearsalResult, Summary } from "./report";
 
 export const COMPARED = ["voter", "observer", "reconfig"] as const;
 export type Compared = (typeof COMPARED)[number];

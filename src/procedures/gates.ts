@@ -16,8 +16,8 @@
 //    with its partner, the targets' restart onto T. Each target's `split-arm-<myid>` arms a
 //    switch on its host (a background process in its own session, owned by its pid file) and
 //    then puts the rules up; the host's `firewall-<myid>` step, after every arm and before any
-//    restart of the split (each waits for every firewall), commits the split on that host (stops
-//    the switch, checks the rules). Times are counted from the
+//    restart of the split (each waits for every firewall), commits the split on that host (checks
+//    the switch and the rules; the switch stays armed). Times are counted from the
 //    attempt's start A (the machine that runs pulumi; the hosts' clocks within 15 s of it):
 //      - restarts may commit until A + commitBy, commitBy = bound - R - 30 s, where R is the
 //        longest a restart step runs after its commit (service command bound + 10 s + health gate);

@@ -126,7 +126,7 @@ export interface KafkaConfig {
 
 /**
  * The join when `joinAs` is unset: the observer join, the safest every source supports (observers
- * exist from ZooKeeper 3.3; the version guard refuses older releases anyway). Observers count in no
+ * exist from ZooKeeper 3.3). Observers count in no
  * quorum and never lead: the sources' quorum never changes, they never restart nor elect, there is
  * no split-brain window and no dormant target. The seed's voter join stays available as
  * `joinAs: voter`. A stack mid-migration whose targets joined as voters (before this default) is

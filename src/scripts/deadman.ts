@@ -101,7 +101,7 @@ split_in_place() {
     ipt "$tool" -S "$CHAIN_OUT" 2>/dev/null | grep -q '^-A '
 }`;
 
-/** The commit of the split in a target's restart (before it stops the server). Needs SPLIT_STATE. */
+/** The commit of the split on an armed host (its firewall step), before any restart of the split. Needs SPLIT_STATE. */
 export const COMMIT = sh`
 # commit_split: every host's rules are up (the restarts of the split wait for every commit): check
 # that the switch acted on nothing yet, that it still runs, that the attempt's commit window is open
@@ -140,7 +140,7 @@ commit_split() {
 /** The commit of the split on one armed host: the create of its firewall step (after every arm, before any restart of the split). */
 export function renderSplitCommit(a: { host: HostSettings; ensemble: string }): string {
     return renderScript({
-        title: "the split on one armed host: commit it (stop the dead man's switch, check the rules the arm put up) before the restarts",
+        title: "the split on one armed host: commit it (check the dead man's switch and the rules the arm put up) before the restarts",
         params: commitParams(a.host, a.ensemble),
         functions: [LOG, ROOT, ...COMMIT_FUNCTIONS],
         main: sh`
