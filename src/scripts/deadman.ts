@@ -101,7 +101,7 @@ split_in_place() {
     ipt "$tool" -S "$CHAIN_OUT" 2>/dev/null | grep -q '^-A '
 }`;
 
-/** The commit of the split on an armed host (its firewall step), before any restart of the split. Needs SPLIT_STATE. */
+/** The commit of the split on an armed host (its firewall step), before any restart of the split. Needs SPLIT_STATE, APPLY and the peers. */
 export const COMMIT = sh`
 # commit_split: every host's rules are up (the restarts of the split wait for every commit): check
 # that the switch acted on nothing yet, that it still runs, that the attempt's commit window is open
@@ -133,15 +133,22 @@ commit_split() {
     for tool in "\${families[@]}"; do
         split_in_place "$tool" || die "the split's rules are not in place ($tool: $CHAIN_IN/$CHAIN_OUT): not committing"
     done
+    # The rules are the ones this step names, one per peer (the plan shows them here).
+    if ((\${#PEERS_V4[@]} > 0)); then
+        rules_match iptables "\${PEERS_V4[@]}" || die "the split's iptables rules do not cut off exactly \${PEERS_V4[*]}: not committing; run pulumi up again (its arm puts them up again)"
+    fi
+    if ((\${#PEERS_V6[@]} > 0)); then
+        rules_match ip6tables "\${PEERS_V6[@]}" || die "the split's ip6tables rules do not cut off exactly \${PEERS_V6[*]}: not committing; run pulumi up again (its arm puts them up again)"
+    fi
     put "$STATE_DIR/state" committed
     say "split committed on this host: the restarts may run; its dead man's switch stays armed and keeps the rules at its deadline only if the target ensemble serves then"
 }`;
 
 /** The commit of the split on one armed host: the create of its firewall step (after every arm, before any restart of the split). */
-export function renderSplitCommit(a: { host: HostSettings; ensemble: string }): string {
+export function renderSplitCommit(a: { host: HostSettings; ensemble: string; peers: string[] }): string {
     return renderScript({
         title: "the split on one armed host: commit it (check the dead man's switch and the rules the arm put up) before the restarts",
-        params: commitParams(a.host, a.ensemble),
+        params: splitParams(a.host, a.ensemble, a.peers),
         functions: [LOG, ROOT, ...COMMIT_FUNCTIONS],
         main: sh`
 say "commit the split on $(uname -n): the restarts into the target ensemble come next"
@@ -151,21 +158,8 @@ commit_split
     });
 }
 
-/** The params of commit_split. */
-export function commitParams(host: HostSettings, ensemble: string): [string, ParamValue][] {
-    const dir = splitStateDir(host, ensemble);
-    checkPath("the split's state directory", dir);
-    const chain = firewallChainName(ensemble);
-    return [
-        ["STATE_DIR", dir],
-        ["CHAIN_IN", `${chain}-IN`],
-        ["CHAIN_OUT", `${chain}-OUT`],
-        ["TAG", `zkmigrate:${ensemble}`],
-    ];
-}
-
 /** The functions of commit_split. */
-export const COMMIT_FUNCTIONS = [IPT, SPLIT_STATE, COMMIT];
+export const COMMIT_FUNCTIONS = [IPT, APPLY, SPLIT_STATE, COMMIT];
 
 function checkDeadman(d: Deadman, attempt: Attempt): void {
     checkInt("splitDeadmanSeconds", d.seconds, 1, 86400);

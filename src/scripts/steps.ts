@@ -74,7 +74,7 @@ export function commandsOf(s: CommandStep, attempt: Attempt = now()): StepComman
         case "firewall": {
             const rules = { chain: firewallChainName(s.ensemble), tag: `zkmigrate:${s.ensemble}`, peers: s.peers };
             // On an armed host the rules are up already (split-arm): the create commits the split.
-            const create = s.commit && s.settings ? renderSplitCommit({ host: s.settings, ensemble: s.ensemble }) : renderFirewallApply(rules);
+            const create = s.commit && s.settings ? renderSplitCommit({ host: s.settings, ensemble: s.ensemble, peers: s.peers }) : renderFirewallApply(rules);
             return { create, delete: renderFirewallRemove(rules, s.settings ? forgetSplit(s.settings, s.ensemble) : undefined) };
         }
         case "restart":
