@@ -162,6 +162,7 @@ export function planTable(p: EnsemblePlan, previous?: string[]): PlanTable {
                         action +
                         // The observer join: the server's own line says observer, and its zoo.cfg gets peerType=observer.
                         (s.running && isObserverIn(s.membership, s.server) ? ", as an observer (peerType=observer)" : "") +
+                        (s.unfence ? "; the split's client fence lifted once the old server stopped" : "") +
                         (s.running && s.spacingSeconds > 0 ? `, then wait ${s.spacingSeconds} s` : ""),
                     before: wasRunning ? membershipLines(b.runningWith) : ["(stopped)"],
                     after: s.running ? membershipLines(s.membership) : ["(stopped)"],
@@ -191,6 +192,16 @@ export function planTable(p: EnsemblePlan, previous?: string[]): PlanTable {
                     g.deadman ? "the dead man's switch can be armed (setsid, clock)" : "",
                 ].filter((x) => x);
                 push(s, { ...where(s), myid: s.server, action: `gate, read-only, on every attempt: ${checks.join("; ")}`, why: `${g.guards}: several hosts change, so every gate must pass before the first change on any of them` });
+                break;
+            }
+            case "split-fence": {
+                const f = s.fence;
+                push(s, {
+                    ...where(s),
+                    myid: s.server,
+                    action: `fence the client port (loopback only)${f.barrier.length > 0 ? `, wait until the other running targets refuse connections too (${f.barrier.map((b) => b.address).join(", ")})` : ""}, then catch up with the sources' zxid (${f.sources.map((x) => x.address).join(", ")}); lifted by its restart, or ${f.seconds} s after the update started`,
+                    why: "no target acknowledges a write after this, and every target holds every write a target acknowledged before the cut: whichever majority of the target ensemble elects, nothing acknowledged is lost; the migrating clients' service stops here",
+                });
                 break;
             }
             case "split-arm": {

@@ -118,6 +118,18 @@ export interface GateCheck {
  * the firewall goes up, it lifts the firewall at the attempt's start + `seconds` unless the
  * host's restart committed the split first, or another target serves by then.
  */
+/** The split's client fence of one target (src/scripts/fence.ts). */
+export interface Fence {
+    /** The other running targets' client addresses: each must refuse connections before this one reads the sources. */
+    barrier: { address: string; port: number }[];
+    /** The source servers' client addresses: the highest zxid among those that answer is what this server catches up to. */
+    sources: { address: string; port: number }[];
+    /** Seconds after the attempt's start at which the fence lifts itself when no restart lifted it (the split's deadline). */
+    seconds: number;
+    /** How long the barrier, and then the catch-up, may take (default FENCE_WAIT_SECONDS). */
+    waitSeconds?: number;
+}
+
 export interface Deadman {
     /** The bound: the switch fires this many seconds after the attempt started (splitDeadmanSeconds). */
     seconds: number;
@@ -202,6 +214,8 @@ export type Step = StepBase &
           }
         | { kind: "gate"; target: HostTarget; server: ServerId; settings: HostSettings; ensemble: string; gate: GateCheck }
         | { kind: "split-arm"; target: HostTarget; server: ServerId; settings: HostSettings; ensemble: string; peers: string[]; deadman: Deadman }
+        /** The split's client fence on one running target (src/scripts/fence.ts): every arm waits for every fence. */
+        | { kind: "split-fence"; target: HostTarget; server: ServerId; settings: HostSettings; ensemble: string; fence: Fence }
         | {
               kind: "restart";
               target: HostTarget;
@@ -222,6 +236,8 @@ export type Step = StepBase &
                * (src/scripts/reconfig.ts). Absent: the membership is written to zoo.cfg as it is.
                */
               seed?: MemberLine[];
+              /** The split fenced this server's client port (src/scripts/fence.ts): the restart lifts the fence once the old server stopped. */
+              unfence?: { ensemble: string };
           }
         /** `reconfig -add/-remove` through zkCli on the host's own server, with the reconfig credentials. */
         | { kind: "reconfig"; target: HostTarget; server: ServerId; settings: HostSettings; cli: string; add: MemberLine[]; remove: ServerId[]; auth: boolean }

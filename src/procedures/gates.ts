@@ -25,6 +25,12 @@
 //        10 s; if one of them serves, the rules stay ("kept"), otherwise it lifts them ("lifted")
 //        and the server, which still runs the joint membership S+T', rejoins the source.
 //
+// 3. The client fence (src/scripts/fence.ts). Before any arm, every running target that the split
+//    cuts off fences its client port (loopback only), waits until the other targets refuse too,
+//    and catches up with the sources' zxid: when the rules go up, every target holds every write
+//    any target acknowledged, so whichever majority of T elects has them all. Its restart into T
+//    lifts the fence; a failed fence step lifts its own; a timer lifts it at the deadline.
+//
 // Why a host lost mid-step leaves both ensembles serving and nothing acknowledged lost. The
 // sources never change at the split, and S is a strict majority of S+T' whatever the targets do:
 // the source serves throughout. For the migrating clients (on the targets' addresses) the states
@@ -58,7 +64,7 @@
 // Residual risks, stated: a T that formed but had no leader for the whole 10 s probe, a restart
 // that outlives its bounds (a JVM that starts after its health gate gave up), clocks further
 // apart than 15 s (the gate and the arm refuse those they can see).
-import { hostTarget, type Deadman, type GateCheck, type Step } from "../steps";
+import { hostTarget, type Deadman, type Fence, type GateCheck, type Step } from "../steps";
 import type { DesiredState, HostSettings, RestartGroup, ServerId, ServerState } from "../types";
 import { serviceTimeout } from "../scripts/service";
 
@@ -121,6 +127,10 @@ export interface Gates {
     gates: string[];
     /** Ids of every arm: the firewalls and the restarts wait for all of them. */
     arms: string[];
+    /** Ids of every client fence (src/scripts/fence.ts): every arm waits for all of them. */
+    fences: string[];
+    /** Servers whose client port the split fences: their restart lifts the fence. */
+    fenced: Set<ServerId>;
     /** Servers on whose host the firewall step commits the split (the armed hosts). */
     commit: Set<ServerId>;
     /** Servers whose steps change as part of a multi-host step (their restarts wait for every gate). */
@@ -139,7 +149,7 @@ export function multiHostGates(a: GateArgs): Gates {
     const multi = a.groups.filter((g) => g.ids.length > 1);
     const restarting = new Set(a.groups.flatMap((g) => g.ids));
     const hosts = new Set<ServerId>([...a.firewallApplied, ...multi.flatMap((g) => g.ids)].filter((id) => onHost.has(id)));
-    const out: Gates = { steps: [], gates: [], arms: [], commit: new Set(), hosts };
+    const out: Gates = { steps: [], gates: [], arms: [], fences: [], fenced: new Set(), commit: new Set(), hosts };
     if (hosts.size === 0) return out;
 
     // The split: a firewall that goes up on a host whose server restarts in the same update (the
@@ -176,10 +186,28 @@ export function multiHostGates(a: GateArgs): Gates {
         out.steps.push({ id: gid, kind: "gate", after: a.after, target: targetOf(s), server: id, settings: a.settings, ensemble: a.ensemble, gate });
         out.gates.push(gid);
     }
+    // The client fence (src/scripts/fence.ts): every running target that the split cuts off stops
+    // acknowledging and catches up with the sources before any rule goes up.
+    if (armed.length > 0) {
+        const cut = targetSide.length > 0 ? targetSide : [...new Set(sourceSide.flatMap(cutOff))];
+        const runs = (id: ServerId) => before.get(id)?.running === true && before.get(id)?.location === "host";
+        const fenced = cut.filter(runs).sort((x, y) => x - y);
+        const sources = a.from.servers.filter((s) => runs(s.id) && !cut.includes(s.id)).sort((x, y) => x.id - y.id);
+        const client = (id: ServerId) => ({ address: onHost.get(id)!.host, port: a.settings.clientPort });
+        if (sources.length > 0) {
+            for (const id of fenced) {
+                const fid = `split-fence-${id}`;
+                const fence: Fence = { barrier: fenced.filter((x) => x !== id).map(client), sources: sources.map((s) => ({ address: s.host, port: a.settings.clientPort })), seconds: bound };
+                out.steps.push({ id: fid, kind: "split-fence", after: [...out.gates], target: targetOf(onHost.get(id)!), server: id, settings: a.settings, ensemble: a.ensemble, fence });
+                out.fences.push(fid);
+                out.fenced.add(id);
+            }
+        }
+    }
     for (const id of armed) {
         const s = onHost.get(id)!;
         const aid = `split-arm-${id}`;
-        out.steps.push({ id: aid, kind: "split-arm", after: [...out.gates], target: targetOf(s), server: id, settings: a.settings, ensemble: a.ensemble, peers: firewallOf.get(id)!.peers, deadman: deadmanOf(id) });
+        out.steps.push({ id: aid, kind: "split-arm", after: [...out.gates, ...out.fences], target: targetOf(s), server: id, settings: a.settings, ensemble: a.ensemble, peers: firewallOf.get(id)!.peers, deadman: deadmanOf(id) });
         out.arms.push(aid);
         out.commit.add(id);
     }

@@ -96,7 +96,7 @@ export function hostSteps(a: HostStepsArgs): Step[] {
     // which commit the split on the armed hosts; every restart waits for every firewall.
     const gates = multiHostGates({ ensemble: a.ensemble, settings: a.settings, from, to, groups: a.groups, firewallApplied: applied, deadmanSeconds: a.deadmanSeconds, after: preflight });
     for (const g of gates.steps) steps.push(g.kind === "split-arm" && apply ? { ...g, effect: apply } : g);
-    const gated = [...gates.gates, ...gates.arms];
+    const gated = [...gates.gates, ...gates.fences, ...gates.arms];
 
     const firewalls: string[] = [];
     for (const f of to.firewall) {
@@ -135,6 +135,7 @@ export function hostSteps(a: HostStepsArgs): Step[] {
             ...(before.location === "host" && before.running ? { before: before.runningWith } : {}),
             wipeData: wipesOnRestart(before, s),
             spacingSeconds: a.spacingSeconds,
+            ...(gates.fenced.has(s.id) && pos !== undefined ? { unfence: { ensemble: a.ensemble } } : {}),
             ...(pos !== undefined ? { group: pos, effect: effects[pos] } : { frozen: true }),
         });
         if (pos !== undefined) members[pos].push(id);

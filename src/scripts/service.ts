@@ -1,6 +1,7 @@
 // renderRestart / renderStop / renderHealthGate: the service side of a host server.
 import type { HostSettings, Membership, ServerId } from "../types";
 import { checkHostPaths, serverLines, WRITE_FUNCTIONS, writeParams } from "./config";
+import { LIFT_FUNCTIONS, liftParams } from "./fence";
 import { HEALTH, LOG, ROOT, SERVICE, STOP, ZK } from "./lib";
 import { checkInt, checkPort, checkText, type ParamValue, renderScript, sh } from "./shell";
 
@@ -134,8 +135,10 @@ export function renderRestart(a: {
     expect?: Membership;
     /** What the server runs now by the applied record: the config must hold it (or `expect`) before anything changes. */
     before?: Membership;
+    /** The split fenced this server's client port: lifted once the old server stopped (src/scripts/fence.ts). */
+    unfence?: { ensemble: string };
 }): string {
-    const { host, myid, mode, wipeData, spacingSeconds, expect, before } = a;
+    const { host, myid, mode, wipeData, spacingSeconds, expect, before, unfence } = a;
     checkHost(host);
     checkInt("myid", myid, 1, 255);
     checkInt("spacingSeconds", spacingSeconds, 0, 3600);
@@ -165,6 +168,11 @@ export function renderRestart(a: {
         );
         functions.push(CHECK_MEMBERSHIP, ...WRITE_FUNCTIONS);
     }
+    if (unfence) {
+        const have = new Set(params.map(([k]) => k));
+        params.push(...liftParams(host, unfence.ensemble).filter(([k]) => !have.has(k)));
+        functions.push(...LIFT_FUNCTIONS);
+    }
 
     const main = sh`
 say "$MODE ZooKeeper myid $MYID on $(uname -n) (wipe data: $WIPE_DATA)"
@@ -188,7 +196,7 @@ elif [[ "$MODE" == start ]]; then
 else
     service_cmd restart "$SERVICE_RESTART" || die "service restart failed (exit $?)"
 fi
-
+${unfence ? "# The old server is stopped: the split's client fence goes (src/scripts/fence.ts).\nlift_fence\n" : ""}
 health_gate
 
 if ((SPACING_SECONDS > 0)); then

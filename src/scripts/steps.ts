@@ -3,6 +3,7 @@
 import type { Attempt, Step } from "../steps";
 import { renderBlockScript, renderCopyScript, renderJournalStopScript, renderSwitchScript, renderUnblockScript } from "./block-copy";
 import { forgetSplit, renderGate, renderSplitArm, renderSplitCommit } from "./deadman";
+import { renderSplitFence } from "./fence";
 import { firewallChainName, renderFirewallApply, renderFirewallRemove } from "./firewall";
 import { renderKafkaBroker } from "./kafka";
 import { renderPreflight } from "./preflight";
@@ -16,15 +17,15 @@ export interface StepCommands {
     delete?: string;
 }
 
-export type CommandStep = Extract<Step, { kind: "preflight" | "gate" | "split-arm" | "firewall" | "restart" | "decommission" | "broker" | "copy" | "clients-block" | "clients-switch-host" | "reconfig" }>;
+export type CommandStep = Extract<Step, { kind: "preflight" | "gate" | "split-arm" | "split-fence" | "firewall" | "restart" | "decommission" | "broker" | "copy" | "clients-block" | "clients-switch-host" | "reconfig" }>;
 
 export function isCommandStep(s: Step): s is CommandStep {
-    return ["preflight", "gate", "split-arm", "firewall", "restart", "decommission", "broker", "copy", "clients-block", "clients-switch-host", "reconfig"].includes(s.kind);
+    return ["preflight", "gate", "split-arm", "split-fence", "firewall", "restart", "decommission", "broker", "copy", "clients-block", "clients-switch-host", "reconfig"].includes(s.kind);
 }
 
 /** Steps that must run on every attempt of their update (src/procedures/gates.ts): the component replaces them per attempt. */
 export function runsEveryAttempt(s: Step): boolean {
-    return s.kind === "gate" || s.kind === "split-arm";
+    return s.kind === "gate" || s.kind === "split-arm" || s.kind === "split-fence";
 }
 
 /** The attempt of a render without one (tests, previews of the text): now. */
@@ -55,6 +56,8 @@ export function commandsOf(s: CommandStep, attempt: Attempt = now()): StepComman
     switch (s.kind) {
         case "gate":
             return { create: renderGate({ host: s.settings, ensemble: s.ensemble, gate: s.gate, attempt }) };
+        case "split-fence":
+            return { create: renderSplitFence({ host: s.settings, ensemble: s.ensemble, fence: s.fence, attempt }) };
         case "split-arm":
             return { create: renderSplitArm({ host: s.settings, ensemble: s.ensemble, peers: s.peers, deadman: s.deadman, attempt }) };
         case "preflight":
@@ -80,12 +83,12 @@ export function commandsOf(s: CommandStep, attempt: Attempt = now()): StepComman
         case "restart":
             if (s.seed && s.running) {
                 // A reconfig mitosis server: (re)started from a seed membership (src/scripts/reconfig.ts).
-                return { create: renderHealthGate({ host: s.settings }), update: renderReconfigStart({ host: s.settings, myid: s.server, seed: s.seed, wipeData: s.wipeData, spacingSeconds: s.spacingSeconds }) };
+                return { create: renderHealthGate({ host: s.settings }), update: renderReconfigStart({ host: s.settings, myid: s.server, seed: s.seed, wipeData: s.wipeData, spacingSeconds: s.spacingSeconds, ...(s.unfence ? { unfence: s.unfence } : {}) }) };
             }
             return {
                 create: s.running ? renderHealthGate({ host: s.settings }) : renderStop({ host: s.settings, disable: false }),
                 update: s.running
-                    ? renderRestart({ host: s.settings, myid: s.server, mode: "restart", wipeData: s.wipeData, spacingSeconds: s.spacingSeconds, expect: s.membership, ...(s.before ? { before: s.before } : {}) })
+                    ? renderRestart({ host: s.settings, myid: s.server, mode: "restart", wipeData: s.wipeData, spacingSeconds: s.spacingSeconds, expect: s.membership, ...(s.before ? { before: s.before } : {}), ...(s.unfence ? { unfence: s.unfence } : {}) })
                     : renderStop({ host: s.settings, disable: false }),
             };
         case "decommission":

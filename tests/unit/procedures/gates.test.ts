@@ -168,3 +168,55 @@ describe("the observer join's split: the switch on the source hosts (their rules
         assert.equal(p.steps.filter((s) => s.kind === "firewall" && s.commit).length, 0);
     });
 });
+
+describe("the split's client fence (src/scripts/fence.ts): every running target that the split cuts off, before any arm", () => {
+    const joined = (joinAs: "observer" | undefined, membershipChange?: "reconfig") =>
+        loadConfig(
+            edited(devConfigAt({ "kafka-main": "split" }), (r) => {
+                const e = r.ensembles.find((x: { name: string }) => x.name === "kafka-main");
+                if (joinAs) {
+                    delete e.activeTargets;
+                    e.joinAs = joinAs;
+                }
+                if (membershipChange) e.membershipChange = membershipChange;
+            }),
+        ).ensembles[0] as MitosisConfig;
+    const fenceOf = (p: ReturnType<typeof planOf>, id: number) => byId(p.steps, `split-fence-${id}`) as Extract<Step, { kind: "split-fence" }>;
+    const check = (p: ReturnType<typeof planOf>, fenced: number[], sources: number[]) => {
+        assert.deepEqual(ids(p.steps, "split-fence"), fenced.map((id) => `split-fence-${id}`));
+        for (const id of fenced) {
+            const f = fenceOf(p, id);
+            assert.deepEqual(f.fence.barrier.map((b) => b.address), fenced.filter((x) => x !== id).map((x) => `192.0.2.${x}`), `fence ${id}: the barrier is the other fenced targets`);
+            assert.deepEqual(f.fence.sources.map((b) => `${b.address}:${b.port}`), sources.map((x) => `192.0.2.${x}:2181`));
+            assert.equal(f.fence.seconds, 400, "the fence lifts itself at the split's deadline");
+            for (const g of ids(p.steps, "gate")) assert.ok(f.after.includes(g), `split-fence-${id} waits for ${g}`);
+            for (const arm of ids(p.steps, "split-arm")) assert.ok(byId(p.steps, arm).after.includes(`split-fence-${id}`), `${arm} waits for split-fence-${id}`);
+            const starts = p.steps.filter((s) => s.kind === "restart" && s.server === id && s.running);
+            assert.ok(starts.length > 0);
+            for (const s of starts) assert.deepEqual((s as Extract<Step, { kind: "restart" }>).unfence, { ensemble: "kafka-main" }, `${s.id} lifts the fence`);
+        }
+        // Nothing else lifts a fence, and no other server restarts with one.
+        for (const s of p.steps) if (s.kind === "restart" && !fenced.includes(s.server)) assert.equal(s.unfence, undefined, s.id);
+        const seen = new Set<string>();
+        for (const s of p.steps) {
+            for (const a of s.after) assert.ok(seen.has(a), `${s.id} after ${a}, declared later`);
+            seen.add(s.id);
+        }
+    };
+    it("voter join: the active targets (the dormant one runs nothing), the sources to catch up with", () => {
+        check(planOf(joined(undefined), "prepared", "split"), [4, 5], [1, 2, 3]);
+    });
+    it("observer join: every target (all run, as observers)", () => {
+        check(planOf(joined("observer"), "prepared", "split"), [4, 5, 6], [1, 2, 3]);
+    });
+    it("reconfig join: every target, before the arms and the stops", () => {
+        const p = planOf(joined("observer", "reconfig"), "prepared", "split");
+        check(p, [4, 5, 6], [1, 2, 3]);
+        for (const s of p.steps.filter((x) => x.id.startsWith("stop-"))) for (const f of ids(p.steps, "split-fence")) assert.ok(s.after.includes(f) || s.after.some((a) => a.startsWith("split-arm")), `${s.id} after the fences`);
+    });
+    it("no fence where nothing is cut: the other updates", () => {
+        for (const [from, to] of [["separate", "joined"], ["split", "source-restarted"], ["done", "source-restarted"]]) {
+            assert.deepEqual(ids(planOf(mitosis, from, to).steps, "split-fence"), [], `${from} -> ${to}`);
+        }
+    });
+});
