@@ -195,12 +195,20 @@ export function planTable(p: EnsemblePlan, previous?: string[]): PlanTable {
                 break;
             }
             case "split-fence": {
-                const f = s.fence;
                 push(s, {
                     ...where(s),
                     myid: s.server,
-                    action: `fence the client port (loopback only)${f.barrier.length > 0 ? `, wait until the other running targets refuse connections too (${f.barrier.map((b) => b.address).join(", ")})` : ""}, then catch up with the sources' zxid (${f.sources.map((x) => x.address).join(", ")}); lifted by its restart, or ${f.seconds} s after the update started`,
-                    why: "no target acknowledges a write after this, and every target holds every write a target acknowledged before the cut: whichever majority of the target ensemble elects, nothing acknowledged is lost; the migrating clients' service stops here",
+                    action: `fence the client port: it answers loopback only (tcp-reset to everyone else); lifted by its restart into the target ensemble, or ${s.fence.seconds} s after the update started`,
+                    why: "from here no target acknowledges a write: the migrating clients' service stops until the target ensemble serves",
+                });
+                break;
+            }
+            case "split-catchup": {
+                push(s, {
+                    ...where(s),
+                    myid: s.server,
+                    action: `wait until this server has applied the highest zxid of the sources (${s.catchup.sources.map((x) => x.address).join(", ")}); its fence lifted if it cannot`,
+                    why: "every target is fenced, so no target acknowledged anything beyond that zxid: with it on every target, whichever majority of the target ensemble elects holds every acknowledged write",
                 });
                 break;
             }

@@ -118,15 +118,21 @@ export interface GateCheck {
  * the firewall goes up, it lifts the firewall at the attempt's start + `seconds` unless the
  * host's restart committed the split first, or another target serves by then.
  */
-/** The split's client fence of one target (src/scripts/fence.ts). */
+/** The split's client fence of one running target (src/scripts/fence.ts). */
 export interface Fence {
-    /** The other running targets' client addresses: each must refuse connections before this one reads the sources. */
-    barrier: { address: string; port: number }[];
-    /** The source servers' client addresses: the highest zxid among those that answer is what this server catches up to. */
-    sources: { address: string; port: number }[];
     /** Seconds after the attempt's start at which the fence lifts itself when no restart lifted it (the split's deadline). */
     seconds: number;
-    /** How long the barrier, and then the catch-up, may take (default FENCE_WAIT_SECONDS). */
+    /** The membership the server joins at the split (targetFingerprint): a server restarted into it already is left alone. */
+    target: string;
+}
+
+/** The catch-up of one fenced target (src/scripts/fence.ts): after every fence, before any arm. */
+export interface Catchup {
+    /** The source servers' client addresses: the highest zxid among those that answer is what this server catches up to. */
+    sources: { address: string; port: number }[];
+    /** As Fence.target. */
+    target: string;
+    /** How long it may wait (default FENCE_WAIT_SECONDS). */
     waitSeconds?: number;
 }
 
@@ -214,8 +220,9 @@ export type Step = StepBase &
           }
         | { kind: "gate"; target: HostTarget; server: ServerId; settings: HostSettings; ensemble: string; gate: GateCheck }
         | { kind: "split-arm"; target: HostTarget; server: ServerId; settings: HostSettings; ensemble: string; peers: string[]; deadman: Deadman }
-        /** The split's client fence on one running target (src/scripts/fence.ts): every arm waits for every fence. */
+        /** The split's client fence on one running target (src/scripts/fence.ts): every catch-up waits for every fence, every arm for every catch-up. */
         | { kind: "split-fence"; target: HostTarget; server: ServerId; settings: HostSettings; ensemble: string; fence: Fence }
+        | { kind: "split-catchup"; target: HostTarget; server: ServerId; settings: HostSettings; ensemble: string; catchup: Catchup }
         | {
               kind: "restart";
               target: HostTarget;
@@ -237,7 +244,7 @@ export type Step = StepBase &
                */
               seed?: MemberLine[];
               /** The split fenced this server's client port (src/scripts/fence.ts): the restart lifts the fence once the old server stopped. */
-              unfence?: { ensemble: string };
+              unfence?: { ensemble: string; target: string };
           }
         /** `reconfig -add/-remove` through zkCli on the host's own server, with the reconfig credentials. */
         | { kind: "reconfig"; target: HostTarget; server: ServerId; settings: HostSettings; cli: string; add: MemberLine[]; remove: ServerId[]; auth: boolean }

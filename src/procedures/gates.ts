@@ -26,10 +26,10 @@
 //        and the server, which still runs the joint membership S+T', rejoins the source.
 //
 // 3. The client fence (src/scripts/fence.ts). Before any arm, every running target that the split
-//    cuts off fences its client port (loopback only), waits until the other targets refuse too,
-//    and catches up with the sources' zxid: when the rules go up, every target holds every write
-//    any target acknowledged, so whichever majority of T elects has them all. Its restart into T
-//    lifts the fence; a failed fence step lifts its own; a timer lifts it at the deadline.
+//    cuts off fences its client port (loopback only; split-fence), and once every one is fenced,
+//    catches up with the sources' zxid (split-catchup): when the rules go up, every target holds
+//    every write any target acknowledged, so whichever majority of T elects has them all. Its
+//    restart into T lifts the fence; a failed catch-up lifts its own; a timer lifts it at the deadline.
 //
 // Why a host lost mid-step leaves both ensembles serving and nothing acknowledged lost. The
 // sources never change at the split, and S is a strict majority of S+T' whatever the targets do:
@@ -64,7 +64,8 @@
 // Residual risks, stated: a T that formed but had no leader for the whole 10 s probe, a restart
 // that outlives its bounds (a JVM that starts after its health gate gave up), clocks further
 // apart than 15 s (the gate and the arm refuse those they can see).
-import { hostTarget, type Deadman, type Fence, type GateCheck, type Step } from "../steps";
+import { hostTarget, type Catchup, type Deadman, type GateCheck, type Step } from "../steps";
+import { targetFingerprint } from "../scripts/fence";
 import type { DesiredState, HostSettings, RestartGroup, ServerId, ServerState } from "../types";
 import { serviceTimeout } from "../scripts/service";
 
@@ -127,7 +128,7 @@ export interface Gates {
     gates: string[];
     /** Ids of every arm: the firewalls and the restarts wait for all of them. */
     arms: string[];
-    /** Ids of every client fence (src/scripts/fence.ts): every arm waits for all of them. */
+    /** Ids of every client fence and catch-up step (src/scripts/fence.ts): every arm waits for all of them. */
     fences: string[];
     /** Servers whose client port the split fences: their restart lifts the fence. */
     fenced: Set<ServerId>;
@@ -187,20 +188,26 @@ export function multiHostGates(a: GateArgs): Gates {
         out.gates.push(gid);
     }
     // The client fence (src/scripts/fence.ts): every running target that the split cuts off stops
-    // acknowledging and catches up with the sources before any rule goes up.
+    // acknowledging (its fence), then, once all are fenced, catches up with the sources.
     if (armed.length > 0) {
         const cut = targetSide.length > 0 ? targetSide : [...new Set(sourceSide.flatMap(cutOff))];
         const runs = (id: ServerId) => before.get(id)?.running === true && before.get(id)?.location === "host";
         const fenced = cut.filter(runs).sort((x, y) => x - y);
         const sources = a.from.servers.filter((s) => runs(s.id) && !cut.includes(s.id)).sort((x, y) => x.id - y.id);
-        const client = (id: ServerId) => ({ address: onHost.get(id)!.host, port: a.settings.clientPort });
         if (sources.length > 0) {
+            const target = (id: ServerId) => targetFingerprint(onHost.get(id)!.runningWith);
             for (const id of fenced) {
                 const fid = `split-fence-${id}`;
-                const fence: Fence = { barrier: fenced.filter((x) => x !== id).map(client), sources: sources.map((s) => ({ address: s.host, port: a.settings.clientPort })), seconds: bound };
-                out.steps.push({ id: fid, kind: "split-fence", after: [...out.gates], target: targetOf(onHost.get(id)!), server: id, settings: a.settings, ensemble: a.ensemble, fence });
+                out.steps.push({ id: fid, kind: "split-fence", after: [...out.gates], target: targetOf(onHost.get(id)!), server: id, settings: a.settings, ensemble: a.ensemble, fence: { seconds: bound, target: target(id) } });
                 out.fences.push(fid);
                 out.fenced.add(id);
+            }
+            const fences = [...out.fences];
+            for (const id of fenced) {
+                const cid = `split-catchup-${id}`;
+                const catchup: Catchup = { sources: sources.map((s) => ({ address: s.host, port: a.settings.clientPort })), target: target(id) };
+                out.steps.push({ id: cid, kind: "split-catchup", after: [...out.gates, ...fences], target: targetOf(onHost.get(id)!), server: id, settings: a.settings, ensemble: a.ensemble, catchup });
+                out.fences.push(cid);
             }
         }
     }

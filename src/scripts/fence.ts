@@ -6,34 +6,34 @@
 // different points of the joint history: one target may have applied and acknowledged zxid z
 // while another has not received z yet. When the targets then restart into T, a majority of T
 // without the first one can elect the older history, and z is gone for the clients that were told
-// it was written. The fence closes that gap:
-//   1. fence: this target's client port rejects every connection but loopback's (TCP reset in,
-//      and its answers out are rejected too), so from now on it acknowledges nothing;
-//   2. barrier: wait until every other running target's client port refuses connections too (a
-//      target's fence step fences before it waits, so all of them are fenced when all pass);
-//   3. catch up: read the zxid of the source servers (the highest; the leader's once it answers),
-//      at least every zxid any target acknowledged before its fence, and wait until this server
-//      has applied it (its own srvr, over loopback).
-// Only then do the arms cut (every arm waits for every fence step). Every target of T then holds
-// every acknowledged write, so whichever majority of T elects, nothing acknowledged is lost.
+// it was written. Two steps per running target close that gap:
+//   1. split-fence (after every gate): this target's client port rejects every connection but
+//      loopback's (TCP reset in, and its answers out are rejected too), so from now on it
+//      acknowledges nothing;
+//   2. split-catchup (after EVERY fence step, so no target acknowledges any more): read the
+//      sources' zxid (the highest of those that answer; every zxid any target acknowledged is at
+//      most that) and wait until this server has applied it (its own srvr, over loopback).
+// Every arm waits for every catch-up: when the rules go up every target holds every acknowledged
+// write, so whichever majority of T elects has them all.
 //
-// The fence goes with the target's restart into T (the restart lifts it once the old server is
-// stopped: nothing can acknowledge on the old membership after that), or, when the split does not
-// happen, at the split's deadline (its own timer, like the dead man's switch), or at once when its
-// own step fails. Residual: a write committed more than FENCE_SETTLE_SECONDS after every target
-// was fenced, applied by a target but by no source by then (a source applies a commit within
-// milliseconds of the target).
+// The fence goes with the target's restart into T (the restart lifts it right after the service
+// command: the old server no longer runs), or at the split's deadline (its own timer, like the dead
+// man's switch) when no restart came, or at once when this host's catch-up fails. The restart
+// leaves a marker beside the data it restarted with (version-2/zkmigrate-in-target-<chain>, the
+// membership it joined): a later attempt of the same split (a retry after a target was lost in its
+// restart) neither fences nor catches up a server that runs T already; a server whose data is
+// replaced (a join's wipe) loses the marker with it.
+// Residual: clients on the target's own host that connect over loopback are not fenced.
 import { posix } from "node:path";
-import type { Attempt, Fence } from "../steps";
-import type { HostSettings } from "../types";
+import type { Attempt, Catchup, Fence } from "../steps";
+import type { HostSettings, Membership } from "../types";
 import { firewallChainName, IPT } from "./firewall";
 import { LOG, ROOT, ZK } from "./lib";
 import { checkAddress, checkInt, checkPath, checkPort, type ParamValue, renderScript, sh } from "./shell";
 
-/** How long a fence step waits for the other targets' fences, and for its own server to catch up. */
+
+/** How long a catch-up step waits for its own server to reach the sources' zxid. */
 export const FENCE_WAIT_SECONDS = 30;
-/** Pause between the barrier and reading the sources' zxid: a commit a target applied reaches the sources' apply by then. */
-export const FENCE_SETTLE_SECONDS = 0.5;
 
 
 /** The fence's chains: `<chain>-FI`, `<chain>-FO` (fit iptables' 28 characters). */
@@ -153,14 +153,6 @@ fence_family_up() {
         ipt "$tool" -I OUTPUT 1 ! -o lo -m comment --comment "$FENCE_TAG" -j "$FENCE_OUT"
 }
 
-# refuses HOST PORT: a connection to HOST:PORT is refused at once (a fence's reset, or nothing listens).
-refuses() {
-    local rc=0 err
-    # shellcheck disable=SC2016 # $1 and $2 belong to the inner bash
-    err="$(timeout -k 1 2 bash -c 'exec 3<>"/dev/tcp/$1/$2"' refuses "$1" "$2" 2>&1)" || rc=$?
-    ((rc != 0)) && [[ "$err" == *"Connection refused"* ]]
-}
-
 # ask_srvr HOST PORT: srvr of another server, or the connect error.
 ask_srvr() {
     # shellcheck disable=SC2016 # $1 and $2 belong to the inner bash
@@ -203,41 +195,64 @@ say "$(date -u +%FT%TZ) deadline: the fence is lifted (the split did not restart
     });
 }
 
-/**
- * The fence step of one target (every arm waits for every fence step): fence the client port,
- * wait for the other targets' fences, catch up with the sources' zxid. Lifts its fence when it fails.
- */
+/** `<id>=<address>:<peer>:<election>` of every member, sorted: what the marker of a restart into T holds. */
+export function targetFingerprint(m: Membership): string {
+    return [...m.members]
+        .sort((x, y) => x.id - y.id)
+        .map((l) => `${l.id}=${l.address}:${l.peerPort}:${l.electionPort}${l.observer ? ":observer" : ""}`)
+        .join(",");
+}
+
+/** The marker params: where a restart into T leaves it and what it holds. */
+function markerParams(host: HostSettings, ensemble: string, target: string): [string, ParamValue][] {
+    if (!/^[\x21-\x7e]{1,2000}$/.test(target)) throw new Error(`zkmigrate scripts: bad target fingerprint ${JSON.stringify(target)}`);
+    return [
+        ["MARKER", posix.join(host.paths.dataDir, "version-2", `zkmigrate-in-target-${firewallChainName(ensemble)}`)],
+        ["TARGET_MEMBERS", target],
+    ];
+}
+
+const MARKER = sh`
+# mark_in_target: this server now runs the target ensemble (a restart of the split): the marker goes
+# beside its data, so a later attempt of this split leaves it alone.
+mark_in_target() {
+    if as_root test -d "$(dirname "$MARKER")"; then
+        printf '%s\n' "$TARGET_MEMBERS" | as_root tee -- "$MARKER.tmp" >/dev/null
+        as_root mv -f -- "$MARKER.tmp" "$MARKER"
+    else
+        warn "$(dirname "$MARKER") does not exist: no marker that this server runs the target ensemble (a retry of the split would fence it again)"
+    fi
+}
+
+# in_target: this server was restarted into the target ensemble by this split already (an earlier
+# attempt): the marker beside its data names the membership it joined.
+in_target() {
+    [[ "$(as_root cat -- "$MARKER" 2>/dev/null || true)" == "$TARGET_MEMBERS" ]]
+}`;
+
+/** The fence step of one running target (after every gate; every catch-up waits for every fence). */
 export function renderSplitFence(a: { host: HostSettings; ensemble: string; fence: Fence; attempt: Attempt }): string {
     const { host, ensemble, fence, attempt } = a;
     checkInt("the fence's bound", fence.seconds, 1, 86400);
-    checkInt("the fence's wait", fence.waitSeconds ?? FENCE_WAIT_SECONDS, 1, 600);
     checkInt("the attempt's start", attempt.startedAt, 0, 2 ** 40);
-    const check = (what: string) => (p: { address: string; port: number }, i: number) => {
-        checkAddress(`${what}[${i}].address`, p.address);
-        checkPort(`${what}[${i}].port`, p.port);
-    };
-    fence.barrier.forEach(check("barrier"));
-    fence.sources.forEach(check("sources"));
-    if (fence.sources.length === 0) throw new Error("zkmigrate scripts: a fence needs the sources to catch up with");
     const deadline = attempt.startedAt + fence.seconds;
     return renderScript({
-        title: "the split on one target: fence its client port, wait for the other targets' fences, catch up with the sources",
+        title: "the split on one target: fence its client port (loopback only) until its restart into the target ensemble",
         params: [
             ...liftParams(host, ensemble),
+            ...markerParams(host, ensemble, fence.target),
             ["ATTEMPT", attempt.startedAt],
             ["DEADLINE", deadline],
-            ["WAIT_SECONDS", fence.waitSeconds ?? FENCE_WAIT_SECONDS],
-            ["SETTLE_SECONDS", String(FENCE_SETTLE_SECONDS)],
-            ["BARRIER_HOSTS", fence.barrier.map((p) => p.address)],
-            ["BARRIER_PORTS", fence.barrier.map((p) => String(p.port))],
-            ["SOURCE_HOSTS", fence.sources.map((p) => p.address)],
-            ["SOURCE_PORTS", fence.sources.map((p) => String(p.port))],
             ["TIMER_SCRIPT_B64", Buffer.from(renderFenceTimer({ host, ensemble, attempt, deadline }), "utf8").toString("base64")],
         ],
-        functions: [LOG, ROOT, ZK, IPT, LIFT, FENCE_UP],
+        functions: [LOG, ROOT, IPT, LIFT, FENCE_UP, MARKER],
         main: sh`
-say "fence the client port $CLIENT_PORT on $(uname -n): from now on this target acknowledges nothing until it runs the target ensemble"
 need_root
+if in_target; then
+    say "$(uname -n) was restarted into the target ensemble by an earlier attempt of this split ($MARKER): nothing to fence"
+    exit 0
+fi
+say "fence the client port $CLIENT_PORT on $(uname -n): from now on this target acknowledges nothing until it runs the target ensemble"
 command -v iptables >/dev/null || die "iptables not found: the client port cannot be fenced"
 now="$(date +%s)"
 ((now < DEADLINE)) || die "too late to fence: the split's deadline passed; run pulumi up again"
@@ -245,15 +260,6 @@ as_root mkdir -p -- "$FENCE_DIR"
 lift_fence
 printf '%s\n' "$ATTEMPT" | as_root tee -- "$FENCE_DIR/attempt" >/dev/null
 printf '%s' "$TIMER_SCRIPT_B64" | base64 -d | as_root tee -- "$FENCE_DIR/timer.sh" >/dev/null
-fenced=false
-on_exit() {
-    local rc=$?
-    if ((rc != 0)) && [[ "$fenced" == true ]]; then
-        warn "the fence step failed: lifting this target's fence (the split does not go on)"
-        lift_fence || true
-    fi
-}
-trap on_exit EXIT
 as_root setsid -f bash "$FENCE_DIR/timer.sh" </dev/null >/dev/null 2>&1
 pid=""
 for ((i = 0; i < 250; i++)); do
@@ -265,7 +271,6 @@ for ((i = 0; i < 250; i++)); do
     sleep 0.02
 done
 [[ -n "$pid" ]] || die "the fence's timer did not start within 5 s (see $FENCE_DIR/timer.log): not fencing"
-fenced=true
 fence_family_up iptables
 if command -v ip6tables >/dev/null && ipt ip6tables -n -L INPUT >/dev/null 2>&1; then
     fence_family_up ip6tables
@@ -273,19 +278,48 @@ else
     say "ip6tables is not usable here: the fence covers IPv4 only"
 fi
 say "fenced: port $CLIENT_PORT answers loopback only (the timer, pid $pid, lifts it at $(date -u -d "@$DEADLINE" +%FT%TZ) unless the restart does)"
+`,
+    });
+}
 
-# The barrier: every other running target refuses connections (fenced) before the sources are read.
-end=$((SECONDS + WAIT_SECONDS))
-for i in "\${!BARRIER_HOSTS[@]}"; do
-    until refuses "\${BARRIER_HOSTS[$i]}" "\${BARRIER_PORTS[$i]}"; do
-        ((SECONDS < end)) || die "target \${BARRIER_HOSTS[$i]}:\${BARRIER_PORTS[$i]} still accepts connections after $WAIT_SECONDS s: its fence did not go up, so it may still acknowledge writes"
-        sleep 0.1
-    done
-done
-((\${#BARRIER_HOSTS[@]} == 0)) || say "every other target is fenced: \${BARRIER_HOSTS[*]}"
-sleep "$SETTLE_SECONDS"
-
-# Catch up: at least the highest zxid of the sources (every zxid a target acknowledged is there).
+/**
+ * The catch-up step of one fenced target (after every fence step, before any arm): wait until
+ * this server has applied the sources' zxid. Lifts this host's fence when it fails.
+ */
+export function renderSplitCatchup(a: { host: HostSettings; ensemble: string; catchup: Catchup }): string {
+    const { host, ensemble, catchup } = a;
+    catchup.sources.forEach((p, i) => {
+        checkAddress(`sources[${i}].address`, p.address);
+        checkPort(`sources[${i}].port`, p.port);
+    });
+    if (catchup.sources.length === 0) throw new Error("zkmigrate scripts: a catch-up needs the sources");
+    checkInt("the catch-up's wait", catchup.waitSeconds ?? FENCE_WAIT_SECONDS, 1, 600);
+    return renderScript({
+        title: "the split on one fenced target: catch up with the sources' zxid before any rule goes up",
+        params: [
+            ...liftParams(host, ensemble),
+            ...markerParams(host, ensemble, catchup.target),
+            ["WAIT_SECONDS", catchup.waitSeconds ?? FENCE_WAIT_SECONDS],
+            ["SOURCE_HOSTS", catchup.sources.map((p) => p.address)],
+            ["SOURCE_PORTS", catchup.sources.map((p) => String(p.port))],
+        ],
+        functions: [LOG, ROOT, ZK, IPT, LIFT, FENCE_UP, MARKER],
+        main: sh`
+need_root
+if in_target; then
+    say "$(uname -n) was restarted into the target ensemble by an earlier attempt of this split ($MARKER): nothing to catch up"
+    exit 0
+fi
+on_exit() {
+    local rc=$?
+    if ((rc != 0)); then
+        warn "the catch-up failed: lifting this target's fence (the split does not go on)"
+        lift_fence || true
+    fi
+}
+trap on_exit EXIT
+# Every target is fenced (this step waits for every fence step): every zxid a target acknowledged
+# is at most the highest the sources report now.
 want=""
 leader=""
 for i in "\${!SOURCE_HOSTS[@]}"; do
@@ -330,5 +364,12 @@ fi
     });
 }
 
-/** The lift a fenced target's restart runs once its old server stopped (the script reads liftParams). */
-export const LIFT_FUNCTIONS = [IPT, LIFT];
+/** What a fenced target's restart runs once its old server stopped: `lift_fence` and `mark_in_target` (params: unfenceParams). */
+export const UNFENCE_FUNCTIONS = [IPT, LIFT, MARKER];
+
+export function unfenceParams(host: HostSettings, u: { ensemble: string; target: string }): [string, ParamValue][] {
+    return [...liftParams(host, u.ensemble), ...markerParams(host, u.ensemble, u.target)];
+}
+
+/** The lines of a restart that lift the fence (after the service command). */
+export const UNFENCE = "# The old server is stopped: the split's client fence goes (src/scripts/fence.ts).\nlift_fence\nmark_in_target\n";

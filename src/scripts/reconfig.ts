@@ -12,7 +12,7 @@
 import type { HostSettings, MemberLine, ServerId } from "../types";
 import { REPLACE_FILE } from "./config";
 import { HEALTH, LOG, ROOT, SERVICE, STOP, ZK } from "./lib";
-import { LIFT_FUNCTIONS, liftParams } from "./fence";
+import { UNFENCE, UNFENCE_FUNCTIONS, unfenceParams } from "./fence";
 import { MOVE_ASIDE } from "./service";
 import { checkAddress, checkInt, checkPath, checkPort, checkText, fail, type ParamValue, renderScript, sh } from "./shell";
 
@@ -95,7 +95,7 @@ write_seed() {
  * the seed written, started, then the health gate (a joiner reports Mode: follower or observer once
  * it follows the leader, before it has a vote).
  */
-export function renderReconfigStart(a: { host: HostSettings; myid: ServerId; seed: MemberLine[]; wipeData: boolean; spacingSeconds: number; unfence?: { ensemble: string } }): string {
+export function renderReconfigStart(a: { host: HostSettings; myid: ServerId; seed: MemberLine[]; wipeData: boolean; spacingSeconds: number; unfence?: { ensemble: string; target: string } }): string {
     const { host, myid, seed, wipeData, spacingSeconds, unfence } = a;
     checkHost(host);
     checkInt("myid", myid, 1, 255);
@@ -117,7 +117,7 @@ export function renderReconfigStart(a: { host: HostSettings; myid: ServerId; see
         ["SERVICE_TIMEOUT", Math.max(120, host.healthTimeoutSeconds)],
         ["CLIENT_PORT", host.clientPort],
         ["HEALTH_TIMEOUT", host.healthTimeoutSeconds],
-        ...(unfence ? liftParams(host, unfence.ensemble).filter(([k]) => k !== "CLIENT_PORT") : []),
+        ...(unfence ? unfenceParams(host, unfence).filter(([k]) => k !== "CLIENT_PORT") : []),
     ];
     const main = sh`
 say "start ZooKeeper myid $MYID on $(uname -n) from a seed membership (wipe data: $WIPE_DATA)"
@@ -143,7 +143,7 @@ if [[ "$WIPE_DATA" == true ]]; then
 fi
 write_seed
 service_cmd start "$SERVICE_START" || die "service start failed (exit $?)"
-${unfence ? "# The old server is stopped: the split's client fence goes (src/scripts/fence.ts).\nlift_fence\n" : ""}health_gate
+${unfence ? UNFENCE : ""}health_gate
 if ((SPACING_SECONDS > 0)); then
     say "waiting $SPACING_SECONDS s before the next step in the chain"
     sleep "$SPACING_SECONDS"
@@ -153,7 +153,7 @@ say "done: myid $MYID serves"
     return renderScript({
         title: `start ZooKeeper myid ${myid} from a seed membership${wipeData ? ", data moved aside first" : ""}, then the health gate`,
         params,
-        functions: [LOG, ROOT, SERVICE, ZK, STOP, HEALTH, REPLACE_FILE, MOVE_ASIDE, WRITE_SEED, ...(unfence ? LIFT_FUNCTIONS : [])],
+        functions: [LOG, ROOT, SERVICE, ZK, STOP, HEALTH, REPLACE_FILE, MOVE_ASIDE, WRITE_SEED, ...(unfence ? UNFENCE_FUNCTIONS : [])],
         main,
     });
 }

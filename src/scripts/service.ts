@@ -1,7 +1,7 @@
 // renderRestart / renderStop / renderHealthGate: the service side of a host server.
 import type { HostSettings, Membership, ServerId } from "../types";
 import { checkHostPaths, serverLines, WRITE_FUNCTIONS, writeParams } from "./config";
-import { LIFT_FUNCTIONS, liftParams } from "./fence";
+import { UNFENCE, UNFENCE_FUNCTIONS, unfenceParams } from "./fence";
 import { HEALTH, LOG, ROOT, SERVICE, STOP, ZK } from "./lib";
 import { checkInt, checkPort, checkText, type ParamValue, renderScript, sh } from "./shell";
 
@@ -136,7 +136,7 @@ export function renderRestart(a: {
     /** What the server runs now by the applied record: the config must hold it (or `expect`) before anything changes. */
     before?: Membership;
     /** The split fenced this server's client port: lifted once the old server stopped (src/scripts/fence.ts). */
-    unfence?: { ensemble: string };
+    unfence?: { ensemble: string; target: string };
 }): string {
     const { host, myid, mode, wipeData, spacingSeconds, expect, before, unfence } = a;
     checkHost(host);
@@ -170,8 +170,8 @@ export function renderRestart(a: {
     }
     if (unfence) {
         const have = new Set(params.map(([k]) => k));
-        params.push(...liftParams(host, unfence.ensemble).filter(([k]) => !have.has(k)));
-        functions.push(...LIFT_FUNCTIONS);
+        params.push(...unfenceParams(host, unfence).filter(([k]) => !have.has(k)));
+        functions.push(...UNFENCE_FUNCTIONS);
     }
 
     const main = sh`
@@ -196,7 +196,7 @@ elif [[ "$MODE" == start ]]; then
 else
     service_cmd restart "$SERVICE_RESTART" || die "service restart failed (exit $?)"
 fi
-${unfence ? "# The old server is stopped: the split's client fence goes (src/scripts/fence.ts).\nlift_fence\n" : ""}
+${unfence ? UNFENCE : ""}
 health_gate
 
 if ((SPACING_SECONDS > 0)); then

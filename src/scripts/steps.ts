@@ -3,7 +3,7 @@
 import type { Attempt, Step } from "../steps";
 import { renderBlockScript, renderCopyScript, renderJournalStopScript, renderSwitchScript, renderUnblockScript } from "./block-copy";
 import { forgetSplit, renderGate, renderSplitArm, renderSplitCommit } from "./deadman";
-import { renderSplitFence } from "./fence";
+import { renderSplitCatchup, renderSplitFence } from "./fence";
 import { firewallChainName, renderFirewallApply, renderFirewallRemove } from "./firewall";
 import { renderKafkaBroker } from "./kafka";
 import { renderPreflight } from "./preflight";
@@ -17,15 +17,15 @@ export interface StepCommands {
     delete?: string;
 }
 
-export type CommandStep = Extract<Step, { kind: "preflight" | "gate" | "split-arm" | "split-fence" | "firewall" | "restart" | "decommission" | "broker" | "copy" | "clients-block" | "clients-switch-host" | "reconfig" }>;
+export type CommandStep = Extract<Step, { kind: "preflight" | "gate" | "split-arm" | "split-fence" | "split-catchup" | "firewall" | "restart" | "decommission" | "broker" | "copy" | "clients-block" | "clients-switch-host" | "reconfig" }>;
 
 export function isCommandStep(s: Step): s is CommandStep {
-    return ["preflight", "gate", "split-arm", "split-fence", "firewall", "restart", "decommission", "broker", "copy", "clients-block", "clients-switch-host", "reconfig"].includes(s.kind);
+    return ["preflight", "gate", "split-arm", "split-fence", "split-catchup", "firewall", "restart", "decommission", "broker", "copy", "clients-block", "clients-switch-host", "reconfig"].includes(s.kind);
 }
 
 /** Steps that must run on every attempt of their update (src/procedures/gates.ts): the component replaces them per attempt. */
 export function runsEveryAttempt(s: Step): boolean {
-    return s.kind === "gate" || s.kind === "split-arm" || s.kind === "split-fence";
+    return s.kind === "gate" || s.kind === "split-arm" || s.kind === "split-fence" || s.kind === "split-catchup";
 }
 
 /** The attempt of a render without one (tests, previews of the text): now. */
@@ -56,6 +56,8 @@ export function commandsOf(s: CommandStep, attempt: Attempt = now()): StepComman
     switch (s.kind) {
         case "gate":
             return { create: renderGate({ host: s.settings, ensemble: s.ensemble, gate: s.gate, attempt }) };
+        case "split-catchup":
+            return { create: renderSplitCatchup({ host: s.settings, ensemble: s.ensemble, catchup: s.catchup }) };
         case "split-fence":
             return { create: renderSplitFence({ host: s.settings, ensemble: s.ensemble, fence: s.fence, attempt }) };
         case "split-arm":

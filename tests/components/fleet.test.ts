@@ -50,7 +50,7 @@ function runs(prev: FleetRun | undefined, cur: FleetRun, prevState?: Map<string,
     const before = prevState ?? prev?.byName ?? new Map<string, Recorded>();
     const order = (name: string) => {
         const role = name.replace(/^(kafka-main|shared)-/, "").replace(/-\d+$/, "");
-        return ["preflight", "config", "gate", "split-fence", "split-arm", "firewall", "restart", "decommission", "kafka-broker"].indexOf(role);
+        return ["preflight", "config", "gate", "split-fence", "split-catchup", "split-arm", "firewall", "restart", "decommission", "kafka-broker"].indexOf(role);
     };
     const restartPos = (name: string) => {
         const b = /^(.*)-kafka-broker-(\d+)$/.exec(name);
@@ -178,11 +178,12 @@ const walkthrough: Record<string, string[]> = {
     ],
     "split / pods [11]": [
         // No half-applied split: every target's gate, every running target's client fence (the
-        // dormant 6 runs nothing to fence), then every target's dead man's switch armed (its rules
+        // dormant 6 runs nothing to fence), their catch-ups, then every target's dead man's switch armed (its rules
         // up), the firewalls (each commits the split on its host), then the restarts
         // (src/procedures/gates.ts, src/scripts/fence.ts).
         ...[4, 5, 6].map((id) => `kafka-main-gate-${id} @192.0.2.${id}: create`),
         ...[4, 5].map((id) => `kafka-main-split-fence-${id} @192.0.2.${id}: create`),
+        ...[4, 5].map((id) => `kafka-main-split-catchup-${id} @192.0.2.${id}: create`),
         ...[4, 5, 6].map((id) => `kafka-main-split-arm-${id} @192.0.2.${id}: create`),
         ...[4, 5, 6].map((id) => `kafka-main-firewall-${id} @192.0.2.${id}: create`),
         // All targets at once, behind the firewall (no chain between them).
@@ -208,8 +209,10 @@ const walkthrough: Record<string, string[]> = {
         "kafka-main-restart-1 @192.0.2.1: update",
         "shared-decommission-12 @198.51.100.12: create",
         // The split's gates and switches go with the split's update (their delete runs nothing).
-        ...["gate", "split-fence", "split-arm"].flatMap((k) => (k === "split-fence" ? [4, 5] : [4, 5, 6]).map((id) => `kafka-main-${k}-${id} @192.0.2.${id}: delete (no-op)`)),
+        // (in the order the previous update registered them: the mocks register asynchronously)
+        ...["gate", "split-fence", "split-catchup"].flatMap((k) => (k === "gate" ? [4, 5, 6] : [4, 5]).map((id) => `kafka-main-${k}-${id} @192.0.2.${id}: delete (no-op)`)),
         "shared-restart-12 @198.51.100.12: delete (no-op)",
+        ...[4, 5, 6].map((id) => `kafka-main-split-arm-${id} @192.0.2.${id}: delete (no-op)`),
         "shared-configmap: update ConfigMap",
         "shared-service-12: update Service",
         "shared-statefulset: update StatefulSet",

@@ -33,10 +33,10 @@ async function runPlan(f: LocalFleet, steps: Step[], from: { firewall: { id: num
     };
     const cmd = steps.filter(isCommandStep);
     await Promise.all(cmd.filter((s) => s.kind === "preflight").map((s) => run(s.server, commandsOf(s).create, "preflight")));
-    // The split: every host's gate, every target's client fence, then the sources' dead man's switches armed with their rules up,
+    // The split: every host's gate, every target's client fence and catch-up, then the sources' dead man's switches armed with their rules up,
     // then the firewall steps, which commit the split on the armed hosts (src/procedures/gates.ts).
     const attempt = { startedAt: Math.floor(Date.now() / 1000) };
-    for (const kind of ["gate", "split-fence", "split-arm"] as const) {
+    for (const kind of ["gate", "split-fence", "split-catchup", "split-arm"] as const) {
         await Promise.all(cmd.filter((s) => s.kind === kind).map((s) => run((s as { server: number }).server, commandsOf(s, attempt).create, kind)));
     }
     await Promise.all(cmd.filter((s) => s.kind === "firewall" && s.effect).map((s) => run((s as { server: number }).server, commandsOf(s).create, "firewall")));

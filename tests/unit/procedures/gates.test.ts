@@ -169,7 +169,7 @@ describe("the observer join's split: the switch on the source hosts (their rules
     });
 });
 
-describe("the split's client fence (src/scripts/fence.ts): every running target that the split cuts off, before any arm", () => {
+describe("the split's client fence (src/scripts/fence.ts): every running target that the split cuts off is fenced, then caught up, before any arm", () => {
     const joined = (joinAs: "observer" | undefined, membershipChange?: "reconfig") =>
         loadConfig(
             edited(devConfigAt({ "kafka-main": "split" }), (r) => {
@@ -182,18 +182,24 @@ describe("the split's client fence (src/scripts/fence.ts): every running target 
             }),
         ).ensembles[0] as MitosisConfig;
     const fenceOf = (p: ReturnType<typeof planOf>, id: number) => byId(p.steps, `split-fence-${id}`) as Extract<Step, { kind: "split-fence" }>;
+    const catchupOf = (p: ReturnType<typeof planOf>, id: number) => byId(p.steps, `split-catchup-${id}`) as Extract<Step, { kind: "split-catchup" }>;
     const check = (p: ReturnType<typeof planOf>, fenced: number[], sources: number[]) => {
         assert.deepEqual(ids(p.steps, "split-fence"), fenced.map((id) => `split-fence-${id}`));
+        assert.deepEqual(ids(p.steps, "split-catchup"), fenced.map((id) => `split-catchup-${id}`));
         for (const id of fenced) {
             const f = fenceOf(p, id);
-            assert.deepEqual(f.fence.barrier.map((b) => b.address), fenced.filter((x) => x !== id).map((x) => `192.0.2.${x}`), `fence ${id}: the barrier is the other fenced targets`);
-            assert.deepEqual(f.fence.sources.map((b) => `${b.address}:${b.port}`), sources.map((x) => `192.0.2.${x}:2181`));
+            const c = catchupOf(p, id);
             assert.equal(f.fence.seconds, 400, "the fence lifts itself at the split's deadline");
+            assert.equal(f.fence.target, [4, 5, 6].map((x) => `${x}=192.0.2.${x}:2888:3888`).join(","), "the membership it joins (the marker of a restart into T)");
+            assert.equal(c.catchup.target, f.fence.target);
+            assert.deepEqual(c.catchup.sources.map((b) => `${b.address}:${b.port}`), sources.map((x) => `192.0.2.${x}:2181`));
             for (const g of ids(p.steps, "gate")) assert.ok(f.after.includes(g), `split-fence-${id} waits for ${g}`);
-            for (const arm of ids(p.steps, "split-arm")) assert.ok(byId(p.steps, arm).after.includes(`split-fence-${id}`), `${arm} waits for split-fence-${id}`);
+            // The barrier: every catch-up waits for every fence (no target acknowledges any more when the sources are read).
+            for (const other of fenced) assert.ok(c.after.includes(`split-fence-${other}`), `split-catchup-${id} waits for split-fence-${other}`);
+            for (const arm of ids(p.steps, "split-arm")) assert.ok(byId(p.steps, arm).after.includes(`split-catchup-${id}`), `${arm} waits for split-catchup-${id}`);
             const starts = p.steps.filter((s) => s.kind === "restart" && s.server === id && s.running);
             assert.ok(starts.length > 0);
-            for (const s of starts) assert.deepEqual((s as Extract<Step, { kind: "restart" }>).unfence, { ensemble: "kafka-main" }, `${s.id} lifts the fence`);
+            for (const s of starts) assert.deepEqual((s as Extract<Step, { kind: "restart" }>).unfence, { ensemble: "kafka-main", target: f.fence.target }, `${s.id} lifts the fence`);
         }
         // Nothing else lifts a fence, and no other server restarts with one.
         for (const s of p.steps) if (s.kind === "restart" && !fenced.includes(s.server)) assert.equal(s.unfence, undefined, s.id);
@@ -212,7 +218,7 @@ describe("the split's client fence (src/scripts/fence.ts): every running target 
     it("reconfig join: every target, before the arms and the stops", () => {
         const p = planOf(joined("observer", "reconfig"), "prepared", "split");
         check(p, [4, 5, 6], [1, 2, 3]);
-        for (const s of p.steps.filter((x) => x.id.startsWith("stop-"))) for (const f of ids(p.steps, "split-fence")) assert.ok(s.after.includes(f) || s.after.some((a) => a.startsWith("split-arm")), `${s.id} after the fences`);
+        for (const s of p.steps.filter((x) => x.id.startsWith("stop-"))) assert.ok(s.after.some((a) => a.startsWith("split-arm")), `${s.id} after the arms (which wait for the catch-ups)`);
     });
     it("no fence where nothing is cut: the other updates", () => {
         for (const [from, to] of [["separate", "joined"], ["split", "source-restarted"], ["done", "source-restarted"]]) {

@@ -1,7 +1,7 @@
 // Every rendered script, over a matrix of inputs: shellcheck-clean and built the same way
 // (shebang, strict mode, quoted readonly parameters at the top, everything inside main).
 import assert from "node:assert/strict";
-import { renderFenceTimer, renderSplitFence } from "../../../src/scripts/fence";
+import { renderFenceTimer, renderSplitCatchup, renderSplitFence } from "../../../src/scripts/fence";
 import { spawnSync } from "node:child_process";
 import { describe, it } from "node:test";
 import {
@@ -135,10 +135,12 @@ function matrix(): [string, string][] {
     }
     const h = host({ dynamic: false, dataLogDir: false });
     out.push([`renderGate restarts only`, renderGate({ host: h, ensemble: "kafka-main", attempt: { startedAt: 1 }, gate: { guards: "restarts of 4+5 together", serving: false } })]);
-    const fence = { barrier: [{ address: "192.0.2.5", port: 2181 }], sources: [{ address: "192.0.2.1", port: 2181 }, { address: "2001:db8::2", port: 2181 }], seconds: 400 };
-    out.push(["renderSplitFence", renderSplitFence({ host: h, ensemble: "kafka-main", fence, attempt: { startedAt: 1_800_000_000 } })]);
+    const target = "4=192.0.2.4:2888:3888,5=192.0.2.5:2888:3888";
+    out.push(["renderSplitFence", renderSplitFence({ host: h, ensemble: "kafka-main", fence: { seconds: 400, target }, attempt: { startedAt: 1_800_000_000 } })]);
+    out.push(["renderSplitCatchup", renderSplitCatchup({ host: h, ensemble: "kafka-main", catchup: { sources: [{ address: "192.0.2.1", port: 2181 }, { address: "2001:db8::2", port: 2181 }], target } })]);
     out.push(["renderFenceTimer", renderFenceTimer({ host: h, ensemble: "kafka-main", attempt: { startedAt: 1_800_000_000 }, deadline: 1_800_000_400 })]);
-    out.push(["renderRestart that lifts the split's fence", commandsOf({ id: "restart-4", after: [], kind: "restart", target: { host: "192.0.2.4" }, server: 4, settings: h, running: true, membership: { members: [{ id: 4, address: "192.0.2.4", peerPort: 2888, electionPort: 3888 }], quorumListenOnAllIPs: false }, wipeData: false, spacingSeconds: 0, unfence: { ensemble: "kafka-main" } }).update!]);
+    out.push(["renderRestart that lifts the split's fence", commandsOf({ id: "restart-4", after: [], kind: "restart", target: { host: "192.0.2.4" }, server: 4, settings: h, running: true, membership: { members: [{ id: 4, address: "192.0.2.4", peerPort: 2888, electionPort: 3888 }], quorumListenOnAllIPs: false }, wipeData: false, spacingSeconds: 0, unfence: { ensemble: "kafka-main", target } }).update!]);
+    out.push(["renderReconfigStart that lifts the split's fence", renderReconfigStart({ host: host({ dynamic: true, dataLogDir: false }), myid: 4, seed: [{ id: 4, address: "192.0.2.4", peerPort: 2888, electionPort: 3888 }], wipeData: false, spacingSeconds: 0, unfence: { ensemble: "kafka-main", target } })]);
     out.push(["renderSplitCommit (an armed host's firewall step)", commandsOf({ id: "firewall-4", after: [], kind: "firewall", target: { host: "192.0.2.4" }, server: 4, settings: h, ensemble: "kafka-main", peers: ["192.0.2.1"], commit: true }).create]);
     return out;
 }
