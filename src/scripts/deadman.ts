@@ -23,7 +23,7 @@ import { posix } from "node:path";
 import type { Attempt, Deadman, GateCheck } from "../steps";
 import type { HostSettings } from "../types";
 import { APPLY, firewallChainName, firewallParams, IPT } from "./firewall";
-import { LOG, ROOT, ZK } from "./lib";
+import { LOG, OWNED, ROOT, ZK } from "./lib";
 import { checkAddress, checkInt, checkPath, checkPort, fail, type ParamValue, renderScript, sh } from "./shell";
 
 /** Clock difference tolerated between the hosts and the machine that runs pulumi (seconds). */
@@ -53,7 +53,7 @@ function noSplitParams(host: HostSettings, ensemble: string): [string, ParamValu
     ];
 }
 
-/** State files and the switch's process. Reads STATE_DIR, CHAIN_IN, CHAIN_OUT, TAG; needs LOG, ROOT, IPT. */
+/** State files and the switch's process. Reads STATE_DIR, CHAIN_IN, CHAIN_OUT, TAG; needs LOG, ROOT, IPT, OWNED. */
 export const SPLIT_STATE = sh`
 # put FILE VALUE: writes VALUE into FILE atomically, as root.
 put() {
@@ -66,27 +66,16 @@ get() {
     as_root cat -- "$STATE_DIR/$1" 2>/dev/null || true
 }
 
-# switch_runs PID: PID is this split's switch and runs (its command line names our switch script).
-# A switch that exited but was not reaped yet (a zombie: its parent is init, which may reap it
-# seconds later) has an empty command line, so it does not count: kill -0 would still succeed.
+# switch_runs PID: PID is this split's switch and runs (runs_script).
 switch_runs() {
-    [[ "$1" =~ ^[0-9]+$ ]] && as_root grep -qzF -- "$STATE_DIR/switch.sh" "/proc/$1/cmdline" 2>/dev/null
+    runs_script "$1" "$STATE_DIR/switch.sh"
 }
 
-# disarm_switch: stops this split's switch on this host when one runs (only ours; its whole process
-# group, so no sleep is left behind), bounded.
+# disarm_switch: stops this split's switch on this host when one runs, bounded.
 disarm_switch() {
-    local pid i
+    local pid
     pid="$(get switch.pid)"
-    if switch_runs "$pid"; then
-        as_root kill -TERM -- "-$pid" 2>/dev/null || as_root kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 100; i++)); do
-            switch_runs "$pid" || break
-            sleep 0.05
-        done
-        if switch_runs "$pid"; then
-            as_root kill -KILL -- "-$pid" 2>/dev/null || as_root kill -KILL "$pid" 2>/dev/null || true
-        fi
+    if stop_script "$pid" "$STATE_DIR/switch.sh"; then
         say "stopped the split's dead man's switch (pid $pid)"
     fi
     as_root rm -f -- "$STATE_DIR/switch.pid"
@@ -159,7 +148,7 @@ commit_split
 }
 
 /** The functions of commit_split. */
-export const COMMIT_FUNCTIONS = [IPT, APPLY, SPLIT_STATE, COMMIT];
+export const COMMIT_FUNCTIONS = [IPT, APPLY, OWNED, SPLIT_STATE, COMMIT];
 
 function checkDeadman(d: Deadman, attempt: Attempt): void {
     checkInt("splitDeadmanSeconds", d.seconds, 1, 86400);
@@ -200,7 +189,7 @@ export function renderGate(a: { host: HostSettings; ensemble: string; gate: Gate
     return renderScript({
         title: "gate of a multi-host step: this host is reachable and ready (read-only)",
         params,
-        functions: [LOG, ROOT, ZK, IPT, SPLIT_STATE],
+        functions: [LOG, ROOT, ZK, IPT, OWNED, SPLIT_STATE],
         main: sh`
 say "gate on $(uname -n) for $GUARDS: no host changes until every host of the step passed its gate"
 need_root
@@ -259,7 +248,7 @@ export function renderSwitch(a: { host: HostSettings; ensemble: string; peers: s
             ["PARTNER_HOSTS", deadman.partners.map((p) => p.address)],
             ["PARTNER_PORTS", deadman.partners.map((p) => String(p.port))],
         ],
-        functions: [LOG, ROOT, IPT, SPLIT_STATE, sh`
+        functions: [LOG, ROOT, IPT, OWNED, SPLIT_STATE, sh`
 # ask_srvr HOST PORT: srvr of another target's server, or the connect error.
 ask_srvr() {
     # shellcheck disable=SC2016 # $1 and $2 belong to the inner bash
@@ -269,14 +258,7 @@ ask_srvr() {
 exec >>"$STATE_DIR/switch.log" 2>&1
 put "$STATE_DIR/switch.pid" "$$"
 say "$(date -u +%FT%TZ) armed for the update started at $ATTEMPT: decides at $(date -u -d "@$DEADLINE" +%FT%TZ): the rules stay only if another target serves then"
-while :; do
-    now="$(date +%s)"
-    if ((now >= DEADLINE)); then
-        break
-    fi
-    left=$((DEADLINE - now))
-    sleep "$((left < 5 ? left : 5))"
-done
+sleep_until "$DEADLINE"
 state="$(get state)"
 if [[ ( "$state" != armed && "$state" != committed ) || "$(get attempt)" != "$ATTEMPT" ]]; then
     say "$(date -u +%FT%TZ) deadline: the split is '$(get state)' (attempt $(get attempt)): nothing to do"
@@ -330,7 +312,7 @@ export function renderSplitArm(a: { host: HostSettings; ensemble: string; peers:
             // base64: the switch's text is a whole script of its own (coreutils base64 decodes it).
             ["SWITCH_SCRIPT_B64", Buffer.from(switchScript, "utf8").toString("base64")],
         ],
-        functions: [LOG, ROOT, IPT, APPLY, SPLIT_STATE],
+        functions: [LOG, ROOT, IPT, APPLY, OWNED, SPLIT_STATE],
         main: sh`
 say "split on $(uname -n): arm the dead man's switch ($DEADMAN_SECONDS s from the update's start), then cut off \${PEERS_V4[*]-} \${PEERS_V6[*]-}"
 need_root
@@ -379,7 +361,7 @@ say "split up on $(uname -n)"
 export function forgetSplit(host: HostSettings, ensemble: string): { params: [string, ParamValue][]; functions: string[]; first: string } {
     const dir = splitStateDir(host, ensemble);
     checkPath("the split's state directory", dir);
-    return { params: [["STATE_DIR", dir]], functions: [SPLIT_STATE, FORGET], first: "forget_split" };
+    return { params: [["STATE_DIR", dir]], functions: [OWNED, SPLIT_STATE, FORGET], first: "forget_split" };
 }
 
 const FORGET = sh`

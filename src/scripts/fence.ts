@@ -28,7 +28,7 @@ import { posix } from "node:path";
 import type { Attempt, Catchup, Fence } from "../steps";
 import type { HostSettings, Membership } from "../types";
 import { firewallChainName, IPT } from "./firewall";
-import { LOG, ROOT, ZK } from "./lib";
+import { LOG, OWNED, ROOT, ZK } from "./lib";
 import { checkAddress, checkInt, checkPath, checkPort, type ParamValue, renderScript, sh } from "./shell";
 
 
@@ -61,12 +61,11 @@ export function liftParams(host: HostSettings, ensemble: string): [string, Param
     ];
 }
 
-/** lift_fence: removes this ensemble's fence (both families, where present) and stops its timer. Needs LOG, ROOT, IPT. */
+/** lift_fence: removes this ensemble's fence (both families, where present) and stops its timer. Needs LOG, ROOT, IPT, OWNED. */
 export const LIFT = sh`
-# fence_timer_runs PID: PID is this fence's timer and runs (its command line names the timer script;
-# a zombie's is empty).
+# fence_timer_runs PID: PID is this fence's timer and runs (runs_script).
 fence_timer_runs() {
-    [[ "$1" =~ ^[0-9]+$ ]] && as_root grep -qzF -- "$FENCE_DIR/timer.sh" "/proc/$1/cmdline" 2>/dev/null
+    runs_script "$1" "$FENCE_DIR/timer.sh"
 }
 
 # fence_family_lift TOOL: removes the jumps and the chains of the fence from TOOL's filter table.
@@ -95,20 +94,9 @@ fence_family_lift() {
     done
 }
 
-# stop_fence_timer: stops this fence's timer when one runs (only ours; its process group), bounded.
+# stop_fence_timer: stops this fence's timer when one runs, bounded.
 stop_fence_timer() {
-    local pid i
-    pid="$(as_root cat -- "$FENCE_DIR/timer.pid" 2>/dev/null || true)"
-    if fence_timer_runs "$pid"; then
-        as_root kill -TERM -- "-$pid" 2>/dev/null || as_root kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 100; i++)); do
-            fence_timer_runs "$pid" || break
-            sleep 0.05
-        done
-        if fence_timer_runs "$pid"; then
-            as_root kill -KILL -- "-$pid" 2>/dev/null || as_root kill -KILL "$pid" 2>/dev/null || true
-        fi
-    fi
+    stop_script "$(as_root cat -- "$FENCE_DIR/timer.pid" 2>/dev/null || true)" "$FENCE_DIR/timer.sh" || true
     if as_root test -d "$FENCE_DIR"; then
         as_root rm -f -- "$FENCE_DIR/timer.pid"
     fi
@@ -172,19 +160,12 @@ export function renderFenceTimer(a: { host: HostSettings; ensemble: string; atte
     return renderScript({
         title: "the split's client fence: lift it at the split's deadline when no restart lifted it",
         params: [...liftParams(a.host, a.ensemble), ["ATTEMPT", a.attempt.startedAt], ["DEADLINE", a.deadline]],
-        functions: [LOG, ROOT, IPT, LIFT],
+        functions: [LOG, ROOT, IPT, OWNED, LIFT],
         main: sh`
 exec >>"$FENCE_DIR/timer.log" 2>&1
 printf '%s\n' "$$" >"$FENCE_DIR/timer.pid.tmp" && mv -f -- "$FENCE_DIR/timer.pid.tmp" "$FENCE_DIR/timer.pid"
 say "$(date -u +%FT%TZ) fence of the update started at $ATTEMPT: lifts at $(date -u -d "@$DEADLINE" +%FT%TZ) unless a restart lifted it first"
-while :; do
-    now="$(date +%s)"
-    if ((now >= DEADLINE)); then
-        break
-    fi
-    left=$((DEADLINE - now))
-    sleep "$((left < 5 ? left : 5))"
-done
+sleep_until "$DEADLINE"
 if [[ "$(cat -- "$FENCE_DIR/attempt" 2>/dev/null || true)" != "$ATTEMPT" ]]; then
     say "$(date -u +%FT%TZ) deadline: the fence belongs to another attempt: nothing to do"
     exit 0
@@ -245,7 +226,7 @@ export function renderSplitFence(a: { host: HostSettings; ensemble: string; fenc
             ["DEADLINE", deadline],
             ["TIMER_SCRIPT_B64", Buffer.from(renderFenceTimer({ host, ensemble, attempt, deadline }), "utf8").toString("base64")],
         ],
-        functions: [LOG, ROOT, IPT, LIFT, FENCE_UP, MARKER],
+        functions: [LOG, ROOT, IPT, OWNED, LIFT, FENCE_UP, MARKER],
         main: sh`
 need_root
 if in_target; then
@@ -303,7 +284,7 @@ export function renderSplitCatchup(a: { host: HostSettings; ensemble: string; ca
             ["SOURCE_HOSTS", catchup.sources.map((p) => p.address)],
             ["SOURCE_PORTS", catchup.sources.map((p) => String(p.port))],
         ],
-        functions: [LOG, ROOT, ZK, IPT, LIFT, FENCE_UP, MARKER],
+        functions: [LOG, ROOT, ZK, IPT, OWNED, LIFT, FENCE_UP, MARKER],
         main: sh`
 need_root
 if in_target; then
@@ -365,7 +346,7 @@ fi
 }
 
 /** What a fenced target's restart runs once its old server stopped: `lift_fence` and `mark_in_target` (params: unfenceParams). */
-export const UNFENCE_FUNCTIONS = [IPT, LIFT, MARKER];
+export const UNFENCE_FUNCTIONS = [IPT, OWNED, LIFT, MARKER];
 
 export function unfenceParams(host: HostSettings, u: { ensemble: string; target: string }): [string, ParamValue][] {
     return [...liftParams(host, u.ensemble), ...markerParams(host, u.ensemble, u.target)];

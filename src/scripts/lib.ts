@@ -148,3 +148,36 @@ health_gate() {
     } >&2
     exit 1
 }`;
+
+/** Background processes of ours (the split's switch, the fence's timer): needs LOG, ROOT. */
+export const OWNED = sh`
+# runs_script PID SCRIPT: PID runs SCRIPT (its command line names it). An exited process that init
+# has not reaped yet (a zombie) has an empty command line, so it does not count: kill -0 would still
+# succeed on it.
+runs_script() {
+    [[ "$1" =~ ^[0-9]+$ ]] && as_root grep -qzF -- "$2" "/proc/$1/cmdline" 2>/dev/null
+}
+
+# stop_script PID SCRIPT: stops PID when it runs SCRIPT (only ours; its whole process group, so no
+# sleep is left behind), bounded: TERM, up to 5 s, then KILL. Returns 1 when nothing ran.
+stop_script() {
+    local pid="$1" script="$2" i
+    runs_script "$pid" "$script" || return 1
+    as_root kill -TERM -- "-$pid" 2>/dev/null || as_root kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        runs_script "$pid" "$script" || return 0
+        sleep 0.05
+    done
+    as_root kill -KILL -- "-$pid" 2>/dev/null || as_root kill -KILL "$pid" 2>/dev/null || true
+}
+
+# sleep_until EPOCH: sleeps, 5 s at a time at most, until the clock reaches EPOCH.
+sleep_until() {
+    local now left
+    while :; do
+        now="$(date +%s)"
+        ((now < $1)) || return 0
+        left=$(($1 - now))
+        sleep "$((left < 5 ? left : 5))"
+    done
+}`;

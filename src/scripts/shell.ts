@@ -73,7 +73,8 @@ export function renderScript(p: ScriptParts): string {
         "# Command substitutions fail like the rest of the script (bash >= 4.4; older bash ignores it).",
         "shopt -s inherit_errexit 2>/dev/null || true",
         "",
-        ...p.functions.map((f) => f.trim() + "\n"),
+        // A group named twice (two groups that need a third) is written once.
+        ...[...new Set(p.functions)].map((f) => f.trim() + "\n"),
         "main() {",
         indent(p.main.trim()),
         "}",
