@@ -23,7 +23,7 @@ import { posix } from "node:path";
 import type { Attempt, Deadman, GateCheck } from "../steps";
 import type { HostSettings } from "../types";
 import { APPLY, firewallChainName, firewallParams, IPT } from "./firewall";
-import { LOG, OWNED, ROOT, ZK } from "./lib";
+import { ASK_SRVR, LOG, OWNED, ROOT, ZK } from "./lib";
 import { checkAddress, checkInt, checkPath, checkPort, fail, type ParamValue, renderScript, sh } from "./shell";
 
 /** Clock difference tolerated between the hosts and the machine that runs pulumi (seconds). */
@@ -248,12 +248,7 @@ export function renderSwitch(a: { host: HostSettings; ensemble: string; peers: s
             ["PARTNER_HOSTS", deadman.partners.map((p) => p.address)],
             ["PARTNER_PORTS", deadman.partners.map((p) => String(p.port))],
         ],
-        functions: [LOG, ROOT, IPT, OWNED, SPLIT_STATE, sh`
-# ask_srvr HOST PORT: srvr of another target's server, or the connect error.
-ask_srvr() {
-    # shellcheck disable=SC2016 # $1 and $2 belong to the inner bash
-    timeout -k 1 2 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf srvr >&3 && cat <&3' ask-srvr "$1" "$2" 2>&1
-}`],
+        functions: [LOG, ROOT, IPT, OWNED, SPLIT_STATE, ASK_SRVR],
         main: sh`
 exec >>"$STATE_DIR/switch.log" 2>&1
 put "$STATE_DIR/switch.pid" "$$"
@@ -334,17 +329,7 @@ put "$STATE_DIR/commit_by" "$((ATTEMPT_STARTED + COMMIT_BY_SECONDS))"
 put "$STATE_DIR/families" "$FAMILIES"
 put "$STATE_DIR/state" armed
 printf '%s' "$SWITCH_SCRIPT_B64" | base64 -d | as_root tee -- "$STATE_DIR/switch.sh" >/dev/null
-as_root setsid -f bash "$STATE_DIR/switch.sh" </dev/null >/dev/null 2>&1
-pid=""
-for ((i = 0; i < 250; i++)); do
-    pid="$(get switch.pid)"
-    if switch_runs "$pid"; then
-        break
-    fi
-    pid=""
-    sleep 0.02
-done
-[[ -n "$pid" ]] || die "the dead man's switch did not start within 5 s (see $STATE_DIR/switch.log): not putting the split up"
+pid="$(start_script "$STATE_DIR/switch.sh" "$STATE_DIR/switch.pid")" || die "the dead man's switch did not start within 5 s (see $STATE_DIR/switch.log): not putting the split up"
 say "armed: pid $pid decides at $(date -u -d "@$((ATTEMPT_STARTED + DEADMAN_SECONDS))" +%FT%TZ) (the rules stay only if the target ensemble serves then); the split may commit until $(date -u -d "@$((ATTEMPT_STARTED + COMMIT_BY_SECONDS))" +%FT%TZ)"
 if ((\${#PEERS_V4[@]} > 0)); then
     apply_family iptables "\${PEERS_V4[@]}"

@@ -28,7 +28,7 @@ import { posix } from "node:path";
 import type { Attempt, Catchup, Fence } from "../steps";
 import type { HostSettings, Membership } from "../types";
 import { firewallChainName, IPT } from "./firewall";
-import { LOG, OWNED, ROOT, ZK } from "./lib";
+import { ASK_SRVR, LOG, OWNED, ROOT, ZK } from "./lib";
 import { checkAddress, checkInt, checkPath, checkPort, type ParamValue, renderScript, sh } from "./shell";
 
 
@@ -61,37 +61,16 @@ export function liftParams(host: HostSettings, ensemble: string): [string, Param
     ];
 }
 
-/** lift_fence: removes this ensemble's fence (both families, where present) and stops its timer. Needs LOG, ROOT, IPT, OWNED. */
+/** lift_fence: removes this ensemble's fence (both families, where present) and stops its timer. Needs LOG, ROOT, IPT (drop_jumps, drop_chain), OWNED. */
 export const LIFT = sh`
-# fence_timer_runs PID: PID is this fence's timer and runs (runs_script).
-fence_timer_runs() {
-    runs_script "$1" "$FENCE_DIR/timer.sh"
-}
-
 # fence_family_lift TOOL: removes the jumps and the chains of the fence from TOOL's filter table.
 fence_family_lift() {
-    local tool="$1" parent chain n
+    local tool="$1"
     command -v "$tool" >/dev/null || return 0
-    for parent in INPUT OUTPUT; do
-        chain="$FENCE_IN"
-        local iface=(! -i lo)
-        if [[ "$parent" == OUTPUT ]]; then
-            chain="$FENCE_OUT"
-            iface=(! -o lo)
-        fi
-        n=0
-        while ipt "$tool" -C "$parent" "\${iface[@]}" -m comment --comment "$FENCE_TAG" -j "$chain" 2>/dev/null; do
-            ipt "$tool" -D "$parent" "\${iface[@]}" -m comment --comment "$FENCE_TAG" -j "$chain"
-            n=$((n + 1))
-            ((n < 100)) || die "$tool: still a jump from $parent to $chain after deleting 100"
-        done
-    done
-    for chain in "$FENCE_IN" "$FENCE_OUT"; do
-        if ipt "$tool" -n -L "$chain" >/dev/null 2>&1; then
-            ipt "$tool" -F "$chain"
-            ipt "$tool" -X "$chain"
-        fi
-    done
+    drop_jumps "$tool" INPUT "$FENCE_IN" "$FENCE_TAG" ! -i lo >/dev/null
+    drop_jumps "$tool" OUTPUT "$FENCE_OUT" "$FENCE_TAG" ! -o lo >/dev/null
+    drop_chain "$tool" "$FENCE_IN" || true
+    drop_chain "$tool" "$FENCE_OUT" || true
 }
 
 # stop_fence_timer: stops this fence's timer when one runs, bounded.
@@ -106,7 +85,7 @@ stop_fence_timer() {
 lift_fence_rules() {
     local tool had=false
     for tool in iptables ip6tables; do
-        if command -v "$tool" >/dev/null && ipt "$tool" -n -L "$FENCE_IN" >/dev/null 2>&1; then
+        if command -v "$tool" >/dev/null && chain_exists "$tool" "$FENCE_IN"; then
             had=true
         fi
         fence_family_lift "$tool"
@@ -128,7 +107,7 @@ const FENCE_UP = sh`
 fence_family_up() {
     local tool="$1" chain
     for chain in "$FENCE_IN" "$FENCE_OUT"; do
-        if ! ipt "$tool" -n -L "$chain" >/dev/null 2>&1; then
+        if ! chain_exists "$tool" "$chain"; then
             ipt "$tool" -N "$chain"
         fi
         ipt "$tool" -F "$chain"
@@ -139,14 +118,9 @@ fence_family_up() {
         ipt "$tool" -I INPUT 1 ! -i lo -m comment --comment "$FENCE_TAG" -j "$FENCE_IN"
     ipt "$tool" -C OUTPUT ! -o lo -m comment --comment "$FENCE_TAG" -j "$FENCE_OUT" 2>/dev/null ||
         ipt "$tool" -I OUTPUT 1 ! -o lo -m comment --comment "$FENCE_TAG" -j "$FENCE_OUT"
-}
+}`;
 
-# ask_srvr HOST PORT: srvr of another server, or the connect error.
-ask_srvr() {
-    # shellcheck disable=SC2016 # $1 and $2 belong to the inner bash
-    timeout -k 1 2 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf srvr >&3 && cat <&3' ask-srvr "$1" "$2" 2>&1
-}
-
+const ZXID = sh`
 # zxid_of ANSWER: the Zxid of a srvr answer as a decimal number, or nothing.
 zxid_of() {
     local z
@@ -241,17 +215,7 @@ as_root mkdir -p -- "$FENCE_DIR"
 lift_fence
 printf '%s\n' "$ATTEMPT" | as_root tee -- "$FENCE_DIR/attempt" >/dev/null
 printf '%s' "$TIMER_SCRIPT_B64" | base64 -d | as_root tee -- "$FENCE_DIR/timer.sh" >/dev/null
-as_root setsid -f bash "$FENCE_DIR/timer.sh" </dev/null >/dev/null 2>&1
-pid=""
-for ((i = 0; i < 250; i++)); do
-    pid="$(as_root cat -- "$FENCE_DIR/timer.pid" 2>/dev/null || true)"
-    if fence_timer_runs "$pid"; then
-        break
-    fi
-    pid=""
-    sleep 0.02
-done
-[[ -n "$pid" ]] || die "the fence's timer did not start within 5 s (see $FENCE_DIR/timer.log): not fencing"
+pid="$(start_script "$FENCE_DIR/timer.sh" "$FENCE_DIR/timer.pid")" || die "the fence's timer did not start within 5 s (see $FENCE_DIR/timer.log): not fencing"
 fence_family_up iptables
 if command -v ip6tables >/dev/null && ipt ip6tables -n -L INPUT >/dev/null 2>&1; then
     fence_family_up ip6tables
@@ -284,7 +248,7 @@ export function renderSplitCatchup(a: { host: HostSettings; ensemble: string; ca
             ["SOURCE_HOSTS", catchup.sources.map((p) => p.address)],
             ["SOURCE_PORTS", catchup.sources.map((p) => String(p.port))],
         ],
-        functions: [LOG, ROOT, ZK, IPT, OWNED, LIFT, FENCE_UP, MARKER],
+        functions: [LOG, ROOT, ZK, ASK_SRVR, IPT, OWNED, LIFT, ZXID, MARKER],
         main: sh`
 need_root
 if in_target; then

@@ -61,6 +61,28 @@ chain_exists() {
     ipt "$1" -n -L "$2" >/dev/null 2>&1
 }
 
+# drop_jumps TOOL PARENT CHAIN TAG [MATCH...]: deletes every jump from PARENT to CHAIN that carries
+# the comment TAG (and MATCH), bounded; prints how many it deleted.
+drop_jumps() {
+    local tool="$1" parent="$2" chain="$3" tag="$4" n=0
+    shift 4
+    while ipt "$tool" -C "$parent" "$@" -m comment --comment "$tag" -j "$chain" 2>/dev/null; do
+        ipt "$tool" -D "$parent" "$@" -m comment --comment "$tag" -j "$chain"
+        n=$((n + 1))
+        if ((n >= 100)); then
+            die "$tool: still a jump from $parent to $chain after deleting 100"
+        fi
+    done
+    printf '%s\n' "$n"
+}
+
+# drop_chain TOOL CHAIN: flushes and deletes CHAIN; returns 1 when it does not exist.
+drop_chain() {
+    chain_exists "$1" "$2" || return 1
+    ipt "$1" -F "$2"
+    ipt "$1" -X "$2"
+}
+
 # remove_family TOOL: removes the jumps and chains of this split from TOOL's filter table.
 remove_family() {
     local tool="$1" parent chain n
@@ -69,22 +91,13 @@ remove_family() {
         if [[ "$parent" == OUTPUT ]]; then
             chain="$CHAIN_OUT"
         fi
-        n=0
-        while ipt "$tool" -C "$parent" -m comment --comment "$TAG" -j "$chain" 2>/dev/null; do
-            ipt "$tool" -D "$parent" -m comment --comment "$TAG" -j "$chain"
-            n=$((n + 1))
-            if ((n >= 100)); then
-                die "$tool: still a jump from $parent to $chain after deleting 100"
-            fi
-        done
+        n="$(drop_jumps "$tool" "$parent" "$chain" "$TAG")"
         if ((n > 0)); then
             say "$tool: removed $n jump(s) from $parent to $chain"
         fi
     done
     for chain in "$CHAIN_IN" "$CHAIN_OUT"; do
-        if chain_exists "$tool" "$chain"; then
-            ipt "$tool" -F "$chain"
-            ipt "$tool" -X "$chain"
+        if drop_chain "$tool" "$chain"; then
             say "$tool: removed chain $chain"
         fi
     done

@@ -171,6 +171,23 @@ stop_script() {
     as_root kill -KILL -- "-$pid" 2>/dev/null || as_root kill -KILL "$pid" 2>/dev/null || true
 }
 
+# start_script SCRIPT PIDFILE: starts bash SCRIPT as root in a session of its own (it outlives the
+# SSH session; the script writes its own pid into PIDFILE) and prints that pid once the process runs
+# SCRIPT, within 5 s; returns 1 otherwise.
+start_script() {
+    local pid i
+    as_root setsid -f bash "$1" </dev/null >/dev/null 2>&1
+    for ((i = 0; i < 250; i++)); do
+        pid="$(as_root cat -- "$2" 2>/dev/null || true)"
+        if runs_script "$pid" "$1"; then
+            printf '%s\n' "$pid"
+            return 0
+        fi
+        sleep 0.02
+    done
+    return 1
+}
+
 # sleep_until EPOCH: sleeps, 5 s at a time at most, until the clock reaches EPOCH.
 sleep_until() {
     local now left
@@ -180,4 +197,11 @@ sleep_until() {
         left=$(($1 - now))
         sleep "$((left < 5 ? left : 5))"
     done
+}`;
+
+/** ask_srvr HOST PORT: srvr of another server (bounded, 2 s), or the connect error. */
+export const ASK_SRVR = sh`
+ask_srvr() {
+    # shellcheck disable=SC2016 # $1 and $2 belong to the inner bash
+    timeout -k 1 2 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf srvr >&3 && cat <&3' ask-srvr "$1" "$2" 2>&1
 }`;
