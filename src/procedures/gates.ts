@@ -130,8 +130,8 @@ export interface Gates {
     arms: string[];
     /** Ids of every client fence and catch-up step (src/scripts/fence.ts): every arm waits for all of them. */
     fences: string[];
-    /** Servers whose client port the split fences: their restart lifts the fence. */
-    fenced: Set<ServerId>;
+    /** Servers whose client port the split fences, with the membership they join (targetFingerprint): their restart lifts the fence and leaves that marker. */
+    fenced: Map<ServerId, string>;
     /** Servers on whose host the firewall step commits the split (the armed hosts). */
     commit: Set<ServerId>;
     /** Servers whose steps change as part of a multi-host step (their restarts wait for every gate). */
@@ -150,7 +150,7 @@ export function multiHostGates(a: GateArgs): Gates {
     const multi = a.groups.filter((g) => g.ids.length > 1);
     const restarting = new Set(a.groups.flatMap((g) => g.ids));
     const hosts = new Set<ServerId>([...a.firewallApplied, ...multi.flatMap((g) => g.ids)].filter((id) => onHost.has(id)));
-    const out: Gates = { steps: [], gates: [], arms: [], fences: [], fenced: new Set(), commit: new Set(), hosts };
+    const out: Gates = { steps: [], gates: [], arms: [], fences: [], fenced: new Map(), commit: new Set(), hosts };
     if (hosts.size === 0) return out;
 
     // The split: a firewall that goes up on a host whose server restarts in the same update (the
@@ -195,17 +195,17 @@ export function multiHostGates(a: GateArgs): Gates {
         const fenced = cut.filter(runs).sort((x, y) => x - y);
         const sources = a.from.servers.filter((s) => runs(s.id) && !cut.includes(s.id)).sort((x, y) => x.id - y.id);
         if (sources.length > 0) {
-            const target = (id: ServerId) => targetFingerprint(onHost.get(id)!.runningWith);
             for (const id of fenced) {
                 const fid = `split-fence-${id}`;
-                out.steps.push({ id: fid, kind: "split-fence", after: [...out.gates], target: targetOf(onHost.get(id)!), server: id, settings: a.settings, ensemble: a.ensemble, fence: { seconds: bound, target: target(id) } });
+                const target = targetFingerprint(onHost.get(id)!.runningWith);
+                out.steps.push({ id: fid, kind: "split-fence", after: [...out.gates], target: targetOf(onHost.get(id)!), server: id, settings: a.settings, ensemble: a.ensemble, fence: { seconds: bound, target } });
                 out.fences.push(fid);
-                out.fenced.add(id);
+                out.fenced.set(id, target);
             }
             const fences = [...out.fences];
             for (const id of fenced) {
                 const cid = `split-catchup-${id}`;
-                const catchup: Catchup = { sources: sources.map((s) => ({ address: s.host, port: a.settings.clientPort })), target: target(id) };
+                const catchup: Catchup = { sources: sources.map((s) => ({ address: s.host, port: a.settings.clientPort })), target: out.fenced.get(id)! };
                 out.steps.push({ id: cid, kind: "split-catchup", after: [...out.gates, ...fences], target: targetOf(onHost.get(id)!), server: id, settings: a.settings, ensemble: a.ensemble, catchup });
                 out.fences.push(cid);
             }

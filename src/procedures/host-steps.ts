@@ -14,7 +14,6 @@ import type { Membership } from "../types";
 import { hostTarget, type ClientGroup, type Effect, type PreflightCheck, type Step, type Window } from "../steps";
 import type { DesiredState, HostSettings, RestartGroup, ServerState } from "../types";
 import { multiHostGates } from "./gates";
-import { targetFingerprint } from "../scripts/fence";
 
 /** Whether a server's running state changes between two desired states (a host restart or stop). */
 export function needsRestart(a: ServerState, b: ServerState): boolean {
@@ -136,7 +135,7 @@ export function hostSteps(a: HostStepsArgs): Step[] {
             ...(before.location === "host" && before.running ? { before: before.runningWith } : {}),
             wipeData: wipesOnRestart(before, s),
             spacingSeconds: a.spacingSeconds,
-            ...(gates.fenced.has(s.id) && pos !== undefined ? { unfence: { ensemble: a.ensemble, target: targetFingerprint(s.runningWith) } } : {}),
+            ...(gates.fenced.has(s.id) && pos !== undefined ? { unfence: { ensemble: a.ensemble, target: gates.fenced.get(s.id)! } } : {}),
             ...(pos !== undefined ? { group: pos, effect: effects[pos] } : { frozen: true }),
         });
         if (pos !== undefined) members[pos].push(id);
