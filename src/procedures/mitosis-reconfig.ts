@@ -201,7 +201,9 @@ function plan(ctx: PlanContext<MitosisConfig>): RoomPlan {
     const lastOf = (pred: (s: Step) => boolean): string | undefined => [...out].reverse().find(pred)?.id;
     const restartIds = (g: RestartGroup) => out.filter((s) => s.kind === "restart" && s.effect?.kind === "restart" && g.ids.includes(s.server)).map((s) => s.id);
     const firewallIds = out.filter((s) => s.kind === "firewall").map((s) => s.id);
-    const gateIds = out.filter((s) => s.kind === "gate" || s.kind === "split-fence" || s.kind === "split-catchup" || s.kind === "split-arm").map((s) => s.id);
+    // The steps every change of the split waits for: the gates, the client fences and catch-ups, the arms.
+    const gating = (s: Step) => s.kind === "gate" || s.kind === "split-fence" || s.kind === "split-catchup" || s.kind === "split-arm";
+    const gateIds = out.filter(gating).map((s) => s.id);
 
     const stopStep = (id: ServerId, after: string[], effect: Effect): Step => {
         const s = to.servers.find((x) => x.id === id)!;
@@ -257,7 +259,7 @@ function plan(ctx: PlanContext<MitosisConfig>): RoomPlan {
         // promises the targets' restart), right after the arms that cut the targets off.
         const commits = out.filter((s) => s.kind === "firewall" && s.commit).map((s) => s.id);
         let last: string[] = [...gateIds, ...firewallIds.filter((id) => !commits.includes(id))];
-        let anchor = lastOf((s) => (s.kind === "firewall" && !s.commit) || s.kind === "gate" || s.kind === "split-fence" || s.kind === "split-catchup" || s.kind === "split-arm" || s.kind === "preflight");
+        let anchor = lastOf((s) => (s.kind === "firewall" && !s.commit) || gating(s) || s.kind === "preflight");
         if (aborting) {
             const removed = e.active.filter((id) => fromById.get(id)?.running);
             const step = reconfigStep(`reconfig-remove-${removed.join("-")}`, [], removed, last, []);
